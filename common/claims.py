@@ -1,0 +1,131 @@
+"""Claims and the one rule that gives them verdicts.
+
+A claim (papers/<paper>/claims.yaml) names the experiment it is checked on, its source (table or figure, page),
+the paper's statement, the metric's definition, a `statistic` computed per independent run (or seed) from the
+recorded per-run table, and a `rule`:
+  - a number the paper reports:  rule: {paper_value: V, tolerance: TOL}
+  - a checkable statement:       rule: {op: "<" | ">", threshold: X | {computed: NAME}}
+Statistics: {column: C, variant: V} (mean of C), {column: C, difference: [A, B]} (mean_A - mean_B, two-sample),
+{ratio: [C1, C2], variant: V} (mean C1 / mean C2, paired).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import yaml
+
+from .errors import ReproError
+from .stats import difference_ci, mean_ci, ratio_ci
+
+RULE_TEXT = """\
+Verdicts come from one rule (`common/claims.py: verdict`), applied to the 95% percentile-bootstrap
+confidence interval [lo, hi] of the regenerated statistic over independent runs (2,000 resamples, pinned seed):
+
+- A number the paper reports, value V with tolerance TOL stated in the claim before the runs:
+  **consistent** if lo - TOL <= V <= hi + TOL; **lower** if hi + TOL < V; **higher** if lo - TOL > V.
+- A checkable statement "statistic < X" (or "> X"), X fixed or computed in closed form from the config:
+  **consistent** if the whole interval satisfies it; **inconsistent** if the whole interval violates it;
+  **inconclusive** otherwise.
+- **reduced budget** replaces the verdict whenever the runs used less than the paper's budget (fewer seeds or
+  runs, fewer periods, steps or frames); the verdict at that budget is still shown beside it.
+- **not run** when no complete run exists.
+"""
+
+CLAIM_KEYS = {"id", "experiment", "source", "statement", "metric", "statistic", "rule", "note"}
+
+
+@dataclass
+class Claim:
+    id: str
+    experiment: str
+    source: dict
+    statement: str
+    metric: str
+    statistic: dict
+    rule: dict
+    note: str = ""
+
+    @property
+    def source_text(self) -> str:
+        where = self.source.get("figure") or self.source.get("table") or "?"
+        page = self.source.get("page")
+        return f"{where}, p. {page}" if page else f"{where} (page not recorded)"
+
+    def variants(self) -> list[str]:
+        s = self.statistic
+        return list(s.get("difference") or [s["variant"]])
+
+
+def load_claims(paper) -> list[Claim]:
+    if not paper.claims_path.exists():
+        return []
+    raw = yaml.safe_load(paper.claims_path.read_text()) or {}
+    claims = []
+    for i, c in enumerate(raw.get("claims", [])):
+        extra = set(c) - CLAIM_KEYS
+        if extra:
+            raise ReproError(f"{paper.claims_path}: claim {i} has unknown keys {sorted(extra)}; valid: {sorted(CLAIM_KEYS)}")
+        claim = Claim(**c)
+        exp = paper.experiment(claim.experiment)
+        for v in claim.variants():
+            exp.variant(v)
+        claims.append(claim)
+    ids = [c.id for c in claims]
+    if len(set(ids)) != len(ids):
+        raise ReproError(f"{paper.claims_path}: duplicate claim ids")
+    return claims
+
+
+def compute_statistic(claim: Claim, table) -> tuple[float, float, float, int]:
+    """(estimate, lo, hi, n runs) from the per-run table (a `variant` column plus the statistic's columns)."""
+    s = claim.statistic
+
+    def col(variant: str, column: str):
+        values = table.loc[table["variant"] == variant, column].to_numpy()
+        if len(values) == 0:
+            raise ReproError(f"claim {claim.id}: no runs of variant '{variant}' with column '{column}'")
+        return values
+
+    if "difference" in s:
+        a, b = (col(v, s["column"]) for v in s["difference"])
+        return (*difference_ci(a, b), min(len(a), len(b)))
+    if "ratio" in s:
+        num, den = (col(s["variant"], c) for c in s["ratio"])
+        return (*ratio_ci(num, den), len(num))
+    values = col(s["variant"], s["column"])
+    return (*mean_ci(values), len(values))
+
+
+def rule_outcome(rule: dict, est: float, lo: float, hi: float, threshold: float | None) -> str:
+    if "paper_value" in rule:
+        v, tol = float(rule["paper_value"]), float(rule.get("tolerance", 0.0))
+        if lo - tol <= v <= hi + tol:
+            return "consistent"
+        return "lower" if hi + tol < v else "higher"
+    op = rule["op"]
+    if op == "<":
+        return "consistent" if hi < threshold else "inconsistent" if lo >= threshold else "inconclusive"
+    if op == ">":
+        return "consistent" if lo > threshold else "inconsistent" if hi <= threshold else "inconclusive"
+    raise ReproError(f"rule op must be '<' or '>', got {op!r}")
+
+
+def verdict(outcome: str | None, reduced: bool) -> str:
+    if outcome is None:
+        return "not run"
+    return "reduced budget" if reduced else outcome
+
+
+@dataclass
+class Budget:
+    """What a set of runs used: seeds and the experiment's budget keys (periods, steps, frames, ...)."""
+
+    seeds: int
+    values: dict = field(default_factory=dict)
+
+    def text(self) -> str:
+        return ", ".join([f"{self.seeds} seeds"] + [f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
+                                                    for k, v in self.values.items()])
+
+    def below(self, other: "Budget") -> bool:
+        return self.seeds < other.seeds or any(self.values[k] < other.values[k] for k in other.values)

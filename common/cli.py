@@ -1,0 +1,170 @@
+"""`repro`: list papers, run one config, sweep a figure or table, report, and show status.
+
+Bad input (unknown paper, experiment, budget, variant or config key; a wrong type) is reported in one line
+naming what is valid, with exit status 2, before any work starts; nothing already recorded is touched.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import ReproError
+
+
+def _cmd_list(args) -> int:
+    from .claims import load_claims
+    from .registry import papers
+    from .status import experiment_counts
+
+    for paper in papers().values():
+        claims = load_claims(paper)
+        print(f"{paper.name}  ({paper.title}; {len(claims)} claims)")
+        for exp in paper.experiments.values():
+            n_claims = sum(c.experiment == exp.name for c in claims)
+            counts = experiment_counts(exp, "paper")
+            state = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+            print(f"  {exp.name:<10} {exp.source.split(';')[0]:<48} claims {n_claims:>2}   paper budget: {state}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from .config import parse_overrides
+    from .registry import get_paper
+    from .runs import RunSpec, execute, resolve
+
+    exp = get_paper(args.paper).experiment(args.experiment)
+    variant = args.variant or (next(iter(exp.variants)) if len(exp.variants) == 1 else None)
+    if variant is None:
+        raise ReproError(f"{args.paper}/{args.experiment} has several variants; choose one with --variant: "
+                         f"{', '.join(exp.variants)}")
+    exp.variant(variant)
+    exp.budget(args.budget)
+    overrides = parse_overrides(args.overrides)
+    if "seed" in overrides:
+        raise ReproError("set the seed with --seed, not as a config override")
+    spec = RunSpec(args.paper, args.experiment, args.budget, variant, args.seed, tuple(sorted(overrides.items())))
+    resolve(spec)  # validates before any work
+    status = execute(spec)
+    print(f"{status}: {spec.run_dir}")
+    return 0
+
+
+def _cmd_sweep(args) -> int:
+    from .config import parse_overrides
+    from .registry import get_paper
+    from .runs import plan
+
+    paper = get_paper(args.paper)
+    experiments = paper.select(args.experiment)
+    overrides = parse_overrides(args.overrides)
+    specs = []
+    for exp in experiments:  # plan (and validate) everything before running anything
+        specs += plan(paper.name, exp.name, args.budget, args.seeds, overrides, args.variant)
+    if args.launcher == "local":
+        from .sweep import run_local
+
+        counts = run_local(specs, jobs=args.jobs)
+        return 1 if counts.get("failed") or counts.get("error") else 0
+    try:
+        from .slurm import submit_sweep
+    except ImportError:
+        raise ReproError("the slurm launcher is not available in this version; use --launcher local") from None
+
+    return submit_sweep(specs, profile=args.profile, runs_per_task=args.runs_per_task,
+                        max_parallel=args.max_parallel, dry_run=args.dry_run)
+
+
+def _cmd_report(args) -> int:
+    from .registry import get_paper, papers
+    from .report import report_index, report_paper
+
+    if args.all:
+        if args.paper:
+            raise ReproError("give either a paper or --all, not both")
+        targets = [(p, None) for p in papers().values()]
+    elif args.paper:
+        targets = [(get_paper(args.paper), args.experiment)]
+    else:
+        raise ReproError("name a paper (repro report PAPER [EXPERIMENT]) or use --all")
+    for paper, experiment in targets:
+        if experiment:
+            paper.experiment(experiment)
+        for line in report_paper(paper, experiment):
+            print(line)
+    print(report_index())
+    return 0
+
+
+def _cmd_status(args) -> int:
+    from .status import print_status
+
+    return print_status(args.paper)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="repro", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="papers, their experiments, claims and status").set_defaults(fn=_cmd_list)
+
+    r = sub.add_parser("run", help="one run: PAPER EXPERIMENT [key=value ...]")
+    r.add_argument("paper")
+    r.add_argument("experiment")
+    r.add_argument("overrides", nargs="*", help="config overrides, key=value")
+    r.add_argument("--budget", default="quick", help="paper or quick (default quick)")
+    r.add_argument("--variant", default=None)
+    r.add_argument("--seed", type=int, default=0)
+    r.set_defaults(fn=_cmd_run)
+
+    s = sub.add_parser("sweep", help="every run of a figure or table (EXPERIMENT may be 'all')")
+    s.add_argument("paper")
+    s.add_argument("experiment")
+    s.add_argument("overrides", nargs="*", help="config overrides, key=value (recorded as a custom budget)")
+    s.add_argument("--budget", default="paper", choices=["paper", "quick"])
+    s.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the budget's)")
+    s.add_argument("--variant", action="append", default=None, help="only these variants (repeatable)")
+    s.add_argument("--launcher", default=None, choices=["local", "slurm"],
+                   help="where runs execute (default: $REPRO_LAUNCHER, else local)")
+    s.add_argument("--jobs", type=int, default=1, help="local launcher: runs at a time")
+    s.add_argument("--profile", default=None, help="slurm launcher: profile in slurm/profiles/")
+    s.add_argument("--runs-per-task", type=int, default=1, help="slurm launcher: runs packed per array task")
+    s.add_argument("--max-parallel", type=int, default=None, help="slurm launcher: concurrent array tasks")
+    s.add_argument("--dry-run", action="store_true", help="slurm launcher: print the sbatch script only")
+    s.set_defaults(fn=_cmd_sweep)
+
+    rep = sub.add_parser("report", help="regenerate figures and claims tables from recorded runs (offline)")
+    rep.add_argument("paper", nargs="?")
+    rep.add_argument("experiment", nargs="?")
+    rep.add_argument("--all", action="store_true")
+    rep.set_defaults(fn=_cmd_report)
+
+    st = sub.add_parser("status", help="done / running / failed / pending per experiment")
+    st.add_argument("paper", nargs="?")
+    st.set_defaults(fn=_cmd_status)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    import os
+
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # key=value overrides may come after options: `repro run P E --seed 1 lr=0.1`
+    if extra and hasattr(args, "overrides") and all("=" in x and not x.startswith("-") for x in extra):
+        args.overrides = list(args.overrides) + extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if getattr(args, "command", None) == "sweep" and args.launcher is None:
+        args.launcher = os.environ.get("REPRO_LAUNCHER", "local")
+        if args.launcher not in ("local", "slurm"):
+            print(f"repro: error: REPRO_LAUNCHER must be local or slurm, got {args.launcher!r}", file=sys.stderr)
+            return 2
+    try:
+        return args.fn(args)
+    except ReproError as exc:
+        print(f"repro: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,10 @@
+"""Errors that reach the user as one clear line: what is wrong and what is valid."""
+
+
+class ReproError(Exception):
+    """Bad input or state; the CLI prints the message and exits with status 2, before any work starts."""
+
+
+def unknown(kind: str, name: str, valid) -> ReproError:
+    valid = sorted(valid)
+    return ReproError(f"unknown {kind} '{name}'; valid {kind}s: {', '.join(valid) if valid else '(none)'}")

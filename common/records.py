@@ -1,0 +1,260 @@
+"""Run records: one folder per run.
+
+    config.yaml        resolved config (written first; a different config in the same folder is an error)
+    attempts.jsonl     one line per start: host, pid, launcher, time (a resumed run has several)
+    <table>.csv.gz     long-form metrics with a seed column (deterministic gzip: same data, same bytes)
+    provenance.json    git commit and dirty flag, package versions, Python, CPU/GPU, host, seed, times, throughput
+    DONE               completion marker, written last: only a run with DONE counts as complete
+    FAILED             traceback of the last failed attempt
+    RUNNING            live marker (host, pid), ignored by git
+    checkpoint.pkl     state to resume from, ignored by git
+
+Every file is written atomically (temporary file, then rename), so a crash never leaves a half-written file and
+never a half-run that looks whole.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import functools
+import gzip
+import io
+import json
+import os
+import pickle
+import platform
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import REPO_ROOT
+from .errors import ReproError
+
+TRACKED_PACKAGES = ("numpy", "scipy", "pandas", "omegaconf", "torch", "gymnasium", "mujoco", "ale-py", "submitit")
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def table_to_bytes(df: pd.DataFrame) -> bytes:
+    """CSV, gzip with a fixed header timestamp: identical data gives identical bytes."""
+    text = df.to_csv(index=False, float_format="%.8g", lineterminator="\n")
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, compresslevel=9) as gz:
+        gz.write(text.encode())
+    return buf.getvalue()
+
+
+@functools.lru_cache(maxsize=1)
+def git_state() -> dict:
+    """Commit of the code and whether it differs from that commit (recorded results excluded)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"))
+        return {"commit": commit, "dirty": dirty}
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return {"commit": None, "dirty": None}
+
+
+def machine() -> dict:
+    cpu = platform.processor() or ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    gpu = None
+    if "torch" in sys.modules:  # only report a GPU if this run used torch
+        torch = sys.modules["torch"]
+        if torch.cuda.is_available():
+            gpu = torch.cuda.get_device_name(0)
+    return {"host": socket.gethostname(), "cpu": cpu, "cpu_count": os.cpu_count(), "gpu": gpu,
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def package_versions() -> dict:
+    out = {}
+    for name in TRACKED_PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[name] = metadata.version(name)
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class RunRecord:
+    path: Path
+
+    # ---- state -------------------------------------------------------------------------------------------
+    def is_complete(self) -> bool:
+        return (self.path / "DONE").exists()
+
+    def status(self) -> str:
+        """done | running | failed | interrupted | pending (local view; the Slurm launcher refines it)."""
+        if self.is_complete():
+            return "done"
+        running = self.read_json("RUNNING")
+        if running:
+            if running.get("host") != socket.gethostname() or _pid_alive(int(running.get("pid", -1))):
+                return "running"
+            return "interrupted"
+        if (self.path / "FAILED").exists():
+            return "failed"
+        if (self.path / "checkpoint.pkl").exists() or (self.path / "config.yaml").exists():
+            return "interrupted"
+        return "pending"
+
+    def failure_tail(self, lines: int = 6) -> str:
+        p = self.path / "FAILED"
+        return "\n".join(p.read_text().rstrip().splitlines()[-lines:]) if p.exists() else ""
+
+    # ---- files -------------------------------------------------------------------------------------------
+    def read_json(self, name: str) -> dict | None:
+        p = self.path / name
+        try:
+            return json.loads(p.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def write_json(self, name: str, obj: Any) -> None:
+        atomic_write_text(self.path / name, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+    def ensure_config(self, config_yaml: str) -> None:
+        p = self.path / "config.yaml"
+        if p.exists():
+            if p.read_text() != config_yaml:
+                raise ReproError(
+                    f"{self.path} already holds a run with a different config; nothing was changed. "
+                    "Use other overrides, another seed, or move that folder away."
+                )
+            return
+        atomic_write_text(p, config_yaml)
+
+    def write_table(self, name: str, df: pd.DataFrame) -> None:
+        atomic_write_bytes(self.path / f"{name}.csv.gz", table_to_bytes(df))
+
+    def read_table(self, name: str) -> pd.DataFrame:
+        return pd.read_csv(self.path / f"{name}.csv.gz")
+
+    def tables(self) -> list[str]:
+        return sorted(p.name[: -len(".csv.gz")] for p in self.path.glob("*.csv.gz"))
+
+    # ---- checkpoints -------------------------------------------------------------------------------------
+    def save_checkpoint(self, state: Any) -> None:
+        atomic_write_bytes(self.path / "checkpoint.pkl", pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def load_checkpoint(self) -> Any | None:
+        p = self.path / "checkpoint.pkl"
+        if not p.exists():
+            return None
+        with open(p, "rb") as fh:
+            return pickle.load(fh)
+
+    # ---- lifecycle ---------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self):
+        """Exclusive claim on this run for one process; a second claimant gets a clear error."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path / ".lock", "w")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise ReproError(f"{self.path} is being run by another process right now") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+
+    def start_attempt(self, launcher: str) -> dict:
+        attempt = {"host": socket.gethostname(), "pid": os.getpid(), "launcher": launcher, "start": now(),
+                   "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+                   "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID")}
+        with open(self.path / "attempts.jsonl", "a") as fh:
+            fh.write(json.dumps(attempt, sort_keys=True) + "\n")
+        (self.path / "FAILED").unlink(missing_ok=True)
+        self.write_json("RUNNING", attempt)
+        return attempt
+
+    def attempts(self) -> list[dict]:
+        p = self.path / "attempts.jsonl"
+        return [json.loads(x) for x in p.read_text().splitlines() if x.strip()] if p.exists() else []
+
+    def fail(self, text: str) -> None:
+        atomic_write_text(self.path / "FAILED", text)
+        (self.path / "RUNNING").unlink(missing_ok=True)
+
+    def finish(self, provenance: dict) -> None:
+        self.write_json("provenance.json", provenance)
+        self.write_json("DONE", {"end": provenance.get("end"), "tables": self.tables()})
+        for name in ("RUNNING", "checkpoint.pkl"):
+            (self.path / name).unlink(missing_ok=True)
+
+
+@dataclass
+class RunContext:
+    """What a runner gets beside its config: checkpoints, progress and a throughput counter."""
+
+    record: RunRecord
+    checkpoint_every_s: float = 60.0
+    show_progress: bool = True
+    units: int = 0
+    unit_name: str = "steps"
+    _last_checkpoint: float = field(default_factory=time.monotonic)
+
+    def restore(self) -> Any | None:
+        return self.record.load_checkpoint()
+
+    def maybe_checkpoint(self, make_state, force: bool = False) -> bool:
+        """Save `make_state()` if `checkpoint_every_s` passed since the last one (or `force`)."""
+        if force or time.monotonic() - self._last_checkpoint >= self.checkpoint_every_s:
+            self.record.save_checkpoint(make_state())
+            self._last_checkpoint = time.monotonic()
+            return True
+        return False
+
+    def count(self, n: int, unit: str) -> None:
+        self.units += int(n)
+        self.unit_name = unit
+
+    def progress(self, total: int, desc: str, initial: int = 0):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, initial=initial, desc=desc, leave=False, mininterval=1.0,
+                    disable=not (self.show_progress and sys.stderr.isatty()))

@@ -1,0 +1,129 @@
+"""The papers and their experiments.
+
+A paper is a package `papers/<firstauthor><year>_<topic>/` with
+  - `experiments.yaml`: each experiment (a figure or table of the paper): its runner, base config, the two
+    budgets (`paper` and `quick`), the variants (one run each per seed) and which config keys measure the budget;
+  - `__init__.py` exposing `RUNNERS` (name -> Runner), and `plot(experiment, data, out_dir)`;
+  - optionally `COMPUTED` (name -> function of the resolved config) for analytic reference values in claims;
+  - `claims.yaml`: what the paper reports, checked by `common.claims`.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from . import REPO_ROOT
+from .errors import ReproError, unknown
+
+BUDGETS = ("paper", "quick")
+
+
+@dataclass(frozen=True)
+class Runner:
+    """How to execute one run: `fn(cfg, ctx) -> {table name: pandas.DataFrame}` on a `schema` dataclass config."""
+
+    schema: type
+    fn: Callable[..., dict]
+
+
+@dataclass
+class Experiment:
+    paper: "Paper"
+    name: str
+    title: str
+    source: str
+    runner: Runner
+    config: dict
+    budgets: dict[str, dict]
+    variants: dict[str, dict]
+    budget_keys: list[str]
+    env_version: str
+    description: str = ""
+
+    def seeds(self, budget: str) -> int:
+        return int(self.budget(budget).get("seeds", 1))
+
+    def budget(self, budget: str) -> dict:
+        if budget not in self.budgets:
+            raise unknown("budget", budget, self.budgets)
+        return self.budgets[budget]
+
+    def variant(self, name: str) -> dict:
+        if name not in self.variants:
+            raise unknown(f"variant of {self.paper.name}/{self.name}", name, self.variants)
+        return self.variants[name]
+
+
+@dataclass
+class Paper:
+    name: str
+    title: str
+    citation: str
+    module: Any
+    path: Path
+    experiments: dict[str, Experiment] = field(default_factory=dict)
+
+    def experiment(self, name: str) -> Experiment:
+        if name not in self.experiments:
+            raise unknown(f"experiment of {self.name}", name, self.experiments)
+        return self.experiments[name]
+
+    def select(self, name: str) -> list[Experiment]:
+        """One experiment by name, or all of them for 'all'."""
+        return list(self.experiments.values()) if name == "all" else [self.experiment(name)]
+
+    @property
+    def claims_path(self) -> Path:
+        return self.path / "claims.yaml"
+
+    def results_dir(self, root: Path | None = None) -> Path:
+        return (root or REPO_ROOT / "results") / self.name
+
+
+def _load_paper(name: str) -> Paper:
+    module = importlib.import_module(f"papers.{name}")
+    path = Path(module.__file__).parent
+    spec = yaml.safe_load((path / "experiments.yaml").read_text())
+    paper = Paper(name=name, title=spec["paper"]["title"], citation=spec["paper"]["citation"], module=module, path=path)
+    runners: dict[str, Runner] = getattr(module, "RUNNERS")
+    for exp_name, e in spec["experiments"].items():
+        if e["runner"] not in runners:
+            raise ReproError(f"{name}/{exp_name}: runner '{e['runner']}' is not in RUNNERS ({', '.join(runners)})")
+        missing = [b for b in BUDGETS if b not in e["budgets"]]
+        if missing:
+            raise ReproError(f"{name}/{exp_name}: budgets {missing} are missing; every experiment has {BUDGETS}")
+        paper.experiments[exp_name] = Experiment(
+            paper=paper,
+            name=exp_name,
+            title=e["title"],
+            source=e["source"],
+            runner=runners[e["runner"]],
+            config=e.get("config") or {},
+            budgets=e["budgets"],
+            variants=e.get("variants") or {"default": {}},
+            budget_keys=list(e.get("budget_keys") or []),
+            env_version=e["env_version"],
+            description=e.get("description", ""),
+        )
+    return paper
+
+
+@lru_cache(maxsize=None)
+def papers() -> dict[str, Paper]:
+    import papers as pkg
+
+    names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.ispkg)
+    return {n: _load_paper(n) for n in names}
+
+
+def get_paper(name: str) -> Paper:
+    all_papers = papers()
+    if name not in all_papers:
+        raise unknown("paper", name, all_papers)
+    return all_papers[name]

@@ -1,0 +1,207 @@
+"""Reports: figures and claims tables regenerated offline from recorded runs.
+
+results/<paper>/runs/...        per-run records (committed: config, provenance, per-seed metrics)
+results/<paper>/figures/        PNG and SVG
+results/<paper>/claims.csv      one row per claim, with its verdict
+results/<paper>/README.md       the claims table and figures, generated
+results/README.md               the index over papers, generated
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from .claims import RULE_TEXT, Budget, compute_statistic, load_claims, rule_outcome, verdict
+from .config import to_dict
+from .records import RunRecord, atomic_write_text
+from .registry import papers
+from .runs import RunSpec, plan, resolve, results_root
+
+
+@dataclass
+class ExperimentData:
+    budget_name: str
+    budget: Budget
+    paper_budget: Budget
+    tables: dict[str, pd.DataFrame]
+    configs: dict[str, dict]  # variant -> resolved config of its runs (seed aside)
+    commits: list[str]
+
+    @property
+    def reduced(self) -> bool:
+        return self.budget.below(self.paper_budget)
+
+
+def _budget_of(exp, budget_name: str, seeds: int) -> Budget:
+    cfg = resolve(RunSpec(exp.paper.name, exp.name, budget_name, next(iter(exp.variants)), 0))
+    return Budget(seeds, {k: cfg[k] for k in exp.budget_keys})
+
+
+def load_experiment(exp) -> ExperimentData | None:
+    """Complete runs of the largest budget that has any (paper before quick); None if there are none."""
+    for budget_name in ("paper", "quick"):
+        specs = plan(exp.paper.name, exp.name, budget_name)
+        done = [s for s in specs if RunRecord(s.run_dir).is_complete()]
+        if not done:
+            continue
+        frames: dict[str, list[pd.DataFrame]] = {}
+        commits = set()
+        for s in done:
+            rec = RunRecord(s.run_dir)
+            for name in rec.tables():
+                frames.setdefault(name, []).append(rec.read_table(name).assign(variant=s.variant))
+            prov = rec.read_json("provenance.json") or {}
+            git = prov.get("git") or {}
+            commits.add(f"{(git.get('commit') or 'unknown')[:10]}{' (dirty)' if git.get('dirty') else ''}")
+        seeds_per_variant = [len({s.seed for s in done if s.variant == v}) for v in exp.variants]
+        configs = {v: to_dict(resolve(RunSpec(exp.paper.name, exp.name, budget_name, v, 0))) for v in exp.variants}
+        return ExperimentData(
+            budget_name=budget_name,
+            budget=_budget_of(exp, budget_name, min(seeds_per_variant)),
+            paper_budget=_budget_of(exp, "paper", exp.seeds("paper")),
+            tables={k: pd.concat(v, ignore_index=True) for k, v in frames.items()},
+            configs=configs,
+            commits=sorted(commits),
+        )
+    return None
+
+
+def _threshold(paper, claim, data: ExperimentData):
+    t = claim.rule.get("threshold")
+    if isinstance(t, dict):
+        from omegaconf import OmegaConf
+
+        fn = paper.module.COMPUTED[t["computed"]]
+        return float(fn(OmegaConf.create(data.configs[t.get("variant", claim.variants()[0])])))
+    return None if t is None else float(t)
+
+
+def _fmt(x) -> str:
+    if x is None or (isinstance(x, float) and pd.isna(x)):
+        return ""
+    return f"{x:.4g}"
+
+
+def evaluate_claims(paper, data_by_exp: dict[str, ExperimentData | None]) -> pd.DataFrame:
+    rows = []
+    for claim in load_claims(paper):
+        exp = paper.experiment(claim.experiment)
+        data = data_by_exp.get(claim.experiment)
+        row = {"claim": claim.id, "source": claim.source_text, "experiment": claim.experiment,
+               "statement": claim.statement, "metric": claim.metric, "env_version": exp.env_version,
+               "paper_budget": _budget_of(exp, "paper", exp.seeds("paper")).text()}
+        if "paper_value" in claim.rule:
+            row["paper_value"] = _fmt(float(claim.rule["paper_value"]))
+            row["target"] = f"{_fmt(float(claim.rule['paper_value']))} ± {_fmt(float(claim.rule.get('tolerance', 0)))}"
+        if data is None:
+            row.update({"estimate": "", "ci95": "", "n_runs": 0, "budget_used": "", "at_this_budget": "",
+                        "verdict": verdict(None, False)})
+            if "op" in claim.rule:
+                row["target"] = f"{claim.rule['op']} (threshold from config)"
+            rows.append(row)
+            continue
+        est, lo, hi, n = compute_statistic(claim, data.tables["replications"] if "replications" in data.tables
+                                           else data.tables["metrics"])
+        threshold = _threshold(paper, claim, data)
+        if "op" in claim.rule:
+            row["target"] = f"{claim.rule['op']} {_fmt(threshold)}"
+        outcome = rule_outcome(claim.rule, est, lo, hi, threshold)
+        row.update({"estimate": _fmt(est), "ci95": f"[{_fmt(lo)}, {_fmt(hi)}]", "n_runs": n,
+                    "budget_used": f"{data.budget_name}: {data.budget.text()}", "at_this_budget": outcome,
+                    "verdict": verdict(outcome, data.reduced)})
+        rows.append(row)
+    cols = ["claim", "source", "experiment", "statement", "metric", "target", "estimate", "ci95", "n_runs",
+            "budget_used", "paper_budget", "env_version", "at_this_budget", "verdict"]
+    df = pd.DataFrame(rows)
+    return df.reindex(columns=cols).fillna("")
+
+
+def _md_escape(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _claims_markdown(df: pd.DataFrame) -> str:
+    head = ("| claim | source | statement | metric | target | regenerated [95% CI] | runs | budget used | "
+            "paper's budget | verdict |\n|---|---|---|---|---|---|---|---|---|---|\n")
+    lines = []
+    for r in df.itertuples():
+        est = f"{r.estimate} {r.ci95}" if r.estimate != "" else "—"
+        v = r.verdict if r.verdict != "reduced budget" else f"reduced budget (at this budget: {r.at_this_budget})"
+        lines.append("| " + " | ".join(_md_escape(x) for x in (
+            r.claim, r.source, r.statement, r.metric, r.target, est, r.n_runs, r.budget_used or "—",
+            r.paper_budget, f"**{v}**")) + " |")
+    return head + "\n".join(lines) + "\n"
+
+
+def report_paper(paper, experiment: str | None = None, root: Path | None = None) -> list[str]:
+    """Regenerate figures (of one experiment, or all) and the paper's claims table; returns printable lines."""
+    out = paper.results_dir(root or results_root())
+    data_by_exp = {name: load_experiment(exp) for name, exp in paper.experiments.items()}
+    lines = []
+    for name, exp in paper.experiments.items():
+        data = data_by_exp[name]
+        if experiment and name != experiment:
+            continue
+        if data is None:
+            lines.append(f"{paper.name}/{name}: no complete runs; nothing to draw")
+            continue
+        caption = (f"{data.budget_name} budget: {data.budget.text()}"
+                   f"{' (REDUCED: paper uses ' + data.paper_budget.text() + ')' if data.reduced else ''}; "
+                   f"{exp.env_version}; mean with 95% CI")
+        paths = paper.module.plot(exp, data.tables, out / "figures", caption)
+        lines.append(f"{paper.name}/{name}: " + ", ".join(str(p.relative_to(out.parent.parent)) if
+                                                         p.is_relative_to(out.parent.parent) else str(p) for p in paths))
+    claims = evaluate_claims(paper, data_by_exp)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "claims.csv", claims.to_csv(index=False, lineterminator="\n"))
+    atomic_write_text(out / "README.md", _paper_readme(paper, data_by_exp, claims, out))
+    lines.append(f"{paper.name}: {len(claims)} claims -> {out / 'README.md'}")
+    return lines
+
+
+def _paper_readme(paper, data_by_exp, claims: pd.DataFrame, out: Path) -> str:
+    parts = [f"# {paper.title}: regenerated results\n",
+             f"{paper.citation}\n",
+             "Generated by `repro report " + paper.name + "` from the run records under `runs/`; do not edit by hand. "
+             f"How each figure is rerun, and every deviation from the paper: `papers/{paper.name}/README.md`.\n",
+             "## Claims\n", _claims_markdown(claims), "\n" + RULE_TEXT, "## Experiments\n"]
+    for name, exp in paper.experiments.items():
+        data = data_by_exp[name]
+        parts.append(f"### {name}: {exp.title}\n")
+        parts.append(f"- Source: {exp.source}\n- Environment: {exp.env_version}\n"
+                     f"- Paper's budget: {_budget_of(exp, 'paper', exp.seeds('paper')).text()}\n")
+        if data is None:
+            parts.append("- Budget used: not run yet\n")
+            continue
+        label = " (**reduced**)" if data.reduced else " (the paper's)"
+        parts.append(f"- Budget used: {data.budget_name}: {data.budget.text()}{label}\n"
+                     f"- Runs made at commit(s): {', '.join(data.commits)}\n")
+        for fig in sorted((out / "figures").glob(f"{name}*.png")):
+            parts.append(f"\n![{fig.stem}](figures/{fig.name})\n")
+        parts.append("\n")
+    return "\n".join(parts)
+
+
+def report_index(root: Path | None = None) -> str:
+    root = root or results_root()
+    parts = ["# Regenerated results: index\n",
+             "Generated by `repro report --all` from the committed run records; do not edit by hand. Each row is one "
+             "claim of a paper, its verdict from the rule below, and the budget it was checked at.\n",
+             RULE_TEXT, "| paper | claim | source | verdict | budget used | paper's budget |",
+             "|---|---|---|---|---|---|"]
+    for name, paper in papers().items():
+        csv = paper.results_dir(root) / "claims.csv"
+        if not csv.exists():
+            parts.append(f"| [{name}]({name}/README.md) | — | — | not reported yet | — | — |")
+            continue
+        df = pd.read_csv(csv, keep_default_na=False)
+        for r in df.itertuples():
+            parts.append(f"| [{name}]({name}/README.md) | {r.claim} | {_md_escape(r.source)} | **{r.verdict}** | "
+                         f"{_md_escape(r.budget_used) or '—'} | {_md_escape(r.paper_budget)} |")
+    path = root / "README.md"
+    atomic_write_text(path, "\n".join(parts) + "\n")
+    return f"index -> {path}"

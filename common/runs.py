@@ -1,0 +1,125 @@
+"""Run specs, config resolution and execution of one run (any launcher calls `execute`)."""
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import REPO_ROOT
+from .config import digest, merge, to_dict, to_yaml
+from .errors import ReproError
+from .records import RunContext, RunRecord, git_state, machine, now, package_versions
+from .registry import Experiment, get_paper
+
+
+def results_root() -> Path:
+    """Where run records live: results/ of the repository, or $REPRO_RESULTS (tests use a temporary folder)."""
+    return Path(os.environ.get("REPRO_RESULTS", REPO_ROOT / "results"))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    paper: str
+    experiment: str
+    budget: str
+    variant: str
+    seed: int
+    overrides: tuple = field(default_factory=tuple)  # ((key, value), ...) from the command line
+    root: str = ""
+
+    @property
+    def budget_label(self) -> str:
+        """`paper`/`quick`, or `<budget>-custom-<hash>` when command-line overrides change the config."""
+        return self.budget if not self.overrides else f"{self.budget}-custom-{digest(dict(self.overrides))}"
+
+    @property
+    def run_dir(self) -> Path:
+        root = Path(self.root) if self.root else results_root()
+        return root / self.paper / "runs" / self.experiment / self.budget_label / self.variant / f"seed_{self.seed}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.paper}/{self.experiment}/{self.budget_label}/{self.variant}/seed_{self.seed}"
+
+    def experiment_obj(self) -> Experiment:
+        return get_paper(self.paper).experiment(self.experiment)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["overrides"] = [list(kv) for kv in self.overrides]
+        return d
+
+
+def resolve(spec: RunSpec):
+    exp = spec.experiment_obj()
+    layers = [
+        ("experiments.yaml config", exp.config),
+        (f"budget '{spec.budget}'", exp.budget(spec.budget).get("config") or {}),
+        (f"variant '{spec.variant}'", exp.variant(spec.variant)),
+        ("command line", dict(spec.overrides)),
+        ("seed", {"seed": spec.seed}),
+    ]
+    return merge(exp.runner.schema, layers, where=f"{spec.paper}/{spec.experiment}")
+
+
+def plan(paper: str, experiment: str, budget: str, seeds: int | None = None, overrides: dict | None = None,
+         variants: list[str] | None = None, root: str = "") -> list[RunSpec]:
+    """Every run of one experiment at one budget; configs are resolved here so bad input fails before any work."""
+    exp = get_paper(paper).experiment(experiment)
+    n_seeds = exp.seeds(budget) if seeds is None else int(seeds)
+    if n_seeds < 1:
+        raise ReproError(f"--seeds must be at least 1, got {n_seeds}")
+    names = list(exp.variants) if not variants else [v for v in variants]
+    for v in names:
+        exp.variant(v)
+    ov = tuple(sorted((overrides or {}).items()))
+    specs = [RunSpec(paper, experiment, budget, v, s, ov, root) for v in names for s in range(n_seeds)]
+    for spec in specs[:1] + specs[-1:]:
+        resolve(spec)
+    return specs
+
+
+def checkpoint_interval_s() -> float:
+    return float(os.environ.get("REPRO_CHECKPOINT_EVERY_S", "60"))
+
+
+def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) -> str:
+    """Run `spec` to completion, resuming from its checkpoint if one exists. Returns 'skipped' or 'done'."""
+    exp = spec.experiment_obj()
+    cfg = resolve(spec)
+    record = RunRecord(spec.run_dir)
+    if record.is_complete():
+        return "skipped"
+    with record.lock():
+        if record.is_complete():
+            return "skipped"
+        record.ensure_config(to_yaml(cfg))
+        attempt = record.start_attempt(launcher)
+        ctx = RunContext(record, checkpoint_every_s=checkpoint_interval_s(), show_progress=show_progress)
+        t0 = time.monotonic()
+        try:
+            tables = exp.runner.fn(cfg, ctx)
+            wall_s = time.monotonic() - t0
+            for name, df in tables.items():
+                record.write_table(name, df)
+        except BaseException as exc:  # recorded, then re-raised: the launcher reports it
+            record.fail(f"{type(exc).__name__} in {spec.label}\n{traceback.format_exc()}")
+            raise
+        attempts = record.attempts()
+        record.finish({
+            "spec": spec.to_json(),
+            "seed": spec.seed,
+            "git": git_state(),
+            "packages": package_versions(),
+            "machine": machine(),
+            "start": attempts[0]["start"] if attempts else attempt["start"],
+            "end": now(),
+            "attempts": len(attempts),
+            "wall_s_last_attempt": round(wall_s, 3),
+            "throughput": {"unit": ctx.unit_name, "units_last_attempt": ctx.units,
+                           "per_second": round(ctx.units / wall_s, 1) if wall_s > 0 else None},
+            "env_version": exp.env_version,
+        })
+        return "done"

@@ -1,0 +1,58 @@
+"""Sweeps: every run of a figure or table. Idempotent: complete runs are skipped, interrupted runs resume."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+from .errors import ReproError
+from .records import RunRecord
+from .runs import RunSpec, execute
+
+
+def _run_one(spec: RunSpec, show_progress: bool) -> tuple[str, str, str]:
+    try:
+        return spec.label, execute(spec, "local", show_progress), ""
+    except ReproError as exc:
+        return spec.label, "error", str(exc)
+    except Exception as exc:  # noqa: BLE001 - recorded in the run's FAILED file
+        return spec.label, "failed", f"{type(exc).__name__}: {exc}"
+
+
+def run_local(specs: list[RunSpec], jobs: int = 1, out=sys.stdout) -> dict[str, int]:
+    """Execute pending runs on this machine, `jobs` processes at a time (one BLAS thread each when parallel)."""
+    from tqdm.auto import tqdm
+
+    pending = [s for s in specs if not RunRecord(s.run_dir).is_complete()]
+    counts = {"skipped": len(specs) - len(pending), "done": 0, "failed": 0, "error": 0}
+    print(f"{len(specs)} runs: {counts['skipped']} complete, {len(pending)} to run "
+          f"({jobs} at a time, local launcher)", file=out, flush=True)
+    if not pending:
+        return counts
+    bar = tqdm(total=len(pending), desc="runs", disable=not sys.stderr.isatty())
+    failures = []
+    if jobs <= 1:
+        results = (_run_one(s, True) for s in pending)
+        for label, status, msg in results:
+            counts[status] = counts.get(status, 0) + 1
+            bar.update(1)
+            if msg:
+                failures.append((label, msg))
+    else:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = "1"
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(_run_one, s, False) for s in pending]
+            for fut in as_completed(futures):
+                label, status, msg = fut.result()
+                counts[status] = counts.get(status, 0) + 1
+                bar.update(1)
+                if msg:
+                    failures.append((label, msg))
+    bar.close()
+    for label, msg in failures:
+        print(f"FAILED {label}: {msg}", file=out)
+    print(f"done {counts['done']}, skipped {counts['skipped']}, failed {counts['failed'] + counts['error']}",
+          file=out, flush=True)
+    return counts

@@ -1,0 +1,24 @@
+"""Russo, Van Roy, Kazerouni, Osband, Wen (2017): A Tutorial on Thompson Sampling (arXiv 1707.02038).
+
+Experiments are listed in experiments.yaml, claims in claims.yaml; the simulators are bandits.py (Sections 3
+and 6) and bridge.py (Section 4); figures are drawn by plots.py.
+"""
+from common.registry import Runner
+
+from .analytic import greedy_best_arm_probability_upper_bound, greedy_lockin_regret_lower_bound
+from .bandits import FiniteArmConfig, run_finite_arm
+from .bridge import BridgeConfig, run_bridge
+from .plots import plot
+
+RUNNERS = {
+    "finite_arm": Runner(FiniteArmConfig, run_finite_arm),
+    "bridge": Runner(BridgeConfig, run_bridge),
+}
+
+#: Reference values computed from a run's resolved config (claims name them as thresholds).
+COMPUTED = {
+    "greedy_lockin_regret_lower_bound": greedy_lockin_regret_lower_bound,
+    "greedy_best_arm_probability_upper_bound": greedy_best_arm_probability_upper_bound,
+}
+
+__all__ = ["RUNNERS", "COMPUTED", "plot"]

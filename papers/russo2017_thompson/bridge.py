@@ -1,0 +1,223 @@
+"""Online shortest path on a binomial bridge (tutorial Section 4).
+
+Graph: a binomial bridge of `n_stages` stages (n_stages even). Nodes are (u, d), the number of up and down
+moves so far, 0 <= u, d <= H = n_stages / 2; each node has an "up" edge to (u+1, d) and a "down" edge to
+(u, d+1) where those exist. Every path from (0, 0) to (H, H) has n_stages edges; there are C(n_stages, H)
+paths (184,756 for 20 stages) and 2 H (H + 1) edges (220).
+
+Model (Sec. 4.1): theta_e = E[travel time of edge e], ln theta_e ~ N(mu0, sigma0^2) independently.
+Observed travel time of a traversed edge: y_e = theta_e * exp(-sigma_tilde^2/2 + sigma_tilde z), z ~ N(0,1),
+so E[y_e | theta_e] = theta_e (independent travel times, Sec. 4.1), or with correlated factors (Sec. 4.2):
+y_e = theta_e * zeta_all * zeta_half(e) * zeta_e, each zeta = exp(-sigma_tilde^2/6 + sigma_tilde z / sqrt(3)).
+Regret of a period = expected length of the chosen path - expected length of the shortest path.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from .common_sim import PeriodStats, rng_pair, summary_frame
+
+
+@dataclass
+class BridgeConfig:
+    seed: int = 0
+    agent: str = "ts"  # ts | greedy | coherent_ts  (greedy with epsilon > 0 is epsilon-greedy)
+    epsilon: float = 0.0  # probability per period of a random path (uniform outgoing edge at each node)
+    n_stages: int = 20
+    mu0: float = -0.5  # prior mean of ln theta_e (Sec. 4.1)
+    sigma0: float = 1.0  # prior standard deviation of ln theta_e (Sec. 4.1)
+    sigma_tilde: float = 1.0  # observation noise scale sigma~ (Sec. 4.1)
+    correlated: bool = False  # Sec. 4.2: shared, half-specific and edge-specific multiplicative factors
+    n_periods: int = 500  # T
+    n_replications: int = 1000  # independent runs simulated together under this seed
+
+
+AGENTS = ("ts", "greedy", "coherent_ts")
+
+
+@dataclass(frozen=True)
+class Bridge:
+    H: int
+    up: np.ndarray  # (H+1, H+1) edge index of the up edge at (u, d), -1 where none
+    down: np.ndarray  # (H+1, H+1) edge index of the down edge at (u, d), -1 where none
+    upper_half: np.ndarray  # (E,) bool: edge lies above the bridge's midline (u > d along the edge)
+
+    @property
+    def n_edges(self) -> int:
+        return int((self.up >= 0).sum() + (self.down >= 0).sum())
+
+
+@lru_cache(maxsize=None)
+def make_bridge(n_stages: int) -> Bridge:
+    if n_stages % 2:
+        raise ValueError(f"n_stages must be even, got {n_stages}")
+    H = n_stages // 2
+    up = -np.ones((H + 1, H + 1), dtype=np.int64)
+    down = -np.ones((H + 1, H + 1), dtype=np.int64)
+    upper = []
+    e = 0
+    for u in range(H + 1):
+        for d in range(H + 1):
+            if u < H:
+                up[u, d] = e
+                upper.append(u + 0.5 > d)  # midpoint of (u,d)->(u+1,d) relative to the midline u = d
+                e += 1
+            if d < H:
+                down[u, d] = e
+                upper.append(u > d + 0.5)
+                e += 1
+    return Bridge(H, up, down, np.array(upper))
+
+
+def shortest_paths(bridge: Bridge, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dynamic programming on the DAG, vectorized over rows of `weights` (R, E).
+    Returns the chosen edge indices (R, n_stages) and the path lengths (R,)."""
+    H, R = bridge.H, weights.shape[0]
+    w_up = np.full((R, H + 1, H + 1), np.inf)
+    w_dn = np.full((R, H + 1, H + 1), np.inf)
+    mu, md = bridge.up >= 0, bridge.down >= 0
+    w_up[:, mu] = weights[:, bridge.up[mu]]
+    w_dn[:, md] = weights[:, bridge.down[md]]
+    V = np.full((R, H + 2, H + 2), np.inf)  # cost-to-go; padded so that moves off the grid cost inf
+    V[:, H, H] = 0.0
+    for level in range(2 * H - 1, -1, -1):  # Bellman recursion V(n) = min_e (w_e + V(head(e)))
+        us = np.arange(max(0, level - H), min(level, H) + 1)
+        ds = level - us
+        V[:, us, ds] = np.minimum(w_up[:, us, ds] + V[:, us + 1, ds], w_dn[:, us, ds] + V[:, us, ds + 1])
+    return _walk(bridge, lambda rows, u, d: w_up[rows, u, d] + V[rows, u + 1, d] <= w_dn[rows, u, d] + V[rows, u, d + 1],
+                 R), V[:, 0, 0]
+
+
+def random_paths(bridge: Bridge, R: int, rng: np.random.Generator) -> np.ndarray:
+    """At each node a uniformly random outgoing edge (the authors' epsilon-exploration)."""
+    H = bridge.H
+    return _walk(bridge, lambda rows, u, d: np.where(u >= H, False, np.where(d >= H, True, rng.random(len(rows)) < 0.5)), R)
+
+
+def _walk(bridge: Bridge, go_up, R: int) -> np.ndarray:
+    H = bridge.H
+    rows = np.arange(R)
+    u = np.zeros(R, dtype=np.int64)
+    d = np.zeros(R, dtype=np.int64)
+    edges = np.empty((R, 2 * H), dtype=np.int64)
+    for step in range(2 * H):
+        up = go_up(rows, u, d)
+        edges[:, step] = np.where(up, bridge.up[u, d], bridge.down[u, d])
+        u = u + up
+        d = d + ~up
+    return edges
+
+
+def path_lengths(theta: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    return np.take_along_axis(theta, edges, axis=1).sum(axis=1)
+
+
+def noise_log_factors(bridge: Bridge, cfg: BridgeConfig, R: int, rng: np.random.Generator) -> np.ndarray:
+    """ln(y_e / theta_e) for every edge (R, E); E[y_e | theta_e] = theta_e in both models."""
+    E, s = bridge.n_edges, cfg.sigma_tilde
+    if not cfg.correlated:
+        return -s**2 / 2 + s * rng.standard_normal((R, E))
+    c = s / math.sqrt(3.0)
+    z_all = rng.standard_normal((R, 1))
+    z_half = rng.standard_normal((R, 2))[:, bridge.upper_half.astype(int)]
+    z_edge = rng.standard_normal((R, E))
+    return -s**2 / 2 + c * (z_all + z_half + z_edge)
+
+
+def noise_covariance(bridge: Bridge, cfg: BridgeConfig) -> np.ndarray:
+    """Covariance of ln y over all edges given theta (E, E), as the coherent agent models it."""
+    E, s2 = bridge.n_edges, cfg.sigma_tilde**2
+    if not cfg.correlated:
+        return s2 * np.eye(E)
+    same_half = bridge.upper_half[:, None] == bridge.upper_half[None, :]
+    return s2 / 3.0 * (np.ones((E, E)) + same_half + np.eye(E))
+
+
+def independent_update(mean: np.ndarray, precision: np.ndarray, edges: np.ndarray, z: np.ndarray, noise_var: float):
+    """In place: conjugate Gaussian update of ln theta_e for each traversed edge, observation z_e ~ N(ln theta_e,
+    noise_var) (Sec. 4.1): precision' = precision + 1/noise_var, mean' = (precision mean + z/noise_var) / precision'."""
+    p_s = np.take_along_axis(precision, edges, axis=1)
+    m_s = np.take_along_axis(mean, edges, axis=1)
+    new_p = p_s + 1.0 / noise_var
+    np.put_along_axis(mean, edges, (p_s * m_s + z / noise_var) / new_p, axis=1)
+    np.put_along_axis(precision, edges, new_p, axis=1)
+
+
+def kalman_update(mean: np.ndarray, cov: np.ndarray, edges: np.ndarray, z: np.ndarray, noise_cov: np.ndarray):
+    """In place: joint Gaussian posterior of ln theta (R, E) after observing z = ln theta_S + noise, noise ~
+    N(0, noise_cov[S, S]) on the traversed edges S (Sec. 4.2, the coherent agent):
+        K = Cov(x, x_S) (Cov(x_S) + Sigma_S)^{-1},  mean' = mean + K (z - mean_S),  Cov' = Cov - K Cov(x_S, x)."""
+    rows = np.arange(mean.shape[0])[:, None]
+    cov_rows = cov[rows, edges]  # Cov(x_S, x): (R, S, E)
+    S = np.take_along_axis(cov_rows, edges[:, None, :], axis=2) + noise_cov[edges[:, :, None], edges[:, None, :]]
+    gain = np.linalg.solve(S, cov_rows).transpose(0, 2, 1)  # (R, E, S); S is symmetric
+    innovation = z - np.take_along_axis(mean, edges, axis=1)
+    mean += (gain @ innovation[..., None])[..., 0]
+    cov -= gain @ cov_rows
+    cov += cov.transpose(0, 2, 1).copy()  # keep it exactly symmetric
+    cov *= 0.5
+
+
+def run_bridge(cfg: BridgeConfig, ctx) -> dict[str, pd.DataFrame]:
+    if cfg.agent not in AGENTS:
+        raise ValueError(f"agent must be one of {AGENTS}, got {cfg.agent!r}")
+    bridge = make_bridge(cfg.n_stages)
+    R, E, T = cfg.n_replications, bridge.n_edges, cfg.n_periods
+    theta_rng, rng = rng_pair(cfg.seed)
+    s2 = cfg.sigma_tilde**2
+
+    state = ctx.restore()
+    if state is None:
+        theta = np.exp(cfg.mu0 + cfg.sigma0 * theta_rng.standard_normal((R, E)))  # ln theta_e ~ N(mu0, sigma0^2)
+        _, optimal = shortest_paths(bridge, theta)
+        state = {"t": 0, "theta": theta, "optimal": optimal, "total_chosen": np.zeros(R),
+                 "mean": np.full((R, E), cfg.mu0), "stats": PeriodStats(T, R, extra=["distance_ratio"]),
+                 "rng": rng.bit_generator.state}
+        if cfg.agent == "coherent_ts":
+            state["cov"] = np.broadcast_to(cfg.sigma0**2 * np.eye(E), (R, E, E)).copy()
+        else:
+            state["precision"] = np.full((R, E), 1.0 / cfg.sigma0**2)
+    rng.bit_generator.state = state["rng"]
+    theta, optimal, mean, stats = state["theta"], state["optimal"], state["mean"], state["stats"]
+    noise_cov = noise_covariance(bridge, cfg)
+    bar = ctx.progress(T, f"{cfg.agent} eps={cfg.epsilon} T={T}", initial=state["t"])
+    for t in range(state["t"], T):
+        # Choose a path x_t.
+        if cfg.agent == "coherent_ts":  # sample ln theta ~ N(mean, cov) of the correlated posterior (Sec. 4.2)
+            chol = np.linalg.cholesky(state["cov"] + 1e-10 * np.eye(E))
+            sample = mean + (chol @ rng.standard_normal((R, E, 1)))[..., 0]
+            weights = np.exp(sample)
+        elif cfg.agent == "ts":  # ln theta_e ~ N(mean_e, 1/precision_e) independently (Sec. 4.1, Algorithm 2)
+            weights = np.exp(mean + rng.standard_normal((R, E)) / np.sqrt(state["precision"]))
+        else:  # greedy on the posterior mean E[theta_e] = exp(mean_e + 1/(2 precision_e)) (Algorithm 1)
+            weights = np.exp(mean + 0.5 / state["precision"])
+        edges, _ = shortest_paths(bridge, weights)
+        if cfg.agent == "greedy" and cfg.epsilon > 0:  # epsilon-greedy: a random path with probability epsilon
+            explore = rng.random(R) < cfg.epsilon
+            if explore.any():
+                edges[explore] = random_paths(bridge, int(explore.sum()), rng)
+        # Observe y_e on the traversed edges; regret is expected, not realised (Sec. 4.1).
+        chosen = path_lengths(theta, edges)
+        state["total_chosen"] += chosen
+        regret = chosen - optimal
+        ratio = state["total_chosen"] / ((t + 1) * optimal)  # "total distance / optimal", Fig. 4.1b
+        stats.add(t, regret, {"distance_ratio": ratio})
+        log_y = np.log(theta) + noise_log_factors(bridge, cfg, R, rng)
+        z = np.take_along_axis(log_y, edges, axis=1) + s2 / 2  # unbiased observation of ln theta_e
+        if cfg.agent == "coherent_ts":
+            kalman_update(mean, state["cov"], edges, z, noise_cov)
+        else:
+            independent_update(mean, state["precision"], edges, z, s2)
+        ctx.count(R, "agent-periods")
+        state["t"] = t + 1
+        bar.update(1)
+        ctx.maybe_checkpoint(lambda: {**state, "rng": rng.bit_generator.state})
+    bar.close()
+    final_ratio = state["total_chosen"] / (T * optimal)
+    return {"curves": stats.curve_frame(cfg.seed),
+            "replications": summary_frame(stats, cfg.seed, final_distance_ratio=final_ratio)}

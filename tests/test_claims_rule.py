@@ -1,0 +1,48 @@
+"""The verdict rule and the bootstrap intervals, against hand-computed cases."""
+import numpy as np
+import pytest
+
+from common.claims import Budget, rule_outcome, verdict
+from common.stats import difference_ci, mean_ci, ratio_ci
+
+
+@pytest.mark.parametrize("lo,hi,expected", [(9.0, 11.0, "consistent"), (11.5, 13.0, "higher"), (7.0, 9.4, "lower"),
+                                            (10.2, 12.0, "consistent"), (7.0, 9.6, "consistent")])
+def test_paper_value_rule_with_tolerance(lo, hi, expected):
+    # paper reports 10 with tolerance 0.5: consistent iff lo - 0.5 <= 10 <= hi + 0.5
+    assert rule_outcome({"paper_value": 10, "tolerance": 0.5}, (lo + hi) / 2, lo, hi, None) == expected
+
+
+@pytest.mark.parametrize("op,lo,hi,expected", [("<", -2, -1, "consistent"), ("<", 0.1, 2, "inconsistent"),
+                                               ("<", -1, 1, "inconclusive"), (">", 0.5, 1, "consistent"),
+                                               (">", -1, 0, "inconsistent"), (">", -1, 1, "inconclusive")])
+def test_bound_rule(op, lo, hi, expected):
+    assert rule_outcome({"op": op}, (lo + hi) / 2, lo, hi, 0.0) == expected
+
+
+def test_verdict_reduced_budget_and_not_run():
+    assert verdict("consistent", reduced=True) == "reduced budget"
+    assert verdict("lower", reduced=False) == "lower"
+    assert verdict(None, reduced=False) == "not run"
+
+
+def test_budget_comparison():
+    paper = Budget(10, {"n_periods": 1000, "n_replications": 1000})
+    assert Budget(2, {"n_periods": 1000, "n_replications": 1000}).below(paper)
+    assert Budget(10, {"n_periods": 100, "n_replications": 1000}).below(paper)
+    assert not Budget(10, {"n_periods": 1000, "n_replications": 1000}).below(paper)
+    assert not Budget(12, {"n_periods": 1000, "n_replications": 1000}).below(paper)
+
+
+def test_bootstrap_intervals():
+    assert mean_ci(np.full(50, 3.0)) == (3.0, 3.0, 3.0)
+    x = np.random.default_rng(0).normal(1.0, 1.0, size=2000)
+    est, lo, hi = mean_ci(x)
+    assert lo < est < hi and lo < 1.0 < hi
+    half = 1.96 / np.sqrt(2000)  # normal theory half-width for sd 1
+    assert abs((hi - lo) / 2 - half) < 0.2 * half
+    assert mean_ci(x) == mean_ci(x)  # pinned bootstrap seed: same data, same interval
+    est, lo, hi = difference_ci(x, x + 5.0)
+    assert est == pytest.approx(-5.0) and hi < -4.5
+    est, lo, hi = ratio_ci(2 * np.abs(x) + 1, np.abs(x) + 0.5)
+    assert est == pytest.approx(2.0) and lo == pytest.approx(2.0) and hi == pytest.approx(2.0)

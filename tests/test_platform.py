@@ -1,0 +1,197 @@
+"""Configs and bad input, run records, determinism, resume after a crash or kill -9, sweeps, status."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from common.errors import ReproError
+from common.records import RunRecord
+from common.runs import RunSpec, execute, plan, resolve
+from common.sweep import run_local
+from conftest import REPO, repro
+
+PAPER = "russo2017_thompson"
+
+
+def _bytes(run_dir):
+    return {p.name: p.read_bytes() for p in sorted(run_dir.glob("*.csv.gz"))}
+
+
+# ---- bad input -----------------------------------------------------------------------------------------------
+def test_unknown_paper_experiment_variant_key_and_type_are_clear_errors(results_root):
+    cases = [
+        (["sweep", "nopaper", "fig3_1"], "unknown paper 'nopaper'; valid papers: russo2017_thompson"),
+        (["sweep", PAPER, "fig9"], "unknown experiment of russo2017_thompson 'fig9'; valid"),
+        (["run", PAPER, "fig3_1", "--variant", "ucb"], "valid variant of russo2017_thompson/fig3_1s: greedy, ts"),
+        (["run", PAPER, "fig3_1", "--variant", "ts", "horizon=5"], "unknown config key 'horizon'"),
+        (["run", PAPER, "fig3_1", "--variant", "ts", "n_periods=many"], "'n_periods' (from command line) expects int"),
+        (["sweep", PAPER, "fig3_1", "--seeds", "0"], "--seeds must be at least 1"),
+        (["run", PAPER, "fig3_1"], "choose one with --variant: greedy, ts"),
+    ]
+    for args, message in cases:
+        proc = repro(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert message in proc.stderr, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    assert not results_root.exists()  # nothing was started
+
+
+def test_unknown_key_lists_valid_keys(results_root):
+    proc = repro("run", PAPER, "fig4_1", "--variant", "ts", "n_stage=4")
+    assert "valid keys:" in proc.stderr and "n_stages" in proc.stderr and "sigma_tilde" in proc.stderr
+
+
+def test_bad_input_leaves_recorded_runs_untouched(results_root):
+    spec = RunSpec(PAPER, "fig3_1", "quick", "ts", 0)
+    execute(spec, show_progress=False)
+    before = {p: p.read_bytes() for p in spec.run_dir.rglob("*") if p.is_file()}
+    assert repro("sweep", PAPER, "fig3_1", "--budget", "quick", "n_periods=x").returncode == 2
+    assert repro("report", "nopaper").returncode == 2
+    after = {p: p.read_bytes() for p in spec.run_dir.rglob("*") if p.is_file()}
+    assert before == after
+
+
+def test_a_different_config_in_an_existing_run_folder_is_refused(results_root):
+    spec = RunSpec(PAPER, "fig3_1", "quick", "ts", 0)
+    record = RunRecord(spec.run_dir)
+    record.path.mkdir(parents=True)
+    record.ensure_config("seed: 0\nsomething: else\n")
+    with pytest.raises(ReproError, match="different config"):
+        execute(spec, show_progress=False)
+    assert not record.is_complete()
+
+
+def test_resolution_layers_and_struct_mode():
+    cfg = resolve(RunSpec(PAPER, "fig6_2", "paper", "informed_prior", 3))
+    assert cfg.seed == 3 and cfg.n_periods == 1000 and list(cfg.agent_prior_failures) == [100, 100, 100]
+    assert list(cfg.env_prior_failures) == [50, 100, 200]
+    cfg = resolve(RunSpec(PAPER, "fig6_2", "quick", "uniform_prior", 0, (("n_periods", 7),)))
+    assert cfg.n_periods == 7 and list(cfg.agent_prior_failures) == [1, 1, 1]
+    with pytest.raises(Exception):
+        cfg.n_periods = 8  # resolved configs are read-only
+
+
+# ---- run records ---------------------------------------------------------------------------------------------
+def test_run_record_contents_and_provenance(results_root):
+    spec = RunSpec(PAPER, "fig3_1", "quick", "greedy", 1)
+    assert execute(spec, show_progress=False) == "done"
+    rec = RunRecord(spec.run_dir)
+    assert rec.status() == "done" and rec.tables() == ["curves", "replications"]
+    prov = rec.read_json("provenance.json")
+    for key in ("git", "packages", "machine", "start", "end", "throughput", "seed", "env_version"):
+        assert key in prov
+    assert prov["seed"] == 1 and prov["packages"]["numpy"] and prov["throughput"]["unit"] == "agent-periods"
+    assert {"commit", "dirty"} <= set(prov["git"])
+    reps = rec.read_table("replications")
+    assert set(reps["seed"]) == {1} and len(reps) == 50  # long form, with its seed column
+    assert "n_periods: 100" in (spec.run_dir / "config.yaml").read_text()
+    assert execute(spec, show_progress=False) == "skipped"  # complete runs are never redone
+
+
+def test_same_seed_same_metrics_other_seed_other_metrics(tmp_path, monkeypatch):
+    dirs = []
+    for root, seed in (("a", 0), ("b", 0), ("c", 1)):
+        monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / root))
+        spec = RunSpec(PAPER, "fig4_3", "quick", "coherent_ts", seed)
+        execute(spec, show_progress=False)
+        dirs.append(spec.run_dir)
+    assert _bytes(dirs[0]) == _bytes(dirs[1])
+    assert _bytes(dirs[0]) != _bytes(dirs[2])
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("experiment,variant", [("fig3_1", "ts"), ("fig6_3", "nonstationary_ts"),
+                                                ("fig4_1", "eps_0.1"), ("fig4_3", "coherent_ts")])
+def test_resume_after_crash_equals_uninterrupted(tmp_path, monkeypatch, experiment, variant):
+    monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")  # checkpoint every period
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "whole"))
+    whole = RunSpec(PAPER, experiment, "quick", variant, 0)
+    execute(whole, show_progress=False)
+
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
+    spec = RunSpec(PAPER, experiment, "quick", variant, 0)
+    original = RunRecord.save_checkpoint
+    for crash_after in (3, 5, 8):  # interrupted three times, at different points
+        calls = {"n": 0}
+
+        def crashing(self, state, _n=crash_after, _calls=calls):
+            original(self, state)
+            _calls["n"] += 1
+            if _calls["n"] == _n:
+                raise Crash
+
+        monkeypatch.setattr(RunRecord, "save_checkpoint", crashing)
+        with pytest.raises(Crash):
+            execute(spec, show_progress=False)
+        assert RunRecord(spec.run_dir).status() == "failed"
+        assert "Crash" in RunRecord(spec.run_dir).failure_tail()
+    monkeypatch.setattr(RunRecord, "save_checkpoint", original)
+    assert execute(spec, show_progress=False) == "done"
+    rec = RunRecord(spec.run_dir)
+    assert len(rec.attempts()) == 4 and rec.read_json("provenance.json")["attempts"] == 4
+    assert not (spec.run_dir / "checkpoint.pkl").exists() and not (spec.run_dir / "FAILED").exists()
+    assert _bytes(spec.run_dir) == _bytes(whole.run_dir)
+
+
+def test_kill_9_then_resume_equals_uninterrupted(tmp_path):
+    """A real `repro run` process killed with SIGKILL mid-run, then run again, records the same metrics."""
+    args = ["run", PAPER, "fig4_1", "--variant", "ts", "--budget", "paper", "n_periods=400", "n_replications=200"]
+    env_whole = {"REPRO_RESULTS": str(tmp_path / "whole")}
+    repro(*args, env=env_whole, check=True)
+    root = tmp_path / "killed"
+    env = {**os.environ, "REPRO_RESULTS": str(root), "REPRO_CHECKPOINT_EVERY_S": "0.2"}
+    proc = subprocess.Popen([sys.executable, "-m", "common.cli", *args], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpts = list(root.rglob("checkpoint.pkl"))
+    deadline = time.time() + 120
+    while not ckpts and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        ckpts = list(root.rglob("checkpoint.pkl"))
+    assert ckpts, "the run never wrote a checkpoint"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run_dir = ckpts[0].parent
+    assert not RunRecord(run_dir).is_complete() and RunRecord(run_dir).status() == "interrupted"
+    repro(*args, env={"REPRO_RESULTS": str(root)}, check=True)
+    whole_dir = next((tmp_path / "whole").rglob("DONE")).parent
+    assert RunRecord(run_dir).read_json("provenance.json")["attempts"] == 2
+    assert _bytes(run_dir) == _bytes(whole_dir)
+
+
+def test_sweep_is_idempotent_and_status_counts(results_root):
+    specs = plan(PAPER, "fig3_2b", "quick")
+    assert len(specs) == 4  # 2 variants x 2 seeds
+    c1 = run_local(specs, jobs=1, out=open(os.devnull, "w"))
+    assert c1["done"] == 4
+    c2 = run_local(specs, jobs=1, out=open(os.devnull, "w"))
+    assert c2["skipped"] == 4 and c2["done"] == 0
+    out = repro("status", PAPER).stdout
+    assert "fig3_2b    quick  done 4" in out and "fig3_1     paper  done 0" in out
+
+
+def test_failed_runs_show_in_status_with_their_last_lines(results_root, monkeypatch):
+    spec = RunSpec(PAPER, "fig3_1", "quick", "ts", 0)
+    RunRecord(spec.run_dir).path.mkdir(parents=True)
+    RunRecord(spec.run_dir).fail("Traceback (most recent call last):\nValueError: boom at period 17\n")
+    out = repro("status", PAPER).stdout
+    assert "failed 1" in out and "ValueError: boom at period 17" in out
+
+
+def test_parallel_sweep_matches_serial(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "serial"))
+    serial = plan(PAPER, "fig6_2", "quick")
+    run_local(serial, jobs=1, out=open(os.devnull, "w"))
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "parallel"))
+    parallel = plan(PAPER, "fig6_2", "quick")
+    run_local(parallel, jobs=2, out=open(os.devnull, "w"))
+    for a, b in zip(serial, parallel):
+        assert _bytes(a.run_dir) == _bytes(b.run_dir)
