@@ -8,12 +8,10 @@ results/README.md               the index over papers, generated
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from .claims import RULE_TEXT, Budget, compute_statistic, load_claims, rule_outcome, verdict
 from .config import to_dict
@@ -101,7 +99,9 @@ def evaluate_claims(paper, data_by_exp: dict[str, ExperimentData | None]) -> pd.
             row.update({"estimate": "", "ci95": "", "n_runs": 0, "budget_used": "", "at_this_budget": "",
                         "verdict": verdict(None, False)})
             if "op" in claim.rule:
-                row["target"] = f"{claim.rule['op']} (threshold from config)"
+                t = claim.rule.get("threshold")
+                shown = f"{t['computed']} (closed form)" if isinstance(t, dict) else _fmt(float(t))
+                row["target"] = f"{claim.rule['op']} {shown}"
             rows.append(row)
             continue
         est, lo, hi, n = compute_statistic(claim, data.tables["replications"] if "replications" in data.tables

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import REPO_ROOT
-from .config import digest, merge, to_dict, to_yaml
+from .config import digest, merge, to_yaml
 from .errors import ReproError
 from .records import RunContext, RunRecord, git_state, machine, now, package_versions
 from .registry import Experiment, get_paper

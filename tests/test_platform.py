@@ -1,12 +1,10 @@
 """Configs and bad input, run records, determinism, resume after a crash or kill -9, sweeps, status."""
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 
-import pandas as pd
 import pytest
 
 from common.errors import ReproError

@@ -1,5 +1,4 @@
 """Every experiment at the quick budget, end to end (sweep, report, claims); TS learning to a threshold."""
-import numpy as np
 import pandas as pd
 
 from common.records import RunContext, RunRecord
