@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install reproduce test report clean-venv
+.PHONY: install reproduce test report slurm-up slurm-down clean-venv
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,16 @@ reproduce: $(STAMP)
 report: $(STAMP)
 	$(BIN)/repro report --all
 
+# The suite includes tests against a real single-node Slurm cluster (slurm/local/): it is started here if it is
+# down (installing Debian's packages needs root) and stopped afterwards; without it those tests skip.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	bash slurm/local/with-cluster.sh $(BIN)/python -m pytest -q
+
+slurm-up:
+	bash slurm/local/up.sh
+
+slurm-down:
+	bash slurm/local/down.sh
 
 clean-venv:
 	rm -rf $(VENV)

@@ -45,6 +45,10 @@ def merge(schema, layers: list[tuple[str, dict]], where: str) -> DictConfig:
     """Merge `layers` (name, mapping) onto the structured `schema`; explain bad keys and types."""
     cfg = OmegaConf.structured(schema)
     OmegaConf.set_struct(cfg, True)
+    for key in cfg:  # mapping-valued fields (e.g. environment variables) take free keys; top-level keys do not
+        node = cfg._get_node(key)
+        if isinstance(node, DictConfig):
+            OmegaConf.set_struct(node, False)
     for layer_name, values in layers:
         if not values:
             continue

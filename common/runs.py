@@ -16,7 +16,7 @@ from .registry import Experiment, get_paper
 
 def results_root() -> Path:
     """Where run records live: results/ of the repository, or $REPRO_RESULTS (tests use a temporary folder)."""
-    return Path(os.environ.get("REPRO_RESULTS", REPO_ROOT / "results"))
+    return Path(os.environ.get("REPRO_RESULTS") or REPO_ROOT / "results")
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,7 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
             return "skipped"
         record.ensure_config(to_yaml(cfg))
         attempt = record.start_attempt(launcher)
+        git = git_state()  # the code this process runs: read before the run, not after
         ctx = RunContext(record, checkpoint_every_s=checkpoint_interval_s(), show_progress=show_progress)
         t0 = time.monotonic()
         try:
@@ -111,7 +112,7 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
         record.finish({
             "spec": spec.to_json(),
             "seed": spec.seed,
-            "git": git_state(),
+            "git": git,
             "packages": package_versions(),
             "machine": machine(),
             "start": attempts[0]["start"] if attempts else attempt["start"],

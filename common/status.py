@@ -1,13 +1,18 @@
-"""`repro status`: per experiment and budget, how many runs are done, running, failed, interrupted or pending."""
+"""`repro status`: per experiment and budget, how many runs are done, running, failed, interrupted or pending;
+for runs sent to Slurm, their job state (from sacct through submitit) and, for failed ones, their last lines."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
 
+from .errors import ReproError
 from .records import RunRecord
 from .registry import get_paper, papers
-from .runs import plan
+from .runs import plan, results_root
 
 STATES = ("done", "running", "failed", "interrupted", "pending")
+SLURM_FAILED = {"FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 
 
 def experiment_counts(exp, budget: str) -> dict[str, int]:
@@ -16,22 +21,67 @@ def experiment_counts(exp, budget: str) -> dict[str, int]:
     return {k: c.get(k, 0) for k in STATES}
 
 
+def _slurm_lines(records) -> list[str]:
+    from .slurm import ledger, slurm_states, stderr_tail
+
+    tracked = {s.label: e for s, r in records if not r.is_complete() and (e := ledger(s.run_dir))}
+    if not tracked:
+        return []
+    try:
+        states = slurm_states(tracked)
+    except ReproError as exc:
+        return [f"    slurm: {len(tracked)} submitted runs, state unavailable: {exc}"]
+    counts = Counter(state.split()[0] for state in states.values())
+    lines = ["    slurm: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))]
+    for label, state in sorted(states.items()):
+        lines.append(f"    {state.split()[0].lower():<10} {label} (job {tracked[label]['job_id']})")
+        if state.split()[0] in SLURM_FAILED:
+            tail = stderr_tail(tracked[label])
+            lines += [f"      {t}" for t in tail.splitlines()]
+    return lines
+
+
+@dataclass(frozen=True)
+class _OnDisk:
+    label: str
+    run_dir: Path
+
+
+def _custom_budgets(exp) -> dict[str, list]:
+    """Runs recorded under budgets other than paper/quick (command-line overrides), found on disk."""
+    base = results_root() / exp.paper.name / "runs" / exp.name
+    out: dict[str, list] = {}
+    for budget_dir in sorted(p for p in base.glob("*") if p.is_dir() and p.name not in ("paper", "quick")):
+        for run_dir in sorted(budget_dir.glob("*/seed_*")):
+            label = f"{exp.paper.name}/{exp.name}/{budget_dir.name}/{run_dir.parent.name}/{run_dir.name}"
+            out.setdefault(budget_dir.name, []).append((_OnDisk(label, run_dir), RunRecord(run_dir)))
+    return out
+
+
+def _print_group(exp_name: str, budget: str, records) -> None:
+    c = Counter(r.status() for _, r in records)
+    print(f"  {exp_name:<10} {budget:<6} " + "  ".join(f"{k} {c.get(k, 0)}" for k in STATES), flush=True)
+    from .slurm import ledger
+
+    for s, r in records:
+        if r.status() == "failed" and not ledger(s.run_dir):  # Slurm runs show their stderr below instead
+            print(f"    failed {s.label}:")
+            for tail in r.failure_tail().splitlines():
+                print(f"      {tail}")
+    for line in _slurm_lines(records):
+        print(line)
+
+
 def print_status(paper_name: str | None = None) -> int:
     targets = [get_paper(paper_name)] if paper_name else list(papers().values())
     for paper in targets:
         print(paper.name)
         for exp in paper.experiments.values():
             for budget in ("paper", "quick"):
-                specs = plan(paper.name, exp.name, budget)
-                records = [(s, RunRecord(s.run_dir)) for s in specs]
-                c = Counter(r.status() for _, r in records)
-                if budget == "quick" and c.get("pending", 0) == len(specs):
+                records = [(s, RunRecord(s.run_dir)) for s in plan(paper.name, exp.name, budget)]
+                if budget == "quick" and all(r.status() == "pending" for _, r in records):
                     continue
-                line = "  ".join(f"{k} {c.get(k, 0)}" for k in STATES)
-                print(f"  {exp.name:<10} {budget:<6} {line}")
-                for s, r in records:
-                    if r.status() == "failed":
-                        print(f"    failed {s.label}:")
-                        for tail in r.failure_tail().splitlines():
-                            print(f"      {tail}")
+                _print_group(exp.name, budget, records)
+            for budget, records in _custom_budgets(exp).items():
+                _print_group(exp.name, budget, records)
     return 0

@@ -1,0 +1,177 @@
+"""The Slurm launcher: profiles, the generated sbatch script (golden file), errors when no cluster answers, and,
+marked `slurm`, the real local cluster of slurm/local/ (make slurm-up): arrays, failures, requeue, cancellation."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from common.errors import ReproError
+from common.records import RunRecord
+from common.runs import plan
+from common.slurm import load_profile, slurm_states
+from conftest import REPO, repro
+
+PAPER = "russo2017_thompson"
+GOLDEN = Path(__file__).parent / "golden" / "sbatch_local_fig3_1_quick.txt"
+
+
+def _cluster_up() -> bool:
+    if not shutil.which("scontrol"):
+        return False
+    proc = subprocess.run(["scontrol", "ping"], capture_output=True, text=True)
+    return proc.returncode == 0 and "UP" in proc.stdout
+
+
+@pytest.fixture
+def cluster():
+    if not _cluster_up():
+        if os.environ.get("REPRO_REQUIRE_SLURM") == "1":
+            pytest.fail("the local Slurm cluster is not up (REPRO_REQUIRE_SLURM=1): start it with `make slurm-up`")
+        pytest.skip("no local Slurm cluster (start one with `make slurm-up`)")
+
+
+def _tables(run_dir):
+    return {p.name: p.read_bytes() for p in sorted(Path(run_dir).glob("*.csv.gz"))}
+
+
+def _wait(predicate, timeout_s=180, what="condition"):
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+# ---- no cluster needed ---------------------------------------------------------------------------------------
+def test_profiles_load_and_unknown_keys_are_errors(tmp_path, monkeypatch):
+    local = load_profile("local")
+    assert local.partition == "debug" and local.max_parallel == 2 and local.env["OMP_NUM_THREADS"] == "1"
+    gpu = load_profile("example_gpu")
+    assert gpu.gpus_per_node == 1 and gpu.extra_sbatch["exclude"] == "node-bad-01"
+    import common.slurm as slurm
+
+    monkeypatch.setattr(slurm, "PROFILES_DIR", tmp_path)
+    (tmp_path / "bad.yaml").write_text("partition: gpu\ngpu_count: 2\n")
+    with pytest.raises(ReproError, match="unknown config key 'gpu_count'.*valid keys: partition"):
+        load_profile("bad")
+    (tmp_path / "badtype.yaml").write_text("time_min: soon\n")
+    with pytest.raises(ReproError, match="'time_min'.*expects int"):
+        load_profile("badtype")
+    with pytest.raises(ReproError, match="unknown slurm profile 'nope'; valid slurm profiles: bad, badtype"):
+        load_profile("nope")
+
+
+def test_dry_run_prints_the_golden_sbatch_script(results_root, monkeypatch):
+    monkeypatch.setenv("REPRO_SLURM_LOGS", "/LOGS")
+    proc = repro("sweep", PAPER, "fig3_1", "--budget", "quick", "--launcher", "slurm", "--profile", "local",
+                 "--dry-run", "--runs-per-task", "2", check=True)
+    text = re.sub(r"/LOGS/russo2017_thompson/[0-9-]+/", "/LOGS/<sweep>/", proc.stdout)
+    text = text.replace(sys.executable, "<python>").replace(str(results_root), "<results>")
+    if os.environ.get("REPRO_UPDATE_GOLDEN") == "1":
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text()
+    assert not results_root.exists()  # a dry run writes nothing
+
+
+def test_launcher_is_explicit_and_a_missing_cluster_is_a_clear_error(results_root, tmp_path):
+    env = {"PATH": str(tmp_path), "REPRO_LAUNCHER": "slurm"}  # no sbatch on PATH
+    proc = repro("sweep", PAPER, "fig3_1", "--budget", "quick", "--profile", "local", env=env)
+    assert proc.returncode == 2 and "needs sbatch on PATH" in proc.stderr and "nothing" not in proc.stdout
+    assert not any(results_root.rglob("DONE")) if results_root.exists() else True
+    proc = repro("sweep", PAPER, "fig3_1", "--budget", "quick", "--launcher", "slurm")
+    assert proc.returncode == 2 and "needs --profile" in proc.stderr and "local" in proc.stderr
+    proc = repro("sweep", PAPER, "fig3_1", "--budget", "quick", env={"REPRO_LAUNCHER": "cluster"})
+    assert proc.returncode == 2 and "REPRO_LAUNCHER must be local or slurm" in proc.stderr
+
+
+# ---- the real local cluster ----------------------------------------------------------------------------------
+@pytest.mark.slurm
+def test_array_sweep_matches_the_local_launcher_and_is_not_resubmitted(cluster, tmp_path):
+    local = {"REPRO_RESULTS": str(tmp_path / "local")}
+    remote = {"REPRO_RESULTS": str(tmp_path / "slurm")}
+    repro("sweep", PAPER, "fig3_2b", "--budget", "quick", env=local, check=True)
+    out = repro("sweep", PAPER, "fig3_2b", "--budget", "quick", "--launcher", "slurm", "--profile", "local",
+                "--runs-per-task", "3", env=remote, check=True).stdout
+    assert "4 to submit" in out and "2 array tasks (3 run(s) each" in out
+    again = repro("sweep", PAPER, "fig3_2b", "--budget", "quick", "--launcher", "slurm", "--profile", "local",
+                  env=remote, check=True).stdout
+    assert "0 to submit" in again  # queued, running or complete: never submitted twice
+    specs = lambda root: plan(PAPER, "fig3_2b", "quick", root=root)  # noqa: E731
+    _wait(lambda: all(RunRecord(s.run_dir).is_complete() for s in specs(str(tmp_path / "slurm"))), what="the array")
+    for a, b in zip(specs(str(tmp_path / "local")), specs(str(tmp_path / "slurm"))):
+        assert _tables(a.run_dir) == _tables(b.run_dir)
+        attempt = RunRecord(b.run_dir).attempts()[0]
+        assert attempt["launcher"] == "slurm" and attempt["slurm_job_id"]
+    status = repro("status", PAPER, env=remote, check=True).stdout
+    assert "fig3_2b    quick  done 4" in status
+
+
+@pytest.mark.slurm
+def test_a_failing_task_shows_as_failed_with_its_traceback(cluster, tmp_path):
+    env = {"REPRO_RESULTS": str(tmp_path / "r")}
+    repro("sweep", PAPER, "fig3_1", "--budget", "quick", "--variant", "ts", "--seeds", "1", "--launcher", "slurm",
+          "--profile", "local", "agent=ucb", env=env, check=True)
+    run_dir = next(iter((tmp_path / "r").rglob("slurm.json"))).parent
+    _wait(lambda: RunRecord(run_dir).status() == "failed", what="the failure")
+    _wait(lambda: "FAILED" in repro("status", PAPER, env=env).stdout, what="sacct to report FAILED")
+    status = repro("status", PAPER, env=env).stdout
+    assert "slurm: FAILED 1" in status and "ValueError: agent must be one of ('greedy', 'ts'), got 'ucb'" in status
+
+
+def _long_run_args():
+    # about 15 s: well past KillWait (5 s), since submitit ignores the SIGTERM that precedes the kill of a requeue
+    return ["--budget", "paper", "--variant", "ts", "--seeds", "1", "n_periods=6000", "n_replications=250"]
+
+
+@pytest.mark.slurm
+def test_scontrol_requeue_resumes_from_the_checkpoint_with_identical_metrics(cluster, tmp_path):
+    repro("sweep", PAPER, "fig4_1", *_long_run_args(), env={"REPRO_RESULTS": str(tmp_path / "whole")}, check=True)
+    env = {"REPRO_RESULTS": str(tmp_path / "r"), "REPRO_CHECKPOINT_EVERY_S": "0.2"}
+    repro("sweep", PAPER, "fig4_1", *_long_run_args(), "--launcher", "slurm", "--profile", "local", env=env, check=True)
+    ckpt = []
+    _wait(lambda: ckpt.extend((tmp_path / "r").rglob("checkpoint.pkl")) or ckpt, what="a checkpoint")
+    run_dir = ckpt[0].parent
+    job_id = RunRecord(run_dir).read_json("slurm.json")["job_id"]
+    subprocess.run(["scontrol", "requeue", job_id.split("_")[0]], check=True)
+    _wait(lambda: RunRecord(run_dir).is_complete(), timeout_s=300, what="the requeued run")
+    assert len(RunRecord(run_dir).attempts()) >= 2
+    whole = next((tmp_path / "whole").rglob("DONE")).parent
+    assert _tables(run_dir) == _tables(whole)
+
+
+@pytest.mark.slurm
+def test_preemption_signal_requeues_through_submitit_and_resumes(cluster, tmp_path):
+    import submitit
+
+    repro("sweep", PAPER, "fig4_1", *_long_run_args(), env={"REPRO_RESULTS": str(tmp_path / "whole")}, check=True)
+    env = {"REPRO_RESULTS": str(tmp_path / "r"), "REPRO_CHECKPOINT_EVERY_S": "0.2"}
+    repro("sweep", PAPER, "fig4_1", *_long_run_args(), "--launcher", "slurm", "--profile", "local", env=env, check=True)
+    ckpt = []
+    _wait(lambda: ckpt.extend((tmp_path / "r").rglob("checkpoint.pkl")) or ckpt, what="a checkpoint")
+    run_dir = ckpt[0].parent
+    entry = RunRecord(run_dir).read_json("slurm.json")
+    job = submitit.SlurmJob(folder=entry["folder"], job_id=entry["job_id"])
+    job._interrupt()  # SIGTERM then USR2, as a preemption: submitit's handler requeues the task
+    _wait(lambda: RunRecord(run_dir).is_complete(), timeout_s=300, what="the preempted run")
+    assert len(RunRecord(run_dir).attempts()) >= 2
+    whole = next((tmp_path / "whole").rglob("DONE")).parent
+    assert _tables(run_dir) == _tables(whole)
+
+
+@pytest.mark.slurm
+def test_cancellation_is_reported(cluster, tmp_path):
+    env = {"REPRO_RESULTS": str(tmp_path / "r"), "REPRO_CHECKPOINT_EVERY_S": "0.2"}
+    args = ["--budget", "paper", "--variant", "ts", "--seeds", "1", "n_periods=2000", "n_replications=250"]
+    repro("sweep", PAPER, "fig4_1", *args, "--launcher", "slurm", "--profile", "local", env=env, check=True)
+    run_dir = next(iter((tmp_path / "r").rglob("slurm.json"))).parent
+    job_id = RunRecord(run_dir).read_json("slurm.json")["job_id"]
+    _wait(lambda: slurm_states({"x": {"job_id": job_id}})["x"].startswith("RUNNING"), what="the job to start")
+    subprocess.run(["scancel", job_id], check=True)
+    _wait(lambda: "slurm: CANCELLED 1" in repro("status", PAPER, env=env).stdout, what="CANCELLED in status")
+    assert not RunRecord(run_dir).is_complete()
