@@ -42,7 +42,7 @@ def _cmd_run(args) -> int:
     overrides = parse_overrides(args.overrides)
     if "seed" in overrides:
         raise ReproError("set the seed with --seed, not as a config override")
-    spec = RunSpec(args.paper, args.experiment, args.budget, variant, args.seed, tuple(sorted(overrides.items())))
+    spec = RunSpec(args.paper, exp.run_experiment, args.budget, variant, args.seed, tuple(sorted(overrides.items())))
     resolve(spec)  # validates before any work
     status = execute(spec)
     print(f"{status}: {spec.run_dir}")
@@ -60,6 +60,7 @@ def _cmd_sweep(args) -> int:
     specs = []
     for exp in experiments:  # plan (and validate) everything before running anything
         specs += plan(paper.name, exp.name, args.budget, args.seeds, overrides, args.variant)
+    specs = list(dict.fromkeys(specs))  # an experiment that is a subset of another's runs adds no duplicates
     if args.launcher == "local":
         from .sweep import run_local
 

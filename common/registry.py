@@ -10,6 +10,7 @@ A paper is a package `papers/<firstauthor><year>_<topic>/` with
 from __future__ import annotations
 
 import importlib
+import itertools
 import pkgutil
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -45,6 +46,12 @@ class Experiment:
     budget_keys: list[str]
     env_version: str
     description: str = ""
+    runs_of: str | None = None  # this experiment is a named subset of another's runs (never run twice)
+
+    @property
+    def run_experiment(self) -> str:
+        """The experiment whose folder and config its runs use."""
+        return self.runs_of or self.name
 
     def seeds(self, budget: str) -> int:
         return int(self.budget(budget).get("seeds", 1))
@@ -93,6 +100,8 @@ def _load_paper(name: str) -> Paper:
     paper = Paper(name=name, title=spec["paper"]["title"], citation=spec["paper"]["citation"], module=module, path=path)
     runners: dict[str, Runner] = getattr(module, "RUNNERS")
     for exp_name, e in spec["experiments"].items():
+        if "runs_of" in e:
+            continue
         if e["runner"] not in runners:
             raise ReproError(f"{name}/{exp_name}: runner '{e['runner']}' is not in RUNNERS ({', '.join(runners)})")
         missing = [b for b in BUDGETS if b not in e["budgets"]]
@@ -106,12 +115,34 @@ def _load_paper(name: str) -> Paper:
             runner=runners[e["runner"]],
             config=e.get("config") or {},
             budgets=e["budgets"],
-            variants=e.get("variants") or {"default": {}},
+            variants=_variants(e),
             budget_keys=list(e.get("budget_keys") or []),
             env_version=e["env_version"],
             description=e.get("description", ""),
         )
+    for exp_name, e in spec["experiments"].items():
+        if "runs_of" not in e:
+            continue
+        parent = paper.experiment(e["runs_of"])
+        names = list(e["variants"])
+        for v in names:
+            parent.variant(v)
+        paper.experiments[exp_name] = Experiment(
+            paper=paper, name=exp_name, title=e["title"], source=e["source"], runner=parent.runner,
+            config=parent.config, budgets=parent.budgets, variants={v: parent.variants[v] for v in names},
+            budget_keys=parent.budget_keys, env_version=e.get("env_version", parent.env_version),
+            description=e.get("description", ""), runs_of=parent.name)
     return paper
+
+
+def _variants(e: dict) -> dict[str, dict]:
+    """Explicit `variants`, or the product of the axes of `variant_grid` (names joined by '__')."""
+    if "variant_grid" in e:
+        out = {}
+        for combo in itertools.product(*(axis.items() for axis in e["variant_grid"])):
+            out["__".join(name for name, _ in combo)] = {k: v for _, values in combo for k, v in values.items()}
+        return out
+    return e.get("variants") or {"default": {}}
 
 
 @lru_cache(maxsize=None)

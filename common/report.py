@@ -35,7 +35,7 @@ class ExperimentData:
 
 
 def _budget_of(exp, budget_name: str, seeds: int) -> Budget:
-    cfg = resolve(RunSpec(exp.paper.name, exp.name, budget_name, next(iter(exp.variants)), 0))
+    cfg = resolve(RunSpec(exp.paper.name, exp.run_experiment, budget_name, next(iter(exp.variants)), 0))
     return Budget(seeds, {k: cfg[k] for k in exp.budget_keys})
 
 
@@ -56,7 +56,8 @@ def load_experiment(exp) -> ExperimentData | None:
             git = prov.get("git") or {}
             commits.add(f"{(git.get('commit') or 'unknown')[:10]}{' (dirty)' if git.get('dirty') else ''}")
         seeds_per_variant = [len({s.seed for s in done if s.variant == v}) for v in exp.variants]
-        configs = {v: to_dict(resolve(RunSpec(exp.paper.name, exp.name, budget_name, v, 0))) for v in exp.variants}
+        configs = {v: to_dict(resolve(RunSpec(exp.paper.name, exp.run_experiment, budget_name, v, 0)))
+                   for v in exp.variants}
         return ExperimentData(
             budget_name=budget_name,
             budget=_budget_of(exp, budget_name, min(seeds_per_variant)),

@@ -75,7 +75,7 @@ def plan(paper: str, experiment: str, budget: str, seeds: int | None = None, ove
     for v in names:
         exp.variant(v)
     ov = tuple(sorted((overrides or {}).items()))
-    specs = [RunSpec(paper, experiment, budget, v, s, ov, root) for v in names for s in range(n_seeds)]
+    specs = [RunSpec(paper, exp.run_experiment, budget, v, s, ov, root) for v in names for s in range(n_seeds)]
     for spec in specs[:1] + specs[-1:]:
         resolve(spec)
     return specs

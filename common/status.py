@@ -49,6 +49,8 @@ class _OnDisk:
 
 def _custom_budgets(exp) -> dict[str, list]:
     """Runs recorded under budgets other than paper/quick (command-line overrides), found on disk."""
+    if exp.runs_of:  # its runs are listed under the experiment that holds them
+        return {}
     base = results_root() / exp.paper.name / "runs" / exp.name
     out: dict[str, list] = {}
     for budget_dir in sorted(p for p in base.glob("*") if p.is_dir() and p.name not in ("paper", "quick")):

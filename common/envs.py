@@ -1,0 +1,78 @@
+"""Environments shared by the deep-RL papers: MuJoCo (gymnasium v5) creation, fast observation normalization,
+and exact save/restore of an environment's state for bit-identical resume."""
+from __future__ import annotations
+
+import pickle
+
+import gymnasium as gym
+import numpy as np
+
+from .errors import ReproError
+
+MUJOCO_V5 = ("HalfCheetah-v5", "Hopper-v5", "InvertedDoublePendulum-v5", "InvertedPendulum-v5", "Reacher-v5",
+             "Swimmer-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5")
+
+
+def make_mujoco(env_id: str, seed: int) -> gym.Env:
+    if env_id not in MUJOCO_V5:
+        raise ReproError(f"unknown MuJoCo environment '{env_id}'; valid: {', '.join(MUJOCO_V5)}")
+    env = gym.make(env_id)
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    return env
+
+
+def env_version(env_id: str) -> str:
+    import mujoco
+
+    return f"gymnasium {gym.__version__} {env_id} (MuJoCo {mujoco.__version__})"
+
+
+class RunningMeanStd:
+    """Running mean and variance over batches (Chan et al. parallel update), as baselines' RunningMeanStd."""
+
+    def __init__(self, shape: tuple, epsilon: float = 1e-2):
+        self.mean = np.zeros(shape)
+        self.var = np.ones(shape)
+        self.count = epsilon
+
+    def update(self, x: np.ndarray) -> None:
+        batch_mean, batch_var, n = x.mean(axis=0), x.var(axis=0), x.shape[0]
+        delta = batch_mean - self.mean
+        total = self.count + n
+        self.mean = self.mean + delta * n / total
+        m2 = self.var * self.count + batch_var * n + delta**2 * self.count * n / total
+        self.var = m2 / total
+        self.count = total
+
+    def normalize(self, x: np.ndarray, clip: float) -> np.ndarray:
+        return np.clip((x - self.mean) / np.sqrt(self.var + 1e-8), -clip, clip)
+
+
+def save_env_state(env: gym.Env) -> bytes:
+    """Everything that determines the environment's future: simulator data (MuJoCo MjData, including warm starts),
+    its random generator and the time-limit counter."""
+    u = env.unwrapped
+    state = {"data": u.data, "np_random": u.np_random.bit_generator.state,
+             "elapsed": getattr(env, "_elapsed_steps", None), "action_space_rng": env.action_space.np_random.bit_generator.state}
+    wrapper = env
+    while hasattr(wrapper, "env"):
+        if hasattr(wrapper, "_elapsed_steps"):
+            state["elapsed"] = wrapper._elapsed_steps
+        wrapper = wrapper.env
+    return pickle.dumps(state)
+
+
+def restore_env_state(env: gym.Env, blob: bytes) -> None:
+    import mujoco
+
+    state = pickle.loads(blob)
+    u = env.unwrapped
+    mujoco.mj_copyData(u.data, u.model, state["data"])
+    u.np_random.bit_generator.state = state["np_random"]
+    env.action_space.np_random.bit_generator.state = state["action_space_rng"]
+    wrapper = env
+    while hasattr(wrapper, "env"):
+        if hasattr(wrapper, "_elapsed_steps"):
+            wrapper._elapsed_steps = state["elapsed"]
+        wrapper = wrapper.env

@@ -1,0 +1,21 @@
+"""Schulman et al. (2017): Proximal Policy Optimization Algorithms (arXiv 1707.06347).
+
+The algorithm is ppo.py; experiments.yaml lists Table 1, Figure 3 and the random-policy baseline; claims.yaml what
+the paper reports; bench.py the speed benchmark (`repro bench schulman2017_ppo`).
+"""
+from common.registry import Runner
+
+from .analysis import normalized_score_values
+from .baselines import RandomPolicyConfig, run_random_policy
+from .plots import plot
+from .ppo import PPOConfig, run_ppo
+
+RUNNERS = {
+    "ppo": Runner(PPOConfig, run_ppo),
+    "random_policy": Runner(RandomPolicyConfig, run_random_policy),
+}
+
+#: Per-run statistics that need several experiments (claims name them with `statistic: {custom: NAME}`).
+STATISTICS = {"normalized_score": normalized_score_values}
+
+__all__ = ["RUNNERS", "STATISTICS", "plot"]

@@ -1,0 +1,51 @@
+"""Table 1's normalized score and the learning curves of Figure 3, from recorded episodes."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+LAST_EPISODES = 100  # "average total reward of the last 100 episodes" (Table 1 caption)
+
+
+def final_scores(episodes: pd.DataFrame) -> pd.DataFrame:
+    """One score per run (variant, seed): mean total reward of its last 100 training episodes."""
+    last = episodes.sort_values("env_step").groupby(["variant", "seed"]).tail(LAST_EPISODES)
+    return last.groupby(["variant", "seed"], as_index=False)["episode_return"].mean().rename(
+        columns={"episode_return": "score"})
+
+
+def split_variant(df: pd.DataFrame) -> pd.DataFrame:
+    parts = df["variant"].str.split("__", n=1, expand=True)
+    return df.assign(setting=parts[0], env=parts[1])
+
+
+def normalized_scores(table1_episodes: pd.DataFrame, random_episodes: pd.DataFrame) -> pd.DataFrame:
+    """Per run: (score - random) / (best - random), where best is the best setting's mean score on that task among
+    the settings recorded (Table 1: "random policy 0, best result 1")."""
+    scores = split_variant(final_scores(table1_episodes))
+    random = random_episodes.groupby("variant")["episode_return"].mean()  # variant = env id
+    best = scores.groupby(["setting", "env"])["score"].mean().groupby("env").max()
+    lo, hi = scores["env"].map(random), scores["env"].map(best)
+    return scores.assign(normalized=(scores["score"] - lo) / (hi - lo))
+
+
+def normalized_score_values(claim, data_by_exp) -> np.ndarray:
+    """Claims statistic: the 21 normalized run scores (7 tasks x 3 seeds) of one setting."""
+    t1, rnd = data_by_exp.get("table1"), data_by_exp.get("random_policy")
+    if t1 is None or rnd is None:
+        return np.array([])
+    scores = normalized_scores(t1.tables["episodes"], rnd.tables["episodes"])
+    return scores.loc[scores["setting"] == claim.statistic["setting"], "normalized"].to_numpy()
+
+
+def curve(episodes: pd.DataFrame, step_grid: np.ndarray, window: int = 100) -> pd.DataFrame:
+    """Per run, the mean return of the last `window` episodes finished by each step of `step_grid`."""
+    rows = []
+    for (variant, seed), g in episodes.sort_values("env_step").groupby(["variant", "seed"]):
+        ends, rets = g["env_step"].to_numpy(), g["episode_return"].to_numpy()
+        csum = np.concatenate([[0.0], np.cumsum(rets)])
+        k = np.searchsorted(ends, step_grid, side="right")
+        lo = np.maximum(k - window, 0)
+        mean = np.where(k > 0, (csum[k] - csum[lo]) / np.maximum(k - lo, 1), np.nan)
+        rows.append(pd.DataFrame({"variant": variant, "seed": seed, "env_step": step_grid, "return": mean}))
+    return pd.concat(rows, ignore_index=True)

@@ -1,0 +1,43 @@
+"""Figure 3 (learning curves) and Table 1 (normalized scores) drawn from recorded runs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from common import plotting
+
+from .analysis import curve, split_variant
+
+
+def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str) -> list[Path]:
+    plotting.setup()
+    if experiment.name == "random_policy":
+        return []
+    episodes = data["episodes"]
+    total = int(episodes["env_step"].max())
+    grid = np.linspace(total / 50, total, 50).astype(int)
+    curves = split_variant(curve(episodes, grid))
+    envs = list(dict.fromkeys(curves["env"]))
+    settings = list(dict.fromkeys(curves["setting"]))
+    ncols = min(4, len(envs))
+    nrows = int(np.ceil(len(envs) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), squeeze=False)
+    for ax, env in zip(axes.flat, envs):
+        for setting in settings:
+            g = curves[(curves["env"] == env) & (curves["setting"] == setting)]
+            if g.empty:
+                continue
+            stats = g.groupby("env_step")["return"].agg(["mean", "std", "count"]).reset_index()
+            half = plotting.Z95 * stats["std"].fillna(0) / np.sqrt(stats["count"])
+            plotting.line_with_band(ax, stats["env_step"], stats["mean"], stats["mean"] - half, stats["mean"] + half,
+                                    label=setting)
+        ax.set(title=env, xlabel="environment steps", ylabel="mean return, last 100 episodes")
+    for ax in list(axes.flat)[len(envs):]:
+        ax.axis("off")
+    axes.flat[0].legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    plotting.budget_caption(fig, caption)
+    return plotting.save(fig, out_dir, f"{experiment.name}_learning_curves")
