@@ -10,6 +10,7 @@ Statistics: {column: C, variant: V} (mean of C), {column: C, difference: [A, B]}
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import yaml
@@ -28,6 +29,7 @@ confidence interval [lo, hi] of the regenerated statistic over independent runs 
   **inconclusive** otherwise.
 - **reduced budget** replaces the verdict whenever the runs used less than the paper's budget (fewer seeds or
   runs, fewer periods, steps or frames); the verdict at that budget is still shown beside it.
+- **too few runs** when a statistic rests on a single run (no interval).
 - **not run** when no complete run exists.
 """
 
@@ -51,8 +53,14 @@ class Claim:
         page = self.source.get("page")
         return f"{where}, p. {page}" if page else f"{where} (page not recorded)"
 
-    def variants(self) -> list[str]:
+    def variants(self, experiment=None) -> list[str]:
+        """The variants whose runs the statistic uses."""
         s = self.statistic
+        if "custom" in s and "variant" in s:
+            return [s["variant"]]
+        if "custom" in s:
+            prefix = f"{s['setting']}__" if "setting" in s else ""
+            return [v for v in (experiment.variants if experiment else []) if v.startswith(prefix)]
         return list(s.get("difference") or [s["variant"]])
 
 
@@ -67,8 +75,13 @@ def load_claims(paper) -> list[Claim]:
             raise ReproError(f"{paper.claims_path}: claim {i} has unknown keys {sorted(extra)}; valid: {sorted(CLAIM_KEYS)}")
         claim = Claim(**c)
         exp = paper.experiment(claim.experiment)
-        for v in claim.variants():
+        for v in claim.variants(exp):
             exp.variant(v)
+        if "custom" in claim.statistic and claim.statistic["custom"] not in getattr(paper.module, "STATISTICS", {}):
+            raise ReproError(f"claim {claim.id}: unknown custom statistic '{claim.statistic['custom']}'")
+        if "custom" in claim.statistic and not claim.variants(exp):
+            raise ReproError(f"claim {claim.id}: no variant of {claim.experiment} matches setting "
+                             f"'{claim.statistic.get('setting')}'")
         claims.append(claim)
     ids = [c.id for c in claims]
     if len(set(ids)) != len(ids):
@@ -76,9 +89,12 @@ def load_claims(paper) -> list[Claim]:
     return claims
 
 
-def compute_statistic(claim: Claim, table) -> tuple[float, float, float, int]:
-    """(estimate, lo, hi, n runs) from the per-run table (a `variant` column plus the statistic's columns)."""
+def compute_statistic(claim: Claim, table, custom_values=None) -> tuple[float, float, float, int]:
+    """(estimate, lo, hi, n runs) from the per-run table (a `variant` column plus the statistic's columns), or from
+    the per-run values a paper's custom statistic computed."""
     s = claim.statistic
+    if "custom" in s:
+        return (*mean_ci(custom_values), len(custom_values))
 
     def col(variant: str, column: str):
         values = table.loc[table["variant"] == variant, column].to_numpy()
@@ -97,6 +113,8 @@ def compute_statistic(claim: Claim, table) -> tuple[float, float, float, int]:
 
 
 def rule_outcome(rule: dict, est: float, lo: float, hi: float, threshold: float | None) -> str:
+    if math.isnan(lo) or math.isnan(hi):
+        return "too few runs"  # one run gives no interval: no verdict either way
     if "paper_value" in rule:
         v, tol = float(rule["paper_value"]), float(rule.get("tolerance", 0.0))
         if lo - tol <= v <= hi + tol:

@@ -96,6 +96,15 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_bench(args) -> int:
+    from .bench import format_bench, run_bench
+
+    result = run_bench(args.paper, args.experiment, args.variant, args.steps, save=not args.no_save)
+    for line in format_bench(result):
+        print(line)
+    return 0
+
+
 def _cmd_status(args) -> int:
     from .status import print_status
 
@@ -138,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("experiment", nargs="?")
     rep.add_argument("--all", action="store_true")
     rep.set_defaults(fn=_cmd_report)
+
+    b = sub.add_parser("bench", help="throughput of the training loop next to environment-only stepping")
+    b.add_argument("paper")
+    b.add_argument("experiment")
+    b.add_argument("--variant", default=None)
+    b.add_argument("--steps", type=int, default=20480, help="environment steps (or periods) timed")
+    b.add_argument("--no-save", action="store_true", help="do not write results/<paper>/bench.json")
+    b.set_defaults(fn=_cmd_bench)
 
     st = sub.add_parser("status", help="done / running / failed / pending per experiment")
     st.add_argument("paper", nargs="?")

@@ -28,10 +28,15 @@ class ExperimentData:
     tables: dict[str, pd.DataFrame]
     configs: dict[str, dict]  # variant -> resolved config of its runs (seed aside)
     commits: list[str]
+    seeds_by_variant: dict[str, int]
 
     @property
     def reduced(self) -> bool:
         return self.budget.below(self.paper_budget)
+
+    def budget_for(self, variants: list[str]) -> Budget:
+        """The budget of the runs a claim uses: the fewest seeds among its variants."""
+        return Budget(min(self.seeds_by_variant.get(v, 0) for v in variants), dict(self.budget.values))
 
 
 def _budget_of(exp, budget_name: str, seeds: int) -> Budget:
@@ -55,16 +60,17 @@ def load_experiment(exp) -> ExperimentData | None:
             prov = rec.read_json("provenance.json") or {}
             git = prov.get("git") or {}
             commits.add(f"{(git.get('commit') or 'unknown')[:10]}{' (dirty)' if git.get('dirty') else ''}")
-        seeds_per_variant = [len({s.seed for s in done if s.variant == v}) for v in exp.variants]
+        seeds_by_variant = {v: len({s.seed for s in done if s.variant == v}) for v in exp.variants}
         configs = {v: to_dict(resolve(RunSpec(exp.paper.name, exp.run_experiment, budget_name, v, 0)))
                    for v in exp.variants}
         return ExperimentData(
             budget_name=budget_name,
-            budget=_budget_of(exp, budget_name, min(seeds_per_variant)),
+            budget=_budget_of(exp, budget_name, min(seeds_by_variant.values())),
             paper_budget=_budget_of(exp, "paper", exp.seeds("paper")),
             tables={k: pd.concat(v, ignore_index=True) for k, v in frames.items()},
             configs=configs,
             commits=sorted(commits),
+            seeds_by_variant=seeds_by_variant,
         )
     return None
 
@@ -105,15 +111,27 @@ def evaluate_claims(paper, data_by_exp: dict[str, ExperimentData | None]) -> pd.
                 row["target"] = f"{claim.rule['op']} {shown}"
             rows.append(row)
             continue
-        est, lo, hi, n = compute_statistic(claim, data.tables["replications"] if "replications" in data.tables
-                                           else data.tables["metrics"])
+        variants = claim.variants(exp)
+        budget = data.budget_for(variants)
+        custom = None
+        if "custom" in claim.statistic:
+            custom = paper.module.STATISTICS[claim.statistic["custom"]](claim, data_by_exp)
+        if budget.seeds == 0 or (custom is not None and len(custom) == 0):
+            row.update({"estimate": "", "ci95": "", "n_runs": 0, "budget_used": "", "at_this_budget": "",
+                        "verdict": verdict(None, False)})
+            if "op" in claim.rule:
+                row["target"] = f"{claim.rule['op']} {_fmt(_threshold(paper, claim, data))}"
+            rows.append(row)
+            continue
+        table = data.tables.get("replications")
+        est, lo, hi, n = compute_statistic(claim, table, custom)
         threshold = _threshold(paper, claim, data)
         if "op" in claim.rule:
             row["target"] = f"{claim.rule['op']} {_fmt(threshold)}"
         outcome = rule_outcome(claim.rule, est, lo, hi, threshold)
         row.update({"estimate": _fmt(est), "ci95": f"[{_fmt(lo)}, {_fmt(hi)}]", "n_runs": n,
-                    "budget_used": f"{data.budget_name}: {data.budget.text()}", "at_this_budget": outcome,
-                    "verdict": verdict(outcome, data.reduced)})
+                    "budget_used": f"{data.budget_name}: {budget.text()}", "at_this_budget": outcome,
+                    "verdict": verdict(outcome, budget.below(data.paper_budget))})
         rows.append(row)
     cols = ["claim", "source", "experiment", "statement", "metric", "target", "estimate", "ci95", "n_runs",
             "budget_used", "paper_budget", "env_version", "at_this_budget", "verdict"]

@@ -14,7 +14,10 @@ BOOTSTRAP_SEED = 20171707
 
 
 def _ci(data, statistic, paired: bool) -> tuple[float, float, float]:
+    """Point estimate and interval; the interval is (nan, nan) when a sample has fewer than two runs."""
     point = float(statistic(*data))
+    if min(len(d) for d in data) < 2:
+        return point, float("nan"), float("nan")
     res = sps.bootstrap(data, statistic, n_resamples=N_RESAMPLES, confidence_level=CONFIDENCE, method="percentile",
                         paired=paired, vectorized=True, batch=200, rng=np.random.default_rng(BOOTSTRAP_SEED))
     return point, float(res.confidence_interval.low), float(res.confidence_interval.high)

@@ -20,6 +20,13 @@ def test_bound_rule(op, lo, hi, expected):
     assert rule_outcome({"op": op}, (lo + hi) / 2, lo, hi, 0.0) == expected
 
 
+def test_a_single_run_gives_no_interval_and_no_verdict():
+    est, lo, hi = mean_ci([3.0])
+    assert est == 3.0 and np.isnan(lo) and np.isnan(hi)
+    assert rule_outcome({"paper_value": 3.0}, est, lo, hi, None) == "too few runs"
+    assert rule_outcome({"op": "<"}, est, lo, hi, 10.0) == "too few runs"
+
+
 def test_verdict_reduced_budget_and_not_run():
     assert verdict("consistent", reduced=True) == "reduced budget"
     assert verdict("lower", reduced=False) == "lower"

@@ -5,7 +5,8 @@ the paper reports; bench.py the speed benchmark (`repro bench schulman2017_ppo`)
 """
 from common.registry import Runner
 
-from .analysis import normalized_score_values
+from .analysis import final_return_values, normalized_score_values
+from .bench import bench
 from .baselines import RandomPolicyConfig, run_random_policy
 from .plots import plot
 from .ppo import PPOConfig, run_ppo
@@ -15,7 +16,10 @@ RUNNERS = {
     "random_policy": Runner(RandomPolicyConfig, run_random_policy),
 }
 
-#: Per-run statistics that need several experiments (claims name them with `statistic: {custom: NAME}`).
-STATISTICS = {"normalized_score": normalized_score_values}
+#: Benchmarks (`repro bench`): name -> (runner, function(cfg, n_steps, scratch_dir) -> dict).
+BENCH = {"ppo": (RUNNERS["ppo"], bench)}
 
-__all__ = ["RUNNERS", "STATISTICS", "plot"]
+#: Per-run statistics that need several experiments (claims name them with `statistic: {custom: NAME}`).
+STATISTICS = {"normalized_score": normalized_score_values, "final_return": final_return_values}
+
+__all__ = ["RUNNERS", "BENCH", "STATISTICS", "plot"]

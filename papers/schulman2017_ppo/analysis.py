@@ -35,7 +35,18 @@ def normalized_score_values(claim, data_by_exp) -> np.ndarray:
     if t1 is None or rnd is None:
         return np.array([])
     scores = normalized_scores(t1.tables["episodes"], rnd.tables["episodes"])
+    if scores["setting"].nunique() < 2:  # with one setting every score is 1 by construction: nothing to compare
+        return np.array([])
     return scores.loc[scores["setting"] == claim.statistic["setting"], "normalized"].to_numpy()
+
+
+def final_return_values(claim, data_by_exp) -> np.ndarray:
+    """Claims statistic: per run of one variant, the mean total reward of its last 100 training episodes."""
+    data = data_by_exp.get(claim.experiment)
+    if data is None:
+        return np.array([])
+    scores = final_scores(data.tables["episodes"])
+    return scores.loc[scores["variant"] == claim.statistic["variant"], "score"].to_numpy()
 
 
 def curve(episodes: pd.DataFrame, step_grid: np.ndarray, window: int = 100) -> pd.DataFrame:
