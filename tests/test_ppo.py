@@ -56,3 +56,23 @@ def test_ppo_learns_inverted_pendulum(tmp_path):
     # a random policy balances for about 5 steps (return ~5); seeds 0-2 reach 195-265 at this budget
     assert episodes["episode_return"].head(20).mean() < 50
     assert episodes["episode_return"].tail(10).mean() > 150
+
+
+def test_quick_budget_end_to_end_with_report(results_root):
+    from conftest import repro
+
+    for experiment in ("random_policy", "fig3"):
+        out = repro("sweep", PAPER, experiment, "--budget", "quick", check=True).stdout
+        assert "failed 0" in out
+    repro("report", PAPER, check=True)
+    readme = (results_root / PAPER / "README.md").read_text()
+    assert "fig3_hopper_vs_cleanrl" in readme and "reduced budget" in readme
+    assert (results_root / PAPER / "figures" / "fig3_learning_curves.png").exists()
+
+
+def test_bench_reports_training_next_to_environment_only(results_root):
+    from common.bench import run_bench
+
+    r = run_bench(PAPER, "fig3", "clip0.2__InvertedPendulum-v5", 2048, save=True)
+    assert r["environment_only"] > r["training"] > 0 and 0 < r["ratio"] < 1
+    assert r["environment_only_gym_wrappers"] > 0 and (results_root / PAPER / "bench.json").exists()

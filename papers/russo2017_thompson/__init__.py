@@ -7,6 +7,7 @@ from common.registry import Runner
 
 from .analytic import greedy_best_arm_probability_upper_bound, greedy_lockin_regret_lower_bound
 from .bandits import FiniteArmConfig, run_finite_arm
+from .bench import bench
 from .bridge import BridgeConfig, run_bridge
 from .plots import plot
 
@@ -15,10 +16,13 @@ RUNNERS = {
     "bridge": Runner(BridgeConfig, run_bridge),
 }
 
+#: Benchmarks (`repro bench`): name -> (runner, function(cfg, n_periods, scratch_dir) -> dict).
+BENCH = {"finite_arm": (RUNNERS["finite_arm"], bench)}
+
 #: Reference values computed from a run's resolved config (claims name them as thresholds).
 COMPUTED = {
     "greedy_lockin_regret_lower_bound": greedy_lockin_regret_lower_bound,
     "greedy_best_arm_probability_upper_bound": greedy_best_arm_probability_upper_bound,
 }
 
-__all__ = ["RUNNERS", "COMPUTED", "plot"]
+__all__ = ["RUNNERS", "BENCH", "COMPUTED", "plot"]
