@@ -56,6 +56,8 @@ class Claim:
     def variants(self, experiment=None) -> list[str]:
         """The variants whose runs the statistic uses."""
         s = self.statistic
+        if "custom" in s and "variants" in s:
+            return list(s["variants"])
         if "custom" in s and "variant" in s:
             return [s["variant"]]
         if "custom" in s:

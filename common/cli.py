@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("paper")
     s.add_argument("experiment")
     s.add_argument("overrides", nargs="*", help="config overrides, key=value (recorded as a custom budget)")
-    s.add_argument("--budget", default="paper", choices=["paper", "quick"])
+    s.add_argument("--budget", default="paper", help="paper, quick, or another budget the experiment names")
     s.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the budget's)")
     s.add_argument("--variant", action="append", default=None, help="only these variants (repeatable)")
     s.add_argument("--launcher", default=None, choices=["local", "slurm"],

@@ -13,9 +13,13 @@ MUJOCO_V5 = ("HalfCheetah-v5", "Hopper-v5", "InvertedDoublePendulum-v5", "Invert
              "Swimmer-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5")
 
 
-def make_mujoco(env_id: str, seed: int) -> gym.Env:
-    if env_id not in MUJOCO_V5:
-        raise ReproError(f"unknown MuJoCo environment '{env_id}'; valid: {', '.join(MUJOCO_V5)}")
+CLASSIC = ("Pendulum-v1",)  # small continuous-control tasks for tests
+
+
+def make_env(env_id: str, seed: int) -> gym.Env:
+    """A MuJoCo v5 task, or a small classic-control task, seeded."""
+    if env_id not in MUJOCO_V5 + CLASSIC:
+        raise ReproError(f"unknown environment '{env_id}'; valid: {', '.join(MUJOCO_V5 + CLASSIC)}")
     env = gym.make(env_id)
     env.reset(seed=seed)
     env.action_space.seed(seed)
@@ -49,11 +53,14 @@ class RunningMeanStd:
         return np.clip((x - self.mean) / np.sqrt(self.var + 1e-8), -clip, clip)
 
 
+make_mujoco = make_env
+
+
 def save_env_state(env: gym.Env) -> bytes:
-    """Everything that determines the environment's future: simulator data (MuJoCo MjData, including warm starts),
-    its random generator and the time-limit counter."""
+    """Everything that determines the environment's future: simulator data (MuJoCo MjData, including warm starts, or
+    a classic task's state vector), its random generator and the time-limit counter."""
     u = env.unwrapped
-    state = {"data": u.data, "np_random": u.np_random.bit_generator.state,
+    state = {"data": u.data if hasattr(u, "data") else None, "classic_state": getattr(u, "state", None), "np_random": u.np_random.bit_generator.state,
              "elapsed": getattr(env, "_elapsed_steps", None), "action_space_rng": env.action_space.np_random.bit_generator.state}
     wrapper = env
     while hasattr(wrapper, "env"):
@@ -68,7 +75,10 @@ def restore_env_state(env: gym.Env, blob: bytes) -> None:
 
     state = pickle.loads(blob)
     u = env.unwrapped
-    mujoco.mj_copyData(u.data, u.model, state["data"])
+    if state["data"] is not None:
+        mujoco.mj_copyData(u.data, u.model, state["data"])
+    else:
+        u.state = state["classic_state"]
     u.np_random.bit_generator.state = state["np_random"]
     env.action_space.np_random.bit_generator.state = state["action_space_rng"]
     wrapper = env

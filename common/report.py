@@ -45,8 +45,10 @@ def _budget_of(exp, budget_name: str, seeds: int) -> Budget:
 
 
 def load_experiment(exp) -> ExperimentData | None:
-    """Complete runs of the largest budget that has any (paper before quick); None if there are none."""
-    for budget_name in ("paper", "quick"):
+    """Complete runs of the first budget that has any: the paper's, then other named (reduced) budgets in the order
+    experiments.yaml lists them, then quick; None if there are none."""
+    order = ["paper"] + [b for b in exp.budgets if b not in ("paper", "quick")] + ["quick"]
+    for budget_name in order:
         specs = plan(exp.paper.name, exp.name, budget_name)
         done = [s for s in specs if RunRecord(s.run_dir).is_complete()]
         if not done:

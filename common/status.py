@@ -53,7 +53,7 @@ def _custom_budgets(exp) -> dict[str, list]:
         return {}
     base = results_root() / exp.paper.name / "runs" / exp.name
     out: dict[str, list] = {}
-    for budget_dir in sorted(p for p in base.glob("*") if p.is_dir() and p.name not in ("paper", "quick")):
+    for budget_dir in sorted(p for p in base.glob("*") if p.is_dir() and p.name not in exp.budgets):
         for run_dir in sorted(budget_dir.glob("*/seed_*")):
             label = f"{exp.paper.name}/{exp.name}/{budget_dir.name}/{run_dir.parent.name}/{run_dir.name}"
             out.setdefault(budget_dir.name, []).append((_OnDisk(label, run_dir), RunRecord(run_dir)))
@@ -79,9 +79,9 @@ def print_status(paper_name: str | None = None) -> int:
     for paper in targets:
         print(paper.name)
         for exp in paper.experiments.values():
-            for budget in ("paper", "quick"):
+            for budget in exp.budgets:
                 records = [(s, RunRecord(s.run_dir)) for s in plan(paper.name, exp.name, budget)]
-                if budget == "quick" and all(r.status() == "pending" for _, r in records):
+                if budget != "paper" and all(r.status() == "pending" for _, r in records):
                     continue
                 _print_group(exp.name, budget, records)
             for budget, records in _custom_budgets(exp).items():

@@ -1,0 +1,16 @@
+"""Haarnoja et al. (2018): Soft Actor-Critic, v1 (arXiv 1801.01290) and v2 (arXiv 1812.05905).
+
+The algorithm is sac.py; experiments.yaml lists Figure 1's tasks; claims.yaml what can be checked; bench.py the
+speed benchmark (`repro bench haarnoja2018_sac fig1_hopper --variant v2`).
+"""
+from common.registry import Runner
+
+from .analysis import final_eval_values, max_eval_values, plot, v2_minus_v1_values
+from .bench import bench
+from .sac import SACConfig, run_sac
+
+RUNNERS = {"sac": Runner(SACConfig, run_sac)}
+BENCH = {"sac": (RUNNERS["sac"], bench)}
+STATISTICS = {"max_eval": max_eval_values, "final_eval": final_eval_values, "v2_minus_v1": v2_minus_v1_values}
+
+__all__ = ["RUNNERS", "BENCH", "STATISTICS", "plot"]

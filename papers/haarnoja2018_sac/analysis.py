@@ -1,0 +1,68 @@
+"""Per-run statistics of the SAC claims and the learning-curve figure."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from common import plotting
+
+
+def _evals(claim, data_by_exp, max_step: int | None) -> pd.DataFrame:
+    data = data_by_exp.get(claim.experiment)
+    if data is None:
+        return pd.DataFrame()
+    ev = data.tables["evaluations"]
+    ev = ev[ev["variant"] == claim.statistic["variant"]]
+    return ev if max_step is None else ev[ev["env_step"] <= max_step]
+
+
+def max_eval_values(claim, data_by_exp) -> np.ndarray:
+    """Per run: the best evaluation return within the first `max_step` steps (TD3 Table 1's "max average return")."""
+    ev = _evals(claim, data_by_exp, claim.statistic.get("max_step"))
+    return ev.groupby("seed")["eval_return"].max().to_numpy() if len(ev) else np.array([])
+
+
+def final_eval_values(claim, data_by_exp) -> np.ndarray:
+    """Per run: the mean of its last 10 evaluation returns."""
+    ev = _evals(claim, data_by_exp, None)
+    return ev.sort_values("env_step").groupby("seed")["eval_return"].apply(lambda x: x.tail(10).mean()).to_numpy() \
+        if len(ev) else np.array([])
+
+
+def v2_minus_v1_values(claim, data_by_exp) -> np.ndarray:
+    """Per seed: v2's final evaluation return minus v1's on the same task and seed (paired)."""
+    data = data_by_exp.get(claim.experiment)
+    if data is None:
+        return np.array([])
+    ev = data.tables["evaluations"]
+    env = claim.statistic["env"]
+    final = (ev.sort_values("env_step").groupby(["variant", "seed"])["eval_return"].apply(lambda x: x.tail(10).mean())
+             .reset_index())
+    v1 = final[final["variant"] == ("v1" if env is None else f"v1__{env}")].set_index("seed")["eval_return"]
+    v2 = final[final["variant"] == ("v2" if env is None else f"v2__{env}")].set_index("seed")["eval_return"]
+    both = v1.index.intersection(v2.index)
+    return (v2[both] - v1[both]).to_numpy()
+
+
+def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str) -> list[Path]:
+    plotting.setup()
+    ev = data["evaluations"].copy()
+    parts = ev["variant"].str.split("__", n=1, expand=True)
+    ev["version"] = parts[0]
+    ev["env"] = parts[1] if parts.shape[1] > 1 else experiment.config.get("env_id", "")
+    envs = list(dict.fromkeys(ev["env"].fillna(experiment.config.get("env_id", ""))))
+    fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 3.6), squeeze=False)
+    for ax, env in zip(axes.flat, envs):
+        for version, g in ev[ev["env"].fillna(experiment.config.get("env_id", "")) == env].groupby("version"):
+            stats = g.groupby("env_step")["eval_return"].agg(["mean", "std", "count"]).reset_index()
+            half = plotting.Z95 * stats["std"].fillna(0) / np.sqrt(stats["count"])
+            plotting.line_with_band(ax, stats["env_step"], stats["mean"], stats["mean"] - half, stats["mean"] + half,
+                                    label=f"SAC {version}")
+        ax.set(title=env, xlabel="environment steps", ylabel="evaluation return (mean action)")
+        ax.legend(frameon=False)
+    fig.tight_layout()
+    plotting.budget_caption(fig, caption)
+    return plotting.save(fig, out_dir, f"{experiment.name}_learning_curves")

@@ -1,0 +1,320 @@
+"""Soft Actor-Critic, both versions, for MuJoCo.
+
+v1: Haarnoja, Zhou, Abbeel, Levine (2018), arXiv 1801.01290 (ICML): a state-value network V_psi with a target
+    V_psi_bar, two soft Q-functions (their minimum is used), a tanh-squashed Gaussian policy, and a fixed
+    temperature expressed as a reward scale (Table 2 of its Appendix D).
+v2: Haarnoja et al. (2018), arXiv 1812.05905: no value network; target Q-networks; the temperature alpha is
+    learned by minimising J(alpha) toward the entropy target -dim(A).
+
+Equations (numbers of 1812.05905 unless marked v1):
+    J_Q = E[ 1/2 (Q(s,a) - (r + gamma (1-d) (min_j Qbar_j(s',a') - alpha log pi(a'|s'))))^2 ]     (eq. 5, 8)
+    J_pi = E[ alpha log pi(a~|s) - min_j Q_j(s, a~) ],  a~ = tanh(mu + sigma eps)                   (eq. 7, 9)
+    J(alpha) = E[ -alpha log pi(a~|s) - alpha Hbar ],   Hbar = -dim(A)                             (eq. 18)
+    v1: J_V = E[ 1/2 (V(s) - (min_j Q_j(s,a~) - log pi(a~|s)))^2 ]                                 (v1 eq. 5)
+        J_Q = E[ 1/2 (Q(s,a) - (r_hat + gamma (1-d) Vbar(s')))^2 ], r_hat = reward_scale * r        (v1 eq. 7, 8)
+    log pi(a|s) = log N(u | mu, sigma) - sum_i log(1 - tanh(u_i)^2)                                (v1 eq. 21)
+
+Speed: the two Q-functions are one batched network (stacked weights, one batched matmul per layer); when the
+actor differentiates through the critics their weights are detached (no weight gradients are computed); acting
+runs the policy in numpy. `matmul_dtype: bfloat16` runs the networks' matmuls in bf16 autocast (fp32 weights).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from common.envs import make_env, restore_env_state, save_env_state
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # clamp of the policy's log standard deviation (reference code)
+
+
+@dataclass
+class SACConfig:
+    seed: int = 0
+    env_id: str = "Hopper-v5"
+    version: str = "v2"  # v1 (1801.01290) | v2 (1812.05905)
+    total_env_steps: int = 1_000_000  # environment steps (agent steps; MuJoCo has no frame skip)
+    lr: float = 3e-4  # Adam, all networks (Table 1 of both papers)
+    gamma: float = 0.99  # discount (Table 1)
+    replay_size: int = 1_000_000  # replay buffer, transitions (Table 1)
+    hidden_units: int = 256  # two hidden layers, ReLU (Table 1)
+    batch_size: int = 256  # minibatch (Table 1)
+    tau: float = 0.005  # target smoothing coefficient (Table 1)
+    updates_per_step: int = 1  # gradient steps per environment step (Table 1)
+    learning_starts: int = 5000  # env steps of uniform random actions before learning (not in the papers)
+    reward_scale: float = 5.0  # v1 only: fixed temperature as reward scale (1801.01290 Table 2; Humanoid 20)
+    init_alpha: float = 1.0  # v2: initial temperature
+    target_entropy_per_dim: float = -1.0  # v2: entropy target = this x dim(A) (Table 1: -dim(A))
+    eval_every_steps: int = 1000  # one evaluation rollout every 1000 environment steps (both papers)
+    eval_episodes: int = 1
+    matmul_dtype: str = "float32"  # float32 | bfloat16 (autocast for the networks' matmuls)
+    torch_threads: int = 1
+
+
+# ---- networks --------------------------------------------------------------------------------------------------
+class TwinQ(nn.Module):
+    """Two Q-functions as one network: weights stacked on a leading axis of size 2, one batched matmul per layer."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int, n: int = 2):
+        super().__init__()
+        dims = [obs_dim + act_dim, hidden, hidden, 1]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for d_in, d_out in zip(dims[:-1], dims[1:]):
+            bound = 1 / math.sqrt(d_in)  # torch.nn.Linear's default initialization, per Q-function
+            self.weights.append(nn.Parameter(torch.empty(n, d_in, d_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(n, 1, d_out).uniform_(-bound, bound)))
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor, detach_weights: bool = False) -> torch.Tensor:
+        """(n, B) Q-values. With `detach_weights`, gradients flow to the inputs only (the actor's update)."""
+        h = torch.cat([obs, act], dim=-1).unsqueeze(0).expand(len(self.weights[0]), -1, -1)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if detach_weights:
+                w, b = w.detach(), b.detach()
+            h = torch.baddbmm(b, h, w)
+            if i < last:
+                h = F.relu(h)
+        return h.squeeze(-1)
+
+
+def mlp(n_in: int, n_out: int, hidden: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n_out))
+
+
+class Actor(nn.Module):
+    """Gaussian policy squashed by tanh (v1 Appendix C), scaled to the action bounds."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int, low: np.ndarray, high: np.ndarray):
+        super().__init__()
+        self.net = mlp(obs_dim, 2 * act_dim, hidden)
+        self.register_buffer("scale", torch.tensor((high - low) / 2, dtype=torch.float32))
+        self.register_buffer("center", torch.tensor((high + low) / 2, dtype=torch.float32))
+
+    def forward(self, obs: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reparameterized action a~ = center + scale tanh(mu + sigma eps) and its log-probability (v1 eq. 21)."""
+        mean, log_std = self.net(obs).float().chunk(2, dim=-1)
+        log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        u = mean + log_std.exp() * eps
+        log_prob = squashed_log_prob(u, mean, log_std) - self.scale.log().sum()
+        return self.center + self.scale * torch.tanh(u), log_prob
+
+
+def squashed_log_prob(u: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """log N(u | mean, std) - sum_i log(1 - tanh(u_i)^2), with log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))."""
+    gauss = (-0.5 * ((u - mean) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+    return gauss - (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
+
+
+def soft_bellman_target(rew, done, q_next_min, logp_next, alpha, gamma: float):
+    """y = r + gamma (1 - d) (min_j Qbar_j(s', a') - alpha log pi(a'|s')),  a' ~ pi(.|s')   (eq. 5 and 8)."""
+    return rew + gamma * (1.0 - done) * (q_next_min - alpha * logp_next)
+
+
+def temperature_loss(log_alpha, logp, target_entropy: float):
+    """J(alpha) = E[-alpha (log pi(a~|s) + Hbar)]   (eq. 18), optimised through log alpha."""
+    return -(log_alpha * (logp.detach() + target_entropy)).mean()
+
+
+# ---- the update ----------------------------------------------------------------------------------------------
+class SAC(nn.Module):
+    def __init__(self, cfg: SACConfig, obs_dim: int, act_dim: int, low: np.ndarray, high: np.ndarray):
+        super().__init__()
+        self.cfg, self.act_dim = cfg, act_dim
+        self.actor = Actor(obs_dim, act_dim, cfg.hidden_units, low, high)
+        self.q = TwinQ(obs_dim, act_dim, cfg.hidden_units)
+        if cfg.version == "v1":
+            self.v, self.v_target = mlp(obs_dim, 1, cfg.hidden_units), mlp(obs_dim, 1, cfg.hidden_units)
+            self.v_target.load_state_dict(self.v.state_dict())
+            critic_params = list(self.q.parameters()) + list(self.v.parameters())
+        else:
+            self.q_target = TwinQ(obs_dim, act_dim, cfg.hidden_units)
+            self.q_target.load_state_dict(self.q.state_dict())
+            self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.init_alpha)))
+            self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr)
+            critic_params = list(self.q.parameters())
+        self.critic_opt = torch.optim.Adam(critic_params, lr=cfg.lr)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
+        self.target_entropy = cfg.target_entropy_per_dim * act_dim
+        for p in (self.v_target if cfg.version == "v1" else self.q_target).parameters():
+            p.requires_grad_(False)
+
+    def soft_update(self) -> None:
+        """theta_bar <- tau theta + (1 - tau) theta_bar (Table 1: tau = 0.005, every step)."""
+        src, dst = (self.v, self.v_target) if self.cfg.version == "v1" else (self.q, self.q_target)
+        with torch.no_grad():
+            torch._foreach_lerp_(list(dst.parameters()), list(src.parameters()), self.cfg.tau)
+
+    def update(self, obs, act, rew, next_obs, done, eps_next, eps_now) -> torch.Tensor:
+        """One gradient step on every loss. The losses touch disjoint parameters (the actor sees the critics through
+        detached weights, the temperature through detached log-probabilities), so one backward pass serves all;
+        the policy gradient uses the critics before this step's update. Returns the losses without .item()."""
+        cfg = self.cfg
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.matmul_dtype == "bfloat16"):
+            a_new, logp = self.actor(obs, eps_now)
+            q_new = self.q(obs, a_new, detach_weights=True).float().min(0).values
+            if cfg.version == "v2":
+                alpha = self.log_alpha.exp().detach()
+                with torch.no_grad():  # soft Bellman target (eq. 5, with the minimum of the target Q's)
+                    a_next, logp_next = self.actor(next_obs, eps_next)
+                    q_next_min = self.q_target(next_obs, a_next).float().min(0).values
+                    target = soft_bellman_target(rew, done, q_next_min, logp_next, alpha, cfg.gamma)
+                critic_loss = 0.5 * ((self.q(obs, act).float() - target) ** 2).mean(1).sum()  # J_Q, both Q's
+                pi_loss = (alpha * logp - q_new).mean()  # J_pi (eq. 7)
+                extra_loss = temperature_loss(self.log_alpha, logp, self.target_entropy)  # J(alpha), eq. 18
+                extra = alpha
+            else:  # v1: value network, rewards scaled, alpha = 1
+                with torch.no_grad():
+                    target = cfg.reward_scale * rew + cfg.gamma * (1.0 - done) * self.v_target(next_obs).float().squeeze(-1)
+                    target_v = q_new - logp  # E_a[min_j Q_j - log pi] (v1 eq. 5)
+                extra_loss = 0.5 * ((self.v(obs).float().squeeze(-1) - target_v) ** 2).mean()  # J_V (v1 eq. 5)
+                critic_loss = 0.5 * ((self.q(obs, act).float() - target) ** 2).mean(1).sum()  # J_Q (v1 eq. 7)
+                pi_loss = (logp - q_new).mean()  # J_pi (v1 eq. 12)
+                extra = torch.tensor(1.0)
+        optimizers = [self.critic_opt, self.actor_opt] + ([self.alpha_opt] if cfg.version == "v2" else [])
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        (critic_loss + pi_loss + extra_loss).backward()
+        for opt in optimizers:
+            opt.step()
+        self.soft_update()
+        return torch.stack([critic_loss.detach(), pi_loss.detach(), extra_loss.detach(), extra])
+
+
+def np_policy_mean(w: dict, obs: np.ndarray, act_dim: int, scale: np.ndarray, center: np.ndarray,
+                   eps: np.ndarray | None) -> np.ndarray:
+    """The actor in numpy for acting: a = center + scale tanh(mu + sigma eps), or tanh(mu) with eps None."""
+    h = np.maximum(obs @ w["net.0.weight"].T + w["net.0.bias"], 0)
+    h = np.maximum(h @ w["net.2.weight"].T + w["net.2.bias"], 0)
+    out = h @ w["net.4.weight"].T + w["net.4.bias"]
+    mean, log_std = out[:act_dim], np.clip(out[act_dim:], LOG_STD_MIN, LOG_STD_MAX)
+    u = mean if eps is None else mean + np.exp(log_std) * eps
+    return center + scale * np.tanh(u)
+
+
+# ---- replay ----------------------------------------------------------------------------------------------------
+class Replay:
+    """Transitions in preallocated float32 arrays; the oldest are overwritten past `capacity`."""
+
+    def __init__(self, capacity: int, obs_dim: int, act_dim: int):
+        self.capacity, self.size, self.pos = capacity, 0, 0
+        self.obs = np.zeros((capacity, obs_dim), np.float32)
+        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
+        self.act = np.zeros((capacity, act_dim), np.float32)
+        self.rew = np.zeros(capacity, np.float32)
+        self.done = np.zeros(capacity, np.float32)
+
+    def add(self, obs, act, rew, next_obs, terminated) -> None:
+        i = self.pos
+        self.obs[i], self.act[i], self.rew[i], self.next_obs[i], self.done[i] = obs, act, rew, next_obs, terminated
+        self.pos = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, idx: np.ndarray):
+        return tuple(torch.from_numpy(a[idx]) for a in (self.obs, self.act, self.rew, self.next_obs, self.done))
+
+    def state(self) -> dict:
+        n = self.size
+        return {"size": n, "pos": self.pos, **{k: getattr(self, k)[:n].copy() for k in ("obs", "next_obs", "act", "rew", "done")}}
+
+    def load(self, s: dict) -> None:
+        n = s["size"]
+        for k in ("obs", "next_obs", "act", "rew", "done"):
+            getattr(self, k)[:n] = s[k]
+        self.size, self.pos = n, s["pos"]
+
+
+# ---- the loop --------------------------------------------------------------------------------------------------
+def evaluate(env, w, act_dim, scale, center, episodes: int, seed: int) -> float:
+    """Deterministic evaluation: the policy's mean action (both papers)."""
+    total = 0.0
+    for k in range(episodes):
+        obs, _ = env.reset(seed=seed + k)
+        done = False
+        while not done:
+            obs, r, terminated, truncated, _ = env.step(np_policy_mean(w, obs, act_dim, scale, center, None))
+            total += r
+            done = terminated or truncated
+    return total / episodes
+
+
+def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
+    if cfg.version not in ("v1", "v2") or cfg.matmul_dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"version must be v1 or v2 and matmul_dtype float32 or bfloat16; got {cfg.version}, {cfg.matmul_dtype}")
+    torch.set_num_threads(cfg.torch_threads)
+    torch.manual_seed(cfg.seed)
+    env, eval_env = make_env(cfg.env_id, cfg.seed), make_env(cfg.env_id, cfg.seed + 10_000)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
+    scale, center = (high - low) / 2, (high + low) / 2
+    agent = SAC(cfg, obs_dim, act_dim, low, high)
+    replay = Replay(min(cfg.replay_size, cfg.total_env_steps), obs_dim, act_dim)
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 11]))
+    gen = torch.Generator().manual_seed(cfg.seed)
+
+    state = ctx.restore()
+    if state is None:
+        obs, _ = env.reset(seed=cfg.seed)
+        state = {"step": 0, "ep_return": 0.0, "ep_length": 0, "episodes": [], "evaluations": [], "losses": []}
+    else:
+        agent.load_state_dict(state["agent"])
+        for name in ("critic_opt", "actor_opt") + (("alpha_opt",) if cfg.version == "v2" else ()):
+            getattr(agent, name).load_state_dict(state[name])
+        replay.load(state["replay"])
+        rng.bit_generator.state = state["rng"]
+        gen.set_state(state["torch_gen"])
+        restore_env_state(env, state["env"])
+        restore_env_state(eval_env, state["eval_env"])
+        obs = state["obs"]
+
+    def checkpoint_state() -> dict:
+        opts = {name: getattr(agent, name).state_dict() for name in ("critic_opt", "actor_opt")
+                + (("alpha_opt",) if cfg.version == "v2" else ())}
+        return {**state, **opts, "agent": agent.state_dict(), "replay": replay.state(), "rng": rng.bit_generator.state,
+                "torch_gen": gen.get_state(), "env": save_env_state(env), "eval_env": save_env_state(eval_env),
+                "obs": obs}
+
+    # numpy views of the actor's weights: the optimizer updates them in place, so acting always sees the latest
+    weights = {k: v.detach().numpy() for k, v in agent.actor.state_dict().items() if k.startswith("net")}
+    pending_losses = []
+    bar = ctx.progress(cfg.total_env_steps, f"SAC {cfg.version} {cfg.env_id}", initial=state["step"])
+    for step in range(state["step"], cfg.total_env_steps):
+        if step < cfg.learning_starts:
+            action = rng.uniform(low, high)
+        else:
+            action = np_policy_mean(weights, obs, act_dim, scale, center, rng.standard_normal(act_dim))
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        replay.add(obs, action, reward, next_obs, terminated)  # a time-limit end is not terminal: bootstrap
+        state["ep_return"] += reward
+        state["ep_length"] += 1
+        obs = next_obs
+        if terminated or truncated:
+            state["episodes"].append((step + 1, state["ep_return"], state["ep_length"]))
+            state["ep_return"], state["ep_length"] = 0.0, 0
+            obs, _ = env.reset()
+        if step + 1 >= cfg.learning_starts:
+            for _ in range(cfg.updates_per_step):
+                idx = rng.integers(0, replay.size, cfg.batch_size)
+                eps = torch.randn((2, cfg.batch_size, act_dim), generator=gen)
+                pending_losses.append(agent.update(*replay.sample(idx), eps[0], eps[1]))
+        if (step + 1) % cfg.eval_every_steps == 0:
+            ret = evaluate(eval_env, weights, act_dim, scale, center, cfg.eval_episodes, cfg.seed * 1_000_003 + step)
+            losses = torch.stack(pending_losses).mean(0).tolist() if pending_losses else [float("nan")] * 4
+            pending_losses = []
+            state["evaluations"].append((step + 1, ret, *losses))
+            state["step"], state["obs"] = step + 1, obs
+            bar.update(cfg.eval_every_steps)
+            ctx.maybe_checkpoint(checkpoint_state)  # at evaluation boundaries only: nothing pending is lost
+        ctx.count(1, "env-steps")
+    state["step"] = cfg.total_env_steps
+    bar.close()
+    episodes = pd.DataFrame(state["episodes"], columns=["env_step", "episode_return", "episode_length"])
+    evals = pd.DataFrame(state["evaluations"], columns=["env_step", "eval_return", "q_loss", "pi_loss",
+                                                        "alpha_or_v_loss", "alpha"])
+    return {"episodes": episodes.assign(seed=cfg.seed), "evaluations": evals.assign(seed=cfg.seed)}

@@ -1,0 +1,125 @@
+"""SAC: the squashed log-probability, the soft Bellman target and the temperature loss against hand-computed
+values; determinism; resume equal to an uninterrupted run; learning Pendulum to a threshold."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from common.records import RunContext, RunRecord
+from common.runs import RunSpec, execute
+from papers.haarnoja2018_sac.sac import (SAC, SACConfig, run_sac, soft_bellman_target, squashed_log_prob,
+                                         temperature_loss)
+
+PAPER = "haarnoja2018_sac"
+
+
+def test_squashed_log_prob_hand_values_and_torch_distribution():
+    # at u = 0 with mean 0, std 1: log N(0) = -0.5 log(2 pi) per dimension, and log(1 - tanh(0)^2) = 0
+    u = torch.zeros(1, 2)
+    assert squashed_log_prob(u, torch.zeros(1, 2), torch.zeros(1, 2)).item() == pytest.approx(-math.log(2 * math.pi))
+    # u = 1: log(1 - tanh(1)^2) = log(0.419974...) per dimension
+    u1 = torch.ones(1, 1)
+    expected = -0.5 - 0.5 * math.log(2 * math.pi) - math.log(1 - math.tanh(1.0) ** 2)
+    assert squashed_log_prob(u1, torch.zeros(1, 1), torch.zeros(1, 1)).item() == pytest.approx(expected, rel=1e-6)
+    # against torch's own change of variables, for random inputs (large |u| included)
+    g = torch.Generator().manual_seed(0)
+    mean, log_std = torch.randn(64, 3, generator=g), torch.randn(64, 3, generator=g) * 0.5
+    u = mean + log_std.exp() * torch.randn(64, 3, generator=g) * 3
+    dist = torch.distributions.TransformedDistribution(torch.distributions.Normal(mean, log_std.exp()),
+                                                       [torch.distributions.TanhTransform()])
+    ref = dist.log_prob(torch.tanh(u).clamp(-1 + 1e-6, 1 - 1e-6)).sum(-1)
+    ours = squashed_log_prob(u, mean, log_std)
+    ok = torch.tanh(u).abs().max(-1).values < 0.999  # torch's reference loses precision near |a| = 1
+    torch.testing.assert_close(ours[ok], ref[ok], rtol=1e-4, atol=1e-4)
+
+
+def test_soft_bellman_target_hand_values():
+    rew = torch.tensor([1.0, 2.0])
+    done = torch.tensor([0.0, 1.0])
+    q_next_min = torch.tensor([10.0, 50.0])
+    logp_next = torch.tensor([-1.0, 3.0])
+    y = soft_bellman_target(rew, done, q_next_min, logp_next, alpha=0.2, gamma=0.9)
+    # 1 + 0.9 (10 + 0.2) = 10.18; the terminal transition keeps only its reward
+    torch.testing.assert_close(y, torch.tensor([10.18, 2.0]))
+
+
+def test_temperature_loss_moves_alpha_toward_the_entropy_target():
+    for logp, direction in ((2.0, +1), (-3.0, -1)):  # entropy -2 < target -1: alpha rises; entropy 3 > -1: falls
+        log_alpha = torch.nn.Parameter(torch.tensor(0.0))
+        loss = temperature_loss(log_alpha, torch.full((8,), logp), target_entropy=-1.0)
+        assert loss.item() == pytest.approx(0.0)  # log alpha = 0
+        loss.backward()
+        assert log_alpha.grad.item() == pytest.approx(-(logp - 1.0))  # dJ/dlog(alpha) = -(E[log pi] + Hbar)
+        opt = torch.optim.SGD([log_alpha], lr=0.1)
+        opt.step()
+        assert np.sign(log_alpha.item()) == direction
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_update_changes_only_what_it_should_and_targets_lag(version):
+    torch.manual_seed(0)
+    agent = SAC(SACConfig(version=version, hidden_units=32, batch_size=16), 4, 2, -np.ones(2), np.ones(2))
+    target_net = agent.v_target if version == "v1" else agent.q_target
+    before = {k: v.clone() for k, v in agent.state_dict().items()}
+    batch = (torch.randn(16, 4), torch.rand(16, 2) * 2 - 1, torch.randn(16), torch.randn(16, 4), torch.zeros(16))
+    losses = agent.update(*batch, torch.randn(16, 2), torch.randn(16, 2))
+    assert torch.isfinite(losses).all()
+    after = agent.state_dict()
+    assert not torch.equal(before["q.weights.1"], after["q.weights.1"])  # critics learned
+    assert not torch.equal(before["actor.net.2.weight"], after["actor.net.2.weight"])  # actor learned
+    name = next(iter(k for k in after if k.startswith("v_target" if version == "v1" else "q_target")))
+    src = name.replace("v_target", "v").replace("q_target", "q")
+    # Polyak: theta_bar' = theta_bar + tau (theta' - theta_bar), and here theta_bar started equal to theta
+    torch.testing.assert_close(after[name], before[name] + 0.005 * (after[src] - before[name]))
+    assert all(not p.requires_grad for p in target_net.parameters())
+
+
+SMALL = (("total_env_steps", 1200), ("learning_starts", 400), ("eval_every_steps", 200), ("batch_size", 32),
+         ("hidden_units", 32))
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("variant", ["v1", "v2"])
+def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkeypatch, variant):
+    monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")
+    dirs = {}
+    for name in ("a", "b"):
+        monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / name))
+        spec = RunSpec(PAPER, "fig1_hopper", "quick", variant, 0, SMALL)
+        execute(spec, show_progress=False)
+        dirs[name] = spec.run_dir
+    tables = lambda d: {p.name: p.read_bytes() for p in sorted(d.glob("*.csv.gz"))}  # noqa: E731
+    assert tables(dirs["a"]) == tables(dirs["b"])
+
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
+    spec = RunSpec(PAPER, "fig1_hopper", "quick", variant, 0, SMALL)
+    original = RunRecord.save_checkpoint
+    calls = {"n": 0}
+
+    def crashing(self, state):
+        original(self, state)
+        calls["n"] += 1
+        if calls["n"] in (2, 4):  # once in the random phase, once while learning (replay buffer, optimizers)
+            raise Crash
+
+    monkeypatch.setattr(RunRecord, "save_checkpoint", crashing)
+    for _ in range(2):
+        with pytest.raises(Crash):
+            execute(spec, show_progress=False)
+    monkeypatch.setattr(RunRecord, "save_checkpoint", original)
+    assert execute(spec, show_progress=False) == "done"
+    assert RunRecord(spec.run_dir).read_json("provenance.json")["attempts"] == 3
+    assert tables(spec.run_dir) == tables(dirs["a"])
+
+
+def test_sac_learns_pendulum(tmp_path):
+    # a shrunk config (64 units, batch 128), the same code path; random policy: about -1,200 per episode
+    cfg = SACConfig(env_id="Pendulum-v1", total_env_steps=7000, learning_starts=1000, hidden_units=64,
+                    batch_size=128, eval_every_steps=1000, eval_episodes=3)
+    evals = run_sac(cfg, RunContext(RunRecord(tmp_path), checkpoint_every_s=1e9, show_progress=False))["evaluations"]
+    assert evals["eval_return"].iloc[0] < -700
+    assert evals["eval_return"].tail(2).mean() > -400
