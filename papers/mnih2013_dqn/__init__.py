@@ -1,0 +1,16 @@
+"""Mnih et al. (2013): Playing Atari with Deep Reinforcement Learning (arXiv 1312.5602).
+
+The algorithm is dqn.py, its replay memory replay.py; experiments.yaml lists Table 1, Figure 2, the 2015 variant
+and a toy check; claims.yaml holds Table 1; bench.py the speed benchmark.
+"""
+from common.registry import Runner
+
+from .analysis import best_episode_values, final_eval_mean_values, plot
+from .bench import bench
+from .dqn import DQNConfig, run_dqn
+
+RUNNERS = {"dqn": Runner(DQNConfig, run_dqn)}
+BENCH = {"dqn": (RUNNERS["dqn"], bench)}
+STATISTICS = {"final_eval_mean": final_eval_mean_values, "best_episode": best_episode_values}
+
+__all__ = ["RUNNERS", "BENCH", "STATISTICS", "plot"]

@@ -1,0 +1,56 @@
+"""Table 1 statistics and Figure 2 from recorded DQN runs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from common import plotting
+
+
+def _table(claim, data_by_exp, name):
+    data = data_by_exp.get(claim.experiment)
+    if data is None or name not in data.tables:
+        return pd.DataFrame()
+    t = data.tables[name]
+    return t[t["variant"] == claim.statistic["variant"]]
+
+
+def final_eval_mean_values(claim, data_by_exp) -> np.ndarray:
+    """Per run: the mean total reward of its final epsilon = 0.05 evaluation episodes (Table 1, "DQN")."""
+    t = _table(claim, data_by_exp, "final_eval")
+    return t.groupby("seed")["eval_return"].mean().to_numpy() if len(t) else np.array([])
+
+
+def best_episode_values(claim, data_by_exp) -> np.ndarray:
+    """Per run: its best single evaluation episode over all evaluations (Table 1, "DQN Best")."""
+    final = _table(claim, data_by_exp, "final_eval")
+    epochs = _table(claim, data_by_exp, "epochs")
+    if not len(final):
+        return np.array([])
+    best = final.groupby("seed")["eval_return"].max()
+    if len(epochs):
+        best = pd.concat([best, epochs.groupby("seed")["eval_best_return"].max()], axis=1).max(axis=1)
+    return best.to_numpy()
+
+
+def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str) -> list[Path]:
+    plotting.setup()
+    epochs = data.get("epochs")
+    if epochs is None or epochs.empty:
+        return []
+    games = list(dict.fromkeys(epochs["variant"]))
+    fig, axes = plt.subplots(2, len(games), figsize=(4.2 * len(games), 6.4), squeeze=False)
+    for j, game in enumerate(games):
+        g = epochs[epochs["variant"] == game]
+        for i, (col, label) in enumerate((("eval_mean_return", "average reward per episode"),
+                                          ("avg_max_q_heldout", "average max Q (held-out states)"))):
+            stats = g.groupby("epoch")[col].agg(["mean", "std", "count"]).reset_index()
+            half = plotting.Z95 * stats["std"].fillna(0) / np.sqrt(stats["count"])
+            plotting.line_with_band(axes[i, j], stats["epoch"], stats["mean"], stats["mean"] - half, stats["mean"] + half)
+            axes[i, j].set(title=game if i == 0 else "", xlabel="training epoch (50,000 updates)", ylabel=label)
+    fig.tight_layout()
+    plotting.budget_caption(fig, caption)
+    return plotting.save(fig, out_dir, f"{experiment.name}_per_epoch")

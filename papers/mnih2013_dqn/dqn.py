@@ -1,0 +1,220 @@
+"""Deep Q-learning with experience replay (Mnih et al. 2013, "Playing Atari with Deep Reinforcement Learning",
+arXiv 1312.5602), Algorithm 1, on ale-py's native vector environment; the 2015 "Nature" variant (target network,
+Huber loss, larger network) is a config.
+
+    y_j = r_j                                      if phi_{j+1} is terminal                 (Algorithm 1)
+        = r_j + gamma max_a' Q(phi_{j+1}, a'; theta^-)  otherwise      (theta^- = theta in 2013; a target net in 2015)
+    loss = (y_j - Q(phi_j, a_j; theta))^2                                                   (eq. 2 / Algorithm 1)
+
+Units: an agent step is one action, repeated for `frame_skip` emulator frames. The paper's "frames" (10 million of
+training, a replay of one million, epsilon annealed over one million) are agent steps, as in the authors' 2015 code;
+emulator frames are agent steps x frame_skip (40M for 10M agent steps). Every count in the config names its unit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from common.atari import clip_reward, make_atari
+
+from .replay import FrameReplay
+
+
+@dataclass
+class DQNConfig:
+    seed: int = 0
+    game: str = "Breakout"
+    variant: str = "nips2013"  # nips2013 (no target network, squared error) | nature2015 (target net, Huber)
+    total_agent_steps: int = 10_000_000  # "10 million frames" (Sec. 5) = agent steps; 40M emulator frames
+    frame_skip: int = 4  # k = 4; 3 for Space Invaders (Sec. 5)
+    num_envs: int = 4  # environments stepped together; the replay ratio below is per agent step, as in the paper
+    replay_capacity_agent_steps: int = 1_000_000  # "one million most recent frames" (Sec. 5)
+    epsilon_start: float = 1.0  # Sec. 5: annealed linearly from 1 to 0.1 over the first million frames
+    epsilon_end: float = 0.1
+    epsilon_anneal_agent_steps: int = 1_000_000
+    learning_starts_agent_steps: int = 50_000  # not in the paper: the 2015 code's replay start size
+    update_every_agent_steps: int = 4  # not in the paper: the 2015 code's update frequency (one update per 4 steps)
+    batch_size: int = 32  # Sec. 5: minibatches of size 32
+    gamma: float = 0.99  # not in the paper: the 2015 code's discount
+    lr: float = 2.5e-4  # RMSProp (Sec. 5); rate, decay and epsilon from the 2015 code
+    rmsprop_decay: float = 0.95
+    rmsprop_eps: float = 0.01
+    target_update_every_updates: int = 0  # 0: no target network (2013); 10,000 parameter updates in 2015
+    eval_epsilon: float = 0.05  # Sec. 5: evaluation with epsilon = 0.05
+    epoch_updates: int = 50_000  # Figure 2: one epoch = 50,000 minibatch updates
+    eval_agent_steps: int = 10_000  # Figure 2: evaluation for 10,000 steps each epoch
+    heldout_states: int = 500  # Figure 2: held-out states from a random policy (count: the 2015 code's 500)
+    max_episode_frames: int = 108_000  # emulator frames per episode (ALE's 30 minutes at 60 Hz cap)
+    torch_threads: int = 2  # the CNN gains 1.5x from two threads on this machine class
+    checkpoint_min_interval_s: float = 1800.0  # the replay is large: checkpoint at most this often (and at epochs)
+
+
+class QNetwork(nn.Module):
+    """2013: 16 8x8/4 conv, 32 4x4/2 conv, 256 fully connected (Sec. 4.1). 2015: 32 8x8/4, 64 4x4/2, 64 3x3/1, 512."""
+
+    def __init__(self, n_actions: int, variant: str):
+        super().__init__()
+        if variant == "nips2013":
+            self.conv = nn.Sequential(nn.Conv2d(4, 16, 8, 4), nn.ReLU(), nn.Conv2d(16, 32, 4, 2), nn.ReLU(), nn.Flatten())
+            self.head = nn.Sequential(nn.Linear(32 * 9 * 9, 256), nn.ReLU(), nn.Linear(256, n_actions))
+        else:
+            self.conv = nn.Sequential(nn.Conv2d(4, 32, 8, 4), nn.ReLU(), nn.Conv2d(32, 64, 4, 2), nn.ReLU(),
+                                      nn.Conv2d(64, 64, 3, 1), nn.ReLU(), nn.Flatten())
+            self.head = nn.Sequential(nn.Linear(64 * 7 * 7, 512), nn.ReLU(), nn.Linear(512, n_actions))
+
+    def forward(self, frames_uint8: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv(frames_uint8.float() / 255.0))
+
+
+def epsilon_at(cfg: DQNConfig, agent_step: int) -> float:
+    """Linear from epsilon_start to epsilon_end over the first epsilon_anneal_agent_steps, then constant (Sec. 5)."""
+    frac = min(agent_step / cfg.epsilon_anneal_agent_steps, 1.0)
+    return cfg.epsilon_start + frac * (cfg.epsilon_end - cfg.epsilon_start)
+
+
+def epsilon_greedy(q_values: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    greedy = q_values.argmax(axis=1)
+    explore = rng.random(len(greedy)) < epsilon
+    return np.where(explore, rng.integers(0, q_values.shape[1], len(greedy)), greedy)
+
+
+def td_targets(reward, terminated, next_q_max, gamma: float):
+    """y_j = r_j for terminal phi_{j+1}, else r_j + gamma max_a' Q(phi_{j+1}, a') (Algorithm 1)."""
+    return reward + gamma * (1.0 - terminated) * next_q_max
+
+
+def evaluate(cfg: DQNConfig, net: QNetwork, env, seed: int, agent_steps: int, rng) -> list[float]:
+    """epsilon = 0.05 policy for `agent_steps` steps over freshly reset evaluation environments: the returns of the
+    episodes that finished (unclipped rewards)."""
+    obs, _ = env.reset(seed=seed)
+    n = obs.shape[0]
+    returns, running, was_done = [], np.zeros(n), np.zeros(n, bool)
+    for _ in range(max(agent_steps // n, 1)):
+        with torch.no_grad():
+            q = net(torch.from_numpy(obs)).numpy()
+        obs, r, term, trunc, _ = env.step(epsilon_greedy(q, cfg.eval_epsilon, rng))
+        running += np.where(was_done, 0.0, r)
+        done = (term | trunc) & ~was_done
+        returns += list(running[done])
+        running[done | was_done] = 0.0
+        was_done = term | trunc
+    return returns
+
+
+def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
+    if cfg.variant not in ("nips2013", "nature2015"):
+        raise ValueError(f"variant must be nips2013 or nature2015, got {cfg.variant!r}")
+    torch.set_num_threads(cfg.torch_threads)
+    torch.manual_seed(cfg.seed)
+    env, obs = make_atari(cfg.game, cfg.num_envs, cfg.seed, cfg.frame_skip, max_episode_frames=cfg.max_episode_frames)
+    eval_env, _ = make_atari(cfg.game, cfg.num_envs, cfg.seed + 10_000, cfg.frame_skip,
+                                    max_episode_frames=cfg.max_episode_frames)
+    n_actions = env.single_action_space.n
+    net = QNetwork(n_actions, cfg.variant)
+    target = QNetwork(n_actions, cfg.variant) if cfg.target_update_every_updates else net
+    if target is not net:
+        target.load_state_dict(net.state_dict())
+    opt = torch.optim.RMSprop(net.parameters(), lr=cfg.lr, alpha=cfg.rmsprop_decay, eps=cfg.rmsprop_eps, centered=True)
+    replay = FrameReplay(cfg.replay_capacity_agent_steps, cfg.num_envs)
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 13]))
+    N = cfg.num_envs
+
+    state = ctx.restore()
+    if state is None:
+        # Figure 2's held-out states: a random policy's states, collected before training starts
+        held = []
+        eval_env.reset(seed=cfg.seed + 20_000)
+        while len(held) * N < cfg.heldout_states:
+            ho_obs, *_ = eval_env.step(rng.integers(0, n_actions, N))
+            held.append(ho_obs.copy())
+        heldout = np.concatenate(held)[: cfg.heldout_states]
+        for e in range(N):
+            replay.start(e, obs[e, -1])
+        state = {"agent_steps": 0, "updates": 0, "was_done": np.zeros(N, bool), "ep_return": np.zeros(N),
+                 "ep_length": np.zeros(N, int), "episodes": [], "epochs": [], "heldout": heldout, "losses": []}
+    else:
+        net.load_state_dict(state["net"])
+        if target is not net:
+            target.load_state_dict(state["target"])
+        opt.load_state_dict(state["opt"])
+        replay.load(state["replay"])
+        rng.bit_generator.state = state["rng"]
+        # ale-py's vector environment cannot save emulator states: the episodes in progress restart here (their
+        # partial returns are dropped), so a resumed run continues differently from an uninterrupted one.
+        obs, _ = env.reset(seed=cfg.seed + 1_000 * len(ctx.record.attempts()))
+        for e in range(N):
+            replay.start(e, obs[e, -1])
+        state["was_done"][:] = False
+        state["ep_return"][:], state["ep_length"][:] = 0.0, 0
+    heldout_t = torch.from_numpy(state["heldout"])
+
+    def checkpoint_state() -> dict:
+        return {**state, "net": net.state_dict(), "target": target.state_dict(), "opt": opt.state_dict(),
+                "replay": replay.state(), "rng": rng.bit_generator.state}
+
+    ctx.checkpoint_every_s = max(ctx.checkpoint_every_s, cfg.checkpoint_min_interval_s)
+    bar = ctx.progress(cfg.total_agent_steps, f"DQN {cfg.game}", initial=state["agent_steps"])
+    while state["agent_steps"] < cfg.total_agent_steps:
+        step0 = state["agent_steps"]
+        with torch.no_grad():  # act: one forward pass for all environments
+            q = net(torch.from_numpy(obs)).numpy()
+        actions = epsilon_greedy(q, epsilon_at(cfg, step0), rng)
+        obs, reward, term, trunc, _ = env.step(actions)
+        was_done = state["was_done"]
+        for e in range(N):
+            if was_done[e]:  # this step reset the emulator: its action was ignored; a new episode starts
+                replay.start(e, obs[e, -1])
+                continue
+            replay.step(e, int(actions[e]), float(clip_reward(reward[e])), bool(term[e]), obs[e, -1])
+            state["ep_return"][e] += reward[e]
+            state["ep_length"][e] += 1
+            if term[e] or trunc[e]:
+                state["episodes"].append((step0 + N, float(state["ep_return"][e]), int(state["ep_length"][e])))
+                state["ep_return"][e], state["ep_length"][e] = 0.0, 0
+        state["was_done"] = term | trunc
+        state["agent_steps"] = step0 + N
+        bar.update(N)
+        ctx.count(N, "agent-steps")
+        if state["agent_steps"] < cfg.learning_starts_agent_steps:
+            continue
+        n_updates = state["agent_steps"] // cfg.update_every_agent_steps - step0 // cfg.update_every_agent_steps
+        for _ in range(n_updates):  # sample a minibatch of transitions and take a gradient step (Algorithm 1)
+            s, a, r, s2, t = replay.sample(cfg.batch_size, rng)
+            s, s2 = torch.from_numpy(s), torch.from_numpy(s2)
+            with torch.no_grad():
+                y = td_targets(torch.from_numpy(r), torch.from_numpy(t).float(), target(s2).max(1).values, cfg.gamma)
+            q_sa = net(s).gather(1, torch.from_numpy(a)[:, None]).squeeze(1)
+            loss = F.mse_loss(q_sa, y) if cfg.variant == "nips2013" else F.smooth_l1_loss(q_sa, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            state["losses"].append(loss.detach())
+            state["updates"] += 1
+            if cfg.target_update_every_updates and state["updates"] % cfg.target_update_every_updates == 0:
+                target.load_state_dict(net.state_dict())
+            if state["updates"] % cfg.epoch_updates == 0:  # Figure 2: evaluate once per epoch
+                epoch = state["updates"] // cfg.epoch_updates
+                returns = evaluate(cfg, net, eval_env, cfg.seed * 1_000 + epoch, cfg.eval_agent_steps, rng)
+                with torch.no_grad():
+                    avg_max_q = float(net(heldout_t).max(1).values.mean())
+                losses = torch.stack(state["losses"]).mean().item() if state["losses"] else float("nan")
+                state["losses"] = []
+                state["epochs"].append((epoch, state["agent_steps"],
+                                        float(np.mean(returns)) if returns else float("nan"),
+                                        float(np.max(returns)) if returns else float("nan"), len(returns), avg_max_q,
+                                        losses))
+                ctx.maybe_checkpoint(checkpoint_state)
+    bar.close()
+    # Table 1: a final evaluation of the epsilon = 0.05 policy
+    returns = evaluate(cfg, net, eval_env, cfg.seed * 1_000 + 999_999, cfg.eval_agent_steps, rng)
+    episodes = pd.DataFrame(state["episodes"], columns=["agent_step", "episode_return", "episode_length"])
+    epochs = pd.DataFrame(state["epochs"], columns=["epoch", "agent_step", "eval_mean_return", "eval_best_return",
+                                                    "eval_episodes", "avg_max_q_heldout", "loss"])
+    final = pd.DataFrame({"episode": range(len(returns)), "eval_return": returns})
+    return {"episodes": episodes.assign(seed=cfg.seed), "epochs": epochs.assign(seed=cfg.seed),
+            "final_eval": final.assign(seed=cfg.seed)}

@@ -1,0 +1,80 @@
+"""DQN: the epsilon schedule in agent steps and frames, reward clipping, TD targets, evaluation at epsilon = 0.05,
+determinism, and learning a tiny Atari-like task to a threshold."""
+import numpy as np
+import pytest
+import torch
+
+from common.atari import ToyVectorEnv, clip_reward
+from common.records import RunContext, RunRecord
+from common.runs import RunSpec, execute
+from papers.mnih2013_dqn.dqn import DQNConfig, QNetwork, epsilon_at, epsilon_greedy, evaluate, run_dqn, td_targets
+
+PAPER = "mnih2013_dqn"
+
+
+def test_epsilon_schedule_in_agent_steps_and_frames():
+    cfg = DQNConfig()  # 1 -> 0.1 over the first million "frames" of the paper = 1M agent steps = 4M emulator frames
+    assert epsilon_at(cfg, 0) == 1.0
+    assert epsilon_at(cfg, 500_000) == pytest.approx(0.55)
+    assert epsilon_at(cfg, 1_000_000) == pytest.approx(0.1)
+    assert epsilon_at(cfg, 9_000_000) == pytest.approx(0.1)
+    assert cfg.total_agent_steps * cfg.frame_skip == 40_000_000  # 10M agent steps are 40M emulator frames
+
+
+def test_reward_clipping_to_sign():
+    np.testing.assert_array_equal(clip_reward(np.array([-30.0, -1.0, 0.0, 0.5, 1.0, 200.0])), [-1, -1, 0, 1, 1, 1])
+
+
+def test_td_targets_hand_values():
+    y = td_targets(torch.tensor([1.0, -1.0, 0.0]), torch.tensor([0.0, 1.0, 0.0]), torch.tensor([10.0, 10.0, 2.0]), 0.9)
+    torch.testing.assert_close(y, torch.tensor([10.0, -1.0, 1.8]))
+
+
+def test_epsilon_greedy_and_evaluation_at_five_percent():
+    rng = np.random.default_rng(0)
+    q = np.tile([0.0, 1.0, 0.5], (100_000, 1))
+    a = epsilon_greedy(q, 0.05, rng)
+    # greedy action 1 except with probability 0.05, when uniform over 3 actions (so 1 with 0.05/3 more)
+    assert abs((a != 1).mean() - 0.05 * 2 / 3) < 0.003
+
+    class Oracle(torch.nn.Module):  # reads the toy task's frame and picks the right side
+        def forward(self, x):
+            left = x[:, -1, 40, 15].float()
+            return torch.stack([torch.zeros_like(left), left, 255.0 - left], dim=1)
+
+    cfg = DQNConfig(eval_epsilon=0.05)
+    returns = evaluate(cfg, Oracle(), ToyVectorEnv(4, 0), 1, 8000, np.random.default_rng(1))
+    # per step: correct with 1 - 0.05 * 2/3, wrong (-1) with 0.05/3, no-op (0) with 0.05/3; 8 steps an episode
+    expected = 8 * ((1 - 0.05 * 2 / 3) - 0.05 / 3)
+    assert len(returns) == 888  # 2,000 vector steps x 4 envs, 9 steps an episode (8 + the reset step)
+    assert abs(np.mean(returns) - expected) < 0.1
+
+
+def test_same_seed_same_metrics(tmp_path, monkeypatch):
+    dirs = []
+    for name in ("a", "b"):
+        monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / name))
+        spec = RunSpec(PAPER, "toy", "quick", "nips2013", 0)
+        execute(spec, show_progress=False)
+        dirs.append(spec.run_dir)
+    read = lambda d: {p.name: p.read_bytes() for p in sorted(d.glob("*.csv.gz"))}  # noqa: E731
+    assert read(dirs[0]) == read(dirs[1]) and len(read(dirs[0])) == 3
+
+
+def test_dqn_learns_the_toy_task(tmp_path):
+    cfg = DQNConfig(game="Toy", total_agent_steps=8000, learning_starts_agent_steps=1000,
+                    replay_capacity_agent_steps=20000, epsilon_anneal_agent_steps=4000, epoch_updates=500,
+                    eval_agent_steps=400, heldout_states=64, torch_threads=1)
+    out = run_dqn(cfg, RunContext(RunRecord(tmp_path), checkpoint_every_s=1e9, show_progress=False))
+    # a random policy scores 0 on average (8 steps of +1, -1 or 0); the best possible at epsilon 0.05 is about 7.6
+    assert out["final_eval"]["eval_return"].mean() > 6.0
+    assert out["epochs"]["avg_max_q_heldout"].iloc[-1] > 1.0
+
+
+def test_quick_budget_end_to_end(results_root):
+    from conftest import repro
+
+    assert "failed 0" in repro("sweep", PAPER, "toy", "--budget", "quick", check=True).stdout
+    repro("report", PAPER, check=True)
+    text = (results_root / PAPER / "README.md").read_text()
+    assert "table1_breakout_dqn" in text and "not run" in text
