@@ -76,3 +76,16 @@ def test_bench_reports_training_next_to_environment_only(results_root):
     r = run_bench(PAPER, "fig3", "clip0.2__InvertedPendulum-v5", 2048, save=True)
     assert r["environment_only"] > r["training"] > 0 and 0 < r["ratio"] < 1
     assert r["environment_only_gym_wrappers"] > 0 and (results_root / PAPER / "bench.json").exists()
+
+
+def test_ppo_atari_learns_the_toy_task_and_is_deterministic(tmp_path):
+    from papers.schulman2017_ppo.ppo_atari import PPOAtariConfig, run_ppo_atari
+
+    cfg = PPOAtariConfig(game="Toy", total_agent_steps=12_288, torch_threads=1)
+    runs = [run_ppo_atari(cfg, RunContext(RunRecord(tmp_path / str(i)), checkpoint_every_s=1e9, show_progress=False))
+            for i in range(2)]
+    ep = runs[0]["episodes"]
+    # random actions score 0 on average (8 steps of +1, -1 or 0); the best possible is 8
+    assert ep["episode_return"].head(50).mean() < 1.5
+    assert ep["episode_return"].tail(50).mean() > 5.0
+    assert runs[0]["episodes"].equals(runs[1]["episodes"])

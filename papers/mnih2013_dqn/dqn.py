@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.atari import clip_reward, make_atari
+from common.networks import atari_torso, scale_frames
 
 from .replay import FrameReplay
 
@@ -55,20 +56,16 @@ class DQNConfig:
 
 
 class QNetwork(nn.Module):
-    """2013: 16 8x8/4 conv, 32 4x4/2 conv, 256 fully connected (Sec. 4.1). 2015: 32 8x8/4, 64 4x4/2, 64 3x3/1, 512."""
+    """2013: 16 8x8/4 conv, 32 4x4/2 conv, 256 fully connected (Sec. 4.1), one output per action.
+    2015: 32 8x8/4, 64 4x4/2, 64 3x3/1, 512 fully connected."""
 
     def __init__(self, n_actions: int, variant: str):
         super().__init__()
-        if variant == "nips2013":
-            self.conv = nn.Sequential(nn.Conv2d(4, 16, 8, 4), nn.ReLU(), nn.Conv2d(16, 32, 4, 2), nn.ReLU(), nn.Flatten())
-            self.head = nn.Sequential(nn.Linear(32 * 9 * 9, 256), nn.ReLU(), nn.Linear(256, n_actions))
-        else:
-            self.conv = nn.Sequential(nn.Conv2d(4, 32, 8, 4), nn.ReLU(), nn.Conv2d(32, 64, 4, 2), nn.ReLU(),
-                                      nn.Conv2d(64, 64, 3, 1), nn.ReLU(), nn.Flatten())
-            self.head = nn.Sequential(nn.Linear(64 * 7 * 7, 512), nn.ReLU(), nn.Linear(512, n_actions))
+        self.torso, width = atari_torso(variant)
+        self.out = nn.Linear(width, n_actions)
 
     def forward(self, frames_uint8: torch.Tensor) -> torch.Tensor:
-        return self.head(self.conv(frames_uint8.float() / 255.0))
+        return self.out(self.torso(scale_frames(frames_uint8)))
 
 
 def epsilon_at(cfg: DQNConfig, agent_step: int) -> float:

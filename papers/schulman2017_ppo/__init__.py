@@ -5,21 +5,24 @@ the paper reports; bench.py the speed benchmark (`repro bench schulman2017_ppo`)
 """
 from common.registry import Runner
 
-from .analysis import final_return_values, normalized_score_values
+from .analysis import atari_last100_values, final_return_values, normalized_score_values
 from .bench import bench
 from .baselines import RandomPolicyConfig, run_random_policy
 from .plots import plot
 from .ppo import PPOConfig, run_ppo
+from .ppo_atari import PPOAtariConfig, run_ppo_atari
 
 RUNNERS = {
     "ppo": Runner(PPOConfig, run_ppo),
     "random_policy": Runner(RandomPolicyConfig, run_random_policy),
+    "ppo_atari": Runner(PPOAtariConfig, run_ppo_atari),
 }
 
 #: Benchmarks (`repro bench`): name -> (runner, function(cfg, n_steps, scratch_dir) -> dict).
 BENCH = {"ppo": (RUNNERS["ppo"], bench)}
 
 #: Per-run statistics that need several experiments (claims name them with `statistic: {custom: NAME}`).
-STATISTICS = {"normalized_score": normalized_score_values, "final_return": final_return_values}
+STATISTICS = {"normalized_score": normalized_score_values, "final_return": final_return_values,
+              "atari_last100": atari_last100_values}
 
 __all__ = ["RUNNERS", "BENCH", "STATISTICS", "plot"]

@@ -49,6 +49,16 @@ def final_return_values(claim, data_by_exp) -> np.ndarray:
     return scores.loc[scores["variant"] == claim.statistic["variant"], "score"].to_numpy()
 
 
+def atari_last100_values(claim, data_by_exp) -> np.ndarray:
+    """Claims statistic: per run of one game, the mean unclipped return of its last 100 episodes (Table 6)."""
+    data = data_by_exp.get(claim.experiment)
+    if data is None:
+        return np.array([])
+    ep = data.tables["episodes"]
+    ep = ep[ep["variant"] == claim.statistic["variant"]].sort_values("agent_step")
+    return ep.groupby("seed")["episode_return"].apply(lambda x: x.tail(LAST_EPISODES).mean()).to_numpy()
+
+
 def curve(episodes: pd.DataFrame, step_grid: np.ndarray, window: int = 100) -> pd.DataFrame:
     """Per run, the mean return of the last `window` episodes finished by each step of `step_grid`."""
     rows = []

@@ -17,6 +17,9 @@ def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str)
     if experiment.name == "random_policy":
         return []
     episodes = data["episodes"]
+    if experiment.name == "atari":  # steps are agent steps; one panel per game
+        episodes = episodes.rename(columns={"agent_step": "env_step"}).assign(
+            variant=lambda d: "ppo__" + d["variant"])
     total = int(episodes["env_step"].max())
     grid = np.linspace(total / 50, total, 50).astype(int)
     curves = split_variant(curve(episodes, grid))
@@ -27,10 +30,10 @@ def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), squeeze=False)
     for ax, env in zip(axes.flat, envs):
         for setting in settings:
-            g = curves[(curves["env"] == env) & (curves["setting"] == setting)]
-            if g.empty:
+            g = curves[(curves["env"] == env) & (curves["setting"] == setting)].astype({"return": float})
+            if g["return"].isna().all():
                 continue
-            stats = g.groupby("env_step")["return"].agg(["mean", "std", "count"]).reset_index()
+            stats = g.groupby("env_step")["return"].agg(["mean", "std", "count"]).reset_index().astype(float)
             half = plotting.Z95 * stats["std"].fillna(0) / np.sqrt(stats["count"])
             plotting.line_with_band(ax, stats["env_step"], stats["mean"], stats["mean"] - half, stats["mean"] + half,
                                     label=setting)

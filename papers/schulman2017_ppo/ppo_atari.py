@@ -1,0 +1,143 @@
+"""PPO on Atari (Schulman et al. 2017, Sec. 6.4, Table 5 hyperparameters, Table 6 scores).
+
+The same objective as ppo.py with the Atari settings of Table 5: 8 actors, horizon 128, 3 epochs, minibatch
+32 x 8 = 256, Adam 2.5e-4 x alpha, clip eps = 0.1 x alpha, value coefficient c1 = 1, entropy coefficient c2 = 0.01,
+alpha annealed linearly from 1 to 0; the policy network of Mnih et al. (2016), here a shared torso with a policy and
+a value head:
+    L^{CLIP+VF+S}_t = E_t[ L^CLIP_t - c1 (V(s_t) - V_t^targ)^2 + c2 S[pi](s_t) ]                    (eq. 9)
+Units: agent steps (one action = 4 emulator frames); Table 6 is after 40M frames = 10M agent steps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from common.atari import clip_reward, make_atari
+from common.networks import atari_torso, scale_frames
+
+from .ppo import gae
+
+
+@dataclass
+class PPOAtariConfig:
+    seed: int = 0
+    game: str = "Breakout"
+    total_agent_steps: int = 10_000_000  # 40M emulator frames (Sec. 6.4)
+    frame_skip: int = 4
+    num_actors: int = 8  # Table 5
+    horizon: int = 128  # T (Table 5)
+    lr: float = 2.5e-4  # Adam stepsize x alpha (Table 5)
+    epochs: int = 3  # Table 5
+    minibatch_size: int = 256  # 32 x 8 (Table 5)
+    gamma: float = 0.99  # Table 5
+    gae_lambda: float = 0.95  # Table 5
+    clip_epsilon: float = 0.1  # x alpha (Table 5)
+    vf_coef: float = 1.0  # c1 (Table 5)
+    ent_coef: float = 0.01  # c2 (Table 5)
+    max_grad_norm: float = 0.5  # reference code (baselines ppo2); the paper is silent
+    network: str = "nips2013"  # Mnih et al. 2016's network (Sec. 6.4)
+    torch_threads: int = 2
+
+
+class PolicyValueNet(nn.Module):
+    def __init__(self, n_actions: int, network: str):
+        super().__init__()
+        self.torso, width = atari_torso(network)
+        self.pi, self.v = nn.Linear(width, n_actions), nn.Linear(width, 1)
+
+    def forward(self, frames_uint8: torch.Tensor):
+        h = self.torso(scale_frames(frames_uint8))
+        return self.pi(h), self.v(h).squeeze(-1)
+
+
+def run_ppo_atari(cfg: PPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
+    torch.set_num_threads(cfg.torch_threads)
+    torch.manual_seed(cfg.seed)
+    env, obs = make_atari(cfg.game, cfg.num_actors, cfg.seed, cfg.frame_skip)
+    n_actions, N, T = env.single_action_space.n, cfg.num_actors, cfg.horizon
+    net = PolicyValueNet(n_actions, cfg.network)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, eps=1e-5)
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 17]))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    n_iterations = -(-cfg.total_agent_steps // (N * T))
+
+    state = ctx.restore()
+    if state is None:
+        state = {"iteration": 0, "ep_return": np.zeros(N), "ep_length": np.zeros(N, int), "was_done": np.zeros(N, bool),
+                 "episodes": []}
+    else:  # emulator states cannot be saved with ale-py's vector env: games in progress restart (README)
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        rng.bit_generator.state = state["rng"]
+        gen.set_state(state["gen"])
+        obs, _ = env.reset(seed=cfg.seed + 1_000 * len(ctx.record.attempts()))
+        state["ep_return"][:], state["ep_length"][:], state["was_done"][:] = 0.0, 0, False
+
+    buf_obs = np.zeros((T, N, 4, 84, 84), np.uint8)
+    buf_act, buf_logp = np.zeros((T, N), np.int64), np.zeros((T, N), np.float32)
+    buf_rew, buf_val, buf_end = np.zeros((T, N)), np.zeros((T, N)), np.zeros((T, N), bool)
+    buf_live = np.ones((T, N), bool)  # False for reset steps (their action was ignored): not learned from
+    bar = ctx.progress(n_iterations, f"PPO {cfg.game}", initial=state["iteration"])
+    for iteration in range(state["iteration"], n_iterations):
+        alpha = 1.0 - iteration / n_iterations  # annealed from 1 to 0 (Table 5)
+        for t in range(T):  # run the old policy for T steps in each of the N actors
+            with torch.no_grad():
+                logits, value = net(torch.from_numpy(obs))
+            action = torch.multinomial(torch.softmax(logits, -1), 1, generator=gen).squeeze(1)  # a ~ pi(.|s)
+            logp = torch.log_softmax(logits, -1).gather(1, action[:, None]).squeeze(1)
+            buf_obs[t], buf_act[t], buf_logp[t], buf_val[t] = obs, action.numpy(), logp.numpy(), value.numpy()
+            buf_live[t] = ~state["was_done"]
+            obs, reward, term, trunc, _ = env.step(action.numpy())
+            live = ~state["was_done"]
+            buf_rew[t] = np.where(live, clip_reward(reward), 0.0)  # rewards clipped to their sign in training
+            buf_end[t] = (term | trunc) & live
+            state["ep_return"] += np.where(live, reward, 0.0)
+            state["ep_length"] += live
+            step = (iteration * T + t + 1) * N
+            for e in np.flatnonzero(buf_end[t]):
+                state["episodes"].append((step, float(state["ep_return"][e]), int(state["ep_length"][e])))
+                state["ep_return"][e], state["ep_length"][e] = 0.0, 0
+            state["was_done"] = term | trunc
+        with torch.no_grad():
+            last_value = net(torch.from_numpy(obs))[1].numpy()
+        # a reset step's transition is not part of any episode: mark it as an episode end with no reward
+        ends = buf_end | ~buf_live
+        adv = np.stack([gae(buf_rew[:, e], buf_val[:, e], ends[:, e], last_value[e], cfg.gamma, cfg.gae_lambda)
+                        for e in range(N)], axis=1)
+        returns = adv + buf_val
+        keep = buf_live.reshape(-1)
+        x = torch.from_numpy(buf_obs.reshape(T * N, 4, 84, 84)[keep])
+        a, old_logp = torch.from_numpy(buf_act.reshape(-1)[keep]), torch.from_numpy(buf_logp.reshape(-1)[keep])
+        adv_t = torch.tensor(adv.reshape(-1)[keep], dtype=torch.float32)
+        ret_t = torch.tensor(returns.reshape(-1)[keep], dtype=torch.float32)
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * alpha
+        eps = cfg.clip_epsilon * alpha
+        n = len(a)
+        for _ in range(cfg.epochs):
+            perm = torch.from_numpy(rng.permutation(n))
+            for start in range(0, n, cfg.minibatch_size):
+                idx = perm[start:start + cfg.minibatch_size]
+                logits, value = net(x[idx])
+                logp_all = torch.log_softmax(logits, -1)
+                ratio = (logp_all.gather(1, a[idx][:, None]).squeeze(1) - old_logp[idx]).exp()  # eq. 6
+                mb_adv = (adv_t[idx] - adv_t[idx].mean()) / (adv_t[idx].std() + 1e-8)
+                clip_obj = torch.min(ratio * mb_adv, ratio.clamp(1 - eps, 1 + eps) * mb_adv).mean()  # eq. 7
+                entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
+                loss = -(clip_obj - cfg.vf_coef * ((value - ret_t[idx]) ** 2).mean() + cfg.ent_coef * entropy)  # eq. 9
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
+                opt.step()
+        state["iteration"] = iteration + 1
+        ctx.count(N * T, "agent-steps")
+        bar.update(1)
+        ctx.maybe_checkpoint(lambda: {**state, "net": net.state_dict(), "opt": opt.state_dict(),
+                                      "rng": rng.bit_generator.state, "gen": gen.get_state()})
+    bar.close()
+    episodes = pd.DataFrame(state["episodes"], columns=["agent_step", "episode_return", "episode_length"])
+    return {"episodes": episodes.assign(seed=cfg.seed)}
