@@ -24,3 +24,37 @@ def repro(*args, env=None, check=False):
     if check and proc.returncode != 0:
         raise AssertionError(f"repro {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def table_bytes(run_dir):
+    """A run's metric tables, as bytes: equal bytes mean identical metrics."""
+    return {p.name: p.read_bytes() for p in sorted(Path(run_dir).glob("*.csv.gz"))}
+
+
+class Crash(Exception):
+    """Raised right after a checkpoint is written: a run dying there must resume to the same metrics."""
+
+
+def run_with_crashes(spec, monkeypatch, crash_at_checkpoints):
+    """Execute `spec`, crashing right after each listed checkpoint (counted over all attempts), then to completion."""
+    from common.records import RunRecord
+    from common.runs import execute
+
+    original = RunRecord.save_checkpoint
+    calls = {"n": 0}
+
+    def crashing(self, state):
+        original(self, state)
+        calls["n"] += 1
+        if calls["n"] in crash_at_checkpoints:
+            raise Crash
+
+    monkeypatch.setattr(RunRecord, "save_checkpoint", crashing)
+    for _ in crash_at_checkpoints:
+        with pytest.raises(Crash):
+            execute(spec, show_progress=False)
+        assert RunRecord(spec.run_dir).status() == "failed"
+        assert "Crash" in RunRecord(spec.run_dir).failure_tail()  # the traceback is recorded
+    monkeypatch.setattr(RunRecord, "save_checkpoint", original)
+    assert execute(spec, show_progress=False) == "done"
+    return RunRecord(spec.run_dir)

@@ -7,7 +7,7 @@ import torch
 from common.atari import ToyVectorEnv, clip_reward
 from common.records import RunContext, RunRecord
 from common.runs import RunSpec, execute
-from papers.mnih2013_dqn.dqn import DQNConfig, QNetwork, epsilon_at, epsilon_greedy, evaluate, run_dqn, td_targets
+from papers.mnih2013_dqn.dqn import DQNConfig, epsilon_at, epsilon_greedy, evaluate, run_dqn, td_targets
 
 PAPER = "mnih2013_dqn"
 

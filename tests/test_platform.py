@@ -11,13 +11,12 @@ from common.errors import ReproError
 from common.records import RunRecord
 from common.runs import RunSpec, execute, plan, resolve
 from common.sweep import run_local
-from conftest import REPO, repro
+from conftest import REPO, repro, run_with_crashes, table_bytes
 
 PAPER = "russo2017_thompson"
 
 
-def _bytes(run_dir):
-    return {p.name: p.read_bytes() for p in sorted(run_dir.glob("*.csv.gz"))}
+_bytes = table_bytes
 
 
 # ---- bad input -----------------------------------------------------------------------------------------------
@@ -102,10 +101,6 @@ def test_same_seed_same_metrics_other_seed_other_metrics(tmp_path, monkeypatch):
     assert _bytes(dirs[0]) != _bytes(dirs[2])
 
 
-class Crash(Exception):
-    pass
-
-
 @pytest.mark.parametrize("experiment,variant", [("fig3_1", "ts"), ("fig6_3", "nonstationary_ts"),
                                                 ("fig4_1", "eps_0.1"), ("fig4_3", "coherent_ts")])
 def test_resume_after_crash_equals_uninterrupted(tmp_path, monkeypatch, experiment, variant):
@@ -116,24 +111,7 @@ def test_resume_after_crash_equals_uninterrupted(tmp_path, monkeypatch, experime
 
     monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
     spec = RunSpec(PAPER, experiment, "quick", variant, 0)
-    original = RunRecord.save_checkpoint
-    for crash_after in (3, 5, 8):  # interrupted three times, at different points
-        calls = {"n": 0}
-
-        def crashing(self, state, _n=crash_after, _calls=calls):
-            original(self, state)
-            _calls["n"] += 1
-            if _calls["n"] == _n:
-                raise Crash
-
-        monkeypatch.setattr(RunRecord, "save_checkpoint", crashing)
-        with pytest.raises(Crash):
-            execute(spec, show_progress=False)
-        assert RunRecord(spec.run_dir).status() == "failed"
-        assert "Crash" in RunRecord(spec.run_dir).failure_tail()
-    monkeypatch.setattr(RunRecord, "save_checkpoint", original)
-    assert execute(spec, show_progress=False) == "done"
-    rec = RunRecord(spec.run_dir)
+    rec = run_with_crashes(spec, monkeypatch, (3, 8, 16))  # interrupted three times, at different points
     assert len(rec.attempts()) == 4 and rec.read_json("provenance.json")["attempts"] == 4
     assert not (spec.run_dir / "checkpoint.pkl").exists() and not (spec.run_dir / "FAILED").exists()
     assert _bytes(spec.run_dir) == _bytes(whole.run_dir)

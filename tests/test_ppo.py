@@ -9,12 +9,7 @@ PAPER = "schulman2017_ppo"
 SMALL = (("total_env_steps", 3072), ("horizon", 512), ("epochs", 2))
 
 
-def _bytes(run_dir):
-    return {p.name: p.read_bytes() for p in sorted(run_dir.glob("*.csv.gz"))}
-
-
-class Crash(Exception):
-    pass
+from conftest import run_with_crashes, table_bytes as _bytes  # noqa: E402
 
 
 @pytest.mark.parametrize("variant", ["clip0.2__Hopper-v5", "adaptive_kl0.01__Swimmer-v5"])
@@ -30,21 +25,7 @@ def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkey
 
     monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
     spec = RunSpec(PAPER, "table1", "quick", variant, 0, SMALL)
-    original = RunRecord.save_checkpoint
-    for crash_after in (2, 3):
-        calls = {"n": 0}
-
-        def crashing(self, state, _n=crash_after, _calls=calls):
-            original(self, state)
-            _calls["n"] += 1
-            if _calls["n"] == _n:
-                raise Crash
-
-        monkeypatch.setattr(RunRecord, "save_checkpoint", crashing)
-        with pytest.raises(Crash):
-            execute(spec, show_progress=False)
-    monkeypatch.setattr(RunRecord, "save_checkpoint", original)
-    assert execute(spec, show_progress=False) == "done"
+    run_with_crashes(spec, monkeypatch, (2, 5))
     assert RunRecord(spec.run_dir).read_json("provenance.json")["attempts"] == 3
     assert _bytes(spec.run_dir) == _bytes(roots["a"])
 

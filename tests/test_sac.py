@@ -8,6 +8,7 @@ import torch
 
 from common.records import RunContext, RunRecord
 from common.runs import RunSpec, execute
+from conftest import run_with_crashes, table_bytes
 from papers.haarnoja2018_sac.sac import (SAC, SACConfig, run_sac, soft_bellman_target, squashed_log_prob,
                                          temperature_loss)
 
@@ -79,10 +80,6 @@ SMALL = (("total_env_steps", 1200), ("learning_starts", 400), ("eval_every_steps
          ("hidden_units", 32))
 
 
-class Crash(Exception):
-    pass
-
-
 @pytest.mark.parametrize("variant", ["v1", "v2"])
 def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkeypatch, variant):
     monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")
@@ -92,26 +89,12 @@ def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkey
         spec = RunSpec(PAPER, "fig1_hopper", "quick", variant, 0, SMALL)
         execute(spec, show_progress=False)
         dirs[name] = spec.run_dir
-    tables = lambda d: {p.name: p.read_bytes() for p in sorted(d.glob("*.csv.gz"))}  # noqa: E731
+    tables = table_bytes
     assert tables(dirs["a"]) == tables(dirs["b"])
 
     monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
     spec = RunSpec(PAPER, "fig1_hopper", "quick", variant, 0, SMALL)
-    original = RunRecord.save_checkpoint
-    calls = {"n": 0}
-
-    def crashing(self, state):
-        original(self, state)
-        calls["n"] += 1
-        if calls["n"] in (2, 4):  # once in the random phase, once while learning (replay buffer, optimizers)
-            raise Crash
-
-    monkeypatch.setattr(RunRecord, "save_checkpoint", crashing)
-    for _ in range(2):
-        with pytest.raises(Crash):
-            execute(spec, show_progress=False)
-    monkeypatch.setattr(RunRecord, "save_checkpoint", original)
-    assert execute(spec, show_progress=False) == "done"
+    run_with_crashes(spec, monkeypatch, (2, 5))  # once in the random phase, once while learning
     assert RunRecord(spec.run_dir).read_json("provenance.json")["attempts"] == 3
     assert tables(spec.run_dir) == tables(dirs["a"])
 

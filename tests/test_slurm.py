@@ -14,7 +14,7 @@ from common.errors import ReproError
 from common.records import RunRecord
 from common.runs import plan
 from common.slurm import load_profile, slurm_states
-from conftest import REPO, repro
+from conftest import repro
 
 PAPER = "russo2017_thompson"
 GOLDEN = Path(__file__).parent / "golden" / "sbatch_local_fig3_1_quick.txt"
@@ -129,39 +129,34 @@ def _long_run_args():
     return ["--budget", "paper", "--variant", "ts", "--seeds", "1", "n_periods=6000", "n_replications=250"]
 
 
-@pytest.mark.slurm
-def test_scontrol_requeue_resumes_from_the_checkpoint_with_identical_metrics(cluster, tmp_path):
+def _interrupted_run(tmp_path, interrupt) -> None:
+    """A long run submitted to Slurm and interrupted by `interrupt(slurm ledger entry)` once it has checkpointed,
+    then left to finish: it must end with the metrics of the same run done locally without interruption."""
     repro("sweep", PAPER, "fig4_1", *_long_run_args(), env={"REPRO_RESULTS": str(tmp_path / "whole")}, check=True)
     env = {"REPRO_RESULTS": str(tmp_path / "r"), "REPRO_CHECKPOINT_EVERY_S": "0.2"}
     repro("sweep", PAPER, "fig4_1", *_long_run_args(), "--launcher", "slurm", "--profile", "local", env=env, check=True)
     ckpt = []
     _wait(lambda: ckpt.extend((tmp_path / "r").rglob("checkpoint.pkl")) or ckpt, what="a checkpoint")
     run_dir = ckpt[0].parent
-    job_id = RunRecord(run_dir).read_json("slurm.json")["job_id"]
-    subprocess.run(["scontrol", "requeue", job_id.split("_")[0]], check=True)
-    _wait(lambda: RunRecord(run_dir).is_complete(), timeout_s=300, what="the requeued run")
+    interrupt(RunRecord(run_dir).read_json("slurm.json"))
+    _wait(lambda: RunRecord(run_dir).is_complete(), timeout_s=300, what="the interrupted run")
     assert len(RunRecord(run_dir).attempts()) >= 2
     whole = next((tmp_path / "whole").rglob("DONE")).parent
     assert _tables(run_dir) == _tables(whole)
+
+
+@pytest.mark.slurm
+def test_scontrol_requeue_resumes_from_the_checkpoint_with_identical_metrics(cluster, tmp_path):
+    _interrupted_run(tmp_path, lambda entry: subprocess.run(["scontrol", "requeue", entry["job_id"].split("_")[0]],
+                                                            check=True))
 
 
 @pytest.mark.slurm
 def test_preemption_signal_requeues_through_submitit_and_resumes(cluster, tmp_path):
     import submitit
 
-    repro("sweep", PAPER, "fig4_1", *_long_run_args(), env={"REPRO_RESULTS": str(tmp_path / "whole")}, check=True)
-    env = {"REPRO_RESULTS": str(tmp_path / "r"), "REPRO_CHECKPOINT_EVERY_S": "0.2"}
-    repro("sweep", PAPER, "fig4_1", *_long_run_args(), "--launcher", "slurm", "--profile", "local", env=env, check=True)
-    ckpt = []
-    _wait(lambda: ckpt.extend((tmp_path / "r").rglob("checkpoint.pkl")) or ckpt, what="a checkpoint")
-    run_dir = ckpt[0].parent
-    entry = RunRecord(run_dir).read_json("slurm.json")
-    job = submitit.SlurmJob(folder=entry["folder"], job_id=entry["job_id"])
-    job._interrupt()  # SIGTERM then USR2, as a preemption: submitit's handler requeues the task
-    _wait(lambda: RunRecord(run_dir).is_complete(), timeout_s=300, what="the preempted run")
-    assert len(RunRecord(run_dir).attempts()) >= 2
-    whole = next((tmp_path / "whole").rglob("DONE")).parent
-    assert _tables(run_dir) == _tables(whole)
+    # SIGTERM then USR2, as a preemption: submitit's handler requeues the task
+    _interrupted_run(tmp_path, lambda entry: submitit.SlurmJob(folder=entry["folder"], job_id=entry["job_id"])._interrupt())
 
 
 @pytest.mark.slurm
