@@ -147,14 +147,14 @@ def _md_escape(text) -> str:
 
 def _claims_markdown(df: pd.DataFrame) -> str:
     head = ("| claim | source | statement | metric | target | regenerated [95% CI] | runs | budget used | "
-            "paper's budget | verdict |\n|---|---|---|---|---|---|---|---|---|---|\n")
+            "paper's budget | environment | verdict |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for r in df.itertuples():
         est = f"{r.estimate} {r.ci95}" if r.estimate != "" else "—"
         v = r.verdict if r.verdict != "reduced budget" else f"reduced budget (at this budget: {r.at_this_budget})"
         lines.append("| " + " | ".join(_md_escape(x) for x in (
             r.claim, r.source, r.statement, r.metric, r.target, est, r.n_runs, r.budget_used or "—",
-            r.paper_budget, f"**{v}**")) + " |")
+            r.paper_budget, r.env_version, f"**{v}**")) + " |")
     return head + "\n".join(lines) + "\n"
 
 
