@@ -14,7 +14,8 @@ from .registry import get_paper
 from .runs import RunSpec, resolve, results_root
 
 
-def run_bench(paper_name: str, experiment: str, variant: str | None, n_steps: int, save: bool = True) -> dict:
+def run_bench(paper_name: str, experiment: str, variant: str | None, n_steps: int, save: bool = True,
+              overrides: dict | None = None) -> dict:
     paper = get_paper(paper_name)
     exp = paper.experiment(experiment)
     benches = getattr(paper.module, "BENCH", None)
@@ -24,7 +25,8 @@ def run_bench(paper_name: str, experiment: str, variant: str | None, n_steps: in
     fn = next(b[1] for b in benches.values() if b[0] is exp.runner)
     variant = variant or next(iter(exp.variants))
     exp.variant(variant)
-    cfg = exp.runner.schema(**to_dict(resolve(RunSpec(paper_name, exp.run_experiment, "paper", variant, 0))))
+    ov = tuple(sorted((overrides or {}).items()))
+    cfg = exp.runner.schema(**to_dict(resolve(RunSpec(paper_name, exp.run_experiment, "paper", variant, 0, ov))))
     with tempfile.TemporaryDirectory() as scratch:
         result = fn(cfg, n_steps, Path(scratch))
     result.update({"paper": paper_name, "experiment": experiment, "variant": variant, "steps": n_steps,
@@ -33,7 +35,9 @@ def run_bench(paper_name: str, experiment: str, variant: str | None, n_steps: in
     if save:
         out = results_root() / paper_name / "bench.json"
         existing = json.loads(out.read_text()) if out.exists() else {}
-        existing[f"{experiment}/{variant}"] = result
+        key = f"{experiment}/{variant}" + "".join(f" {k}={v}" for k, v in ov)
+        result["overrides"] = dict(ov)
+        existing[key] = result
         atomic_write_text(out, json.dumps(existing, indent=2, sort_keys=True, default=str) + "\n")
     return result
 

@@ -99,7 +99,10 @@ def _cmd_report(args) -> int:
 def _cmd_bench(args) -> int:
     from .bench import format_bench, run_bench
 
-    result = run_bench(args.paper, args.experiment, args.variant, args.steps, save=not args.no_save)
+    from .config import parse_overrides
+
+    result = run_bench(args.paper, args.experiment, args.variant, args.steps, save=not args.no_save,
+                       overrides=parse_overrides(args.overrides))
     for line in format_bench(result):
         print(line)
     return 0
@@ -151,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="throughput of the training loop next to environment-only stepping")
     b.add_argument("paper")
     b.add_argument("experiment")
+    b.add_argument("overrides", nargs="*", help="config overrides, key=value (e.g. matmul_dtype=bfloat16)")
     b.add_argument("--variant", default=None)
     b.add_argument("--steps", type=int, default=20480, help="environment steps (or periods) timed")
     b.add_argument("--no-save", action="store_true", help="do not write results/<paper>/bench.json")
