@@ -29,6 +29,14 @@ class ExperimentData:
     configs: dict[str, dict]  # variant -> resolved config of its runs (seed aside)
     commits: list[str]
     seeds_by_variant: dict[str, int]
+    runs_done: int = 0
+    runs_planned: int = 0
+
+    def runs_text(self) -> str:
+        """e.g. '12 of 21 runs complete (seeds per variant: 0-3)'."""
+        seeds = list(self.seeds_by_variant.values())
+        spread = f"{min(seeds)}" if min(seeds) == max(seeds) else f"{min(seeds)}-{max(seeds)}"
+        return f"{self.runs_done} of {self.runs_planned} runs complete (seeds per variant: {spread})"
 
     @property
     def reduced(self) -> bool:
@@ -73,6 +81,8 @@ def load_experiment(exp) -> ExperimentData | None:
             configs=configs,
             commits=sorted(commits),
             seeds_by_variant=seeds_by_variant,
+            runs_done=len(done),
+            runs_planned=len(specs),
         )
     return None
 
@@ -170,7 +180,7 @@ def report_paper(paper, experiment: str | None = None, root: Path | None = None)
         if data is None:
             lines.append(f"{paper.name}/{name}: no complete runs; nothing to draw")
             continue
-        caption = (f"{data.budget_name} budget: {data.budget.text()}"
+        caption = (f"{data.budget_name} budget, {data.runs_text()}: {data.budget.text()}"
                    f"{' (REDUCED: paper uses ' + data.paper_budget.text() + ')' if data.reduced else ''}; "
                    f"{exp.env_version}; mean with 95% CI")
         paths = paper.module.plot(exp, data.tables, out / "figures", caption)
@@ -223,7 +233,7 @@ def _paper_readme(paper, data_by_exp, claims: pd.DataFrame, out: Path) -> str:
             parts.append("- Budget used: not run yet\n")
             continue
         label = " (**reduced**)" if data.reduced else " (the paper's)"
-        parts.append(f"- Budget used: {data.budget_name}: {data.budget.text()}{label}\n"
+        parts.append(f"- Budget used: {data.budget_name}: {data.budget.text()}{label}; {data.runs_text()}\n"
                      f"- Runs made at commit(s): {', '.join(data.commits)}\n")
         for fig in sorted((out / "figures").glob(f"{name}*.png")):
             parts.append(f"\n![{fig.stem}](figures/{fig.name})\n")
