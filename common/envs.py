@@ -53,15 +53,13 @@ class RunningMeanStd:
         return np.clip((x - self.mean) / np.sqrt(self.var + 1e-8), -clip, clip)
 
 
-make_mujoco = make_env
-
-
 def save_env_state(env: gym.Env) -> bytes:
     """Everything that determines the environment's future: simulator data (MuJoCo MjData, including warm starts, or
     a classic task's state vector), its random generator and the time-limit counter."""
     u = env.unwrapped
-    state = {"data": u.data if hasattr(u, "data") else None, "classic_state": getattr(u, "state", None), "np_random": u.np_random.bit_generator.state,
-             "elapsed": getattr(env, "_elapsed_steps", None), "action_space_rng": env.action_space.np_random.bit_generator.state}
+    state = {"data": u.data if hasattr(u, "data") else None, "classic_state": getattr(u, "state", None),
+             "np_random": u.np_random.bit_generator.state, "elapsed": None,  # set by the wrapper walk below
+             "action_space_rng": env.action_space.np_random.bit_generator.state}
     wrapper = env
     while hasattr(wrapper, "env"):
         if hasattr(wrapper, "_elapsed_steps"):

@@ -100,7 +100,16 @@ def _threshold(paper, claim, data: ExperimentData):
 def _fmt(x) -> str:
     if x is None or (isinstance(x, float) and pd.isna(x)):
         return ""
-    return f"{x:.4g}"
+    return f"{float(x):.4g}"
+
+
+def _not_run(row: dict, claim, threshold_text: str) -> dict:
+    """The row of a claim with no complete run: no estimate, verdict "not run"."""
+    row.update({"estimate": "", "ci95": "", "n_runs": 0, "budget_used": "", "at_this_budget": "",
+                "verdict": verdict(None, False)})
+    if "op" in claim.rule:
+        row["target"] = f"{claim.rule['op']} {threshold_text}"
+    return row
 
 
 def evaluate_claims(paper, data_by_exp: dict[str, ExperimentData | None]) -> pd.DataFrame:
@@ -115,13 +124,8 @@ def evaluate_claims(paper, data_by_exp: dict[str, ExperimentData | None]) -> pd.
             row["paper_value"] = _fmt(float(claim.rule["paper_value"]))
             row["target"] = f"{_fmt(float(claim.rule['paper_value']))} ± {_fmt(float(claim.rule.get('tolerance', 0)))}"
         if data is None:
-            row.update({"estimate": "", "ci95": "", "n_runs": 0, "budget_used": "", "at_this_budget": "",
-                        "verdict": verdict(None, False)})
-            if "op" in claim.rule:
-                t = claim.rule.get("threshold")
-                shown = f"{t['computed']} (closed form)" if isinstance(t, dict) else _fmt(float(t))
-                row["target"] = f"{claim.rule['op']} {shown}"
-            rows.append(row)
+            t = claim.rule.get("threshold")
+            rows.append(_not_run(row, claim, f"{t['computed']} (closed form)" if isinstance(t, dict) else _fmt(t)))
             continue
         variants = claim.variants(exp)
         budget = data.budget_for(variants)
@@ -129,11 +133,7 @@ def evaluate_claims(paper, data_by_exp: dict[str, ExperimentData | None]) -> pd.
         if "custom" in claim.statistic:
             custom = paper.module.STATISTICS[claim.statistic["custom"]](claim, data_by_exp)
         if budget.seeds == 0 or (custom is not None and len(custom) == 0):
-            row.update({"estimate": "", "ci95": "", "n_runs": 0, "budget_used": "", "at_this_budget": "",
-                        "verdict": verdict(None, False)})
-            if "op" in claim.rule:
-                row["target"] = f"{claim.rule['op']} {_fmt(_threshold(paper, claim, data))}"
-            rows.append(row)
+            rows.append(_not_run(row, claim, _fmt(_threshold(paper, claim, data))))
             continue
         table = data.tables.get("replications")
         est, lo, hi, n = compute_statistic(claim, table, custom)

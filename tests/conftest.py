@@ -58,3 +58,13 @@ def run_with_crashes(spec, monkeypatch, crash_at_checkpoints):
     monkeypatch.setattr(RunRecord, "save_checkpoint", original)
     assert execute(spec, show_progress=False) == "done"
     return RunRecord(spec.run_dir)
+
+
+def execute_in(root, monkeypatch, *spec_args):
+    """Execute RunSpec(*spec_args) with its run records under `root`; returns the run's folder."""
+    from common.runs import RunSpec, execute
+
+    monkeypatch.setenv("REPRO_RESULTS", str(root))
+    spec = RunSpec(*spec_args)
+    execute(spec, show_progress=False)
+    return spec.run_dir

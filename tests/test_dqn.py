@@ -6,7 +6,7 @@ import torch
 
 from common.atari import ToyVectorEnv, clip_reward
 from common.records import RunContext, RunRecord
-from common.runs import RunSpec, execute
+from conftest import execute_in, table_bytes
 from papers.mnih2013_dqn.dqn import DQNConfig, epsilon_at, epsilon_greedy, evaluate, run_dqn, td_targets
 
 PAPER = "mnih2013_dqn"
@@ -51,14 +51,8 @@ def test_epsilon_greedy_and_evaluation_at_five_percent():
 
 
 def test_same_seed_same_metrics(tmp_path, monkeypatch):
-    dirs = []
-    for name in ("a", "b"):
-        monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / name))
-        spec = RunSpec(PAPER, "toy", "quick", "nips2013", 0)
-        execute(spec, show_progress=False)
-        dirs.append(spec.run_dir)
-    read = lambda d: {p.name: p.read_bytes() for p in sorted(d.glob("*.csv.gz"))}  # noqa: E731
-    assert read(dirs[0]) == read(dirs[1]) and len(read(dirs[0])) == 3
+    dirs = [execute_in(tmp_path / name, monkeypatch, PAPER, "toy", "quick", "nips2013", 0) for name in ("a", "b")]
+    assert table_bytes(dirs[0]) == table_bytes(dirs[1]) and len(table_bytes(dirs[0])) == 3
 
 
 def test_dqn_learns_the_toy_task(tmp_path):

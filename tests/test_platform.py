@@ -11,7 +11,7 @@ from common.errors import ReproError
 from common.records import RunRecord
 from common.runs import RunSpec, execute, plan, resolve
 from common.sweep import run_local
-from conftest import REPO, repro, run_with_crashes, table_bytes
+from conftest import REPO, execute_in, repro, run_with_crashes, table_bytes
 
 PAPER = "russo2017_thompson"
 
@@ -92,12 +92,8 @@ def test_run_record_contents_and_provenance(results_root):
 
 
 def test_same_seed_same_metrics_other_seed_other_metrics(tmp_path, monkeypatch):
-    dirs = []
-    for root, seed in (("a", 0), ("b", 0), ("c", 1)):
-        monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / root))
-        spec = RunSpec(PAPER, "fig4_3", "quick", "coherent_ts", seed)
-        execute(spec, show_progress=False)
-        dirs.append(spec.run_dir)
+    dirs = [execute_in(tmp_path / root, monkeypatch, PAPER, "fig4_3", "quick", "coherent_ts", seed)
+            for root, seed in (("a", 0), ("b", 0), ("c", 1))]
     assert _bytes(dirs[0]) == _bytes(dirs[1])
     assert _bytes(dirs[0]) != _bytes(dirs[2])
 

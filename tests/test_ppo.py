@@ -2,25 +2,21 @@
 import pytest
 
 from common.records import RunContext, RunRecord
-from common.runs import RunSpec, execute
+from common.runs import RunSpec
 from papers.schulman2017_ppo.ppo import PPOConfig, run_ppo
 
 PAPER = "schulman2017_ppo"
 SMALL = (("total_env_steps", 3072), ("horizon", 512), ("epochs", 2))
 
 
-from conftest import run_with_crashes, table_bytes as _bytes  # noqa: E402
+from conftest import execute_in, run_with_crashes, table_bytes as _bytes  # noqa: E402
 
 
 @pytest.mark.parametrize("variant", ["clip0.2__Hopper-v5", "adaptive_kl0.01__Swimmer-v5"])
 def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkeypatch, variant):
     monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")
-    roots = {}
-    for name in ("a", "b"):
-        monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / name))
-        spec = RunSpec(PAPER, "table1", "quick", variant, 0, SMALL)
-        execute(spec, show_progress=False)
-        roots[name] = spec.run_dir
+    roots = {name: execute_in(tmp_path / name, monkeypatch, PAPER, "table1", "quick", variant, 0, SMALL)
+             for name in ("a", "b")}
     assert _bytes(roots["a"]) == _bytes(roots["b"])  # same seed, same config: identical metrics
 
     monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))

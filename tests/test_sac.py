@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from common.records import RunContext, RunRecord
-from common.runs import RunSpec, execute
-from conftest import run_with_crashes, table_bytes
+from common.runs import RunSpec
+from conftest import execute_in, run_with_crashes, table_bytes
 from papers.haarnoja2018_sac.sac import (SAC, SACConfig, run_sac, soft_bellman_target, squashed_log_prob,
                                          temperature_loss)
 
@@ -83,12 +83,8 @@ SMALL = (("total_env_steps", 1200), ("learning_starts", 400), ("eval_every_steps
 @pytest.mark.parametrize("variant", ["v1", "v2"])
 def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkeypatch, variant):
     monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")
-    dirs = {}
-    for name in ("a", "b"):
-        monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / name))
-        spec = RunSpec(PAPER, "fig1_hopper", "quick", variant, 0, SMALL)
-        execute(spec, show_progress=False)
-        dirs[name] = spec.run_dir
+    dirs = {name: execute_in(tmp_path / name, monkeypatch, PAPER, "fig1_hopper", "quick", variant, 0, SMALL)
+            for name in ("a", "b")}
     tables = table_bytes
     assert tables(dirs["a"]) == tables(dirs["b"])
 

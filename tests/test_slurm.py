@@ -83,7 +83,7 @@ def test_launcher_is_explicit_and_a_missing_cluster_is_a_clear_error(results_roo
     env = {"PATH": str(tmp_path), "REPRO_LAUNCHER": "slurm"}  # no sbatch on PATH
     proc = repro("sweep", PAPER, "fig3_1", "--budget", "quick", "--profile", "local", env=env)
     assert proc.returncode == 2 and "needs sbatch on PATH" in proc.stderr and "nothing" not in proc.stdout
-    assert not any(results_root.rglob("DONE")) if results_root.exists() else True
+    assert not results_root.exists() or not any(results_root.rglob("DONE"))  # nothing ran
     proc = repro("sweep", PAPER, "fig3_1", "--budget", "quick", "--launcher", "slurm")
     assert proc.returncode == 2 and "needs --profile" in proc.stderr and "local" in proc.stderr
     proc = repro("sweep", PAPER, "fig3_1", "--budget", "quick", env={"REPRO_LAUNCHER": "cluster"})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.envs import make_mujoco
+from common.envs import make_env
 from common.records import RunContext, RunRecord
 
 from .sac import SACConfig, run_sac
@@ -18,7 +18,7 @@ REFERENCE_STEPS_PER_S = {"Hopper-v5": {"CleanRL sac_continuous_action": (50, 65)
 
 
 def bench(cfg: SACConfig, n_steps: int, scratch: Path) -> dict:
-    env = make_mujoco(cfg.env_id, cfg.seed)
+    env = make_env(cfg.env_id, cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     env.reset(seed=cfg.seed)
     start = time.perf_counter()

@@ -133,7 +133,8 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
         for e in range(N):
             replay.start(e, obs[e, -1])
         state = {"agent_steps": 0, "updates": 0, "was_done": np.zeros(N, bool), "ep_return": np.zeros(N),
-                 "ep_length": np.zeros(N, int), "episodes": [], "epochs": [], "heldout": heldout, "losses": []}
+                 "ep_length": np.zeros(N, int), "episodes": [], "epochs": [], "heldout": heldout,
+                 "loss_sum": torch.zeros(()), "loss_count": 0}
     else:
         net.load_state_dict(state["net"])
         if target is not net:
@@ -190,7 +191,8 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            state["losses"].append(loss.detach())
+            state["loss_sum"] += loss.detach()  # summed without .item(); read once per epoch
+            state["loss_count"] += 1
             state["updates"] += 1
             if cfg.target_update_every_updates and state["updates"] % cfg.target_update_every_updates == 0:
                 target.load_state_dict(net.state_dict())
@@ -199,8 +201,8 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
                 returns = evaluate(cfg, net, eval_env, cfg.seed * 1_000 + epoch, cfg.eval_agent_steps, rng)
                 with torch.no_grad():
                     avg_max_q = float(net(heldout_t).max(1).values.mean())
-                losses = torch.stack(state["losses"]).mean().item() if state["losses"] else float("nan")
-                state["losses"] = []
+                losses = (state["loss_sum"] / state["loss_count"]).item() if state["loss_count"] else float("nan")
+                state["loss_sum"], state["loss_count"] = torch.zeros(()), 0
                 state["epochs"].append((epoch, state["agent_steps"],
                                         float(np.mean(returns)) if returns else float("nan"),
                                         float(np.max(returns)) if returns else float("nan"), len(returns), avg_max_q,

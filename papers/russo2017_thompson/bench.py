@@ -19,12 +19,14 @@ def env_only_periods_per_s(cfg: FiniteArmConfig, n_periods: int) -> float:
     theta = rng.random((R, K))
     rows = np.arange(R)
     best = theta.max(axis=1)
+    total_reward = np.zeros(R)
+    total_regret = np.zeros(R)
     start = time.perf_counter()
     for _ in range(n_periods):
         action = rng.integers(K, size=R)
         p = theta[rows, action]
-        (rng.random(R) < p).astype(float)
-        best - p
+        total_reward += rng.random(R) < p  # reward r_t ~ Bernoulli(theta_{x_t})
+        total_regret += best - p  # expected regret, as the agents' runs book-keep it
     return n_periods * R / (time.perf_counter() - start)
 
 

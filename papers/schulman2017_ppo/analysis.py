@@ -14,9 +14,12 @@ def final_scores(episodes: pd.DataFrame) -> pd.DataFrame:
         columns={"episode_return": "score"})
 
 
-def split_variant(df: pd.DataFrame) -> pd.DataFrame:
-    parts = df["variant"].str.split("__", n=1, expand=True)
-    return df.assign(setting=parts[0], env=parts[1])
+def split_variant(df: pd.DataFrame, default_setting: str = "ppo") -> pd.DataFrame:
+    """`<setting>__<task>` variant names into two columns; a plain name is a task of `default_setting`."""
+    has_setting = df["variant"].str.contains("__", regex=False)
+    parts = df["variant"].str.split("__", n=1, expand=True).reindex(columns=[0, 1])
+    return df.assign(setting=parts[0].where(has_setting, default_setting),
+                     env=parts[1].where(has_setting, df["variant"]))
 
 
 def normalized_scores(table1_episodes: pd.DataFrame, random_episodes: pd.DataFrame) -> pd.DataFrame:
@@ -59,14 +62,14 @@ def atari_last100_values(claim, data_by_exp) -> np.ndarray:
     return ep.groupby("seed")["episode_return"].apply(lambda x: x.tail(LAST_EPISODES).mean()).to_numpy()
 
 
-def curve(episodes: pd.DataFrame, step_grid: np.ndarray, window: int = 100) -> pd.DataFrame:
+def curve(episodes: pd.DataFrame, step_grid: np.ndarray, step_col: str = "env_step", window: int = 100) -> pd.DataFrame:
     """Per run, the mean return of the last `window` episodes finished by each step of `step_grid`."""
     rows = []
-    for (variant, seed), g in episodes.sort_values("env_step").groupby(["variant", "seed"]):
-        ends, rets = g["env_step"].to_numpy(), g["episode_return"].to_numpy()
+    for (variant, seed), g in episodes.sort_values(step_col).groupby(["variant", "seed"]):
+        ends, rets = g[step_col].to_numpy(), g["episode_return"].to_numpy()
         csum = np.concatenate([[0.0], np.cumsum(rets)])
         k = np.searchsorted(ends, step_grid, side="right")
         lo = np.maximum(k - window, 0)
         mean = np.where(k > 0, (csum[k] - csum[lo]) / np.maximum(k - lo, 1), np.nan)
-        rows.append(pd.DataFrame({"variant": variant, "seed": seed, "env_step": step_grid, "return": mean}))
+        rows.append(pd.DataFrame({"variant": variant, "seed": seed, step_col: step_grid, "return": mean}))
     return pd.concat(rows, ignore_index=True)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from common.envs import make_mujoco
+from common.envs import make_env
 
 
 @dataclass
@@ -16,7 +16,7 @@ class RandomPolicyConfig:
 
 
 def run_random_policy(cfg: RandomPolicyConfig, ctx) -> dict[str, pd.DataFrame]:
-    env = make_mujoco(cfg.env_id, cfg.seed)
+    env = make_env(cfg.env_id, cfg.seed)
     rows = []
     for episode in range(cfg.n_episodes):
         env.reset(seed=cfg.seed * 100_003 + episode)

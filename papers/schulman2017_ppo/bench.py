@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.envs import RunningMeanStd, make_mujoco
+from common.envs import RunningMeanStd, make_env
 from common.records import RunContext, RunRecord
 
 from .ppo import PPOConfig, run_ppo
@@ -21,7 +21,7 @@ REFERENCE_STEPS_PER_S = {
 
 def env_only_steps_per_s(cfg: PPOConfig, n_steps: int) -> float:
     """The same environment with the same observation normalization, random Gaussian actions, no learning."""
-    env = make_mujoco(cfg.env_id, cfg.seed)
+    env = make_env(cfg.env_id, cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     rms = RunningMeanStd(env.observation_space.shape)
     act_dim = env.action_space.shape[0]

@@ -17,12 +17,10 @@ def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str)
     if experiment.name == "random_policy":
         return []
     episodes = data["episodes"]
-    if experiment.name == "atari":  # steps are agent steps; one panel per game
-        episodes = episodes.rename(columns={"agent_step": "env_step"}).assign(
-            variant=lambda d: "ppo__" + d["variant"])
-    total = int(episodes["env_step"].max())
+    step_col = "agent_step" if "agent_step" in episodes else "env_step"  # Atari counts agent steps
+    total = int(episodes[step_col].max())
     grid = np.linspace(total / 50, total, 50).astype(int)
-    curves = split_variant(curve(episodes, grid))
+    curves = split_variant(curve(episodes, grid, step_col))
     envs = list(dict.fromkeys(curves["env"]))
     settings = list(dict.fromkeys(curves["setting"]))
     ncols = min(4, len(envs))
@@ -33,11 +31,11 @@ def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str)
             g = curves[(curves["env"] == env) & (curves["setting"] == setting)].astype({"return": float})
             if g["return"].isna().all():
                 continue
-            stats = g.groupby("env_step")["return"].agg(["mean", "std", "count"]).reset_index().astype(float)
+            stats = g.groupby(step_col)["return"].agg(["mean", "std", "count"]).reset_index().astype(float)
             half = plotting.Z95 * stats["std"].fillna(0) / np.sqrt(stats["count"])
-            plotting.line_with_band(ax, stats["env_step"], stats["mean"], stats["mean"] - half, stats["mean"] + half,
+            plotting.line_with_band(ax, stats[step_col], stats["mean"], stats["mean"] - half, stats["mean"] + half,
                                     label=setting)
-        ax.set(title=env, xlabel="environment steps", ylabel="mean return, last 100 episodes")
+        ax.set(title=env, xlabel={"env_step": "environment steps", "agent_step": "agent steps"}[step_col], ylabel="mean return, last 100 episodes")
     for ax in list(axes.flat)[len(envs):]:
         ax.axis("off")
     axes.flat[0].legend(frameon=False, fontsize=7)

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from common.envs import RunningMeanStd, make_mujoco, restore_env_state, save_env_state
+from common.envs import RunningMeanStd, make_env, restore_env_state, save_env_state
 
 OBJECTIVES = ("clip", "none", "adaptive_kl", "fixed_kl")
 
@@ -132,7 +132,7 @@ def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
     if cfg.objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {cfg.objective!r}")
     torch.set_num_threads(cfg.torch_threads)
-    env = make_mujoco(cfg.env_id, cfg.seed)
+    env = make_env(cfg.env_id, cfg.seed)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     gen = torch.Generator().manual_seed(cfg.seed)
     model = ActorCritic(obs_dim, act_dim, cfg.hidden_units, gen)
