@@ -162,7 +162,8 @@ def test_preemption_signal_requeues_through_submitit_and_resumes(cluster, tmp_pa
 @pytest.mark.slurm
 def test_cancellation_is_reported(cluster, tmp_path):
     env = {"REPRO_RESULTS": str(tmp_path / "r"), "REPRO_CHECKPOINT_EVERY_S": "0.2"}
-    args = ["--budget", "paper", "--variant", "ts", "--seeds", "1", "n_periods=2000", "n_replications=250"]
+    # minutes of work, so it cannot finish within KillWait (submitit ignores the SIGTERM that precedes the kill)
+    args = ["--budget", "paper", "--variant", "ts", "--seeds", "1", "n_periods=20000", "n_replications=250"]
     repro("sweep", PAPER, "fig4_1", *args, "--launcher", "slurm", "--profile", "local", env=env, check=True)
     run_dir = next(iter((tmp_path / "r").rglob("slurm.json"))).parent
     job_id = RunRecord(run_dir).read_json("slurm.json")["job_id"]
