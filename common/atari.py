@@ -84,6 +84,13 @@ def env_version(game: str) -> str:
     return f"ale-py {ale_py.__version__} {game} (no sticky actions, minimal action set, 84x84 grayscale, 4-frame stacks)"
 
 
+def lives_lost(prev_lives: np.ndarray, info: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Which environments lost a life in this step, and the lives now (games without lives, and the toy task, report
+    none lost). A reset step raises the count, so it never reads as a loss."""
+    lives = np.asarray(info.get("lives", np.zeros_like(prev_lives)))
+    return lives < prev_lives, lives
+
+
 def clip_reward(reward: np.ndarray) -> np.ndarray:
     """Training rewards clipped to their sign: +1, 0 or -1 (Mnih et al. 2013, Sec. 5)."""
     return np.sign(reward).astype(np.float32)

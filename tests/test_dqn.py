@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.atari import ToyVectorEnv, clip_reward
+from common.atari import ToyVectorEnv, clip_reward, lives_lost, make_atari
 from common.records import RunContext, RunRecord
 from conftest import execute_in, table_bytes
 from papers.mnih2013_dqn.dqn import DQNConfig, epsilon_at, epsilon_greedy, evaluate, run_dqn, td_targets
@@ -23,6 +23,24 @@ def test_epsilon_schedule_in_agent_steps_and_frames():
 
 def test_reward_clipping_to_sign():
     np.testing.assert_array_equal(clip_reward(np.array([-30.0, -1.0, 0.0, 0.5, 1.0, 200.0])), [-1, -1, 0, 1, 1, 1])
+
+
+def test_lives_lost_hand_values_and_on_breakout():
+    lost, lives = lives_lost(np.array([5, 3, 0, 2]), {"lives": np.array([4, 3, 5, 2])})
+    assert lost.tolist() == [True, False, False, False]  # 0 -> 5 is a reset, not a loss
+    assert lives.tolist() == [4, 3, 5, 2]
+    assert not lives_lost(np.zeros(2, int), {})[0].any()  # no lives reported (the toy task)
+    # Breakout: 5 lives; a random policy loses them one by one while the game goes on (no reset between lives)
+    env, _ = make_atari("Breakout", 1, seed=0, frame_skip=4)
+    rng, prev, losses = np.random.default_rng(0), np.zeros(1, int), 0
+    for _ in range(3000):
+        _, _, term, trunc, info = env.step(rng.integers(0, env.single_action_space.n, 1))
+        lost, prev = lives_lost(prev, info)
+        losses += int(lost[0] and not term[0])
+        if term[0]:
+            break
+    env.close()
+    assert term[0] and losses == 4  # four lives lost mid-game, the fifth ends it
 
 
 def test_td_targets_hand_values():

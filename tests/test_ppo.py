@@ -30,7 +30,7 @@ def test_ppo_learns_inverted_pendulum(tmp_path):
     cfg = PPOConfig(env_id="InvertedPendulum-v5", total_env_steps=24_576, seed=1)
     out = run_ppo(cfg, RunContext(RunRecord(tmp_path), checkpoint_every_s=1e9, show_progress=False))
     episodes = out["episodes"]
-    # a random policy balances for about 5 steps (return ~5); seeds 0-2 reach 195-265 at this budget
+    # a random policy balances for about 5 steps (return ~5); seeds 0-3 reach 219-442 at this budget
     assert episodes["episode_return"].head(20).mean() < 50
     assert episodes["episode_return"].tail(10).mean() > 150
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from papers.schulman2017_ppo.ppo import PPOConfig, gae, gaussian_kl, policy_loss
+from papers.schulman2017_ppo.ppo import PPOConfig, gae, gaussian_kl, surrogate
 
 
 def test_gae_hand_computed_without_episode_end():
@@ -47,22 +47,91 @@ def test_truncation_bootstrap_differs_from_termination():
 
 def test_clipped_surrogate_hand_values():
     cfg = PPOConfig(objective="clip")
-    ratio = torch.tensor([1.5, 0.5, 1.1, 0.7])
-    adv = torch.tensor([2.0, 2.0, -1.0, -1.0])
+    ratio = np.array([1.5, 0.5, 1.1, 0.7])
+    adv = np.array([2.0, 2.0, -1.0, -1.0])
     # min(r A, clip(r, 0.8, 1.2) A): 1.5*2 vs 1.2*2 -> 2.4; 0.5*2 vs 0.8*2 -> 1.0; -1.1 vs -1.1 -> -1.1; -0.7 vs -0.8 -> -0.8
-    expected = -(2.4 + 1.0 - 1.1 - 0.8) / 4
-    assert policy_loss(cfg, ratio, adv, None, 0.2, 1.0).item() == pytest.approx(expected)
-    assert policy_loss(PPOConfig(objective="none"), ratio, adv, None, 0.2, 1.0).item() == pytest.approx(
-        -(3.0 + 1.0 - 1.1 - 0.7) / 4)
+    loss, d_ratio, d_kl = surrogate(cfg, ratio, adv, None, 0.2, 1.0)
+    assert loss == pytest.approx(-(2.4 + 1.0 - 1.1 - 0.8) / 4)
+    # the clipped term is the min for samples 0 and 3 (no gradient); r A is the min (or equal) for samples 1 and 2
+    np.testing.assert_allclose(d_ratio, [0.0, -2.0 / 4, 1.0 / 4, 0.0])
+    assert d_kl is None
+    loss, d_ratio, _ = surrogate(PPOConfig(objective="none"), ratio, adv, None, 0.2, 1.0)
+    assert loss == pytest.approx(-(3.0 + 1.0 - 1.1 - 0.7) / 4)
+    np.testing.assert_allclose(d_ratio, -adv / 4)
 
 
 def test_kl_penalty_and_gaussian_kl_hand_values():
-    m0, s0 = torch.tensor([[0.0, 1.0]]), torch.log(torch.tensor([1.0, 2.0]))
-    m1, s1 = torch.tensor([[1.0, 1.0]]), torch.log(torch.tensor([1.0, 1.0]))
+    m0, s0 = np.array([[0.0, 1.0]]), np.log(np.array([1.0, 2.0]))
+    m1, s1 = np.array([[1.0, 1.0]]), np.log(np.array([1.0, 1.0]))
     # dim 1: 0 + (1 + 1)/2 - 1/2 = 0.5; dim 2: log(1/2) + 4/2 - 1/2 = 1.5 - log 2
     kl = gaussian_kl(m0, s0, m1, s1)
     assert kl.item() == pytest.approx(0.5 + 1.5 - math.log(2))
-    assert gaussian_kl(m0, s0, m0, s0).item() == pytest.approx(0.0, abs=1e-7)
+    assert gaussian_kl(m0, s0, m0, s0).item() == pytest.approx(0.0, abs=1e-12)
     cfg = PPOConfig(objective="fixed_kl")
-    ratio, adv = torch.tensor([1.2]), torch.tensor([3.0])
-    assert policy_loss(cfg, ratio, adv, kl, 0.2, 0.5).item() == pytest.approx(-(3.6 - 0.5 * kl.item()))
+    loss, d_ratio, d_kl = surrogate(cfg, np.array([1.2]), np.array([3.0]), kl, 0.2, 0.5)
+    assert loss == pytest.approx(-(3.6 - 0.5 * kl.item()))
+    np.testing.assert_allclose(d_ratio, [-3.0])
+    np.testing.assert_allclose(d_kl, [0.5])
+
+
+@pytest.mark.parametrize("objective", ["clip", "none", "adaptive_kl", "fixed_kl"])
+def test_minibatch_gradient_equals_torch_autograd(objective):
+    """The hand-derived gradient of the whole PPO loss (policy surrogate + value loss) against torch autograd of the
+    same loss written with torch operations, for every parameter."""
+    from papers.schulman2017_ppo.ppo import ActorCritic, minibatch_gradient
+
+    rng = np.random.default_rng(0)
+    obs_dim, act_dim, M = 5, 3, 16
+    model = ActorCritic(obs_dim, act_dim, 8, rng)
+    model.p.flat[...] += 0.3 * rng.standard_normal(model.p.flat.shape)  # away from the initializer's zeros
+    x, act = rng.standard_normal((M, obs_dim)), rng.standard_normal((M, act_dim))
+    adv, ret = rng.standard_normal(M), rng.standard_normal(M)
+    old_mean = model.mean(x) + 0.2 * rng.standard_normal((M, act_dim))
+    old_log_std = model.p["log_std"] + 0.1 * rng.standard_normal(act_dim)
+    old_logp = (-0.5 * ((act - old_mean) / np.exp(old_log_std)) ** 2 - old_log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+    cfg = PPOConfig(objective=objective)
+    loss_pi, loss_v = minibatch_gradient(cfg, model, x, act, adv, ret, old_logp, old_mean, old_log_std, 0.2, 0.7)
+
+    t = {name: torch.tensor(model.p[name], requires_grad=True) for name in model.p.names()}
+
+    def net(prefix, h):
+        h = torch.tanh(h @ t[f"{prefix}.0.w"] + t[f"{prefix}.0.b"])
+        h = torch.tanh(h @ t[f"{prefix}.1.w"] + t[f"{prefix}.1.b"])
+        return h @ t[f"{prefix}.2.w"] + t[f"{prefix}.2.b"]
+
+    X, A = torch.tensor(x), torch.tensor(act)
+    mean, log_std = net("pi", X), t["log_std"]
+    logp = (-0.5 * ((A - mean) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+    ratio = (logp - torch.tensor(old_logp)).exp()
+    adv_t = torch.tensor(adv)
+    if objective == "clip":
+        surr = torch.min(ratio * adv_t, ratio.clamp(0.8, 1.2) * adv_t)
+    elif objective == "none":
+        surr = ratio * adv_t
+    else:
+        var_old, var = torch.tensor(np.exp(2 * old_log_std)), (2 * log_std).exp()
+        kl = (log_std - torch.tensor(old_log_std) + (var_old + (torch.tensor(old_mean) - mean) ** 2) / (2 * var)
+              - 0.5).sum(-1)
+        surr = ratio * adv_t - 0.7 * kl
+    value_loss = ((net("v", X).squeeze(-1) - torch.tensor(ret)) ** 2).mean()
+    (-surr.mean() + value_loss).backward()
+    assert loss_pi == pytest.approx(-surr.mean().item(), rel=1e-10)
+    assert loss_v == pytest.approx(value_loss.item(), rel=1e-10)
+    for name in model.p.names():
+        np.testing.assert_allclose(model.p.g(name), t[name].grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_adam_matches_torch():
+    from common.npmlp import Adam
+
+    rng = np.random.default_rng(1)
+    theta = rng.standard_normal(7)
+    w = torch.tensor(theta.copy(), requires_grad=True)
+    ref = torch.optim.Adam([w], lr=3e-4, eps=1e-8)
+    opt = Adam(7, eps=1e-8)
+    for step in range(5):
+        g = rng.standard_normal(7) * 10.0 ** (-step)  # shrinking gradients exercise the bias corrections
+        w.grad = torch.tensor(g)
+        ref.step()
+        opt.step(theta, g, 3e-4)
+        np.testing.assert_allclose(theta, w.detach().numpy(), rtol=1e-12, atol=1e-15)

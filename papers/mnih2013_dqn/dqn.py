@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.atari import clip_reward, make_atari
+from common.atari import clip_reward, lives_lost, make_atari
 from common.networks import atari_torso, scale_frames
 
 from .replay import FrameReplay
@@ -51,6 +51,7 @@ class DQNConfig:
     eval_agent_steps: int = 10_000  # Figure 2: evaluation for 10,000 steps each epoch
     heldout_states: int = 500  # Figure 2: held-out states from a random policy (count: the 2015 code's 500)
     max_episode_frames: int = 108_000  # emulator frames per episode (ALE's 30 minutes at 60 Hz cap)
+    life_loss_terminal: bool = True  # not in the paper: the 2015 code marks a lost life terminal in training
     torch_threads: int = 2  # the CNN gains 1.5x from two threads on this machine class
     checkpoint_min_interval_s: float = 1800.0  # the replay is large: checkpoint at most this often (and at epochs)
 
@@ -132,8 +133,8 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
         heldout = np.concatenate(held)[: cfg.heldout_states]
         for e in range(N):
             replay.start(e, obs[e, -1])
-        state = {"agent_steps": 0, "updates": 0, "was_done": np.zeros(N, bool), "ep_return": np.zeros(N),
-                 "ep_length": np.zeros(N, int), "episodes": [], "epochs": [], "heldout": heldout,
+        state = {"agent_steps": 0, "updates": 0, "was_done": np.zeros(N, bool), "lives": np.zeros(N, int),
+                 "ep_return": np.zeros(N), "ep_length": np.zeros(N, int), "episodes": [], "epochs": [], "heldout": heldout,
                  "loss_sum": torch.zeros(()), "loss_count": 0}
     else:
         net.load_state_dict(state["net"])
@@ -147,7 +148,7 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
         obs, _ = env.reset(seed=cfg.seed + 1_000 * len(ctx.record.attempts()))
         for e in range(N):
             replay.start(e, obs[e, -1])
-        state["was_done"][:] = False
+        state["was_done"][:], state["lives"][:] = False, 0
         state["ep_return"][:], state["ep_length"][:] = 0.0, 0
     heldout_t = torch.from_numpy(state["heldout"])
 
@@ -162,13 +163,15 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
         with torch.no_grad():  # act: one forward pass for all environments
             q = net(torch.from_numpy(obs)).numpy()
         actions = epsilon_greedy(q, epsilon_at(cfg, step0), rng)
-        obs, reward, term, trunc, _ = env.step(actions)
+        obs, reward, term, trunc, info = env.step(actions)
         was_done = state["was_done"]
+        lost, state["lives"] = lives_lost(state["lives"], info)
+        learn_terminal = term | (lost & cfg.life_loss_terminal)  # the game goes on; the target stops here
         for e in range(N):
             if was_done[e]:  # this step reset the emulator: its action was ignored; a new episode starts
                 replay.start(e, obs[e, -1])
                 continue
-            replay.step(e, int(actions[e]), float(clip_reward(reward[e])), bool(term[e]), obs[e, -1])
+            replay.step(e, int(actions[e]), float(clip_reward(reward[e])), bool(learn_terminal[e]), obs[e, -1])
             state["ep_return"][e] += reward[e]
             state["ep_length"][e] += 1
             if term[e] or trunc[e]:

@@ -72,5 +72,5 @@ def bench(cfg: PPOConfig, n_steps: int, scratch: Path) -> dict:
     return {"unit": "env-steps/s", "environment_only": env_sps, "training": train_sps,
             "environment_only_gym_wrappers": gym_sps,
             "references": REFERENCE_STEPS_PER_S.get(cfg.env_id, {}),
-            "note": f"PPO, {cfg.torch_threads} torch thread(s), horizon {cfg.horizon}, {cfg.epochs} epochs, "
+            "note": f"PPO (numpy networks and gradients), horizon {cfg.horizon}, {cfg.epochs} epochs, "
                     f"minibatch {cfg.minibatch_size}; timed over {n_steps:,} env steps including start-up"}

@@ -9,8 +9,9 @@ Reads like the paper: Algorithm 1 (actor-critic style PPO) with the surrogate ob
 Where the paper is silent, the paper's reference code (baselines ppo1, `pposgd_simple` run by `run_mujoco`) is
 followed; each such choice is a config key, listed in README.md.
 
-Acting runs the two 64-64 tanh networks in numpy (a copy of the torch weights, refreshed after each update):
-one step's inference costs microseconds instead of a torch call's overhead. Learning runs in torch.
+Both networks, their gradients and Adam run in numpy (common/npmlp.py): with 64-unit layers and minibatches of 64,
+a framework's per-operation overhead would cost more than the arithmetic. The gradients are derived below, next to
+the losses they differentiate, and tested against torch autograd.
 """
 from __future__ import annotations
 
@@ -19,10 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from common.envs import RunningMeanStd, make_env, restore_env_state, save_env_state
+from common.npmlp import Adam, Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
 
 OBJECTIVES = ("clip", "none", "adaptive_kl", "fixed_kl")
 
@@ -34,7 +34,7 @@ class PPOConfig:
     total_env_steps: int = 1_000_000  # environment steps (agent steps; MuJoCo has no frame skip), Sec. 6.1
     horizon: int = 2048  # T: environment steps per policy iteration (Table 3)
     lr: float = 3e-4  # Adam stepsize (Table 3)
-    adam_eps: float = 1e-8  # reference code's Adam epsilon
+    adam_eps: float = 1e-5  # the reference code's Adam epsilon (baselines ppo1 learn(adam_epsilon=1e-5))
     epochs: int = 10  # K: epochs per iteration (Table 3)
     minibatch_size: int = 64  # M (Table 3)
     gamma: float = 0.99  # discount (Table 3)
@@ -49,47 +49,33 @@ class PPOConfig:
     normalize_advantages: bool = True  # reference code standardizes advantages per batch
     anneal: bool = True  # reference code (schedule='linear'): stepsize and eps multiplied by 1 - t/T_total
     bootstrap_truncation: bool = False  # reference code treats a time-limit end as terminal (Gym -v1 semantics)
-    torch_threads: int = 1
 
 
 # ---- networks --------------------------------------------------------------------------------------------------
-def normc_(layer: nn.Linear, std: float, gen: torch.Generator) -> None:
-    """Reference code's initializer: Gaussian weights, each unit's incoming weights scaled to norm `std`."""
-    with torch.no_grad():
-        w = torch.randn(layer.weight.shape, generator=gen, dtype=layer.weight.dtype)
-        layer.weight.copy_(w * std / w.norm(dim=1, keepdim=True))
-        layer.bias.zero_()
+LAYERS = 3  # two hidden layers and a linear output
 
 
-def mlp(n_in: int, n_out: int, hidden: int, out_std: float, gen: torch.Generator) -> nn.Sequential:
-    net = nn.Sequential(nn.Linear(n_in, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, n_out))
-    for layer, std in zip((net[0], net[2], net[4]), (1.0, 1.0, out_std)):
-        normc_(layer, std, gen)
-    return net
+class ActorCritic:
+    """Separate policy and value networks (Sec. 6.1: no shared parameters, so c1 is irrelevant), each with two hidden
+    layers of 64 tanh units; the policy outputs the mean of a Gaussian with a state-independent, learned log standard
+    deviation. All parameters sit in one flat vector (`self.p.flat`) that Adam updates."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int, rng: np.random.Generator):
+        self.p = Params({**mlp_shapes("pi", [obs_dim, hidden, hidden, act_dim]), "log_std": (act_dim,),
+                         **mlp_shapes("v", [obs_dim, hidden, hidden, 1])})
+        normc_init(self.p, "pi", LAYERS, 0.01, rng)  # reference code: output layer of the policy at scale 0.01
+        normc_init(self.p, "v", LAYERS, 1.0, rng)
+
+    def mean(self, x: np.ndarray) -> np.ndarray:
+        return mlp_forward(self.p, "pi", LAYERS, x)[0]
+
+    def value(self, x: np.ndarray) -> np.ndarray:
+        return mlp_forward(self.p, "v", LAYERS, x)[0][..., 0]
 
 
-class ActorCritic(nn.Module):
-    """Separate policy and value networks (Sec. 6.1: no shared parameters, so c1 is irrelevant); the policy outputs
-    the mean of a Gaussian with a state-independent, learned log standard deviation."""
-
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int, gen: torch.Generator):
-        super().__init__()
-        self.pi = mlp(obs_dim, act_dim, hidden, 0.01, gen)
-        self.v = mlp(obs_dim, 1, hidden, 1.0, gen)
-        self.log_std = nn.Parameter(torch.zeros(act_dim))
-
-    def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        mean = self.pi(obs)
-        return (-0.5 * ((act - mean) / self.log_std.exp()) ** 2 - self.log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-
-    def numpy_weights(self) -> dict:
-        return {name: p.detach().numpy().copy() for name, p in self.named_parameters()}
-
-
-def np_forward(w: dict, prefix: str, x: np.ndarray) -> np.ndarray:
-    h = np.tanh(x @ w[f"{prefix}.0.weight"].T + w[f"{prefix}.0.bias"])
-    h = np.tanh(h @ w[f"{prefix}.2.weight"].T + w[f"{prefix}.2.bias"])
-    return h @ w[f"{prefix}.4.weight"].T + w[f"{prefix}.4.bias"]
+def gaussian_log_prob(mean: np.ndarray, log_std: np.ndarray, act: np.ndarray) -> np.ndarray:
+    """log pi(a|s) of a diagonal Gaussian, summed over action dimensions."""
+    return (-0.5 * ((act - mean) / np.exp(log_std)) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
 # ---- advantage estimation --------------------------------------------------------------------------------------
@@ -110,33 +96,67 @@ def gae(rewards: np.ndarray, values: np.ndarray, episode_ends: np.ndarray, last_
     return adv
 
 
-# ---- surrogate objectives --------------------------------------------------------------------------------------
-def gaussian_kl(mean_old, log_std_old, mean, log_std) -> torch.Tensor:
+# ---- surrogate objectives and their gradients -------------------------------------------------------------------
+def gaussian_kl(mean_old, log_std_old, mean, log_std) -> np.ndarray:
     """KL[pi_old || pi] for diagonal Gaussians, summed over action dimensions."""
-    var_old, var = (2 * log_std_old).exp(), (2 * log_std).exp()
+    var_old, var = np.exp(2 * log_std_old), np.exp(2 * log_std)
     return (log_std - log_std_old + (var_old + (mean_old - mean) ** 2) / (2 * var) - 0.5).sum(-1)
 
 
-def policy_loss(cfg: PPOConfig, ratio: torch.Tensor, adv: torch.Tensor, kl: torch.Tensor | None, eps: float,
-                beta: float) -> torch.Tensor:
-    """Negative surrogate objective, to minimise."""
+def surrogate(cfg: PPOConfig, ratio: np.ndarray, adv: np.ndarray, kl: np.ndarray | None, eps: float,
+              beta: float) -> tuple[float, np.ndarray, np.ndarray | None]:
+    """Negative surrogate objective (to minimise), averaged over the minibatch, with its derivatives with respect to
+    each sample's ratio r_t and (for the penalty objectives) each sample's KL."""
+    M = len(ratio)
     if cfg.objective == "clip":  # eq. 7
-        return -torch.min(ratio * adv, ratio.clamp(1 - eps, 1 + eps) * adv).mean()
+        unclipped, clipped = ratio * adv, np.clip(ratio, 1 - eps, 1 + eps) * adv
+        # the min follows r_t A_t wherever that term is the smaller one (or equal, inside the clip range);
+        # where the clipped term is smaller, it is constant in theta and passes no gradient
+        d_ratio = np.where(unclipped <= clipped, -adv / M, 0.0)
+        return -float(np.minimum(unclipped, clipped).mean()), d_ratio, None
     if cfg.objective == "none":  # eq. 6, no clipping or penalty (L^CPI)
-        return -(ratio * adv).mean()
-    return -(ratio * adv - beta * kl).mean()  # eq. 8, fixed or adaptive beta
+        return -float((ratio * adv).mean()), -adv / M, None
+    return -float((ratio * adv - beta * kl).mean()), -adv / M, np.full(M, beta / M)  # eq. 8, fixed or adaptive beta
+
+
+def minibatch_gradient(cfg: PPOConfig, model: ActorCritic, x, act, adv, ret, old_logp, old_mean, old_log_std,
+                       eps: float, beta: float) -> tuple[float, float]:
+    """Forward and backward pass of L = -L^surrogate + L^VF on one minibatch; writes the gradient into model.p.grad
+    and returns both losses. Chain rule, with z = a - mu(s) and sigma = exp(log_std):
+        dr/d(log pi) = r;  d(log pi)/d mu = z / sigma^2;  d(log pi)/d(log sigma) = z^2 / sigma^2 - 1
+        dKL/d mu = (mu - mu_old) / sigma^2;  dKL/d(log sigma) = 1 - (sigma_old^2 + (mu_old - mu)^2) / sigma^2
+        L^VF = mean (V(s) - V^targ)^2  ->  dL^VF/dV = 2 (V(s) - V^targ) / M"""
+    p = model.p
+    mean, pi_inputs = mlp_forward(p, "pi", LAYERS, x)
+    log_std = p["log_std"]
+    var = np.exp(2 * log_std)
+    z = act - mean
+    logp = (-0.5 * z * z / var - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+    ratio = np.exp(logp - old_logp)  # eq. 6
+    kl = gaussian_kl(old_mean, old_log_std, mean, log_std) if cfg.objective in ("adaptive_kl", "fixed_kl") else None
+    loss_pi, d_ratio, d_kl = surrogate(cfg, ratio, adv, kl, eps, beta)
+    d_logp = (d_ratio * ratio)[:, None]
+    d_mean = d_logp * z / var
+    d_log_std = (d_logp * (z * z / var - 1.0)).sum(0)
+    if d_kl is not None:
+        d_mean += d_kl[:, None] * (mean - old_mean) / var
+        d_log_std += (d_kl[:, None] * (1.0 - (np.exp(2 * old_log_std) + (old_mean - mean) ** 2) / var)).sum(0)
+    mlp_backward(p, "pi", LAYERS, pi_inputs, d_mean)
+    p.g("log_std")[...] = d_log_std
+    value, v_inputs = mlp_forward(p, "v", LAYERS, x)
+    err = value[:, 0] - ret  # squared-error value loss
+    mlp_backward(p, "v", LAYERS, v_inputs, (2.0 * err / len(err))[:, None])
+    return loss_pi, float((err * err).mean())
 
 
 # ---- the algorithm ---------------------------------------------------------------------------------------------
 def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
     if cfg.objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {cfg.objective!r}")
-    torch.set_num_threads(cfg.torch_threads)
     env = make_env(cfg.env_id, cfg.seed)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    gen = torch.Generator().manual_seed(cfg.seed)
-    model = ActorCritic(obs_dim, act_dim, cfg.hidden_units, gen)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.adam_eps, foreach=True)
+    model = ActorCritic(obs_dim, act_dim, cfg.hidden_units, np.random.default_rng(np.random.SeedSequence([cfg.seed, 5])))
+    optimizer = Adam(len(model.p.flat), eps=cfg.adam_eps)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7]))
     rms = RunningMeanStd((obs_dim,))
     n_iterations = math.ceil(cfg.total_env_steps / cfg.horizon)
@@ -147,7 +167,7 @@ def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
         state = {"iteration": 0, "steps": 0, "beta": cfg.kl_beta, "ep_return": 0.0, "ep_length": 0,
                  "episodes": [], "iterations": []}
     else:
-        model.load_state_dict(state["model"])
+        model.p.flat[...] = state["model"]
         optimizer.load_state_dict(state["optimizer"])
         rms.__dict__.update(state["rms"])
         rng.bit_generator.state = state["rng"]
@@ -155,7 +175,7 @@ def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
         obs = state["obs"]
 
     def checkpoint_state() -> dict:
-        return {**state, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rms": dict(rms.__dict__),
+        return {**state, "model": model.p.flat.copy(), "optimizer": optimizer.state_dict(), "rms": dict(rms.__dict__),
                 "rng": rng.bit_generator.state, "env": save_env_state(env), "obs": obs}
 
     T = cfg.horizon
@@ -169,19 +189,17 @@ def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
         frac = max(1.0 - state["steps"] / cfg.total_env_steps, 0.0) if cfg.anneal else 1.0
         lr_now, eps_now = cfg.lr * frac, cfg.clip_epsilon * frac
         # -- run policy pi_theta_old for T timesteps (Algorithm 1) --------------------------------------------
-        w = model.numpy_weights()
-        std = np.exp(w["log_std"])
+        std = np.exp(model.p["log_std"])
         for t in range(T):
             x = rms.normalize(obs, cfg.obs_clip) if cfg.normalize_obs else obs
-            mean = np_forward(w, "pi", x)
-            action = mean + std * rng.standard_normal(act_dim)
-            buf_obs[t], buf_act[t], buf_val[t] = obs, action, np_forward(w, "v", x)[0]
+            action = model.mean(x) + std * rng.standard_normal(act_dim)
+            buf_obs[t], buf_act[t], buf_val[t] = obs, action, model.value(x)
             obs, reward, terminated, truncated, _ = env.step(action)
             state["ep_return"] += reward
             state["ep_length"] += 1
             if truncated and not terminated and cfg.bootstrap_truncation:
                 x_final = rms.normalize(obs, cfg.obs_clip) if cfg.normalize_obs else obs
-                reward += cfg.gamma * np_forward(w, "v", x_final)[0]
+                reward += cfg.gamma * model.value(x_final)
             buf_rew[t], buf_end[t] = reward, terminated or truncated
             if terminated or truncated:
                 state["episodes"].append((state["steps"] + t + 1, state["ep_return"], state["ep_length"]))
@@ -189,7 +207,7 @@ def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
                 obs, _ = env.reset()
         state["steps"] += T
         x_last = rms.normalize(obs, cfg.obs_clip) if cfg.normalize_obs else obs
-        last_value = np_forward(w, "v", x_last)[0]
+        last_value = model.value(x_last)
         # -- compute advantage estimates A_1..A_T (eq. 11) and value targets --------------------------------------
         adv = gae(buf_rew, buf_val, buf_end, last_value, cfg.gamma, cfg.gae_lambda)
         returns = adv + buf_val
@@ -197,39 +215,25 @@ def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         if cfg.normalize_obs:  # reference code: update the statistics with the batch, then learn on it
             rms.update(buf_obs)
-        x = torch.tensor(rms.normalize(buf_obs, cfg.obs_clip) if cfg.normalize_obs else buf_obs, dtype=torch.float32)
-        act, adv_t, ret_t = (torch.tensor(a, dtype=torch.float32) for a in (buf_act, adv, returns))
-        with torch.no_grad():
-            old_logp = model.log_prob(x, act)
-            old_mean, old_log_std = model.pi(x), model.log_std.detach().clone()
+        x = rms.normalize(buf_obs, cfg.obs_clip) if cfg.normalize_obs else buf_obs
+        old_mean, old_log_std = model.mean(x), model.p["log_std"].copy()
+        old_logp = gaussian_log_prob(old_mean, old_log_std, buf_act)
         # -- optimize the surrogate L wrt theta, K epochs, minibatch M (Algorithm 1) -------------------------------
-        for group in optimizer.param_groups:
-            group["lr"] = lr_now
         stats = []
         for _ in range(cfg.epochs):
             perm = rng.permutation(T)
             for start in range(0, T, cfg.minibatch_size):
-                idx = torch.from_numpy(perm[start:start + cfg.minibatch_size])
-                mean = model.pi(x[idx])
-                logp = (-0.5 * ((act[idx] - mean) / model.log_std.exp()) ** 2 - model.log_std
-                        - 0.5 * math.log(2 * math.pi)).sum(-1)
-                ratio = (logp - old_logp[idx]).exp()  # eq. 6
-                kl = (gaussian_kl(old_mean[idx], old_log_std, mean, model.log_std)
-                      if cfg.objective in ("adaptive_kl", "fixed_kl") else None)
-                loss_pi = policy_loss(cfg, ratio, adv_t[idx], kl, eps_now, state["beta"])
-                loss_v = ((model.v(x[idx]).squeeze(-1) - ret_t[idx]) ** 2).mean()  # squared-error value loss
-                optimizer.zero_grad(set_to_none=True)
-                (loss_pi + loss_v).backward()
-                optimizer.step()
-                stats.append((loss_pi.detach(), loss_v.detach()))
-        with torch.no_grad():
-            d = float(gaussian_kl(old_mean, old_log_std, model.pi(x), model.log_std).mean())
+                i = perm[start:start + cfg.minibatch_size]
+                stats.append(minibatch_gradient(cfg, model, x[i], buf_act[i], adv[i], returns[i], old_logp[i],
+                                                old_mean[i], old_log_std, eps_now, state["beta"]))
+                optimizer.step(model.p.flat, model.p.grad, lr_now)
+        d = float(gaussian_kl(old_mean, old_log_std, model.mean(x), model.p["log_std"]).mean())
         if cfg.objective == "adaptive_kl":  # Sec. 4: adapt beta toward the KL target
             if d < cfg.kl_target / 1.5:
                 state["beta"] /= 2
             elif d > cfg.kl_target * 1.5:
                 state["beta"] *= 2
-        losses = torch.tensor(stats).mean(0).tolist()
+        losses = np.mean(stats, axis=0).tolist()
         state["iterations"].append((iteration, state["steps"], d, losses[0], losses[1], state["beta"], lr_now))
         state["iteration"] = iteration + 1
         ctx.count(T, "env-steps")

@@ -6,6 +6,8 @@ alpha annealed linearly from 1 to 0; the policy network of Mnih et al. (2016), h
 a value head:
     L^{CLIP+VF+S}_t = E_t[ L^CLIP_t - c1 (V(s_t) - V_t^targ)^2 + c2 S[pi](s_t) ]                    (eq. 9)
 Units: agent steps (one action = 4 emulator frames); Table 6 is after 40M frames = 10M agent steps.
+As in the reference code (baselines ppo2 with its DeepMind wrappers), a lost life ends the learner's episode (no
+value is bootstrapped across it) while the game goes on; the scores recorded are those of whole games.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from common.atari import clip_reward, make_atari
+from common.atari import clip_reward, lives_lost, make_atari
 from common.networks import atari_torso, scale_frames
 
 from .ppo import gae
@@ -40,6 +42,7 @@ class PPOAtariConfig:
     ent_coef: float = 0.01  # c2 (Table 5)
     max_grad_norm: float = 0.5  # reference code (baselines ppo2); the paper is silent
     network: str = "nips2013"  # Mnih et al. 2016's network (Sec. 6.4)
+    life_loss_terminal: bool = True  # reference code (ppo2 on wrap_deepmind(episode_life=True)); the paper is silent
     torch_threads: int = 2
 
 
@@ -68,18 +71,19 @@ def run_ppo_atari(cfg: PPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
     state = ctx.restore()
     if state is None:
         state = {"iteration": 0, "ep_return": np.zeros(N), "ep_length": np.zeros(N, int), "was_done": np.zeros(N, bool),
-                 "episodes": []}
+                 "lives": np.zeros(N, int), "episodes": []}
     else:  # emulator states cannot be saved with ale-py's vector env: games in progress restart (README)
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
         rng.bit_generator.state = state["rng"]
         gen.set_state(state["gen"])
         obs, _ = env.reset(seed=cfg.seed + 1_000 * len(ctx.record.attempts()))
-        state["ep_return"][:], state["ep_length"][:], state["was_done"][:] = 0.0, 0, False
+        state["ep_return"][:], state["ep_length"][:], state["was_done"][:], state["lives"][:] = 0.0, 0, False, 0
 
     buf_obs = np.zeros((T, N, 4, 84, 84), np.uint8)
     buf_act, buf_logp = np.zeros((T, N), np.int64), np.zeros((T, N), np.float32)
     buf_rew, buf_val, buf_end = np.zeros((T, N)), np.zeros((T, N)), np.zeros((T, N), bool)
+    buf_life_end = np.zeros((T, N), bool)  # a life lost in this step (the learner's episode ends; the game goes on)
     buf_live = np.ones((T, N), bool)  # False for reset steps (their action was ignored): not learned from
     bar = ctx.progress(n_iterations, f"PPO {cfg.game}", initial=state["iteration"])
     for iteration in range(state["iteration"], n_iterations):
@@ -91,8 +95,10 @@ def run_ppo_atari(cfg: PPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
             logp = torch.log_softmax(logits, -1).gather(1, action[:, None]).squeeze(1)
             buf_obs[t], buf_act[t], buf_logp[t], buf_val[t] = obs, action.numpy(), logp.numpy(), value.numpy()
             buf_live[t] = ~state["was_done"]
-            obs, reward, term, trunc, _ = env.step(action.numpy())
+            obs, reward, term, trunc, info = env.step(action.numpy())
             live = ~state["was_done"]
+            lost, state["lives"] = lives_lost(state["lives"], info)
+            buf_life_end[t] = lost & live & cfg.life_loss_terminal
             buf_rew[t] = np.where(live, clip_reward(reward), 0.0)  # rewards clipped to their sign in training
             buf_end[t] = (term | trunc) & live
             state["ep_return"] += np.where(live, reward, 0.0)
@@ -105,7 +111,7 @@ def run_ppo_atari(cfg: PPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
         with torch.no_grad():
             last_value = net(torch.from_numpy(obs))[1].numpy()
         # a reset step's transition is not part of any episode: mark it as an episode end with no reward
-        ends = buf_end | ~buf_live
+        ends = buf_end | buf_life_end | ~buf_live
         adv = np.stack([gae(buf_rew[:, e], buf_val[:, e], ends[:, e], last_value[e], cfg.gamma, cfg.gae_lambda)
                         for e in range(N)], axis=1)
         returns = adv + buf_val

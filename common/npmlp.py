@@ -1,0 +1,105 @@
+"""Small multilayer perceptrons in numpy: forward pass, hand-written backpropagation, and Adam.
+
+For networks as small as PPO's (two hidden layers of 64 units, minibatches of 64) a deep-learning framework spends
+more time dispatching operations than doing arithmetic: one PPO minibatch update through torch autograd takes about
+1.4 ms here, the same arithmetic in numpy a fraction of that. The gradients are tested against torch autograd
+(tests/test_npmlp.py).
+
+All of a model's parameters live in one flat float64 vector (`Params.flat`), with named views for each weight and
+bias, and a gradient vector of the same layout: the optimizer then updates everything with a handful of vector
+operations, and a checkpoint is two arrays.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Params:
+    """Named parameter arrays that are views into one flat vector, with a gradient vector of the same layout."""
+
+    def __init__(self, shapes: dict[str, tuple[int, ...]]):
+        self.shapes = dict(shapes)
+        sizes = [int(np.prod(s)) for s in self.shapes.values()]
+        self.flat = np.zeros(sum(sizes))
+        self.grad = np.zeros_like(self.flat)
+        self._value, self._grad = {}, {}
+        start = 0
+        for (name, shape), size in zip(self.shapes.items(), sizes):
+            self._value[name] = self.flat[start:start + size].reshape(shape)
+            self._grad[name] = self.grad[start:start + size].reshape(shape)
+            start += size
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._value[name]
+
+    def g(self, name: str) -> np.ndarray:
+        """The gradient view of parameter `name`."""
+        return self._grad[name]
+
+    def names(self) -> list[str]:
+        return list(self.shapes)
+
+
+def mlp_shapes(prefix: str, sizes: list[int]) -> dict[str, tuple[int, ...]]:
+    """Shapes of an MLP's layers: weights stored (n_in, n_out), so a layer is x @ W + b."""
+    shapes = {}
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes[f"{prefix}.{i}.w"] = (n_in, n_out)
+        shapes[f"{prefix}.{i}.b"] = (n_out,)
+    return shapes
+
+
+def normc_init(p: Params, prefix: str, n_layers: int, out_std: float, rng: np.random.Generator) -> None:
+    """Gaussian weights with each unit's incoming weights scaled to norm 1 (hidden layers) or `out_std` (output
+    layer), zero biases: the initializer of OpenAI baselines' `ppo1` policies."""
+    for i in range(n_layers):
+        w = rng.standard_normal(p[f"{prefix}.{i}.w"].shape)
+        std = out_std if i == n_layers - 1 else 1.0
+        p[f"{prefix}.{i}.w"][...] = w * std / np.linalg.norm(w, axis=0, keepdims=True)
+        p[f"{prefix}.{i}.b"][...] = 0.0
+
+
+def mlp_forward(p: Params, prefix: str, n_layers: int, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """tanh hidden layers, linear output. Returns the output and each layer's input (kept for the backward pass)."""
+    inputs = [x]
+    h = x
+    for i in range(n_layers):
+        h = h @ p[f"{prefix}.{i}.w"] + p[f"{prefix}.{i}.b"]
+        if i < n_layers - 1:
+            h = np.tanh(h)
+            inputs.append(h)
+    return h, inputs
+
+
+def mlp_backward(p: Params, prefix: str, n_layers: int, inputs: list[np.ndarray], d_out: np.ndarray) -> None:
+    """Writes d(loss)/d(weights) into the gradient views, given d(loss)/d(output) for the batch (overwrites)."""
+    d = d_out
+    for i in range(n_layers - 1, -1, -1):
+        p.g(f"{prefix}.{i}.w")[...] = inputs[i].T @ d
+        p.g(f"{prefix}.{i}.b")[...] = d.sum(0)
+        if i > 0:
+            d = (d @ p[f"{prefix}.{i}.w"].T) * (1.0 - inputs[i] ** 2)  # tanh' = 1 - tanh^2
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015) on a flat parameter vector, with torch.optim.Adam's arithmetic:
+    m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;  theta <- theta - lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)."""
+
+    def __init__(self, n: int, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.m, self.v, self.t = np.zeros(n), np.zeros(n), 0
+
+    def step(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
+        self.t += 1
+        self.m *= self.beta1
+        self.m += (1 - self.beta1) * grad
+        self.v *= self.beta2
+        self.v += (1 - self.beta2) * grad * grad
+        denom = np.sqrt(self.v) / np.sqrt(1 - self.beta2 ** self.t) + self.eps
+        theta -= (lr / (1 - self.beta1 ** self.t)) * self.m / denom
+
+    def state_dict(self) -> dict:
+        return {"m": self.m.copy(), "v": self.v.copy(), "t": self.t}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.m[...], self.v[...], self.t = state["m"], state["v"], state["t"]
