@@ -141,7 +141,8 @@ def evaluate_claims(paper, data_by_exp: dict[str, ExperimentData | None]) -> pd.
         if "op" in claim.rule:
             row["target"] = f"{claim.rule['op']} {_fmt(threshold)}"
         outcome = rule_outcome(claim.rule, est, lo, hi, threshold)
-        row.update({"estimate": _fmt(est), "ci95": f"[{_fmt(lo)}, {_fmt(hi)}]", "n_runs": n,
+        ci95 = f"[{_fmt(lo)}, {_fmt(hi)}]" if lo is not None and not pd.isna(lo) else "(one run, no interval)"
+        row.update({"estimate": _fmt(est), "ci95": ci95, "n_runs": n,
                     "budget_used": f"{data.budget_name}: {budget.text()}", "at_this_budget": outcome,
                     "verdict": verdict(outcome, budget.below(data.paper_budget))})
         rows.append(row)
