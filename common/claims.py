@@ -28,7 +28,9 @@ confidence interval [lo, hi] of the regenerated statistic over independent runs 
   **consistent** if the whole interval satisfies it; **inconsistent** if the whole interval violates it;
   **inconclusive** otherwise.
 - **reduced budget** replaces the verdict whenever the runs used less than the paper's budget (fewer seeds or
-  runs, fewer periods, steps or frames); the verdict at that budget is still shown beside it.
+  runs, fewer periods, steps or frames), or when a statistic normalized over all of an experiment's variants
+  (Table 1 of PPO: best setting = 1 per task) has runs of only some of them; the verdict at that budget is
+  still shown beside it.
 - **too few runs** when a statistic rests on a single run (no interval).
 - **not run** when no complete run exists.
 """

@@ -135,3 +135,34 @@ def test_adam_matches_torch():
         ref.step()
         opt.step(theta, g, 3e-4)
         np.testing.assert_allclose(theta, w.detach().numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_table1_normalized_scores_hand_values_and_partial_settings_are_labelled():
+    """Two of the 11 settings recorded: random policy 0, best 1 per task; the verdict says the budget is reduced."""
+    import pandas as pd
+
+    from common.claims import Budget
+    from common.registry import get_paper
+    from common.report import ExperimentData, evaluate_claims
+
+    paper = get_paper("schulman2017_ppo")
+    exp = paper.experiment("table1")
+    envs = [v.split("__")[1] for v in exp.variants if v.startswith("clip0.2__")]
+    rows = []
+    for setting, score in (("clip0.2", 10.0), ("no_clip", 4.0)):
+        for env in envs:
+            for seed in range(3):
+                rows += [{"variant": f"{setting}__{env}", "seed": seed, "env_step": k, "episode_return": score}
+                         for k in range(5)]
+    rnd = pd.DataFrame([{"variant": env, "seed": 0, "env_step": 1, "episode_return": 2.0} for env in envs])
+    paper_budget = Budget(3, {"total_env_steps": 1_000_000})
+    seeds = {v: (3 if v.split("__")[0] in ("clip0.2", "no_clip") else 0) for v in exp.variants}
+    t1 = ExperimentData("paper", paper_budget, paper_budget, {"episodes": pd.DataFrame(rows)}, {}, [], seeds)
+    r = ExperimentData("paper", Budget(1, {}), Budget(1, {}), {"episodes": rnd}, {}, [], {e: 1 for e in envs})
+    claims = evaluate_claims(paper, {"table1": t1, "random_policy": r}).set_index("claim")
+    # (score - random) / (best - random): clip 0.2 (10 - 2) / 8 = 1; no clipping (4 - 2) / 8 = 0.25
+    assert float(claims.loc["table1_clip0.2", "estimate"]) == pytest.approx(1.0)
+    assert float(claims.loc["table1_no_clip", "estimate"]) == pytest.approx(0.25)
+    assert claims.loc["table1_no_clip", "verdict"] == "reduced budget"
+    assert "normalized over 14 of 77 variants recorded" in claims.loc["table1_no_clip", "budget_used"]
+    assert claims.loc["table1_fixed_kl1", "verdict"] == "not run"
