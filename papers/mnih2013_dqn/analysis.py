@@ -47,10 +47,13 @@ def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str)
         g = epochs[epochs["variant"] == game]
         for i, (col, label) in enumerate((("eval_mean_return", "average reward per episode"),
                                           ("avg_max_q_heldout", "average max Q (held-out states)"))):
-            stats = g.groupby("epoch")[col].agg(["mean", "std", "count"]).reset_index()
+            # x: agent steps at each evaluation (the paper's epoch of 50,000 updates = 200,000 agent steps; the
+            # reduced budget evaluates every 12,500 updates)
+            stats = g.groupby("agent_step")[col].agg(["mean", "std", "count"]).reset_index()
             half = plotting.Z95 * stats["std"].fillna(0) / np.sqrt(stats["count"])
-            plotting.line_with_band(axes[i, j], stats["epoch"], stats["mean"], stats["mean"] - half, stats["mean"] + half)
-            axes[i, j].set(title=game if i == 0 else "", xlabel="training epoch (50,000 updates)", ylabel=label)
+            x = stats["agent_step"] / 1e6
+            plotting.line_with_band(axes[i, j], x, stats["mean"], stats["mean"] - half, stats["mean"] + half)
+            axes[i, j].set(title=game if i == 0 else "", xlabel="agent steps (millions; 1 epoch = 0.2M)", ylabel=label)
     fig.tight_layout()
     plotting.budget_caption(fig, caption)
     return plotting.save(fig, out_dir, f"{experiment.name}_per_epoch")
