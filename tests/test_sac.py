@@ -57,6 +57,22 @@ def test_temperature_loss_moves_alpha_toward_the_entropy_target():
         assert np.sign(log_alpha.item()) == direction
 
 
+def test_temperature_drift_statistic_hand_values():
+    """|ln(mean alpha, last 10% / mean alpha, the 10% before)| per run."""
+    import pandas as pd
+
+    from common.claims import Claim
+    from papers.haarnoja2018_sac.analysis import alpha_drift_values
+
+    rows = []
+    for seed, tail in ((0, [0.5, 0.5]), (1, [1.0, 1.0])):
+        alpha = [3.0] * 16 + [1.0, 1.0] + tail  # 20 evaluations: the last 10% is 2 of them
+        rows += [{"variant": "v2", "seed": seed, "env_step": 1000 * (i + 1), "alpha": a} for i, a in enumerate(alpha)]
+    data = type("D", (), {"tables": {"evaluations": pd.DataFrame(rows)}})()
+    claim = Claim("c", "fig1_hopper", {}, "", "", {"custom": "alpha_drift", "variant": "v2"}, {})
+    np.testing.assert_allclose(alpha_drift_values(claim, {"fig1_hopper": data}), [math.log(2), 0.0])
+
+
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_update_changes_only_what_it_should_and_targets_lag(version):
     torch.manual_seed(0)

@@ -32,6 +32,19 @@ def final_eval_values(claim, data_by_exp) -> np.ndarray:
         if len(ev) else np.array([])
 
 
+def alpha_drift_values(claim, data_by_exp) -> np.ndarray:
+    """Per run: |ln(mean alpha over the last 10% of evaluations / mean alpha over the 10% before)|; 0 means the
+    learned temperature no longer moves, ln 2 a change by a factor of 2."""
+    ev = _evals(claim, data_by_exp, None)
+    out = []
+    for _, g in ev.sort_values("env_step").groupby("seed"):
+        alpha = g["alpha"].dropna().to_numpy()
+        k = len(alpha) // 10
+        if k >= 1:
+            out.append(abs(np.log(alpha[-k:].mean() / alpha[-2 * k:-k].mean())))
+    return np.array(out)
+
+
 def v2_minus_v1_values(claim, data_by_exp) -> np.ndarray:
     """Per seed: v2's final evaluation return minus v1's on the same task and seed (paired)."""
     data = data_by_exp.get(claim.experiment)
