@@ -142,7 +142,24 @@ def slurm_states(entries: dict[str, dict]) -> dict[str, str]:
         watcher.update()
     except Exception as exc:  # noqa: BLE001 - a cluster that is down
         raise ReproError(f"cannot read job states from Slurm (sacct): {exc}") from None
-    return {label: watcher.get_state(e["job_id"], mode="cache") for label, e in entries.items()}
+    states = {label: watcher.get_state(e["job_id"], mode="cache") for label, e in entries.items()}
+    if any(state.split()[0] == "UNKNOWN" for state in states.values()):
+        # sacct learns of a job only once the accounting daemon has recorded it, seconds after sbatch returns;
+        # the controller's queue (squeue) knows it at once
+        queue = squeue_states()
+        states = {label: queue.get(entries[label]["job_id"], state) if state.split()[0] == "UNKNOWN" else state
+                  for label, state in states.items()}
+    return states
+
+
+def squeue_states() -> dict[str, str]:
+    """{job id (array tasks as ID_TASK): state} of every job in the controller's queue."""
+    import subprocess
+
+    proc = subprocess.run(["squeue", "-h", "-r", "-o", "%i %T"], capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise ReproError(f"cannot read the Slurm queue (squeue): {proc.stderr.strip()}")
+    return dict(line.split()[:2] for line in proc.stdout.splitlines() if len(line.split()) >= 2)
 
 
 def check_cluster() -> None:

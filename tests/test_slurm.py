@@ -90,6 +90,20 @@ def test_launcher_is_explicit_and_a_missing_cluster_is_a_clear_error(results_roo
     assert proc.returncode == 2 and "REPRO_LAUNCHER must be local or slurm" in proc.stderr
 
 
+def test_a_job_sacct_does_not_know_yet_takes_its_state_from_the_queue(monkeypatch):
+    """Right after sbatch, sacct may not list the job: the controller's queue decides, so it is not resubmitted."""
+    from submitit.slurm import slurm as submitit_slurm
+
+    import common.slurm as cs
+
+    monkeypatch.setattr(submitit_slurm.SlurmInfoWatcher, "update", lambda self: None)
+    monkeypatch.setattr(submitit_slurm.SlurmInfoWatcher, "get_state",
+                        lambda self, job_id, mode="standard": "UNKNOWN" if job_id != "7_1" else "COMPLETED")
+    monkeypatch.setattr(cs, "squeue_states", lambda: {"7_0": "PENDING"})
+    states = cs.slurm_states({"a": {"job_id": "7_0"}, "b": {"job_id": "7_1"}, "c": {"job_id": "8_0"}})
+    assert states == {"a": "PENDING", "b": "COMPLETED", "c": "UNKNOWN"}
+
+
 # ---- the real local cluster ----------------------------------------------------------------------------------
 @pytest.mark.slurm
 def test_array_sweep_matches_the_local_launcher_and_is_not_resubmitted(cluster, tmp_path):
