@@ -3,7 +3,7 @@
 For networks as small as PPO's (two hidden layers of 64 units, minibatches of 64) a deep-learning framework spends
 more time dispatching operations than doing arithmetic: one PPO minibatch update through torch autograd takes about
 1.4 ms here, the same arithmetic in numpy a fraction of that. The gradients are tested against torch autograd
-(tests/test_npmlp.py).
+(tests/test_ppo_math.py).
 
 All of a model's parameters live in one flat float64 vector (`Params.flat`), with named views for each weight and
 bias, and a gradient vector of the same layout: the optimizer then updates everything with a handful of vector

@@ -35,7 +35,8 @@ def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str)
             half = plotting.Z95 * stats["std"].fillna(0) / np.sqrt(stats["count"])
             plotting.line_with_band(ax, stats[step_col], stats["mean"], stats["mean"] - half, stats["mean"] + half,
                                     label=setting)
-        ax.set(title=env, xlabel={"env_step": "environment steps", "agent_step": "agent steps"}[step_col], ylabel="mean return, last 100 episodes")
+        xlabel = {"env_step": "environment steps", "agent_step": "agent steps"}[step_col]
+        ax.set(title=env, xlabel=xlabel, ylabel="mean return, last 100 episodes")
     for ax in list(axes.flat)[len(envs):]:
         ax.axis("off")
     axes.flat[0].legend(frameon=False, fontsize=7)

@@ -131,7 +131,7 @@ def minibatch_gradient(cfg: PPOConfig, model: ActorCritic, x, act, adv, ret, old
     log_std = p["log_std"]
     var = np.exp(2 * log_std)
     z = act - mean
-    logp = (-0.5 * z * z / var - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+    logp = (-0.5 * z * z / var - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)  # gaussian_log_prob, reusing z, var
     ratio = np.exp(logp - old_logp)  # eq. 6
     kl = gaussian_kl(old_mean, old_log_std, mean, log_std) if cfg.objective in ("adaptive_kl", "fixed_kl") else None
     loss_pi, d_ratio, d_kl = surrogate(cfg, ratio, adv, kl, eps, beta)
