@@ -1,7 +1,7 @@
 """Run records: one folder per run.
 
     config.yaml        resolved config (written first; a different config in the same folder is an error)
-    attempts.jsonl     one line per start: host, pid, launcher, time (a resumed run has several)
+    attempts.jsonl     one line per start: host, pid, launcher, time, git commit (a resumed run has several)
     <table>.csv.gz     long-form metrics with a seed column (deterministic gzip: same data, same bytes)
     provenance.json    git commit and dirty flag, package versions, Python, CPU/GPU, host, seed, times, throughput
     DONE               completion marker, written last: only a run with DONE counts as complete
@@ -202,8 +202,9 @@ class RunRecord:
             fcntl.flock(fh, fcntl.LOCK_UN)
             fh.close()
 
-    def start_attempt(self, launcher: str) -> dict:
-        attempt = {"host": socket.gethostname(), "pid": os.getpid(), "launcher": launcher, "start": now(),
+    def start_attempt(self, launcher: str, git: dict | None = None) -> dict:
+        """Append this start to attempts.jsonl; `git` (commit, dirty) says which code this attempt runs."""
+        attempt = {"host": socket.gethostname(), "pid": os.getpid(), "launcher": launcher, "start": now(), "git": git,
                    "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
                    "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID")}
         with open(self.path / "attempts.jsonl", "a") as fh:

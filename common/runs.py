@@ -96,8 +96,8 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
         if record.is_complete():
             return "skipped"
         record.ensure_config(to_yaml(cfg))
-        attempt = record.start_attempt(launcher)
         git = git_state()  # the code this process runs: read before the run, not after
+        attempt = record.start_attempt(launcher, git)
         ctx = RunContext(record, checkpoint_every_s=checkpoint_interval_s(), show_progress=show_progress)
         t0 = time.monotonic()
         try:
@@ -113,6 +113,8 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
             "spec": spec.to_json(),
             "seed": spec.seed,
             "git": git,
+            # a resumed run may span commits: every attempt's code, in order (None: recorded before attempts kept it)
+            "git_per_attempt": [a.get("git") for a in attempts] if attempts else [git],
             "packages": package_versions(),
             "machine": machine(),
             "start": attempts[0]["start"] if attempts else attempt["start"],

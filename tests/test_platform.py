@@ -110,6 +110,8 @@ def test_resume_after_crash_equals_uninterrupted(tmp_path, monkeypatch, experime
     spec = RunSpec(PAPER, experiment, "quick", variant, 0)
     rec = run_with_crashes(spec, monkeypatch, (3, 8, 16))  # interrupted three times, at different points
     assert len(rec.attempts()) == 4 and rec.read_json("provenance.json")["attempts"] == 4
+    prov = rec.read_json("provenance.json")  # every attempt names the code it ran
+    assert [a["git"] for a in rec.attempts()] == prov["git_per_attempt"] == [prov["git"]] * 4
     assert not (spec.run_dir / "checkpoint.pkl").exists() and not (spec.run_dir / "FAILED").exists()
     assert _bytes(spec.run_dir) == _bytes(whole.run_dir)
 
