@@ -101,9 +101,17 @@ def _cmd_bench(args) -> int:
 
     from .config import parse_overrides
 
-    result = run_bench(args.paper, args.experiment, args.variant, args.steps, save=not args.no_save,
-                       overrides=parse_overrides(args.overrides))
-    for line in format_bench(result):
+    if args.profile:
+        from .bench import format_profile, run_profile
+
+        result = run_profile(args.paper, args.experiment, args.variant, save=not args.no_save,
+                             overrides=parse_overrides(args.overrides))
+        lines = format_profile(result)
+    else:
+        result = run_bench(args.paper, args.experiment, args.variant, args.steps, save=not args.no_save,
+                           overrides=parse_overrides(args.overrides))
+        lines = format_bench(result)
+    for line in lines:
         print(line)
     return 0
 
@@ -157,7 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("overrides", nargs="*", help="config overrides, key=value (e.g. matmul_dtype=bfloat16)")
     b.add_argument("--variant", default=None)
     b.add_argument("--steps", type=int, default=20480, help="environment steps (or periods) timed")
-    b.add_argument("--no-save", action="store_true", help="do not write results/<paper>/bench.json")
+    b.add_argument("--profile", action="store_true",
+                   help="instead: where one update's time goes (ms per update, FLOPs, matmul rate, time shares), "
+                        "saved to results/<paper>/profile.json")
+    b.add_argument("--no-save", action="store_true", help="do not write results/<paper>/bench.json (or profile.json)")
     b.set_defaults(fn=_cmd_bench)
 
     st = sub.add_parser("status", help="done / running / failed / pending per experiment")

@@ -221,7 +221,25 @@ def _speed_markdown(out: Path) -> str:
         machine = f"{r['machine'].get('cpu', '?')}, {r['machine'].get('cpu_count', '?')} cores; {(r['git'].get('commit') or '?')[:10]}"
         rows.append(f"| {key} | {_md_escape(r['note'])} | {r['environment_only']:,.0f} {r['unit']}{extra} | "
                     f"{r['training']:,.0f} {r['unit']} | {r['ratio']:.2f} | {refs} | {_md_escape(machine)} |")
-    return "\n".join(rows) + "\n"
+    return "\n".join(rows) + "\n" + _profile_markdown(out)
+
+
+def _profile_markdown(out: Path) -> str:
+    """Where one update's time goes, as recorded by `repro bench --profile` (results/<paper>/profile.json)."""
+    import json
+
+    path = out / "profile.json"
+    if not path.exists():
+        return ""
+    parts = ["\n### Update profile\n", "Measured by `repro bench PAPER EXPERIMENT --variant V --profile`; each measure "
+             "names its unit.\n"]
+    for key, r in sorted(json.loads(path.read_text()).items()):
+        machine = f"{r['machine'].get('cpu', '?')}, {r['machine'].get('cpu_count', '?')} cores; {(r['git'].get('commit') or '?')[:10]}"
+        parts += [f"**{_md_escape(key)}** ({_md_escape(r['note'])}; {_md_escape(machine)}, {r['when']})\n",
+                  "| measure | value |", "|---|---|"]
+        parts += [f"| {name} | {value:,.3f} |" for name, value in r["measures"].items()]
+        parts.append("")
+    return "\n".join(parts) + "\n"
 
 
 def _paper_readme(paper, data_by_exp, claims: pd.DataFrame, out: Path) -> str:

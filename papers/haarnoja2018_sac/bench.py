@@ -40,3 +40,43 @@ def bench(cfg: SACConfig, n_steps: int, scratch: Path) -> dict:
             "references": REFERENCE_STEPS_PER_S.get(cfg.env_id, {}),
             "note": f"SAC {cfg.version}, {cfg.torch_threads} torch thread(s), matmuls {cfg.matmul_dtype}, batch "
                     f"{cfg.batch_size}, {cfg.updates_per_step} update per env step; learning phase only"}
+
+
+def profile(cfg: SACConfig) -> dict:
+    """Where one update's time goes: ms per update in fp32 and bf16, its FLOPs, the machine's rate for the update's
+    own matrix shape, the floor that rate sets, and the profiler's time shares. Random minibatches of the task's
+    sizes: the arithmetic of an update does not depend on the data."""
+    import torch
+
+    from common.bench import counted_flops, matmul_gflops, ms_per_call, time_shares
+
+    from .sac import SAC
+
+    torch.set_num_threads(cfg.torch_threads)
+    torch.manual_seed(cfg.seed)
+    env = make_env(cfg.env_id, cfg.seed)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
+    b = cfg.batch_size
+    batch = (torch.randn(b, obs_dim), torch.rand(b, act_dim) * 2 - 1, torch.randn(b), torch.randn(b, obs_dim),
+             torch.zeros(b), torch.randn(b, act_dim), torch.randn(b, act_dim))
+    measures, update = {}, {}
+    for dtype in ("float32", "bfloat16"):
+        agent = SAC(replace(cfg, matmul_dtype=dtype), obs_dim, act_dim, low, high)
+        update[dtype] = lambda agent=agent: agent.update(*batch)
+        measures[f"update_ms_{dtype}"] = ms_per_call(update[dtype], calls=100)
+    mflop = counted_flops(update["float32"]) / 1e6
+    measures["update_mflop"] = mflop
+    h = cfg.hidden_units
+    for dtype in ("float32", "bfloat16"):  # the hidden layer of both critics: (2, batch, h) @ (2, h, h)
+        gflops = matmul_gflops(2, b, h, h, dtype)
+        measures[f"matmul_gflop_per_s_{dtype}"] = gflops
+        measures[f"matmul_floor_ms_{dtype}"] = mflop / gflops  # MFLOP / (GFLOP/s) = ms
+        measures[f"max_env_steps_per_s_{dtype}"] = 1e3 / measures[f"matmul_floor_ms_{dtype}"]
+    shares = time_shares(update["float32"], calls=50, groups={
+        "matmul": ("mm", "matmul", "linear"), "relu": ("relu", "threshold_backward"),
+        "optimizer_and_target_average": ("_foreach", "adam", "lerp")})
+    measures.update({f"time_share_{k}_float32": v for k, v in shares.items()})
+    return {"measures": measures,
+            "note": f"SAC {cfg.version} update on {cfg.env_id} sizes, batch {b}, {cfg.torch_threads} torch thread(s); "
+                    "floor = the update's FLOPs at the measured matmul rate, with no other cost"}

@@ -86,6 +86,25 @@ def td_targets(reward, terminated, next_q_max, gamma: float):
     return reward + gamma * (1.0 - terminated) * next_q_max
 
 
+def rmsprop(cfg: DQNConfig, net: QNetwork) -> torch.optim.RMSprop:
+    """Centered RMSProp with the 2015 code's constants (the paper names RMSProp, not its settings)."""
+    return torch.optim.RMSprop(net.parameters(), lr=cfg.lr, alpha=cfg.rmsprop_decay, eps=cfg.rmsprop_eps, centered=True)
+
+
+def gradient_step(cfg: DQNConfig, net: QNetwork, target: QNetwork, opt, s, a, r, s2, t) -> torch.Tensor:
+    """One update on a minibatch (numpy arrays from the replay): targets from `target` (the online network itself
+    in 2013), squared error (2013) or Huber loss (2015). Returns the loss, detached, without .item()."""
+    s, s2 = torch.from_numpy(s), torch.from_numpy(s2)
+    with torch.no_grad():
+        y = td_targets(torch.from_numpy(r), torch.from_numpy(t).float(), target(s2).max(1).values, cfg.gamma)
+    q_sa = net(s).gather(1, torch.from_numpy(a)[:, None]).squeeze(1)
+    loss = F.mse_loss(q_sa, y) if cfg.variant == "nips2013" else F.smooth_l1_loss(q_sa, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
 def evaluate(cfg: DQNConfig, net: QNetwork, env, seed: int, agent_steps: int, rng) -> list[float]:
     """epsilon = 0.05 policy for `agent_steps` steps over freshly reset evaluation environments: the returns of the
     episodes that finished (unclipped rewards)."""
@@ -117,7 +136,7 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
     target = QNetwork(n_actions, cfg.variant) if cfg.target_update_every_updates else net
     if target is not net:
         target.load_state_dict(net.state_dict())
-    opt = torch.optim.RMSprop(net.parameters(), lr=cfg.lr, alpha=cfg.rmsprop_decay, eps=cfg.rmsprop_eps, centered=True)
+    opt = rmsprop(cfg, net)
     replay = FrameReplay(cfg.replay_capacity_agent_steps, cfg.num_envs)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 13]))
     N = cfg.num_envs
@@ -185,16 +204,8 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
             continue
         n_updates = state["agent_steps"] // cfg.update_every_agent_steps - step0 // cfg.update_every_agent_steps
         for _ in range(n_updates):  # sample a minibatch of transitions and take a gradient step (Algorithm 1)
-            s, a, r, s2, t = replay.sample(cfg.batch_size, rng)
-            s, s2 = torch.from_numpy(s), torch.from_numpy(s2)
-            with torch.no_grad():
-                y = td_targets(torch.from_numpy(r), torch.from_numpy(t).float(), target(s2).max(1).values, cfg.gamma)
-            q_sa = net(s).gather(1, torch.from_numpy(a)[:, None]).squeeze(1)
-            loss = F.mse_loss(q_sa, y) if cfg.variant == "nips2013" else F.smooth_l1_loss(q_sa, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            state["loss_sum"] += loss.detach()  # summed without .item(); read once per epoch
+            loss = gradient_step(cfg, net, target, opt, *replay.sample(cfg.batch_size, rng))
+            state["loss_sum"] += loss  # summed without .item(); read once per epoch
             state["loss_count"] += 1
             state["updates"] += 1
             if cfg.target_update_every_updates and state["updates"] % cfg.target_update_every_updates == 0:

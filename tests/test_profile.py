@@ -1,0 +1,50 @@
+"""`repro bench --profile`: the FLOPs it reports equal hand-counted matrix products, and it saves what it measured."""
+import json
+
+import pytest
+
+from common.bench import run_profile
+from common.errors import ReproError
+
+
+def linear_flops(batch: int, n_in: int, n_out: int) -> int:
+    return 2 * batch * n_in * n_out  # one multiply and one add per weight per sample
+
+
+def test_sac_v2_update_flops_match_hand_count(results_root):
+    b, h, o, a = 8, 16, 11, 3  # Hopper: 11 observations, 3 actions
+    r = run_profile("haarnoja2018_sac", "fig1_hopper", "v2", overrides={"batch_size": b, "hidden_units": h})
+    actor = [linear_flops(b, o, h), linear_flops(b, h, h), linear_flops(b, h, 2 * a)]  # mean and log std
+    q = [2 * linear_flops(b, o + a, h), 2 * linear_flops(b, h, h), 2 * linear_flops(b, h, 1)]  # both critics
+    expected = (sum(actor)              # policy on s
+                + sum(actor)            # policy on s' (the target's next action)
+                + sum(actor)            # policy backward: weight gradients of every layer
+                + sum(actor[1:])        # ... and input gradients above the first layer
+                + 2 * sum(q)            # critics on (s, a~), forward and input gradients (weights detached)
+                + sum(q)                # target critics on (s', a')
+                + 2 * sum(q)            # critics on (s, a): forward and weight gradients
+                + sum(q[1:]))           # ... and input gradients above the first layer
+    assert r["measures"]["update_mflop"] * 1e6 == pytest.approx(expected, rel=1e-12)
+    assert r["measures"]["update_ms_float32"] > 0 and r["measures"]["matmul_floor_ms_float32"] > 0
+    assert 0 < sum(v for k, v in r["measures"].items() if k.startswith("time_share")) <= 1
+    saved = json.loads((results_root / "haarnoja2018_sac" / "profile.json").read_text())
+    assert saved["fig1_hopper/v2 batch_size=8 hidden_units=16"]["measures"] == r["measures"]
+
+
+def test_dqn_2013_update_flops_match_hand_count(results_root):
+    b = 2
+    r = run_profile("mnih2013_dqn", "table1", "Breakout", overrides={"batch_size": b})
+    conv1 = 2 * b * 16 * 20 * 20 * (4 * 8 * 8)   # 16 8x8 stride-4 filters: 84x84 -> 20x20
+    conv2 = 2 * b * 32 * 9 * 9 * (16 * 4 * 4)    # 32 4x4 stride-2 filters: 20x20 -> 9x9
+    fc, out = linear_flops(b, 32 * 9 * 9, 256), linear_flops(b, 256, 4)
+    forward = conv1 + conv2 + fc + out
+    # the target's forward on s' (the online network itself in 2013), the online forward on s, its weight gradients,
+    # and its input gradients above the first layer (the frames need none)
+    expected = forward + forward + forward + (forward - conv1)
+    assert r["measures"]["update_gflop"] * 1e9 == pytest.approx(expected, rel=1e-12)
+
+
+def test_profile_where_there_is_none_says_so_and_writes_nothing(results_root):
+    with pytest.raises(ReproError, match=r"no profile for schulman2017_ppo/fig3; experiments with one: \(none\)"):
+        run_profile("schulman2017_ppo", "fig3", None)
+    assert not results_root.exists()
