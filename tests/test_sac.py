@@ -73,6 +73,27 @@ def test_temperature_drift_statistic_hand_values():
     np.testing.assert_allclose(alpha_drift_values(claim, {"fig1_hopper": data}), [math.log(2), 0.0])
 
 
+def test_reference_statistics_hand_values():
+    """The reference-implementation comparisons: the last k training episodes, and the last 10 evaluations, that
+    end within the first max_step steps; later ones and other variants are ignored."""
+    import pandas as pd
+
+    from common.claims import Claim
+    from papers.haarnoja2018_sac.analysis import final_eval_values, final_train_values
+
+    episodes = pd.DataFrame([{"variant": v, "seed": 0, "env_step": step, "episode_return": ret}
+                             for v, step, ret in (("v2", 100, 1.0), ("v2", 200, 2.0), ("v2", 300, 4.0), ("v2", 400, 100.0),
+                                                  ("v1", 300, 50.0))])
+    evaluations = pd.DataFrame([{"variant": "v2", "seed": 0, "env_step": 10 * (i + 1), "eval_return": float(i)}
+                                for i in range(30)])
+    data = {"fig1_hopper": type("D", (), {"tables": {"episodes": episodes, "evaluations": evaluations}})()}
+    train = Claim("c", "fig1_hopper", {}, "", "", {"custom": "final_train", "variant": "v2", "max_step": 300,
+                                                   "episodes": 2}, {})
+    np.testing.assert_allclose(final_train_values(train, data), [3.0])  # (2 + 4) / 2; the episode at 400 is late
+    ev = Claim("c", "fig1_hopper", {}, "", "", {"custom": "final_eval", "variant": "v2", "max_step": 200}, {})
+    np.testing.assert_allclose(final_eval_values(ev, data), [14.5])  # evaluations 10..19 (steps 110..200)
+
+
 @pytest.mark.parametrize("version", ["v1", "v2"])
 def test_update_changes_only_what_it_should_and_targets_lag(version):
     torch.manual_seed(0)

@@ -26,10 +26,23 @@ def max_eval_values(claim, data_by_exp) -> np.ndarray:
 
 
 def final_eval_values(claim, data_by_exp) -> np.ndarray:
-    """Per run: the mean of its last 10 evaluation returns."""
-    ev = _evals(claim, data_by_exp, None)
+    """Per run: the mean of its last 10 evaluation returns (within the first `max_step` steps, if given)."""
+    ev = _evals(claim, data_by_exp, claim.statistic.get("max_step"))
     return ev.sort_values("env_step").groupby("seed")["eval_return"].apply(lambda x: x.tail(10).mean()).to_numpy() \
         if len(ev) else np.array([])
+
+
+def final_train_values(claim, data_by_exp) -> np.ndarray:
+    """Per run: the mean return of its last `episodes` training episodes (stochastic policy) that ended within the
+    first `max_step` steps: the measure of CleanRL's published table, which reports training returns."""
+    data = data_by_exp.get(claim.experiment)
+    if data is None:
+        return np.array([])
+    ep = data.tables["episodes"]
+    ep = ep[(ep["variant"] == claim.statistic["variant"]) & (ep["env_step"] <= claim.statistic["max_step"])]
+    n = claim.statistic["episodes"]
+    return ep.sort_values("env_step").groupby("seed")["episode_return"].apply(lambda x: x.tail(n).mean()).to_numpy() \
+        if len(ep) else np.array([])
 
 
 def alpha_drift_values(claim, data_by_exp) -> np.ndarray:
