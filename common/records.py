@@ -6,7 +6,7 @@
     provenance.json    git commit and dirty flag, package versions, Python, CPU/GPU, host, seed, times, throughput
     DONE               completion marker, written last: only a run with DONE counts as complete
     FAILED             traceback of the last failed attempt
-    RUNNING            live marker (host, pid), ignored by git
+    RUNNING            live marker (host, pid, and progress: units done of the total, updated every 30 s), ignored by git
     checkpoint.pkl     state to resume from, ignored by git
 
 Every file is written atomically (temporary file, then rename), so a crash never leaves a half-written file and
@@ -213,6 +213,21 @@ class RunRecord:
         self.write_json("RUNNING", attempt)
         return attempt
 
+    def update_progress(self, done: int, total: int, unit: str) -> None:
+        """Record in the RUNNING marker how far this attempt has come (what `repro status` shows)."""
+        running = self.read_json("RUNNING")
+        if running is None or running.get("pid") != os.getpid():
+            return  # not this process's run (or already finished)
+        self.write_json("RUNNING", {**running, "progress": {"done": int(done), "total": int(total), "unit": unit,
+                                                            "at": now()}})
+
+    def progress_text(self) -> str | None:
+        """'230,000/1,000,000 env-steps (23%) at TIME' from the RUNNING marker, or None when none was recorded."""
+        p = (self.read_json("RUNNING") or {}).get("progress")
+        if not p or not p.get("total"):
+            return None
+        return f"{p['done']:,}/{p['total']:,} {p['unit']} ({100 * p['done'] / p['total']:.0f}%) at {p['at']}"
+
     def attempts(self) -> list[dict]:
         p = self.path / "attempts.jsonl"
         return [json.loads(x) for x in p.read_text().splitlines() if x.strip()] if p.exists() else []
@@ -254,8 +269,34 @@ class RunContext:
         self.units += int(n)
         self.unit_name = unit
 
-    def progress(self, total: int, desc: str, initial: int = 0):
+    def progress(self, total: int, desc: str, initial: int = 0, unit: str = "steps") -> "Progress":
+        """A progress bar (on a terminal) that also records its count, in `unit`, in the RUNNING marker every
+        `REPRO_PROGRESS_EVERY_S` seconds (default 30)."""
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, initial=initial, desc=desc, leave=False, mininterval=1.0,
-                    disable=not (self.show_progress and sys.stderr.isatty()))
+        bar = tqdm(total=total, initial=initial, desc=desc, leave=False, mininterval=1.0,
+                   disable=not (self.show_progress and sys.stderr.isatty()))
+        return Progress(bar, self.record, total, initial, unit, float(os.environ.get("REPRO_PROGRESS_EVERY_S", "30")))
+
+
+@dataclass
+class Progress:
+    """tqdm's `update`/`close`, plus the count written to the run's RUNNING marker at most every `every_s`."""
+
+    bar: Any
+    record: RunRecord
+    total: int
+    done: int
+    unit: str
+    every_s: float
+    _last: float = -float("inf")
+
+    def update(self, n: int) -> None:
+        self.bar.update(n)
+        self.done += n
+        if time.monotonic() - self._last >= self.every_s:
+            self.record.update_progress(self.done, self.total, self.unit)
+            self._last = time.monotonic()
+
+    def close(self) -> None:
+        self.bar.close()

@@ -66,7 +66,11 @@ def _print_group(exp_name: str, budget: str, records) -> None:
     from .slurm import ledger
 
     for s, r in records:
-        if r.status() == "failed" and not ledger(s.run_dir):  # Slurm runs show their stderr below instead
+        status = r.status()
+        if status in ("running", "interrupted") and (text := r.progress_text()):
+            print(f"    {status} {s.label}: {text}" + (" (last seen; resumes from its checkpoint)"
+                                                      if status == "interrupted" else ""))
+        if status == "failed" and not ledger(s.run_dir):  # Slurm runs show their stderr below instead
             print(f"    failed {s.label}:")
             for tail in r.failure_tail().splitlines():
                 print(f"      {tail}")

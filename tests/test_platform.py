@@ -1,5 +1,6 @@
 """Configs and bad input, run records, determinism, resume after a crash or kill -9, sweeps, status."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -122,7 +123,7 @@ def test_kill_9_then_resume_equals_uninterrupted(tmp_path):
     env_whole = {"REPRO_RESULTS": str(tmp_path / "whole")}
     repro(*args, env=env_whole, check=True)
     root = tmp_path / "killed"
-    env = {**os.environ, "REPRO_RESULTS": str(root), "REPRO_CHECKPOINT_EVERY_S": "0.2"}
+    env = {**os.environ, "REPRO_RESULTS": str(root), "REPRO_CHECKPOINT_EVERY_S": "0.2", "REPRO_PROGRESS_EVERY_S": "0"}
     proc = subprocess.Popen([sys.executable, "-m", "common.cli", *args], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpts = list(root.rglob("checkpoint.pkl"))
@@ -136,6 +137,8 @@ def test_kill_9_then_resume_equals_uninterrupted(tmp_path):
     proc.wait()
     run_dir = ckpts[0].parent
     assert not RunRecord(run_dir).is_complete() and RunRecord(run_dir).status() == "interrupted"
+    status = repro("status", PAPER, env={"REPRO_RESULTS": str(root)}, check=True).stdout  # how far it came
+    assert re.search(r"interrupted .*fig4_1.*: [0-9,]+/400 periods \(\d+%\) at .* \(last seen", status), status
     repro(*args, env={"REPRO_RESULTS": str(root)}, check=True)
     whole_dir = next((tmp_path / "whole").rglob("DONE")).parent
     assert RunRecord(run_dir).read_json("provenance.json")["attempts"] == 2

@@ -283,7 +283,8 @@ def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
     # numpy views of the actor's weights: the optimizer updates them in place, so acting always sees the latest
     weights = {k: v.detach().numpy() for k, v in agent.actor.state_dict().items() if k.startswith("net")}
     pending_losses = []
-    bar = ctx.progress(cfg.total_env_steps, f"SAC {cfg.version} {cfg.env_id}", initial=state["step"])
+    bar = ctx.progress(cfg.total_env_steps, f"SAC {cfg.version} {cfg.env_id}", initial=state["step"],
+                       unit="env-steps")
     for step in range(state["step"], cfg.total_env_steps):
         if step < cfg.learning_starts:
             action = rng.uniform(low, high)

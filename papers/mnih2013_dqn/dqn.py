@@ -176,7 +176,7 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
                 "replay": replay.state(), "rng": rng.bit_generator.state}
 
     ctx.checkpoint_every_s = max(ctx.checkpoint_every_s, cfg.checkpoint_min_interval_s)
-    bar = ctx.progress(cfg.total_agent_steps, f"DQN {cfg.game}", initial=state["agent_steps"])
+    bar = ctx.progress(cfg.total_agent_steps, f"DQN {cfg.game}", initial=state["agent_steps"], unit="agent-steps")
     while state["agent_steps"] < cfg.total_agent_steps:
         step0 = state["agent_steps"]
         with torch.no_grad():  # act: one forward pass for all environments

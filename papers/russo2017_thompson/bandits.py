@@ -93,7 +93,7 @@ def run_finite_arm(cfg: FiniteArmConfig, ctx) -> dict[str, pd.DataFrame]:
     env_alpha, env_beta, stats = state["env_alpha"], state["env_beta"], state["stats"]
     rows = np.arange(R)
 
-    bar = ctx.progress(T, f"{cfg.agent} T={T}", initial=state["t"])
+    bar = ctx.progress(T, f"{cfg.agent} T={T}", initial=state["t"], unit="periods")
     for t in range(state["t"], T):
         # Choose x_t.
         if cfg.agent == "ts":

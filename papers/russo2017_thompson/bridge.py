@@ -185,7 +185,7 @@ def run_bridge(cfg: BridgeConfig, ctx) -> dict[str, pd.DataFrame]:
     rng.bit_generator.state = state["rng"]
     theta, optimal, mean, stats = state["theta"], state["optimal"], state["mean"], state["stats"]
     noise_cov = noise_covariance(bridge, cfg)
-    bar = ctx.progress(T, f"{cfg.agent} eps={cfg.epsilon} T={T}", initial=state["t"])
+    bar = ctx.progress(T, f"{cfg.agent} eps={cfg.epsilon} T={T}", initial=state["t"], unit="periods")
     for t in range(state["t"], T):
         # Choose a path x_t.
         if cfg.agent == "coherent_ts":  # sample ln theta ~ N(mean, cov) of the correlated posterior (Sec. 4.2)

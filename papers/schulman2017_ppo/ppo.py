@@ -184,7 +184,8 @@ def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
     buf_rew = np.zeros(T)
     buf_val = np.zeros(T)
     buf_end = np.zeros(T, dtype=bool)
-    bar = ctx.progress(n_iterations, f"PPO {cfg.env_id} {cfg.objective}", initial=state["iteration"])
+    bar = ctx.progress(n_iterations, f"PPO {cfg.env_id} {cfg.objective}", initial=state["iteration"],
+                       unit="iterations")
     for iteration in range(state["iteration"], n_iterations):
         frac = max(1.0 - state["steps"] / cfg.total_env_steps, 0.0) if cfg.anneal else 1.0
         lr_now, eps_now = cfg.lr * frac, cfg.clip_epsilon * frac

@@ -85,7 +85,7 @@ def run_ppo_atari(cfg: PPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
     buf_rew, buf_val, buf_end = np.zeros((T, N)), np.zeros((T, N)), np.zeros((T, N), bool)
     buf_life_end = np.zeros((T, N), bool)  # a life lost in this step (the learner's episode ends; the game goes on)
     buf_live = np.ones((T, N), bool)  # False for reset steps (their action was ignored): not learned from
-    bar = ctx.progress(n_iterations, f"PPO {cfg.game}", initial=state["iteration"])
+    bar = ctx.progress(n_iterations, f"PPO {cfg.game}", initial=state["iteration"], unit="iterations")
     for iteration in range(state["iteration"], n_iterations):
         alpha = 1.0 - iteration / n_iterations  # annealed from 1 to 0 (Table 5)
         for t in range(T):  # run the old policy for T steps in each of the N actors
