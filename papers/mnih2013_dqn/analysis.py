@@ -53,7 +53,8 @@ def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str)
             half = plotting.Z95 * stats["std"].fillna(0) / np.sqrt(stats["count"])
             x = stats["agent_step"] / 1e6
             plotting.line_with_band(axes[i, j], x, stats["mean"], stats["mean"] - half, stats["mean"] + half)
-            axes[i, j].set(title=game if i == 0 else "", xlabel="agent steps (millions; the paper's epoch = 0.2M)", ylabel=label)
+            axes[i, j].set(title=game if i == 0 else "", ylabel=label,
+                           xlabel="agent steps (millions; the paper's epoch = 0.2M)")
     fig.tight_layout()
     plotting.budget_caption(fig, caption)
     return plotting.save(fig, out_dir, f"{experiment.name}_per_epoch")
