@@ -52,6 +52,16 @@ def _budget_of(exp, budget_name: str, seeds: int) -> Budget:
     return Budget(seeds, {k: cfg[k] for k in exp.budget_keys})
 
 
+def _frames_text(exp, budget_name: str, variants: list[str]) -> str:
+    """For one Atari variant, its agent-step budget in emulator frames too (agent steps x frame skip)."""
+    if len(variants) != 1:
+        return ""
+    cfg = resolve(RunSpec(exp.paper.name, exp.run_experiment, budget_name, variants[0], 0))
+    if "total_agent_steps" not in cfg or "frame_skip" not in cfg:
+        return ""
+    return f" (= {cfg['total_agent_steps'] * cfg['frame_skip']:,} emulator frames at frame skip {cfg['frame_skip']})"
+
+
 def load_experiment(exp) -> ExperimentData | None:
     """Complete runs of the first budget that has any: the paper's, then other named (reduced) budgets in the order
     experiments.yaml lists them, then quick; None if there are none."""
@@ -117,9 +127,10 @@ def evaluate_claims(paper, data_by_exp: dict[str, ExperimentData | None]) -> pd.
     for claim in load_claims(paper):
         exp = paper.experiment(claim.experiment)
         data = data_by_exp.get(claim.experiment)
+        variants = claim.variants(exp)
         row = {"claim": claim.id, "source": claim.source_text, "experiment": claim.experiment,
                "statement": claim.statement, "metric": claim.metric, "env_version": exp.env_version,
-               "paper_budget": _budget_of(exp, "paper", exp.seeds("paper")).text()}
+               "paper_budget": _budget_of(exp, "paper", exp.seeds("paper")).text() + _frames_text(exp, "paper", variants)}
         if "paper_value" in claim.rule:
             row["paper_value"] = _fmt(float(claim.rule["paper_value"]))
             row["target"] = f"{_fmt(float(claim.rule['paper_value']))} ± {_fmt(float(claim.rule.get('tolerance', 0)))}"
@@ -127,7 +138,6 @@ def evaluate_claims(paper, data_by_exp: dict[str, ExperimentData | None]) -> pd.
             t = claim.rule.get("threshold")
             rows.append(_not_run(row, claim, f"{t['computed']} (closed form)" if isinstance(t, dict) else _fmt(t)))
             continue
-        variants = claim.variants(exp)
         budget = data.budget_for(variants)
         custom = None
         if "custom" in claim.statistic:
@@ -143,6 +153,7 @@ def evaluate_claims(paper, data_by_exp: dict[str, ExperimentData | None]) -> pd.
         outcome = rule_outcome(claim.rule, est, lo, hi, threshold)
         ci95 = f"[{_fmt(lo)}, {_fmt(hi)}]" if lo is not None and not pd.isna(lo) else "(one run, no interval)"
         reduced, budget_text = budget.below(data.paper_budget), f"{data.budget_name}: {budget.text()}"
+        budget_text += _frames_text(exp, data.budget_name, variants)
         if claim.statistic.get("normalized_over") == "experiment":  # e.g. Table 1: best setting = 1 per task
             if data.budget_for(list(exp.variants)).below(data.paper_budget):
                 recorded = sum(data.seeds_by_variant.get(v, 0) > 0 for v in exp.variants)

@@ -90,3 +90,5 @@ def test_quick_budget_end_to_end(results_root):
     repro("report", PAPER, check=True)
     text = (results_root / PAPER / "README.md").read_text()
     assert "table1_breakout_dqn" in text and "not run" in text
+    # budgets in agent steps and emulator frames: 10M agent steps x frame skip 3 on Space Invaders
+    assert "total_agent_steps 10,000,000 (= 30,000,000 emulator frames at frame skip 3)" in text
