@@ -145,9 +145,9 @@ class Budget:
     seeds: int
     values: dict = field(default_factory=dict)
 
-    def text(self) -> str:
-        return ", ".join([f"{self.seeds} seeds"] + [f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
-                                                    for k, v in self.values.items()])
+    def text(self, with_seeds: bool = True) -> str:
+        return ", ".join([f"{self.seeds} seeds"] * with_seeds + [f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
+                                                                 for k, v in self.values.items()])
 
     def below(self, other: "Budget") -> bool:
         return self.seeds < other.seeds or any(self.values[k] < other.values[k] for k in other.values)

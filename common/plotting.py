@@ -53,4 +53,8 @@ def save(fig, out_dir: Path, stem: str) -> list[Path]:
 
 
 def budget_caption(fig, text: str) -> None:
-    fig.text(0.01, -0.02, text, ha="left", va="top", fontsize=8, color="0.3")
+    """The budget line under a figure, wrapped to the figure's width (about 16 characters per inch at 8 pt)."""
+    import textwrap
+
+    fig.text(0.01, -0.02, textwrap.fill(text, width=max(60, int(fig.get_figwidth() * 16))), ha="left", va="top",
+             fontsize=8, color="0.3")

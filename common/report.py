@@ -197,7 +197,7 @@ def report_paper(paper, experiment: str | None = None, root: Path | None = None)
         if data is None:
             lines.append(f"{paper.name}/{name}: no complete runs; nothing to draw")
             continue
-        caption = (f"{data.budget_name} budget, {data.runs_text()}: {data.budget.text()}"
+        caption = (f"{data.budget_name} budget, {data.runs_text()}: {data.budget.text(with_seeds=False)}"
                    f"{' (REDUCED: paper uses ' + data.paper_budget.text() + ')' if data.reduced else ''}; "
                    f"{exp.env_version}; mean with 95% CI")
         paths = paper.module.plot(exp, data.tables, out / "figures", caption)
