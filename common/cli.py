@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .device import device_name
 from .errors import ReproError
 
 
@@ -27,11 +28,21 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _check_device(local: bool) -> None:
+    """A bad REPRO_DEVICE, or cuda on a machine without one (when runs execute here), is an error before any work
+    starts; runs sent to Slurm check the hardware on their node."""
+    if device_name() == "cuda" and local:
+        from .device import torch_device
+
+        torch_device()
+
+
 def _cmd_run(args) -> int:
     from .config import parse_overrides
     from .registry import get_paper
     from .runs import RunSpec, execute, resolve
 
+    _check_device(local=True)
     exp = get_paper(args.paper).experiment(args.experiment)
     variant = args.variant or (next(iter(exp.variants)) if len(exp.variants) == 1 else None)
     if variant is None:
@@ -54,6 +65,7 @@ def _cmd_sweep(args) -> int:
     from .registry import get_paper
     from .runs import plan
 
+    _check_device(local=args.launcher == "local")
     paper = get_paper(args.paper)
     experiments = paper.select(args.experiment)
     overrides = parse_overrides(args.overrides)

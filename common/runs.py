@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import REPO_ROOT
 from .config import digest, merge, to_yaml
+from .device import device_name
 from .errors import ReproError
 from .records import RunContext, RunRecord, git_state, machine, now, package_versions
 from .registry import Experiment, get_paper
@@ -124,5 +125,6 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
             "throughput": {"unit": ctx.unit_name, "units_last_attempt": ctx.units,
                            "per_second": round(ctx.units / wall_s, 1) if wall_s > 0 else None},
             "env_version": exp.env_version,
+            "device": device_name(),  # REPRO_DEVICE: where torch networks ran (cpu unless cuda was asked for)
         })
         return "done"

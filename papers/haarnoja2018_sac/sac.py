@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.device import to_cpu, torch_device
 from common.envs import make_env, restore_env_state, save_env_state
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # clamp of the policy's log standard deviation (reference code)
@@ -156,7 +157,7 @@ class SAC(nn.Module):
         detached weights, the temperature through detached log-probabilities), so one backward pass serves all;
         the policy gradient uses the critics before this step's update. Returns the losses without .item()."""
         cfg = self.cfg
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.matmul_dtype == "bfloat16"):
+        with torch.autocast(obs.device.type, dtype=torch.bfloat16, enabled=cfg.matmul_dtype == "bfloat16"):
             a_new, logp = self.actor(obs, eps_now)
             q_new = self.q(obs, a_new, detach_weights=True).float().min(0).values
             if cfg.version == "v2":
@@ -176,7 +177,7 @@ class SAC(nn.Module):
                 extra_loss = 0.5 * ((self.v(obs).float().squeeze(-1) - target_v) ** 2).mean()  # J_V (v1 eq. 5)
                 critic_loss = 0.5 * ((self.q(obs, act).float() - target) ** 2).mean(1).sum()  # J_Q (v1 eq. 7)
                 pi_loss = (logp - q_new).mean()  # J_pi (v1 eq. 12)
-                extra = torch.tensor(1.0)
+                extra = torch.ones((), device=critic_loss.device)
         optimizers = [self.critic_opt, self.actor_opt] + ([self.alpha_opt] if cfg.version == "v2" else [])
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
@@ -216,8 +217,9 @@ class Replay:
         self.pos = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
-    def sample(self, idx: np.ndarray):
-        return tuple(torch.from_numpy(a[idx]) for a in (self.obs, self.act, self.rew, self.next_obs, self.done))
+    def sample(self, idx: np.ndarray, device=None):
+        return tuple(torch.from_numpy(a[idx]).to(device, non_blocking=True) if device is not None else
+                     torch.from_numpy(a[idx]) for a in (self.obs, self.act, self.rew, self.next_obs, self.done))
 
     def state(self) -> dict:
         n = self.size
@@ -247,13 +249,14 @@ def evaluate(env, w, act_dim, scale, center, episodes: int, seed: int) -> float:
 def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
     if cfg.version not in ("v1", "v2") or cfg.matmul_dtype not in ("float32", "bfloat16"):
         raise ValueError(f"version must be v1 or v2 and matmul_dtype float32 or bfloat16; got {cfg.version}, {cfg.matmul_dtype}")
+    device = torch_device()  # REPRO_DEVICE: cpu unless cuda is asked for
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
     env, eval_env = make_env(cfg.env_id, cfg.seed), make_env(cfg.env_id, cfg.seed + 10_000)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
     scale, center = (high - low) / 2, (high + low) / 2
-    agent = SAC(cfg, obs_dim, act_dim, low, high)
+    agent = SAC(cfg, obs_dim, act_dim, low, high).to(device)
     replay = Replay(min(cfg.replay_size, cfg.total_env_steps), obs_dim, act_dim)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 11]))
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -273,15 +276,19 @@ def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
         restore_env_state(eval_env, state["eval_env"])
         obs = state["obs"]
 
-    def checkpoint_state() -> dict:
-        opts = {name: getattr(agent, name).state_dict() for name in ("critic_opt", "actor_opt")
+    def checkpoint_state() -> dict:  # tensors on the CPU, so that a checkpoint loads on any machine
+        opts = {name: to_cpu(getattr(agent, name).state_dict()) for name in ("critic_opt", "actor_opt")
                 + (("alpha_opt",) if cfg.version == "v2" else ())}
-        return {**state, **opts, "agent": agent.state_dict(), "replay": replay.state(), "rng": rng.bit_generator.state,
-                "torch_gen": gen.get_state(), "env": save_env_state(env), "eval_env": save_env_state(eval_env),
-                "obs": obs}
+        return {**state, **opts, "agent": to_cpu(agent.state_dict()), "replay": replay.state(),
+                "rng": rng.bit_generator.state, "torch_gen": gen.get_state(), "env": save_env_state(env),
+                "eval_env": save_env_state(eval_env), "obs": obs}
 
     # numpy views of the actor's weights: the optimizer updates them in place, so acting always sees the latest
-    weights = {k: v.detach().numpy() for k, v in agent.actor.state_dict().items() if k.startswith("net")}
+    # (on a GPU, a copy refreshed after every update instead)
+    def actor_weights() -> dict:
+        return {k: v.detach().cpu().numpy() for k, v in agent.actor.state_dict().items() if k.startswith("net")}
+
+    weights = actor_weights()
     pending_losses = []
     bar = ctx.progress(cfg.total_env_steps, f"SAC {cfg.version} {cfg.env_id}", initial=state["step"],
                        unit="env-steps")
@@ -302,8 +309,10 @@ def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
         if step + 1 >= cfg.learning_starts:
             for _ in range(cfg.updates_per_step):
                 idx = rng.integers(0, replay.size, cfg.batch_size)
-                eps = torch.randn((2, cfg.batch_size, act_dim), generator=gen)
-                pending_losses.append(agent.update(*replay.sample(idx), eps[0], eps[1]))
+                eps = torch.randn((2, cfg.batch_size, act_dim), generator=gen).to(device)
+                pending_losses.append(agent.update(*replay.sample(idx, device), eps[0], eps[1]))
+            if device.type != "cpu":
+                weights = actor_weights()
         if (step + 1) % cfg.eval_every_steps == 0:
             ret = evaluate(eval_env, weights, act_dim, scale, center, cfg.eval_episodes, cfg.seed * 1_000_003 + step)
             losses = torch.stack(pending_losses).mean(0).tolist() if pending_losses else [float("nan")] * 4

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.atari import clip_reward, lives_lost, make_atari
+from common.device import module_device, to_cpu, torch_device
 from common.networks import atari_torso, scale_frames
 
 from .replay import FrameReplay
@@ -94,10 +95,11 @@ def rmsprop(cfg: DQNConfig, net: QNetwork) -> torch.optim.RMSprop:
 def gradient_step(cfg: DQNConfig, net: QNetwork, target: QNetwork, opt, s, a, r, s2, t) -> torch.Tensor:
     """One update on a minibatch (numpy arrays from the replay): targets from `target` (the online network itself
     in 2013), squared error (2013) or Huber loss (2015). Returns the loss, detached, without .item()."""
-    s, s2 = torch.from_numpy(s), torch.from_numpy(s2)
+    dev = module_device(net)
+    s, a, r, t, s2 = (torch.from_numpy(x).to(dev, non_blocking=True) for x in (s, a, r, t, s2))
     with torch.no_grad():
-        y = td_targets(torch.from_numpy(r), torch.from_numpy(t).float(), target(s2).max(1).values, cfg.gamma)
-    q_sa = net(s).gather(1, torch.from_numpy(a)[:, None]).squeeze(1)
+        y = td_targets(r, t.float(), target(s2).max(1).values, cfg.gamma)
+    q_sa = net(s).gather(1, a[:, None]).squeeze(1)
     loss = F.mse_loss(q_sa, y) if cfg.variant == "nips2013" else F.smooth_l1_loss(q_sa, y)
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -110,10 +112,11 @@ def evaluate(cfg: DQNConfig, net: QNetwork, env, seed: int, agent_steps: int, rn
     episodes that finished (unclipped rewards)."""
     obs, _ = env.reset(seed=seed)
     n = obs.shape[0]
+    dev = module_device(net)
     returns, running, was_done = [], np.zeros(n), np.zeros(n, bool)
     for _ in range(max(agent_steps // n, 1)):
         with torch.no_grad():
-            q = net(torch.from_numpy(obs)).numpy()
+            q = net(torch.from_numpy(obs).to(dev)).cpu().numpy()
         obs, r, term, trunc, _ = env.step(epsilon_greedy(q, cfg.eval_epsilon, rng))
         running += np.where(was_done, 0.0, r)
         done = (term | trunc) & ~was_done
@@ -126,14 +129,15 @@ def evaluate(cfg: DQNConfig, net: QNetwork, env, seed: int, agent_steps: int, rn
 def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
     if cfg.variant not in ("nips2013", "nature2015"):
         raise ValueError(f"variant must be nips2013 or nature2015, got {cfg.variant!r}")
+    device = torch_device()  # REPRO_DEVICE: cpu unless cuda is asked for
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
     env, obs = make_atari(cfg.game, cfg.num_envs, cfg.seed, cfg.frame_skip, max_episode_frames=cfg.max_episode_frames)
     eval_env, _ = make_atari(cfg.game, cfg.num_envs, cfg.seed + 10_000, cfg.frame_skip,
                                     max_episode_frames=cfg.max_episode_frames)
     n_actions = env.single_action_space.n
-    net = QNetwork(n_actions, cfg.variant)
-    target = QNetwork(n_actions, cfg.variant) if cfg.target_update_every_updates else net
+    net = QNetwork(n_actions, cfg.variant).to(device)
+    target = QNetwork(n_actions, cfg.variant).to(device) if cfg.target_update_every_updates else net
     if target is not net:
         target.load_state_dict(net.state_dict())
     opt = rmsprop(cfg, net)
@@ -154,7 +158,7 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
             replay.start(e, obs[e, -1])
         state = {"agent_steps": 0, "updates": 0, "was_done": np.zeros(N, bool), "lives": np.zeros(N, int),
                  "ep_return": np.zeros(N), "ep_length": np.zeros(N, int), "episodes": [], "epochs": [], "heldout": heldout,
-                 "loss_sum": torch.zeros(()), "loss_count": 0}
+                 "loss_sum": torch.zeros((), device=device), "loss_count": 0}
     else:
         net.load_state_dict(state["net"])
         if target is not net:
@@ -169,10 +173,12 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
             replay.start(e, obs[e, -1])
         state["was_done"][:], state["lives"][:] = False, 0
         state["ep_return"][:], state["ep_length"][:] = 0.0, 0
-    heldout_t = torch.from_numpy(state["heldout"])
+        state["loss_sum"] = state["loss_sum"].to(device)
+    heldout_t = torch.from_numpy(state["heldout"]).to(device)
 
-    def checkpoint_state() -> dict:
-        return {**state, "net": net.state_dict(), "target": target.state_dict(), "opt": opt.state_dict(),
+    def checkpoint_state() -> dict:  # tensors on the CPU, so that a checkpoint loads on any machine
+        return {**state, "loss_sum": state["loss_sum"].cpu(), "net": to_cpu(net.state_dict()),
+                "target": to_cpu(target.state_dict()), "opt": to_cpu(opt.state_dict()),
                 "replay": replay.state(), "rng": rng.bit_generator.state}
 
     ctx.checkpoint_every_s = max(ctx.checkpoint_every_s, cfg.checkpoint_min_interval_s)
@@ -180,7 +186,7 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
     while state["agent_steps"] < cfg.total_agent_steps:
         step0 = state["agent_steps"]
         with torch.no_grad():  # act: one forward pass for all environments
-            q = net(torch.from_numpy(obs)).numpy()
+            q = net(torch.from_numpy(obs).to(device)).cpu().numpy()
         actions = epsilon_greedy(q, epsilon_at(cfg, step0), rng)
         obs, reward, term, trunc, info = env.step(actions)
         was_done = state["was_done"]
@@ -216,7 +222,7 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
                 with torch.no_grad():
                     avg_max_q = float(net(heldout_t).max(1).values.mean())
                 losses = (state["loss_sum"] / state["loss_count"]).item() if state["loss_count"] else float("nan")
-                state["loss_sum"], state["loss_count"] = torch.zeros(()), 0
+                state["loss_sum"], state["loss_count"] = torch.zeros((), device=device), 0
                 state["epochs"].append((epoch, state["agent_steps"],
                                         float(np.mean(returns)) if returns else float("nan"),
                                         float(np.max(returns)) if returns else float("nan"), len(returns), avg_max_q,
