@@ -7,7 +7,8 @@ import torch
 from common.atari import ToyVectorEnv, clip_reward, lives_lost, make_atari
 from common.records import RunContext, RunRecord
 from conftest import execute_in, table_bytes
-from papers.mnih2013_dqn.dqn import DQNConfig, epsilon_at, epsilon_greedy, evaluate, run_dqn, td_targets
+from papers.mnih2013_dqn.dqn import (DeepMindRMSProp, DQNConfig, QNetwork, epsilon_at, epsilon_greedy, evaluate,
+                                     gradient_step, rmsprop, run_dqn, td_targets)
 
 PAPER = "mnih2013_dqn"
 
@@ -46,6 +47,34 @@ def test_lives_lost_hand_values_and_on_breakout():
 def test_td_targets_hand_values():
     y = td_targets(torch.tensor([1.0, -1.0, 0.0]), torch.tensor([0.0, 1.0, 0.0]), torch.tensor([10.0, 10.0, 2.0]), 0.9)
     torch.testing.assert_close(y, torch.tensor([10.0, -1.0, 1.8]))
+
+
+def test_deepmind_rmsprop_hand_values():
+    """g <- 0.95 g + 0.05 d; n <- 0.95 n + 0.05 d^2; w <- w - lr d / sqrt(n - g^2 + 0.01), from g = n = 0."""
+    w = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
+    opt = DeepMindRMSProp([w], lr=0.1, alpha=0.95, eps=0.01)
+    w.grad = torch.tensor([2.0], dtype=torch.float64)
+    opt.step()  # g = 0.1, n = 0.2: w = 1 - 0.1 * 2 / sqrt(0.2 - 0.01 + 0.01)
+    assert w.item() == pytest.approx(1 - 0.2 / 0.2 ** 0.5, abs=1e-12)
+    w.grad = torch.tensor([-1.0], dtype=torch.float64)
+    opt.step()  # g = 0.095 - 0.05 = 0.045, n = 0.19 + 0.05 = 0.24
+    assert w.item() == pytest.approx(1 - 0.2 / 0.2 ** 0.5 + 0.1 / (0.24 - 0.045 ** 2 + 0.01) ** 0.5, abs=1e-12)
+
+
+@pytest.mark.parametrize("variant", ["nips2013", "nature2015"])
+def test_both_optimizers_report_the_same_minibatch_loss(variant):
+    """The 2015 code sums its gradient over the minibatch; the loss it reports is still the per-sample mean."""
+    rng = np.random.default_rng(0)
+    batch = (rng.integers(0, 256, (8, 4, 84, 84), dtype=np.uint8), rng.integers(0, 4, 8),
+             rng.choice([-1.0, 0.0, 1.0], 8).astype(np.float32), rng.integers(0, 256, (8, 4, 84, 84), dtype=np.uint8),
+             rng.random(8) < 0.3)
+    losses = []
+    for optimizer in ("torch_centered", "deepmind"):
+        cfg = DQNConfig(variant=variant, optimizer=optimizer)
+        torch.manual_seed(0)
+        net = QNetwork(4, variant)
+        losses.append(gradient_step(cfg, net, net, rmsprop(cfg, net), *batch).item())
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
 
 
 def test_epsilon_greedy_and_evaluation_at_five_percent():

@@ -46,6 +46,8 @@ class DQNConfig:
     lr: float = 2.5e-4  # RMSProp (Sec. 5); rate, decay and epsilon from the 2015 code
     rmsprop_decay: float = 0.95
     rmsprop_eps: float = 0.01
+    optimizer: str = "torch_centered"  # torch_centered (torch's centered RMSProp on the minibatch mean) |
+    #   deepmind (the 2015 code's RMSProp: epsilon inside the square root, gradients summed over the minibatch)
     target_update_every_updates: int = 0  # 0: no target network (2013); 10,000 parameter updates in 2015
     eval_epsilon: float = 0.05  # Sec. 5: evaluation with epsilon = 0.05
     epoch_updates: int = 50_000  # Figure 2: one epoch = 50,000 minibatch updates
@@ -87,8 +89,34 @@ def td_targets(reward, terminated, next_q_max, gamma: float):
     return reward + gamma * (1.0 - terminated) * next_q_max
 
 
-def rmsprop(cfg: DQNConfig, net: QNetwork) -> torch.optim.RMSprop:
-    """Centered RMSProp with the 2015 code's constants (the paper names RMSProp, not its settings)."""
+class DeepMindRMSProp(torch.optim.Optimizer):
+    """The RMSProp of the 2015 code (NeuralQLearner.lua, qLearnMinibatch), per parameter, gradient d:
+        g <- a g + (1 - a) d;   n <- a n + (1 - a) d^2;   w <- w - lr d / sqrt(n - g^2 + eps)
+    epsilon inside the square root and no bias correction, unlike torch's centered RMSProp
+    (w <- w - lr d / (sqrt(n - g^2) + eps))."""
+
+    def __init__(self, params, lr: float, alpha: float, eps: float):
+        super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps})
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            lr, a, eps = group["lr"], group["alpha"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                if not st:
+                    st["g"], st["n"] = torch.zeros_like(p), torch.zeros_like(p)
+                st["g"].mul_(a).add_(p.grad, alpha=1 - a)
+                st["n"].mul_(a).addcmul_(p.grad, p.grad, value=1 - a)
+                p.addcdiv_(p.grad, (st["n"] - st["g"] * st["g"] + eps).sqrt_(), value=-lr)
+
+
+def rmsprop(cfg: DQNConfig, net: QNetwork) -> torch.optim.Optimizer:
+    """RMSProp with the 2015 code's constants (the paper names RMSProp, not its settings)."""
+    if cfg.optimizer == "deepmind":
+        return DeepMindRMSProp(net.parameters(), lr=cfg.lr, alpha=cfg.rmsprop_decay, eps=cfg.rmsprop_eps)
     return torch.optim.RMSprop(net.parameters(), lr=cfg.lr, alpha=cfg.rmsprop_decay, eps=cfg.rmsprop_eps, centered=True)
 
 
@@ -100,11 +128,17 @@ def gradient_step(cfg: DQNConfig, net: QNetwork, target: QNetwork, opt, s, a, r,
     with torch.no_grad():
         y = td_targets(r, t.float(), target(s2).max(1).values, cfg.gamma)
     q_sa = net(s).gather(1, a[:, None]).squeeze(1)
-    loss = F.mse_loss(q_sa, y) if cfg.variant == "nips2013" else F.smooth_l1_loss(q_sa, y)
+    if cfg.optimizer == "deepmind":  # the 2015 code's gradient: sum over the minibatch of delta (clipped in 2015)
+        half_sq = 0.5 * F.mse_loss(q_sa, y, reduction="sum") if cfg.variant == "nips2013" else \
+            F.smooth_l1_loss(q_sa, y, reduction="sum")
+        loss, mean_loss = half_sq, half_sq.detach() * (2.0 if cfg.variant == "nips2013" else 1.0) / len(y)
+    else:
+        loss = F.mse_loss(q_sa, y) if cfg.variant == "nips2013" else F.smooth_l1_loss(q_sa, y)
+        mean_loss = loss.detach()
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-    return loss.detach()
+    return mean_loss
 
 
 def evaluate(cfg: DQNConfig, net: QNetwork, env, seed: int, agent_steps: int, rng) -> list[float]:
@@ -127,8 +161,9 @@ def evaluate(cfg: DQNConfig, net: QNetwork, env, seed: int, agent_steps: int, rn
 
 
 def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
-    if cfg.variant not in ("nips2013", "nature2015"):
-        raise ValueError(f"variant must be nips2013 or nature2015, got {cfg.variant!r}")
+    if cfg.variant not in ("nips2013", "nature2015") or cfg.optimizer not in ("torch_centered", "deepmind"):
+        raise ValueError(f"variant must be nips2013 or nature2015 and optimizer torch_centered or deepmind; "
+                         f"got {cfg.variant!r}, {cfg.optimizer!r}")
     device = torch_device()  # REPRO_DEVICE: cpu unless cuda is asked for
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
