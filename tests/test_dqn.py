@@ -77,6 +77,19 @@ def test_both_optimizers_report_the_same_minibatch_loss(variant):
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
 
 
+def test_max_heldout_q_statistic_hand_values():
+    import pandas as pd
+
+    from common.claims import Claim
+    from papers.mnih2013_dqn.analysis import max_heldout_q_values
+
+    epochs = pd.DataFrame({"variant": ["Seaquest"] * 4 + ["Breakout"], "seed": [0, 0, 1, 1, 0],
+                           "avg_max_q_heldout": [3.0, 250.0, 7.0, 5.0, 900.0]})
+    data = {"fig2": type("D", (), {"tables": {"epochs": epochs}})()}
+    claim = Claim("c", "fig2", {}, "", "", {"custom": "max_heldout_q", "variant": "Seaquest"}, {})
+    np.testing.assert_allclose(max_heldout_q_values(claim, data), [250.0, 7.0])
+
+
 def test_epsilon_greedy_and_evaluation_at_five_percent():
     rng = np.random.default_rng(0)
     q = np.tile([0.0, 1.0, 0.5], (100_000, 1))

@@ -5,13 +5,14 @@ and a toy check; claims.yaml holds Table 1; bench.py the speed benchmark.
 """
 from common.registry import Runner
 
-from .analysis import best_episode_values, final_eval_mean_values, plot
+from .analysis import best_episode_values, final_eval_mean_values, max_heldout_q_values, plot
 from .bench import bench, profile
 from .dqn import DQNConfig, run_dqn
 
 RUNNERS = {"dqn": Runner(DQNConfig, run_dqn)}
 BENCH = {"dqn": (RUNNERS["dqn"], bench)}
 PROFILE = {"dqn": (RUNNERS["dqn"], profile)}
-STATISTICS = {"final_eval_mean": final_eval_mean_values, "best_episode": best_episode_values}
+STATISTICS = {"final_eval_mean": final_eval_mean_values, "best_episode": best_episode_values,
+              "max_heldout_q": max_heldout_q_values}
 
 __all__ = ["RUNNERS", "BENCH", "PROFILE", "STATISTICS", "plot"]
