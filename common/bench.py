@@ -39,9 +39,11 @@ def _bench_target(paper_name: str, experiment: str, variant: str | None, overrid
     return fn, variant, ov, cfg
 
 
-def _save(paper_name: str, filename: str, key: str, result: dict) -> None:
-    out = results_root() / paper_name / filename
+def _save(filename: str, result: dict) -> None:
+    """Add `result` to results/<paper>/<filename> under "experiment/variant [key=value ...]"."""
+    out = results_root() / result["paper"] / filename
     existing = json.loads(out.read_text()) if out.exists() else {}
+    key = f"{result['experiment']}/{result['variant']}" + "".join(f" {k}={v}" for k, v in result["overrides"].items())
     existing[key] = result
     atomic_write_text(out, json.dumps(existing, indent=2, sort_keys=True, default=str) + "\n")
 
@@ -59,7 +61,7 @@ def run_bench(paper_name: str, experiment: str, variant: str | None, n_steps: in
     result.update({"steps": n_steps, "ratio": result["training"] / result["environment_only"],
                    **_context(paper_name, experiment, variant, ov)})
     if save:
-        _save(paper_name, "bench.json", f"{experiment}/{variant}" + "".join(f" {k}={v}" for k, v in ov), result)
+        _save("bench.json", result)
     return result
 
 
@@ -69,7 +71,7 @@ def run_profile(paper_name: str, experiment: str, variant: str | None, save: boo
     fn, variant, ov, cfg = _bench_target(paper_name, experiment, variant, overrides, "PROFILE")
     result = {**fn(cfg), **_context(paper_name, experiment, variant, ov)}
     if save:
-        _save(paper_name, "profile.json", f"{experiment}/{variant}" + "".join(f" {k}={v}" for k, v in ov), result)
+        _save("profile.json", result)
     return result
 
 

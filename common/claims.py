@@ -146,8 +146,8 @@ class Budget:
     values: dict = field(default_factory=dict)
 
     def text(self, with_seeds: bool = True) -> str:
-        return ", ".join([f"{self.seeds} seeds"] * with_seeds + [f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
-                                                                 for k, v in self.values.items()])
+        seeds = [f"{self.seeds} seeds"] if with_seeds else []
+        return ", ".join(seeds + [f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in self.values.items()])
 
     def below(self, other: "Budget") -> bool:
         return self.seeds < other.seeds or any(self.values[k] < other.values[k] for k in other.values)

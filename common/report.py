@@ -229,10 +229,15 @@ def _speed_markdown(out: Path) -> str:
         if "environment_only_gym_wrappers" in r:
             g = r["environment_only_gym_wrappers"]
             extra = f"; through CleanRL's gymnasium wrappers {g:,.0f} (training / that: {r['training'] / g:.2f})"
-        machine = f"{r['machine'].get('cpu', '?')}, {r['machine'].get('cpu_count', '?')} cores; {(r['git'].get('commit') or '?')[:10]}"
+        machine = _machine_text(r)
         rows.append(f"| {key} | {_md_escape(r['note'])} | {r['environment_only']:,.0f} {r['unit']}{extra} | "
                     f"{r['training']:,.0f} {r['unit']} | {r['ratio']:.2f} | {refs} | {_md_escape(machine)} |")
     return "\n".join(rows) + "\n" + _profile_markdown(out)
+
+
+def _machine_text(r: dict) -> str:
+    """'CPU, N cores; commit' of a bench.json or profile.json entry."""
+    return f"{r['machine'].get('cpu', '?')}, {r['machine'].get('cpu_count', '?')} cores; {(r['git'].get('commit') or '?')[:10]}"
 
 
 def _profile_markdown(out: Path) -> str:
@@ -245,7 +250,7 @@ def _profile_markdown(out: Path) -> str:
     parts = ["\n### Update profile\n", "Measured by `repro bench PAPER EXPERIMENT --variant V --profile`; each measure "
              "names its unit.\n"]
     for key, r in sorted(json.loads(path.read_text()).items()):
-        machine = f"{r['machine'].get('cpu', '?')}, {r['machine'].get('cpu_count', '?')} cores; {(r['git'].get('commit') or '?')[:10]}"
+        machine = _machine_text(r)
         parts += [f"**{_md_escape(key)}** ({_md_escape(r['note'])}; {_md_escape(machine)}, {r['when']})\n",
                   "| measure | value |", "|---|---|"]
         parts += [f"| {name} | {value:,.3f} |" for name, value in r["measures"].items()]

@@ -115,7 +115,7 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
             "seed": spec.seed,
             "git": git,
             # a resumed run may span commits: every attempt's code, in order (None: recorded before attempts kept it)
-            "git_per_attempt": [a.get("git") for a in attempts] if attempts else [git],
+            "git_per_attempt": [a.get("git") for a in attempts],
             "packages": package_versions(),
             "machine": machine(),
             "start": attempts[0]["start"] if attempts else attempt["start"],

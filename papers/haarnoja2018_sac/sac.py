@@ -217,9 +217,10 @@ class Replay:
         self.pos = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
-    def sample(self, idx: np.ndarray, device=None):
-        return tuple(torch.from_numpy(a[idx]).to(device, non_blocking=True) if device is not None else
-                     torch.from_numpy(a[idx]) for a in (self.obs, self.act, self.rew, self.next_obs, self.done))
+    def sample(self, idx: np.ndarray, device: str | torch.device = "cpu"):
+        """The minibatch at rows `idx`, as tensors on `device` (no copy on the CPU)."""
+        return tuple(torch.from_numpy(a[idx]).to(device, non_blocking=True)
+                     for a in (self.obs, self.act, self.rew, self.next_obs, self.done))
 
     def state(self) -> dict:
         n = self.size

@@ -128,10 +128,11 @@ def gradient_step(cfg: DQNConfig, net: QNetwork, target: QNetwork, opt, s, a, r,
     with torch.no_grad():
         y = td_targets(r, t.float(), target(s2).max(1).values, cfg.gamma)
     q_sa = net(s).gather(1, a[:, None]).squeeze(1)
-    if cfg.optimizer == "deepmind":  # the 2015 code's gradient: sum over the minibatch of delta (clipped in 2015)
-        half_sq = 0.5 * F.mse_loss(q_sa, y, reduction="sum") if cfg.variant == "nips2013" else \
-            F.smooth_l1_loss(q_sa, y, reduction="sum")
-        loss, mean_loss = half_sq, half_sq.detach() * (2.0 if cfg.variant == "nips2013" else 1.0) / len(y)
+    if cfg.optimizer == "deepmind":  # the 2015 code's gradient: the minibatch sum of delta (clipped in 2015),
+        factor = 0.5 if cfg.variant == "nips2013" else 1.0  # that of sum 1/2 delta^2 (or of the summed Huber loss)
+        loss = factor * (F.mse_loss(q_sa, y, reduction="sum") if cfg.variant == "nips2013" else
+                         F.smooth_l1_loss(q_sa, y, reduction="sum"))
+        mean_loss = loss.detach() / (factor * len(y))  # reported per sample, as with the other optimizer
     else:
         loss = F.mse_loss(q_sa, y) if cfg.variant == "nips2013" else F.smooth_l1_loss(q_sa, y)
         mean_loss = loss.detach()
