@@ -146,8 +146,58 @@ class Budget:
     values: dict = field(default_factory=dict)
 
     def text(self, with_seeds: bool = True) -> str:
-        seeds = [f"{self.seeds} seeds"] if with_seeds else []
+        seeds = [f"{self.seeds} seed{'' if self.seeds == 1 else 's'}"] if with_seeds else []
         return ", ".join(seeds + [f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in self.values.items()])
 
     def below(self, other: "Budget") -> bool:
         return self.seeds < other.seeds or any(self.values[k] < other.values[k] for k in other.values)
+
+
+# ---- paper-shaped tables ---------------------------------------------------------------------------------------
+TABLE_KEYS = {"id", "title", "source", "columns", "rows"}
+ROW_KEYS = {"label", "values", "claim", "show"}
+
+
+@dataclass
+class PaperTable:
+    """A table laid out as the paper prints it (claims.yaml `tables:`). Its rows are either numbers quoted from the
+    paper (`values`, one per column, with the table's `source`) or one claim per column (`claim`, an id template
+    with `{column}`), showing the paper's value (`show: paper_value`) or the regenerated estimate (`show: estimate`)."""
+    id: str
+    title: str
+    source: dict
+    columns: dict  # column key (used in claim ids) -> header
+    rows: list
+
+    def claim_id(self, row: dict, column: str) -> str:
+        return row["claim"].format(column=column)
+
+
+def load_tables(paper, claim_ids: set[str] | None = None) -> list[PaperTable]:
+    """The paper-shaped tables of claims.yaml, checked: known keys, one value per column, claims that exist."""
+    if not paper.claims_path.exists():
+        return []
+    raw = yaml.safe_load(paper.claims_path.read_text()) or {}
+    if claim_ids is None:
+        claim_ids = {c.id for c in load_claims(paper)}
+    tables = []
+    for i, t in enumerate(raw.get("tables", [])):
+        where = f"{paper.claims_path}: table {t.get('id', i)}"
+        if set(t) - TABLE_KEYS:
+            raise ReproError(f"{where} has unknown keys {sorted(set(t) - TABLE_KEYS)}; valid: {sorted(TABLE_KEYS)}")
+        table = PaperTable(**t)
+        for row in table.rows:
+            if set(row) - ROW_KEYS or "label" not in row or ("values" in row) == ("claim" in row):
+                raise ReproError(f"{where}, row {row.get('label', '?')}: needs a label and either values or claim "
+                                 f"(valid keys: {sorted(ROW_KEYS)})")
+            if "values" in row and len(row["values"]) != len(table.columns):
+                raise ReproError(f"{where}, row {row['label']}: {len(row['values'])} values for "
+                                 f"{len(table.columns)} columns")
+            if "claim" in row:
+                if row.get("show") not in ("paper_value", "estimate"):
+                    raise ReproError(f"{where}, row {row['label']}: show must be paper_value or estimate")
+                missing = [table.claim_id(row, c) for c in table.columns if table.claim_id(row, c) not in claim_ids]
+                if missing:
+                    raise ReproError(f"{where}, row {row['label']}: unknown claims {missing}")
+        tables.append(table)
+    return tables

@@ -53,3 +53,61 @@ def test_bootstrap_intervals():
     assert est == pytest.approx(-5.0) and hi < -4.5
     est, lo, hi = ratio_ci(2 * np.abs(x) + 1, np.abs(x) + 0.5)
     assert est == pytest.approx(2.0) and lo == pytest.approx(2.0) and hi == pytest.approx(2.0)
+
+
+def _paper_with_tables(tmp_path, tables_yaml: str):
+    from types import SimpleNamespace
+    path = tmp_path / "claims.yaml"
+    path.write_text(tables_yaml)
+    return SimpleNamespace(claims_path=path)
+
+
+TABLE_YAML = """
+tables:
+  - id: t1
+    title: "Table 1: returns"
+    source: {table: "Table 1", page: 8}
+    columns: {pong: Pong, qbert: Q*bert}
+    rows:
+      - {label: "Random (paper)", values: [-20.4, 18900]}
+      - {label: "DQN (paper)", claim: "t1_{column}", show: paper_value}
+      - {label: "DQN (regenerated)", claim: "t1_{column}", show: estimate}
+"""
+
+
+def test_paper_table_lays_out_quoted_and_regenerated_rows(tmp_path):
+    import pandas as pd
+
+    from common.report import _tables_markdown
+    paper = _paper_with_tables(tmp_path, TABLE_YAML)
+    claims = pd.DataFrame([
+        {"claim": "t1_pong", "paper_value": "20", "estimate": "-20.92", "budget_used": "reduced: 1 seed",
+         "verdict": "reduced budget"},
+        {"claim": "t1_qbert", "paper_value": "1952", "estimate": "", "budget_used": "", "verdict": "not run"}])
+    md = _tables_markdown(paper, claims)
+    assert "| | Pong | Q\\*bert |" in md
+    assert "| Random (paper) | -20.4 | 18900 |" in md  # quoted values as printed, not rounded
+    assert "| DQN (paper) | 20 | 1952 |" in md
+    assert "| DQN (regenerated) | -20.92 | — |" in md  # a claim with no run shows a dash, never a number
+    assert "- Pong: reduced: 1 seed (verdicts: reduced budget)" in md
+    assert "Q*bert:" not in md  # no budget line for a column with no run
+
+
+@pytest.mark.parametrize("bad,message", [
+    ("values: [-20.4, 18900]", None),
+    ("values: [-20.4]", "1 values for 2 columns"),
+    ('claim: "t9_{column}", show: estimate', "unknown claims"),
+    ('claim: "t1_{column}", show: median', "show must be paper_value or estimate"),
+    ('values: [1, 2], claim: "t1_{column}"', "either values or claim"),
+])
+def test_paper_table_errors_name_what_is_wrong(tmp_path, bad, message):
+    from common.claims import load_tables
+    from common.errors import ReproError
+    yaml_text = TABLE_YAML.replace('values: [-20.4, 18900]', bad)
+    paper = _paper_with_tables(tmp_path, yaml_text)
+    ids = {"t1_pong", "t1_qbert"}
+    if message is None:
+        assert [t.id for t in load_tables(paper, ids)] == ["t1"]
+    else:
+        with pytest.raises(ReproError, match=message):
+            load_tables(paper, ids)
