@@ -76,7 +76,7 @@ def _cmd_sweep(args) -> int:
     if args.launcher == "local":
         from .sweep import run_local
 
-        counts = run_local(specs, jobs=args.jobs)
+        counts = run_local(specs, jobs=args.jobs, dry_run=args.dry_run)
         return 1 if counts.get("failed") or counts.get("error") else 0
     try:
         from .slurm import submit_sweep
@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--profile", default=None, help="slurm launcher: profile in slurm/profiles/")
     s.add_argument("--runs-per-task", type=int, default=1, help="slurm launcher: runs packed per array task")
     s.add_argument("--max-parallel", type=int, default=None, help="slurm launcher: concurrent array tasks")
-    s.add_argument("--dry-run", action="store_true", help="slurm launcher: print the sbatch script only")
+    s.add_argument("--dry-run", action="store_true", help="run nothing: print the runs that would run (local) or the sbatch script (slurm)")
     s.set_defaults(fn=_cmd_sweep)
 
     rep = sub.add_parser("report", help="regenerate figures and claims tables from recorded runs (offline)")

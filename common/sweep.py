@@ -20,14 +20,19 @@ def _run_one(spec: RunSpec, show_progress: bool) -> tuple[str, str, str]:
         return spec.label, "failed", f"{type(exc).__name__}: {exc}"
 
 
-def run_local(specs: list[RunSpec], jobs: int = 1, out=sys.stdout) -> dict[str, int]:
-    """Execute pending runs on this machine, `jobs` processes at a time (one BLAS thread each when parallel)."""
+def run_local(specs: list[RunSpec], jobs: int = 1, dry_run: bool = False, out=sys.stdout) -> dict[str, int]:
+    """Execute pending runs on this machine, `jobs` processes at a time (one BLAS thread each when parallel);
+    with `dry_run`, only list the runs that would run."""
     from tqdm.auto import tqdm
 
     pending = [s for s in specs if not RunRecord(s.run_dir).is_complete()]
     counts = {"skipped": len(specs) - len(pending), "done": 0, "failed": 0, "error": 0}
     print(f"{len(specs)} runs: {counts['skipped']} complete, {len(pending)} to run "
-          f"({jobs} at a time, local launcher)", file=out, flush=True)
+          f"({jobs} at a time, local launcher{'; dry run: nothing runs' if dry_run else ''})", file=out, flush=True)
+    if dry_run:
+        for s in pending:
+            print(f"would run {s.label}", file=out)
+        return counts
     if not pending:
         return counts
     bar = tqdm(total=len(pending), desc="runs", disable=not sys.stderr.isatty())

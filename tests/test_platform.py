@@ -173,3 +173,15 @@ def test_parallel_sweep_matches_serial(tmp_path, monkeypatch):
     run_local(parallel, jobs=2, out=open(os.devnull, "w"))
     for a, b in zip(serial, parallel):
         assert _bytes(a.run_dir) == _bytes(b.run_dir)
+
+
+def test_local_dry_run_lists_pending_runs_and_runs_nothing(results_root):
+    done = RunSpec(PAPER, "fig3_1", "quick", "ts", 0)
+    execute(done, show_progress=False)
+    before = {p: p.read_bytes() for p in results_root.rglob("*") if p.is_file()}
+    out = repro("sweep", PAPER, "fig3_1", "--budget", "quick", "--dry-run", check=True).stdout
+    assert "dry run: nothing runs" in out
+    assert f"would run {PAPER}/fig3_1/quick/greedy/seed_0" in out
+    assert f"would run {done.label}" not in out  # complete runs are not listed
+    after = {p: p.read_bytes() for p in results_root.rglob("*") if p.is_file()}
+    assert before == after  # nothing started, nothing written
