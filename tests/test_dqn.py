@@ -108,6 +108,10 @@ def test_epsilon_greedy_and_evaluation_at_five_percent():
     expected = 8 * ((1 - 0.05 * 2 / 3) - 0.05 / 3)
     assert len(returns) == 888  # 2,000 vector steps x 4 envs, 9 steps an episode (8 + the reset step)
     assert abs(np.mean(returns) - expected) < 0.1
+    # Table 1's evaluation goes on until an episode has ended, when the step budget is shorter than an episode
+    assert evaluate(cfg, Oracle(), ToyVectorEnv(4, 0), 1, 8, np.random.default_rng(1)) == []
+    short = evaluate(cfg, Oracle(), ToyVectorEnv(4, 0), 1, 8, np.random.default_rng(1), min_episodes=1)
+    assert len(short) == 4 and all(r <= 8 for r in short)  # the 4 streams end together, after 8 steps
 
 
 def test_same_seed_same_metrics(tmp_path, monkeypatch):
