@@ -258,6 +258,11 @@ def _profile_markdown(out: Path) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _md_literal(text) -> str:
+    """A name shown as written (Q*bert), not as emphasis."""
+    return _md_escape(text).replace("*", "\\*")
+
+
 def _tables_markdown(paper, claims: pd.DataFrame) -> str:
     """The paper-shaped tables of claims.yaml: the paper's rows as printed, the regenerated rows from the claims
     table (each regenerated cell is its claim's estimate; its budget and verdict are listed under the table)."""
@@ -272,7 +277,7 @@ def _tables_markdown(paper, claims: pd.DataFrame) -> str:
                   f"Laid out as the paper prints it ({where}, p. {t.source.get('page', '?')}). Rows marked "
                   "\"paper\" quote it; rows marked \"regenerated\" are the estimates of the claims above, at the "
                   "budgets listed under the table.\n",
-                  "| | " + " | ".join(_md_escape(h).replace("*", "\\*") for h in t.columns.values()) + " |",
+                  "| | " + " | ".join(_md_literal(h) for h in t.columns.values()) + " |",
                   "|---" * (len(t.columns) + 1) + "|"]
         budgets: dict[str, list[str]] = {}
         for row in t.rows:
@@ -289,7 +294,7 @@ def _tables_markdown(paper, claims: pd.DataFrame) -> str:
             parts.append(f"| {_md_escape(row['label'])} | " + " | ".join(_md_escape(c) for c in cells) + " |")
         parts.append("")
         for text, headers in budgets.items():
-            parts.append(f"- {', '.join(dict.fromkeys(headers))}: {_md_escape(text)}")
+            parts.append(f"- {', '.join(_md_literal(h) for h in dict.fromkeys(headers))}: {_md_escape(text)}")
         if not budgets:
             parts.append("- No regenerated cell yet: no complete run.")
         parts.append("")

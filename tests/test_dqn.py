@@ -90,6 +90,23 @@ def test_max_heldout_q_statistic_hand_values():
     np.testing.assert_allclose(max_heldout_q_values(claim, data), [250.0, 7.0])
 
 
+def test_best_episode_statistic_hand_values():
+    import pandas as pd
+
+    from common.claims import Claim
+    from papers.mnih2013_dqn.analysis import best_episode_values, final_eval_mean_values
+
+    # seed 0: its final evaluation ended no episode, its epochs did (best 756); seed 1: final 10 beats epochs' 7
+    final = pd.DataFrame({"variant": ["BeamRider"] * 2, "seed": [1, 1], "eval_return": [10.0, 4.0]})
+    epochs = pd.DataFrame({"variant": ["BeamRider"] * 3, "seed": [0, 0, 1], "eval_best_return": [88.0, 756.0, 7.0]})
+    data = {"table1": type("D", (), {"tables": {"final_eval": final, "epochs": epochs}})()}
+    claim = Claim("c", "table1", {}, "", "", {"custom": "best_episode", "variant": "BeamRider"}, {})
+    np.testing.assert_allclose(best_episode_values(claim, data), [756.0, 10.0])
+    np.testing.assert_allclose(final_eval_mean_values(claim, data), [7.0])  # only seed 1 has final episodes
+    other = Claim("c", "table1", {}, "", "", {"custom": "best_episode", "variant": "Pong"}, {})
+    assert len(best_episode_values(other, data)) == 0  # no run of that game: no value, never 0
+
+
 def test_epsilon_greedy_and_evaluation_at_five_percent():
     rng = np.random.default_rng(0)
     q = np.tile([0.0, 1.0, 0.5], (100_000, 1))

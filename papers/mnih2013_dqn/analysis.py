@@ -18,6 +18,10 @@ def _table(claim, data_by_exp, name):
     return t[t["variant"] == claim.statistic["variant"]]
 
 
+def _per_seed_max(t: pd.DataFrame, column: str) -> pd.Series:
+    return t.groupby("seed")[column].max() if len(t) else pd.Series(dtype=float)
+
+
 def final_eval_mean_values(claim, data_by_exp) -> np.ndarray:
     """Per run: the mean total reward of its final epsilon = 0.05 evaluation episodes (Table 1, "DQN")."""
     t = _table(claim, data_by_exp, "final_eval")
@@ -26,14 +30,10 @@ def final_eval_mean_values(claim, data_by_exp) -> np.ndarray:
 
 def best_episode_values(claim, data_by_exp) -> np.ndarray:
     """Per run: its best single evaluation episode over all evaluations (Table 1, "DQN Best")."""
-    final = _table(claim, data_by_exp, "final_eval")
-    epochs = _table(claim, data_by_exp, "epochs")
-    if not len(final):
-        return np.array([])
-    best = final.groupby("seed")["eval_return"].max()
-    if len(epochs):
-        best = pd.concat([best, epochs.groupby("seed")["eval_best_return"].max()], axis=1).max(axis=1)
-    return best.to_numpy()
+    final = _per_seed_max(_table(claim, data_by_exp, "final_eval"), "eval_return")
+    epochs = _per_seed_max(_table(claim, data_by_exp, "epochs"), "eval_best_return")
+    best = pd.concat([final, epochs], axis=1).max(axis=1).sort_index()  # per seed; no episode adds nothing
+    return best.dropna().to_numpy()
 
 
 def max_heldout_q_values(claim, data_by_exp) -> np.ndarray:
