@@ -173,13 +173,11 @@ class PaperTable:
         return row["claim"].format(column=column)
 
 
-def load_tables(paper, claim_ids: set[str] | None = None) -> list[PaperTable]:
-    """The paper-shaped tables of claims.yaml, checked: known keys, one value per column, claims that exist."""
+def load_tables(paper, claim_ids: set[str]) -> list[PaperTable]:
+    """The paper-shaped tables of claims.yaml, checked: known keys, one value per column, claims in `claim_ids`."""
     if not paper.claims_path.exists():
         return []
     raw = yaml.safe_load(paper.claims_path.read_text()) or {}
-    if claim_ids is None:
-        claim_ids = {c.id for c in load_claims(paper)}
     tables = []
     for i, t in enumerate(raw.get("tables", [])):
         where = f"{paper.claims_path}: table {t.get('id', i)}"
@@ -196,7 +194,7 @@ def load_tables(paper, claim_ids: set[str] | None = None) -> list[PaperTable]:
             if "claim" in row:
                 if row.get("show") not in ("paper_value", "estimate"):
                     raise ReproError(f"{where}, row {row['label']}: show must be paper_value or estimate")
-                missing = [table.claim_id(row, c) for c in table.columns if table.claim_id(row, c) not in claim_ids]
+                missing = [i for i in (table.claim_id(row, c) for c in table.columns) if i not in claim_ids]
                 if missing:
                     raise ReproError(f"{where}, row {row['label']}: unknown claims {missing}")
         tables.append(table)

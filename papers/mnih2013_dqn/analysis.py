@@ -38,8 +38,7 @@ def best_episode_values(claim, data_by_exp) -> np.ndarray:
 
 def max_heldout_q_values(claim, data_by_exp) -> np.ndarray:
     """Per run: the largest average max Q on the held-out states over its evaluations (Figure 2, bottom row)."""
-    epochs = _table(claim, data_by_exp, "epochs")
-    return epochs.groupby("seed")["avg_max_q_heldout"].max().to_numpy() if len(epochs) else np.array([])
+    return _per_seed_max(_table(claim, data_by_exp, "epochs"), "avg_max_q_heldout").to_numpy()
 
 
 def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str) -> list[Path]:
