@@ -3,6 +3,7 @@ values; determinism; resume equal to an uninterrupted run; learning Pendulum to 
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -139,3 +140,25 @@ def test_sac_learns_pendulum(tmp_path):
     evals = run_sac(cfg, RunContext(RunRecord(tmp_path), checkpoint_every_s=1e9, show_progress=False))["evaluations"]
     assert evals["eval_return"].iloc[0] < -700
     assert evals["eval_return"].tail(2).mean() > -400
+
+
+def test_learning_curve_figure_draws_returns_of_both_versions_and_v2_temperature(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from common.registry import get_paper
+    from papers.haarnoja2018_sac import analysis
+
+    rows = [dict(variant=f"{v}__HalfCheetah-v5", seed=s, env_step=t, eval_return=r, alpha=a)
+            for v, a0 in (("v1", 1.0), ("v2", 1.0)) for s in (0, 1) for t, r in ((1000, 1.0), (2000, 3.0))
+            for a in [a0 if v == "v1" else 0.5 ** (t / 1000 + s)]]
+    drawn = {}
+    monkeypatch.setattr(plt, "close", lambda fig: drawn.setdefault("fig", fig))
+    exp = get_paper(PAPER).experiment("fig1_3m")
+    paths = analysis.plot(exp, {"evaluations": pd.DataFrame(rows)}, tmp_path, "caption")
+    assert [p.name for p in paths] == ["fig1_3m_learning_curves.png", "fig1_3m_learning_curves.svg"]
+    (ax_return, ax_alpha) = drawn["fig"].axes[:2]
+    assert [line.get_label() for line in ax_return.get_lines()] == ["SAC v1", "SAC v2"]
+    (alpha_line,) = ax_alpha.get_lines()  # v2 only: v1's temperature is fixed
+    # mean over the two seeds at each step: (0.5 + 0.25) / 2 and (0.25 + 0.125) / 2
+    np.testing.assert_allclose(alpha_line.get_ydata(), [0.375, 0.1875])
+    assert ax_alpha.get_yscale() == "log"

@@ -74,21 +74,34 @@ def v2_minus_v1_values(claim, data_by_exp) -> np.ndarray:
 
 
 def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str) -> list[Path]:
+    """Top row: evaluation return per task, v1 and v2 (1812.05905 Figure 1). Bottom row: v2's learned temperature
+    alpha (log scale), the quantity of the "temperature settles" claims; v1's temperature is fixed (1 / reward
+    scale on the unscaled reward) and is not drawn."""
     plotting.setup()
     ev = data["evaluations"].copy()
     parts = ev["variant"].str.split("__", n=1, expand=True)
     ev["version"] = parts[0]
-    ev["env"] = parts[1] if parts.shape[1] > 1 else experiment.config.get("env_id", "")
-    envs = list(dict.fromkeys(ev["env"].fillna(experiment.config.get("env_id", ""))))
-    fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 3.6), squeeze=False)
-    for ax, env in zip(axes.flat, envs):
-        for version, g in ev[ev["env"].fillna(experiment.config.get("env_id", "")) == env].groupby("version"):
+    default_env = experiment.config.get("env_id", "")
+    ev["env"] = (parts[1] if parts.shape[1] > 1 else default_env)
+    ev["env"] = ev["env"].fillna(default_env)
+    envs = list(dict.fromkeys(ev["env"]))
+    fig, axes = plt.subplots(2, len(envs), figsize=(5 * len(envs), 6.4), squeeze=False, sharex="col")
+    for col, env in enumerate(envs):
+        ax_return, ax_alpha = axes[0, col], axes[1, col]
+        for version, g in ev[ev["env"] == env].groupby("version"):
             stats = g.groupby("env_step")["eval_return"].agg(["mean", "std", "count"]).reset_index()
             half = plotting.Z95 * stats["std"].fillna(0) / np.sqrt(stats["count"])
-            plotting.line_with_band(ax, stats["env_step"], stats["mean"], stats["mean"] - half, stats["mean"] + half,
-                                    label=f"SAC {version}")
-        ax.set(title=env, xlabel="environment steps", ylabel="evaluation return (mean action)")
-        ax.legend(frameon=False)
+            line = plotting.line_with_band(ax_return, stats["env_step"], stats["mean"], stats["mean"] - half,
+                                           stats["mean"] + half, label=f"SAC {version}")
+            if version == "v2":
+                alpha = g.groupby("env_step")["alpha"].agg(["mean", "min", "max"]).reset_index()
+                plotting.line_with_band(ax_alpha, alpha["env_step"], alpha["mean"], alpha["min"], alpha["max"],
+                                        label="SAC v2 (band: min-max over seeds)", color=line.get_color())
+        ax_return.set(title=env, ylabel="evaluation return (mean action)")
+        ax_return.legend(frameon=False)
+        ax_alpha.set(xlabel="environment steps", ylabel="temperature alpha (v2, learned)", yscale="log")
+        if ax_alpha.has_data():
+            ax_alpha.legend(frameon=False)
     fig.tight_layout()
     plotting.budget_caption(fig, caption)
     return plotting.save(fig, out_dir, f"{experiment.name}_learning_curves")
