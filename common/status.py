@@ -62,7 +62,7 @@ def _custom_budgets(exp) -> dict[str, list]:
 
 def _print_group(exp_name: str, budget: str, records) -> None:
     c = Counter(r.status() for _, r in records)
-    print(f"  {exp_name:<10} {budget:<6} " + "  ".join(f"{k} {c.get(k, 0)}" for k in STATES), flush=True)
+    print(f"  {exp_name:<14} {budget:<8} " + "  ".join(f"{k} {c.get(k, 0)}" for k in STATES), flush=True)
     from .slurm import ledger
 
     for s, r in records:

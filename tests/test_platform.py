@@ -153,7 +153,7 @@ def test_sweep_is_idempotent_and_status_counts(results_root):
     c2 = run_local(specs, jobs=1, out=open(os.devnull, "w"))
     assert c2["skipped"] == 4 and c2["done"] == 0
     out = repro("status", PAPER).stdout
-    assert "fig3_2b    quick  done 4" in out and "fig3_1     paper  done 0" in out
+    assert re.search(r"^  fig3_2b +quick +done 4 ", out, re.M) and re.search(r"^  fig3_1 +paper +done 0 ", out, re.M), out
 
 
 def test_failed_runs_show_in_status_with_their_last_lines(results_root, monkeypatch):
