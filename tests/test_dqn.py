@@ -1,12 +1,14 @@
 """DQN: the epsilon schedule in agent steps and frames, reward clipping, TD targets, evaluation at epsilon = 0.05,
-determinism, and learning a tiny Atari-like task to a threshold."""
+determinism, what a resumed run keeps and restarts, and learning a tiny Atari-like task to a threshold."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from common.atari import ToyVectorEnv, clip_reward, lives_lost, make_atari
 from common.records import RunContext, RunRecord
-from conftest import execute_in, table_bytes
+from common.runs import RunSpec
+from conftest import execute_in, run_with_crashes, table_bytes
 from papers.mnih2013_dqn.dqn import (DeepMindRMSProp, DQNConfig, QNetwork, epsilon_at, epsilon_greedy, evaluate,
                                      gradient_step, rmsprop, run_dqn, td_targets)
 
@@ -134,6 +136,37 @@ def test_epsilon_greedy_and_evaluation_at_five_percent():
 def test_same_seed_same_metrics(tmp_path, monkeypatch):
     dirs = [execute_in(tmp_path / name, monkeypatch, PAPER, "toy", "quick", "nips2013", 0) for name in ("a", "b")]
     assert table_bytes(dirs[0]) == table_bytes(dirs[1]) and len(table_bytes(dirs[0])) == 3
+
+
+def test_resume_continues_from_the_checkpoint_and_restarts_only_the_episodes_in_progress(tmp_path, monkeypatch):
+    """ale-py cannot save emulator states, so a resumed DQN run cannot be byte-equal to an uninterrupted one. What it
+    promises instead (README, deviation 3): the records up to the checkpoint are kept, training goes on from the
+    checkpoint's agent step, and only the episodes in progress restart."""
+    monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")
+    every_epoch = (("checkpoint_min_interval_s", 0.0),)  # toy, quick budget: epochs end at agent steps 796, 1196, 1596
+    whole = execute_in(tmp_path / "whole", monkeypatch, PAPER, "toy", "quick", "nips2013", 0, every_epoch)
+
+    starts = []  # the agent step each attempt starts from
+    progress = RunContext.progress
+    monkeypatch.setattr(RunContext, "progress", lambda self, total, desc, initial=0, unit="steps":
+                        starts.append(initial) or progress(self, total, desc, initial=initial, unit=unit))
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
+    spec = RunSpec(PAPER, "toy", "quick", "nips2013", 0, every_epoch)
+    run_with_crashes(spec, monkeypatch, (2,))  # killed right after the checkpoint of epoch 2
+    assert starts == [0, 1196]  # the second attempt does not start over
+
+    def table(run_dir, name):
+        return pd.read_csv(run_dir / f"{name}.csv.gz")
+
+    ep_whole, ep_resumed = table(whole, "episodes"), table(spec.run_dir, "episodes")
+    pd.testing.assert_frame_equal(ep_resumed[ep_resumed.agent_step <= 1196], ep_whole[ep_whole.agent_step <= 1196])
+    # 4 streams of 8-step episodes (plus one reset step): the uninterrupted run's next episodes end at 1220, the
+    # resumed run's restart at the checkpoint and end 8 vector steps (32 agent steps) after it
+    assert ep_whole[ep_whole.agent_step > 1196].agent_step.iloc[0] == 1220
+    assert ep_resumed[ep_resumed.agent_step > 1196].agent_step.iloc[0] == 1196 + 32
+    ep_whole, ep_resumed = table(whole, "epochs"), table(spec.run_dir, "epochs")
+    pd.testing.assert_frame_equal(ep_resumed.iloc[:2], ep_whole.iloc[:2])
+    assert ep_resumed.agent_step.tolist() == ep_whole.agent_step.tolist() == [796, 1196, 1596]
 
 
 def test_dqn_learns_the_toy_task(tmp_path):
