@@ -123,7 +123,7 @@ def test_array_sweep_matches_the_local_launcher_and_is_not_resubmitted(cluster, 
         attempt = RunRecord(b.run_dir).attempts()[0]
         assert attempt["launcher"] == "slurm" and attempt["slurm_job_id"]
     status = repro("status", PAPER, env=remote, check=True).stdout
-    assert "fig3_2b    quick  done 4" in status
+    assert re.search(r"^  fig3_2b +quick +done 4 ", status, re.M), status
 
 
 @pytest.mark.slurm
