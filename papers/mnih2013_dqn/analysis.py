@@ -46,6 +46,8 @@ def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str)
     epochs = data.get("epochs")
     if epochs is None or epochs.empty:
         return []
+    if experiment.name == "q_divergence":
+        return _plot_q_divergence(experiment, epochs, out_dir, caption)
     games = list(dict.fromkeys(epochs["variant"]))
     fig, axes = plt.subplots(2, len(games), figsize=(4.2 * len(games), 6.4), squeeze=False)
     for j, game in enumerate(games):
@@ -62,4 +64,30 @@ def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str)
                            xlabel="agent steps (millions; the paper's epoch = 0.2M)")
     fig.tight_layout()
     plotting.budget_caption(fig, caption)
+    return plotting.save(fig, out_dir, f"{experiment.name}_per_epoch")
+
+
+def _plot_q_divergence(experiment, epochs: pd.DataFrame, out_dir: Path, caption: str) -> list[Path]:
+    """The ablation's variants side by side on log scales: the average max Q on the held-out states, against the bound
+    1 / (1 - gamma) that rewards clipped to [-1, 1] allow (dashed), and the training loss. Its short evaluations end
+    few Seaquest episodes, so it draws no reward panel."""
+    from papers.mnih2013_dqn.dqn import DQNConfig
+
+    fig, (ax_q, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for variant, g in epochs.groupby("variant", sort=False):
+        gamma = {**experiment.config, **experiment.variants.get(variant, {})}.get("gamma", DQNConfig.gamma)
+        for ax, col in ((ax_q, "avg_max_q_heldout"), (ax_loss, "loss")):
+            stats = g.groupby("agent_step")[col].agg(["mean", "min", "max"]).reset_index()
+            line = plotting.line_with_band(ax, stats["agent_step"] / 1e3, stats["mean"], stats["min"], stats["max"],
+                                           label=variant)
+            if ax is ax_q:
+                ax.axhline(1 / (1 - gamma), color=line.get_color(), ls="--", lw=0.8)
+    ax_q.set(yscale="log", ylabel="average max Q (held-out states)",
+             title="held-out Q; dashed: the bound 1 / (1 - gamma)")
+    ax_loss.set(yscale="log", ylabel="training loss (mean over the epoch's updates)", title="loss")
+    for ax in (ax_q, ax_loss):
+        ax.set(xlabel="agent steps (thousands)")
+    ax_q.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    plotting.budget_caption(fig, caption.replace("mean with 95% CI", "mean over seeds, band: min to max"))
     return plotting.save(fig, out_dir, f"{experiment.name}_per_epoch")
