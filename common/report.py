@@ -165,7 +165,7 @@ def evaluate_claims(paper, data_by_exp: dict[str, ExperimentData | None]) -> pd.
     cols = ["claim", "source", "experiment", "statement", "metric", "paper_value", "target", "estimate", "ci95",
             "n_runs", "budget_used", "paper_budget", "env_version", "at_this_budget", "verdict"]
     df = pd.DataFrame(rows)
-    return df.reindex(columns=cols).fillna("")
+    return df.reindex(columns=cols).astype(object).fillna("")  # object first: a float column may hold gaps
 
 
 def _md_escape(text) -> str:
