@@ -52,9 +52,11 @@ def save(fig, out_dir: Path, stem: str) -> list[Path]:
     return paths
 
 
-def budget_caption(fig, text: str) -> None:
-    """The budget line under a figure, wrapped to the figure's width (about 16 characters per inch at 8 pt)."""
+def budget_caption(fig, text: str, statistic: str = "mean with 95% CI") -> None:
+    """The budget line under a figure, then what its lines and bands show, wrapped to the figure's width (about 16
+    characters per inch at 8 pt)."""
     import textwrap
 
+    text = f"{text}; {statistic}"
     fig.text(0.01, -0.02, textwrap.fill(text, width=max(60, int(fig.get_figwidth() * 16))), ha="left", va="top",
              fontsize=8, color="0.3")

@@ -199,7 +199,7 @@ def report_paper(paper, experiment: str | None = None, root: Path | None = None)
             continue
         caption = (f"{data.budget_name} budget, {data.runs_text()}: {data.budget.text(with_seeds=False)}"
                    f"{' (REDUCED: paper uses ' + data.paper_budget.text() + ')' if data.reduced else ''}; "
-                   f"{exp.env_version}; mean with 95% CI")
+                   f"{exp.env_version}")  # each figure adds what its lines show (plotting.budget_caption)
         paths = paper.module.plot(exp, data.tables, out / "figures", caption)
         lines.append(f"{paper.name}/{name}: " + ", ".join(str(p.relative_to(out.parent.parent)) if
                                                          p.is_relative_to(out.parent.parent) else str(p) for p in paths))

@@ -93,8 +93,6 @@ def test_max_heldout_q_statistic_hand_values():
 
 
 def test_best_episode_statistic_hand_values():
-    import pandas as pd
-
     from common.claims import Claim
     from papers.mnih2013_dqn.analysis import best_episode_values, final_eval_mean_values
 
@@ -164,9 +162,9 @@ def test_resume_continues_from_the_checkpoint_and_restarts_only_the_episodes_in_
     # resumed run's restart at the checkpoint and end 8 vector steps (32 agent steps) after it
     assert ep_whole[ep_whole.agent_step > 1196].agent_step.iloc[0] == 1220
     assert ep_resumed[ep_resumed.agent_step > 1196].agent_step.iloc[0] == 1196 + 32
-    ep_whole, ep_resumed = table(whole, "epochs"), table(spec.run_dir, "epochs")
-    pd.testing.assert_frame_equal(ep_resumed.iloc[:2], ep_whole.iloc[:2])
-    assert ep_resumed.agent_step.tolist() == ep_whole.agent_step.tolist() == [796, 1196, 1596]
+    epochs_whole, epochs_resumed = table(whole, "epochs"), table(spec.run_dir, "epochs")
+    pd.testing.assert_frame_equal(epochs_resumed.iloc[:2], epochs_whole.iloc[:2])
+    assert epochs_resumed.agent_step.tolist() == epochs_whole.agent_step.tolist() == [796, 1196, 1596]
 
 
 def test_dqn_learns_the_toy_task(tmp_path):

@@ -148,9 +148,10 @@ def test_learning_curve_figure_draws_returns_of_both_versions_and_v2_temperature
     from common.registry import get_paper
     from papers.haarnoja2018_sac import analysis
 
-    rows = [dict(variant=f"{v}__HalfCheetah-v5", seed=s, env_step=t, eval_return=r, alpha=a)
-            for v, a0 in (("v1", 1.0), ("v2", 1.0)) for s in (0, 1) for t, r in ((1000, 1.0), (2000, 3.0))
-            for a in [a0 if v == "v1" else 0.5 ** (t / 1000 + s)]]
+    # v1's temperature is fixed at 1; v2's halves every 1,000 steps, seed 1 starting half as high as seed 0
+    rows = [dict(variant=f"{v}__HalfCheetah-v5", seed=s, env_step=t, eval_return=r,
+                 alpha=1.0 if v == "v1" else 0.5 ** (t / 1000 + s))
+            for v in ("v1", "v2") for s in (0, 1) for t, r in ((1000, 1.0), (2000, 3.0))]
     drawn = {}
     monkeypatch.setattr(plt, "close", lambda fig: drawn.setdefault("fig", fig))
     exp = get_paper(PAPER).experiment("fig1_3m")

@@ -82,8 +82,7 @@ def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str)
     parts = ev["variant"].str.split("__", n=1, expand=True)
     ev["version"] = parts[0]
     default_env = experiment.config.get("env_id", "")
-    ev["env"] = (parts[1] if parts.shape[1] > 1 else default_env)
-    ev["env"] = ev["env"].fillna(default_env)
+    ev["env"] = (parts[1] if parts.shape[1] > 1 else pd.Series(default_env, index=ev.index)).fillna(default_env)
     envs = list(dict.fromkeys(ev["env"]))
     fig, axes = plt.subplots(2, len(envs), figsize=(5 * len(envs), 6.4), squeeze=False, sharex="col")
     for col, env in enumerate(envs):

@@ -71,11 +71,12 @@ def _plot_q_divergence(experiment, epochs: pd.DataFrame, out_dir: Path, caption:
     """The ablation's variants side by side on log scales: the average max Q on the held-out states, against the bound
     1 / (1 - gamma) that rewards clipped to [-1, 1] allow (dashed), and the training loss. Its short evaluations end
     few Seaquest episodes, so it draws no reward panel."""
-    from papers.mnih2013_dqn.dqn import DQNConfig
+    from common.runs import RunSpec, resolve
 
     fig, (ax_q, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
     for variant, g in epochs.groupby("variant", sort=False):
-        gamma = {**experiment.config, **experiment.variants.get(variant, {})}.get("gamma", DQNConfig.gamma)
+        # the variant's resolved config (gamma is set by the experiment and its variants, never by a budget)
+        gamma = resolve(RunSpec(experiment.paper.name, experiment.name, "paper", variant, 0)).gamma
         for ax, col in ((ax_q, "avg_max_q_heldout"), (ax_loss, "loss")):
             stats = g.groupby("agent_step")[col].agg(["mean", "min", "max"]).reset_index()
             line = plotting.line_with_band(ax, stats["agent_step"] / 1e3, stats["mean"], stats["min"], stats["max"],
@@ -89,5 +90,5 @@ def _plot_q_divergence(experiment, epochs: pd.DataFrame, out_dir: Path, caption:
         ax.set(xlabel="agent steps (thousands)")
     ax_q.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    plotting.budget_caption(fig, caption.replace("mean with 95% CI", "mean over seeds, band: min to max"))
+    plotting.budget_caption(fig, caption, statistic="mean over seeds, band: min to max")
     return plotting.save(fig, out_dir, f"{experiment.name}_per_epoch")
