@@ -5,6 +5,6 @@ class ReproError(Exception):
     """Bad input or state; the CLI prints the message and exits with status 2, before any work starts."""
 
 
-def unknown(kind: str, name: str, valid) -> ReproError:
-    valid = sorted(valid)
-    return ReproError(f"unknown {kind} '{name}'; valid {kind}s: {', '.join(valid) if valid else '(none)'}")
+def unknown(kind: str, name: str, valid, plural: str | None = None) -> ReproError:
+    valid = ", ".join(sorted(valid)) or "(none)"
+    return ReproError(f"unknown {kind} '{name}'; valid {plural or kind + 's'}: {valid}")

@@ -3,7 +3,12 @@
 A paper is a package `papers/<firstauthor><year>_<topic>/` with
   - `experiments.yaml`: each experiment (a figure or table of the paper): its runner, base config, the two
     budgets (`paper` and `quick`), the variants (one run each per seed) and which config keys measure the budget;
-  - `__init__.py` exposing `RUNNERS` (name -> Runner), and `plot(experiment, data, out_dir)`;
+  - `__init__.py` exposing `RUNNERS` (name -> Runner) and `FIGURES` (name -> `fn(experiment, tables, out_dir,
+    caption) -> [paths]`); an experiment names its figure with `figure:` ("default" unless given, "none" for no
+    figure);
+  - optionally `SUMMARIES` (name -> `fn(experiment, data) -> DataFrame`, one row per run: variant, seed, ...): an
+    experiment that names one with `summary:` gets that table in its regenerated README, so that its per-run
+    numbers are quoted from the run records and never copied by hand;
   - optionally `COMPUTED` (name -> function of the resolved config) for analytic reference values in claims;
   - `claims.yaml`: what the paper reports, checked by `common.claims`.
 """
@@ -47,6 +52,8 @@ class Experiment:
     env_version: str
     description: str = ""
     runs_of: str | None = None  # this experiment is a named subset of another's runs (never run twice)
+    figure: str | None = "default"  # a name in the paper's FIGURES; None: the experiment draws no figure
+    summary: str | None = None  # a name in the paper's SUMMARIES: its per-run table in the regenerated README
 
     @property
     def run_experiment(self) -> str:
@@ -93,6 +100,18 @@ class Paper:
         return (root or REPO_ROOT / "results") / self.name
 
 
+def hook(module, table: str, name: str | None, where: str) -> str | None:
+    """Check that `name` (from experiments.yaml) is a key of the module's `table` (FIGURES, SUMMARIES); "none" and
+    None mean no hook."""
+    if name is None or name == "none":
+        return None
+    hooks = getattr(module, table, {})
+    if name not in hooks:
+        kind, plural = {"FIGURES": ("figure", "figures"), "SUMMARIES": ("summary", "summaries")}[table]
+        raise unknown(f"{kind} of {where}", name, hooks, plural=f"{plural} of {where}")
+    return name
+
+
 def _load_paper(name: str) -> Paper:
     module = importlib.import_module(f"papers.{name}")
     path = Path(module.__file__).parent
@@ -119,6 +138,8 @@ def _load_paper(name: str) -> Paper:
             budget_keys=list(e.get("budget_keys") or []),
             env_version=e["env_version"],
             description=e.get("description", ""),
+            figure=hook(module, "FIGURES", e.get("figure", "default"), f"{name}/{exp_name}"),
+            summary=hook(module, "SUMMARIES", e.get("summary"), f"{name}/{exp_name}"),
         )
     for exp_name, e in spec["experiments"].items():
         if "runs_of" not in e:
@@ -131,7 +152,9 @@ def _load_paper(name: str) -> Paper:
             paper=paper, name=exp_name, title=e["title"], source=e["source"], runner=parent.runner,
             config=parent.config, budgets=parent.budgets, variants={v: parent.variants[v] for v in names},
             budget_keys=parent.budget_keys, env_version=e.get("env_version", parent.env_version),
-            description=e.get("description", ""), runs_of=parent.name)
+            description=e.get("description", ""), runs_of=parent.name,
+            figure=hook(module, "FIGURES", e.get("figure", "default"), f"{name}/{exp_name}"),
+            summary=hook(module, "SUMMARIES", e.get("summary"), f"{name}/{exp_name}"))
     return paper
 
 

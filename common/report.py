@@ -3,6 +3,7 @@
 results/<paper>/runs/...        per-run records (committed: config, provenance, per-seed metrics)
 results/<paper>/figures/        PNG and SVG
 results/<paper>/claims.csv      one row per claim, with its verdict
+results/<paper>/summaries/      per experiment that names a `summary:`, one row per run (its numbers and provenance)
 results/<paper>/README.md       the claims table and figures, generated
 results/README.md               the index over papers, generated
 """
@@ -31,6 +32,7 @@ class ExperimentData:
     seeds_by_variant: dict[str, int]
     runs_done: int = 0
     runs_planned: int = 0
+    runs: pd.DataFrame | None = None  # one row per complete run: variant, seed and its provenance (commit, speed)
 
     def runs_text(self) -> str:
         """e.g. '12 of 21 runs complete (seeds per variant: 0-3)'."""
@@ -72,14 +74,15 @@ def load_experiment(exp) -> ExperimentData | None:
         if not done:
             continue
         frames: dict[str, list[pd.DataFrame]] = {}
-        commits = set()
+        commits, runs = set(), []
         for s in done:
             rec = RunRecord(s.run_dir)
             for name in rec.tables():
                 frames.setdefault(name, []).append(rec.read_table(name).assign(variant=s.variant))
             prov = rec.read_json("provenance.json") or {}
-            git = prov.get("git") or {}
-            commits.add(f"{(git.get('commit') or 'unknown')[:10]}{' (dirty)' if git.get('dirty') else ''}")
+            commit = _commit_text(prov.get("git") or {})
+            commits.add(commit)
+            runs.append(_run_row(s, prov, commit))
         seeds_by_variant = {v: len({s.seed for s in done if s.variant == v}) for v in exp.variants}
         configs = {v: to_dict(resolve(RunSpec(exp.paper.name, exp.run_experiment, budget_name, v, 0)))
                    for v in exp.variants}
@@ -93,8 +96,24 @@ def load_experiment(exp) -> ExperimentData | None:
             seeds_by_variant=seeds_by_variant,
             runs_done=len(done),
             runs_planned=len(specs),
+            runs=pd.DataFrame(runs),
         )
     return None
+
+
+def _commit_text(git: dict) -> str:
+    return f"{(git.get('commit') or 'unknown')[:10]}{' (dirty)' if git.get('dirty') else ''}"
+
+
+def _run_row(spec, prov: dict, commit: str) -> dict:
+    """A run's provenance, as the columns a summary table ends with."""
+    speed = prov.get("throughput") or {}
+    wall_s = prov.get("wall_s_last_attempt")
+    return {"variant": spec.variant, "seed": spec.seed, "attempts": prov.get("attempts"),
+            "last attempt (min)": None if wall_s is None else round(wall_s / 60, 1),
+            "speed (per s)": (f"{speed['per_second']:,} {speed.get('unit', '')}".strip()
+                              if speed.get("per_second") is not None else None),
+            "commit": commit}
 
 
 def _threshold(paper, claim, data: ExperimentData):
@@ -186,12 +205,18 @@ def _claims_markdown(df: pd.DataFrame) -> str:
 
 
 def report_paper(paper, experiment: str | None = None, root: Path | None = None) -> list[str]:
-    """Regenerate figures (of one experiment, or all) and the paper's claims table; returns printable lines."""
+    """Regenerate figures (of one experiment, or all), the per-run summaries and the paper's claims table; returns
+    printable lines."""
     out = paper.results_dir(root or results_root())
     data_by_exp = {name: load_experiment(exp) for name, exp in paper.experiments.items()}
+    summaries = {name: summarize(paper, exp, data_by_exp[name]) for name, exp in paper.experiments.items()}
     lines = []
     for name, exp in paper.experiments.items():
         data = data_by_exp[name]
+        if summaries[name] is not None:
+            (out / "summaries").mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out / "summaries" / f"{name}.csv",
+                              summaries[name].to_csv(index=False, lineterminator="\n"))
         if experiment and name != experiment:
             continue
         if data is None:
@@ -200,15 +225,44 @@ def report_paper(paper, experiment: str | None = None, root: Path | None = None)
         caption = (f"{data.budget_name} budget, {data.runs_text()}: {data.budget.text(with_seeds=False)}"
                    f"{' (REDUCED: paper uses ' + data.paper_budget.text() + ')' if data.reduced else ''}; "
                    f"{exp.env_version}")  # each figure adds what its lines show (plotting.budget_caption)
-        paths = paper.module.plot(exp, data.tables, out / "figures", caption)
-        lines.append(f"{paper.name}/{name}: " + ", ".join(str(p.relative_to(out.parent.parent)) if
-                                                         p.is_relative_to(out.parent.parent) else str(p) for p in paths))
+        paths = paper.module.FIGURES[exp.figure](exp, data.tables, out / "figures", caption) if exp.figure else []
+        if summaries[name] is not None:
+            paths.append(out / "summaries" / f"{name}.csv")
+        root_dir = out.parent.parent
+        shown = [str(p.relative_to(root_dir)) if p.is_relative_to(root_dir) else str(p) for p in paths]
+        lines.append(f"{paper.name}/{name}: " + (", ".join(shown) or "no figure (figure: none)"))
     claims = evaluate_claims(paper, data_by_exp)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "claims.csv", claims.to_csv(index=False, lineterminator="\n"))
-    atomic_write_text(out / "README.md", _paper_readme(paper, data_by_exp, claims, out))
+    atomic_write_text(out / "README.md", _paper_readme(paper, data_by_exp, summaries, claims, out))
     lines.append(f"{paper.name}: {len(claims)} claims -> {out / 'README.md'}")
     return lines
+
+
+def summarize(paper, exp, data: ExperimentData | None) -> pd.DataFrame | None:
+    """The experiment's per-run table (its `summary:` in experiments.yaml), one row per complete run, ending with each
+    run's provenance; None if it names no summary or has no complete run."""
+    if exp.summary is None or data is None:
+        return None
+    table = paper.module.SUMMARIES[exp.summary](exp, data)
+    return table.merge(data.runs, on=["variant", "seed"], how="left").sort_values(["variant", "seed"], kind="stable")
+
+
+def _cell(x) -> str:
+    """A summary cell: 4 significant digits with thousands separators; integers whole; gaps empty."""
+    if x is None or (not isinstance(x, str) and pd.isna(x)):
+        return ""
+    if isinstance(x, (bool, str)):
+        return _md_escape(x)
+    if float(x).is_integer() and abs(x) < 1e15:
+        return f"{int(x):,}"
+    return f"{float(x):,.4g}"
+
+
+def _summary_markdown(table: pd.DataFrame) -> str:
+    head = "| " + " | ".join(_md_escape(c) for c in table.columns) + " |\n" + "|---" * len(table.columns) + "|\n"
+    return head + "\n".join("| " + " | ".join(_cell(x) for x in row) + " |"
+                             for row in table.itertuples(index=False)) + "\n"
 
 
 def _speed_markdown(out: Path) -> str:
@@ -301,7 +355,8 @@ def _tables_markdown(paper, claims: pd.DataFrame) -> str:
     return "## Tables as printed in the paper\n\n" + "\n".join(parts) + "\n"
 
 
-def _paper_readme(paper, data_by_exp, claims: pd.DataFrame, out: Path) -> str:
+def _paper_readme(paper, data_by_exp, summaries: dict[str, pd.DataFrame | None], claims: pd.DataFrame,
+                  out: Path) -> str:
     parts = [f"# {paper.title}: regenerated results\n",
              f"{paper.citation}\n",
              "Generated by `repro report " + paper.name + "` from the run records under `runs/`; do not edit by hand. "
@@ -321,6 +376,11 @@ def _paper_readme(paper, data_by_exp, claims: pd.DataFrame, out: Path) -> str:
         parts.append(f"- Budget used: {data.budget_name}: {data.budget.text(with_seeds=False)}{label}; "
                      f"{data.runs_text()}\n"
                      f"- Runs made at commit(s): {', '.join(data.commits)}\n")
+        summary = summaries[name]
+        if summary is not None:
+            doc = (paper.module.SUMMARIES[exp.summary].__doc__ or "").strip().split("\n\n")[0]
+            parts.append(f"\nPer run ({data.budget_name} budget; also in `summaries/{name}.csv`). "
+                         f"{_md_escape(' '.join(doc.split()))}\n\n" + _summary_markdown(summary))
         for fig in sorted((out / "figures").glob(f"{name}*.png")):
             parts.append(f"\n![{fig.stem}](figures/{fig.name})\n")
         parts.append("\n")

@@ -185,3 +185,23 @@ def test_local_dry_run_lists_pending_runs_and_runs_nothing(results_root):
     assert f"would run {done.label}" not in out  # complete runs are not listed
     after = {p: p.read_bytes() for p in results_root.rglob("*") if p.is_file()}
     assert before == after  # nothing started, nothing written
+
+
+def test_figure_and_summary_names_in_experiments_yaml_are_checked():
+    """experiments.yaml names an experiment's figure and summary; an unknown name is an error naming the valid ones,
+    "none" means no figure; every registered experiment's names resolve to a function of its paper."""
+    from types import SimpleNamespace
+
+    from common.registry import hook, papers
+
+    module = SimpleNamespace(FIGURES={"default": print, "q_divergence": print})
+    with pytest.raises(ReproError, match="unknown figure of p/e 'curves'; valid figures of p/e: default, q_divergence"):
+        hook(module, "FIGURES", "curves", "p/e")
+    with pytest.raises(ReproError, match="unknown summary of p/e 'x'; valid summaries of p/e: \\(none\\)"):
+        hook(module, "SUMMARIES", "x", "p/e")
+    assert hook(module, "FIGURES", "none", "p/e") is None and hook(module, "SUMMARIES", None, "p/e") is None
+    for paper in papers().values():
+        for exp in paper.experiments.values():
+            assert exp.figure is None or callable(paper.module.FIGURES[exp.figure])
+            assert exp.summary is None or callable(paper.module.SUMMARIES[exp.summary])
+    assert papers()["schulman2017_ppo"].experiment("random_policy").figure is None

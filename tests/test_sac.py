@@ -163,3 +163,25 @@ def test_learning_curve_figure_draws_returns_of_both_versions_and_v2_temperature
     # mean over the two seeds at each step: (0.5 + 0.25) / 2 and (0.25 + 0.125) / 2
     np.testing.assert_allclose(alpha_line.get_ydata(), [0.375, 0.1875])
     assert ax_alpha.get_yscale() == "log"
+
+
+def test_per_run_summary_hand_values():
+    """Per run: best and last-10 evaluations, last 10 training episodes, and v2's temperature at the end and its
+    drift; v1's fixed temperature is left blank."""
+    from papers.haarnoja2018_sac.analysis import run_summary
+
+    alpha = [3.0] * 16 + [1.0, 1.0, 0.5, 0.5]  # the last 10% (2 values) against the 10% before: ln 2
+    ev = pd.DataFrame([{"variant": v, "seed": 0, "env_step": 1000 * (i + 1), "eval_return": float(i),
+                        "alpha": alpha[i] if v == "v2" else 0.2} for v in ("v1", "v2") for i in range(20)])
+    ep = pd.DataFrame([{"variant": v, "seed": 0, "env_step": 500 * (i + 1), "episode_return": float(10 * i)}
+                       for v in ("v1", "v2") for i in range(12)])
+    configs = {"v1": {"version": "v1"}, "v2": {"version": "v2"}}
+    data = type("D", (), {"tables": {"evaluations": ev.iloc[::-1], "episodes": ep}, "configs": configs})()
+    s = run_summary(None, data).set_index("variant")
+    assert s["env steps"].tolist() == [20000, 20000] and s["evaluations"].tolist() == [20, 20]
+    assert s["best evaluation return"].tolist() == [19.0, 19.0]
+    assert s["last 10 evaluations, mean"].tolist() == [14.5, 14.5]  # evaluations 10..19, whatever the row order
+    assert s["last 10 training episodes, mean"].tolist() == [65.0, 65.0]  # episodes 2..11: 10 x (2 + 11) / 2
+    assert np.isnan(s.loc["v1", "alpha at the end (v2)"]) and s.loc["v2", "alpha at the end (v2)"] == 0.5
+    assert np.isnan(s.loc["v1", "alpha drift, abs ln (v2)"])
+    assert s.loc["v2", "alpha drift, abs ln (v2)"] == pytest.approx(math.log(2))

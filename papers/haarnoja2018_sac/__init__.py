@@ -6,7 +6,7 @@ speed benchmark (`repro bench haarnoja2018_sac fig1_hopper --variant v2`).
 from common.registry import Runner
 
 from .analysis import (alpha_drift_values, final_eval_values, final_train_values, max_eval_values, plot,
-                       v2_minus_v1_values)
+                       run_summary, v2_minus_v1_values)
 from .bench import bench, profile
 from .sac import SACConfig, run_sac
 
@@ -15,5 +15,7 @@ BENCH = {"sac": (RUNNERS["sac"], bench)}
 PROFILE = {"sac": (RUNNERS["sac"], profile)}
 STATISTICS = {"max_eval": max_eval_values, "final_eval": final_eval_values, "final_train": final_train_values,
               "v2_minus_v1": v2_minus_v1_values, "alpha_drift": alpha_drift_values}
+FIGURES = {"default": plot}
+SUMMARIES = {"per_run": run_summary}
 
-__all__ = ["RUNNERS", "BENCH", "PROFILE", "STATISTICS", "plot"]
+__all__ = ["RUNNERS", "BENCH", "PROFILE", "STATISTICS", "FIGURES", "SUMMARIES"]

@@ -19,6 +19,18 @@ def _evals(claim, data_by_exp, max_step: int | None) -> pd.DataFrame:
     return ev if max_step is None else ev[ev["env_step"] <= max_step]
 
 
+def _last(values: pd.Series, n: int = 10) -> float:
+    """The mean of the last n values (of a series sorted by env step)."""
+    return values.tail(n).mean()
+
+
+def _alpha_drift(alpha: np.ndarray) -> float:
+    """|ln(mean alpha over the last 10% / mean alpha over the 10% before)|, NaN for fewer than 10 values; 0 means the
+    learned temperature no longer moves, ln 2 a change by a factor of 2."""
+    k = len(alpha) // 10
+    return abs(np.log(alpha[-k:].mean() / alpha[-2 * k:-k].mean())) if k >= 1 else np.nan
+
+
 def max_eval_values(claim, data_by_exp) -> np.ndarray:
     """Per run: the best evaluation return within the first `max_step` steps (TD3 Table 1's "max average return")."""
     ev = _evals(claim, data_by_exp, claim.statistic.get("max_step"))
@@ -28,8 +40,8 @@ def max_eval_values(claim, data_by_exp) -> np.ndarray:
 def final_eval_values(claim, data_by_exp) -> np.ndarray:
     """Per run: the mean of its last 10 evaluation returns (within the first `max_step` steps, if given)."""
     ev = _evals(claim, data_by_exp, claim.statistic.get("max_step"))
-    return ev.sort_values("env_step").groupby("seed")["eval_return"].apply(lambda x: x.tail(10).mean()).to_numpy() \
-        if len(ev) else np.array([])
+    return ev.sort_values("env_step").groupby("seed")["eval_return"].apply(_last).to_numpy() if len(ev) \
+        else np.array([])
 
 
 def final_train_values(claim, data_by_exp) -> np.ndarray:
@@ -49,13 +61,8 @@ def alpha_drift_values(claim, data_by_exp) -> np.ndarray:
     """Per run: |ln(mean alpha over the last 10% of evaluations / mean alpha over the 10% before)|; 0 means the
     learned temperature no longer moves, ln 2 a change by a factor of 2."""
     ev = _evals(claim, data_by_exp, None)
-    out = []
-    for _, g in ev.sort_values("env_step").groupby("seed"):
-        alpha = g["alpha"].dropna().to_numpy()
-        k = len(alpha) // 10
-        if k >= 1:
-            out.append(abs(np.log(alpha[-k:].mean() / alpha[-2 * k:-k].mean())))
-    return np.array(out)
+    drift = [_alpha_drift(g["alpha"].dropna().to_numpy()) for _, g in ev.sort_values("env_step").groupby("seed")]
+    return np.array([d for d in drift if not np.isnan(d)])
 
 
 def v2_minus_v1_values(claim, data_by_exp) -> np.ndarray:
@@ -65,12 +72,30 @@ def v2_minus_v1_values(claim, data_by_exp) -> np.ndarray:
         return np.array([])
     ev = data.tables["evaluations"]
     env = claim.statistic["env"]
-    final = (ev.sort_values("env_step").groupby(["variant", "seed"])["eval_return"].apply(lambda x: x.tail(10).mean())
-             .reset_index())
+    final = ev.sort_values("env_step").groupby(["variant", "seed"])["eval_return"].apply(_last).reset_index()
     v1 = final[final["variant"] == ("v1" if env is None else f"v1__{env}")].set_index("seed")["eval_return"]
     v2 = final[final["variant"] == ("v2" if env is None else f"v2__{env}")].set_index("seed")["eval_return"]
     both = v1.index.intersection(v2.index)
     return (v2[both] - v1[both]).to_numpy()
+
+
+def run_summary(experiment, data) -> pd.DataFrame:
+    """Each run's numbers behind the claims: its best and last-10 deterministic evaluations, its last 10 training
+    episodes (stochastic policy), and for v2 its learned temperature at the end and how much it still moved (|ln| of
+    the last 10% of evaluations' mean alpha over the 10% before's)."""
+    ev = data.tables["evaluations"].sort_values("env_step")
+    ep = data.tables["episodes"].sort_values("env_step")
+    rows = []
+    for (variant, seed), g in ev.groupby(["variant", "seed"], sort=False):
+        train = ep[(ep["variant"] == variant) & (ep["seed"] == seed)]["episode_return"]
+        alpha = g["alpha"].dropna().to_numpy() if data.configs[variant]["version"] == "v2" else np.array([])
+        rows.append({"variant": variant, "seed": seed, "env steps": g["env_step"].iloc[-1], "evaluations": len(g),
+                     "best evaluation return": g["eval_return"].max(),
+                     "last 10 evaluations, mean": _last(g["eval_return"]),
+                     "last 10 training episodes, mean": _last(train),
+                     "alpha at the end (v2)": alpha[-1] if len(alpha) else np.nan,
+                     "alpha drift, abs ln (v2)": _alpha_drift(alpha)})
+    return pd.DataFrame(rows)
 
 
 def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str) -> list[Path]:

@@ -41,13 +41,44 @@ def max_heldout_q_values(claim, data_by_exp) -> np.ndarray:
     return _per_seed_max(_table(claim, data_by_exp, "epochs"), "avg_max_q_heldout").to_numpy()
 
 
-def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str) -> list[Path]:
+def table1_summary(experiment, data) -> pd.DataFrame:
+    """Table 1's numbers of each run: its final epsilon = 0.05 evaluation (episodes, mean total reward) and its best
+    single evaluation episode, with its budget in agent steps and emulator frames."""
+    final_eval, rows = data.tables.get("final_eval", pd.DataFrame(columns=["variant", "seed", "eval_return"])), []
+    for (variant, seed), epochs in data.tables["epochs"].groupby(["variant", "seed"], sort=False):
+        cfg = data.configs[variant]
+        final = final_eval[(final_eval["variant"] == variant) & (final_eval["seed"] == seed)]["eval_return"]
+        rows.append({"variant": variant, "seed": seed, "agent steps": cfg["total_agent_steps"],
+                     "emulator frames": cfg["total_agent_steps"] * cfg["frame_skip"],
+                     "final evaluation: episodes": len(final), "final evaluation: mean return": final.mean(),
+                     "best episode": pd.concat([final, epochs["eval_best_return"]]).max()})
+    return pd.DataFrame(rows)
+
+
+def q_divergence_summary(experiment, data) -> pd.DataFrame:
+    """The ablation's numbers of each run: the largest average max Q on the held-out states over its evaluations
+    against the bound 1 / (1 - gamma) that rewards clipped to [-1, 1] allow, its last evaluation's Q, and its largest
+    epoch loss (the mean over an epoch's updates)."""
+    rows = []
+    for (variant, seed), g in data.tables["epochs"].sort_values("agent_step").groupby(["variant", "seed"], sort=False):
+        gamma = data.configs[variant]["gamma"]
+        rows.append({"variant": variant, "seed": seed, "gamma": gamma, "bound 1/(1-gamma)": 1 / (1 - gamma),
+                     "updates": len(g) * data.configs[variant]["epoch_updates"],
+                     "max held-out Q": g["avg_max_q_heldout"].max(),
+                     "last held-out Q": g["avg_max_q_heldout"].iloc[-1], "largest epoch loss": g["loss"].max()})
+    return pd.DataFrame(rows)
+
+
+def _epochs(data: dict[str, pd.DataFrame]) -> pd.DataFrame:
     plotting.setup()
-    epochs = data.get("epochs")
-    if epochs is None or epochs.empty:
+    return data.get("epochs", pd.DataFrame())
+
+
+def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str) -> list[Path]:
+    """Figure 2: per game, the average reward per episode and the average max Q on the held-out states."""
+    epochs = _epochs(data)
+    if epochs.empty:
         return []
-    if experiment.name == "q_divergence":
-        return _plot_q_divergence(experiment, epochs, out_dir, caption)
     games = list(dict.fromkeys(epochs["variant"]))
     fig, axes = plt.subplots(2, len(games), figsize=(4.2 * len(games), 6.4), squeeze=False)
     for j, game in enumerate(games):
@@ -67,12 +98,15 @@ def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str)
     return plotting.save(fig, out_dir, f"{experiment.name}_per_epoch")
 
 
-def _plot_q_divergence(experiment, epochs: pd.DataFrame, out_dir: Path, caption: str) -> list[Path]:
+def plot_q_divergence(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str) -> list[Path]:
     """The ablation's variants side by side on log scales: the average max Q on the held-out states, against the bound
     1 / (1 - gamma) that rewards clipped to [-1, 1] allow (dashed), and the training loss. Its short evaluations end
     few Seaquest episodes, so it draws no reward panel."""
     from common.runs import RunSpec, resolve
 
+    epochs = _epochs(data)
+    if epochs.empty:
+        return []
     fig, (ax_q, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
     for variant, g in epochs.groupby("variant", sort=False):
         # the variant's resolved config (gamma is set by the experiment and its variants, never by a budget)

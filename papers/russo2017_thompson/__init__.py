@@ -16,6 +16,9 @@ RUNNERS = {
     "bridge": Runner(BridgeConfig, run_bridge),
 }
 
+#: Figures (experiments.yaml names one with `figure:`, "default" unless given).
+FIGURES = {"default": plot}
+
 #: Benchmarks (`repro bench`): name -> (runner, function(cfg, n_periods, scratch_dir) -> dict).
 BENCH = {"finite_arm": (RUNNERS["finite_arm"], bench)}
 
@@ -25,4 +28,4 @@ COMPUTED = {
     "greedy_best_arm_probability_upper_bound": greedy_best_arm_probability_upper_bound,
 }
 
-__all__ = ["RUNNERS", "BENCH", "COMPUTED", "plot"]
+__all__ = ["RUNNERS", "BENCH", "COMPUTED", "FIGURES"]

@@ -18,6 +18,9 @@ RUNNERS = {
     "ppo_atari": Runner(PPOAtariConfig, run_ppo_atari),
 }
 
+#: Figures (experiments.yaml names one with `figure:`, "default" unless given).
+FIGURES = {"default": plot}
+
 #: Benchmarks (`repro bench`): name -> (runner, function(cfg, n_steps, scratch_dir) -> dict).
 BENCH = {"ppo": (RUNNERS["ppo"], bench)}
 
@@ -25,4 +28,4 @@ BENCH = {"ppo": (RUNNERS["ppo"], bench)}
 STATISTICS = {"normalized_score": normalized_score_values, "final_return": final_return_values,
               "atari_last100": atari_last100_values}
 
-__all__ = ["RUNNERS", "BENCH", "STATISTICS", "plot"]
+__all__ = ["RUNNERS", "BENCH", "STATISTICS", "FIGURES"]

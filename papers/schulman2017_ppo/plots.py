@@ -14,8 +14,6 @@ from .analysis import curve, split_variant
 
 def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str) -> list[Path]:
     plotting.setup()
-    if experiment.name == "random_policy":
-        return []
     episodes = data["episodes"]
     step_col = "agent_step" if "agent_step" in episodes else "env_step"  # Atari counts agent steps
     total = int(episodes[step_col].max())
