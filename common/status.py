@@ -60,9 +60,10 @@ def _custom_budgets(exp) -> dict[str, list]:
     return out
 
 
-def _print_group(exp_name: str, budget: str, records) -> None:
+def _print_group(exp_name: str, budget: str, records, widths: tuple[int, int]) -> None:
     c = Counter(r.status() for _, r in records)
-    print(f"  {exp_name:<14} {budget:<8} " + "  ".join(f"{k} {c.get(k, 0)}" for k in STATES), flush=True)
+    print(f"  {exp_name:<{widths[0]}} {budget:<{widths[1]}} " + "  ".join(f"{k} {c.get(k, 0)}" for k in STATES),
+          flush=True)
     from .slurm import ledger
 
     for s, r in records:
@@ -82,12 +83,14 @@ def print_status(paper_name: str | None = None) -> int:
     targets = [get_paper(paper_name)] if paper_name else list(papers().values())
     for paper in targets:
         print(paper.name)
+        groups = []  # (experiment, budget, records): the paper's budget always, others once they hold a run
         for exp in paper.experiments.values():
             for budget in exp.budgets:
                 records = [(s, RunRecord(s.run_dir)) for s in plan(paper.name, exp.name, budget)]
-                if budget != "paper" and all(r.status() == "pending" for _, r in records):
-                    continue
-                _print_group(exp.name, budget, records)
-            for budget, records in _custom_budgets(exp).items():
-                _print_group(exp.name, budget, records)
+                if budget == "paper" or any(r.status() != "pending" for _, r in records):
+                    groups.append((exp.name, budget, records))
+            groups += [(exp.name, budget, records) for budget, records in _custom_budgets(exp).items()]
+        widths = (max(len(g[0]) for g in groups), max(len(g[1]) for g in groups)) if groups else (0, 0)
+        for exp_name, budget, records in groups:
+            _print_group(exp_name, budget, records, widths)
     return 0
