@@ -216,7 +216,7 @@ def report_paper(paper, experiment: str | None = None, root: Path | None = None)
         if summaries[name] is not None:
             (out / "summaries").mkdir(parents=True, exist_ok=True)
             atomic_write_text(out / "summaries" / f"{name}.csv",
-                              summaries[name].to_csv(index=False, lineterminator="\n"))
+                              summaries[name].to_csv(index=False, lineterminator="\n", float_format="%.10g"))
         if experiment and name != experiment:
             continue
         if data is None:

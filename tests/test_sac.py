@@ -152,13 +152,16 @@ def test_learning_curve_figure_draws_returns_of_both_versions_and_v2_temperature
     rows = [dict(variant=f"{v}__HalfCheetah-v5", seed=s, env_step=t, eval_return=r,
                  alpha=1.0 if v == "v1" else 0.5 ** (t / 1000 + s))
             for v in ("v1", "v2") for s in (0, 1) for t, r in ((1000, 1.0), (2000, 3.0))]
+    rows += [dict(variant="v2__Walker2d-v5", seed=0, env_step=1000, eval_return=5.0, alpha=0.5)]  # v2 only
     drawn = {}
     monkeypatch.setattr(plt, "close", lambda fig: drawn.setdefault("fig", fig))
     exp = get_paper(PAPER).experiment("fig1_3m")
     paths = analysis.plot(exp, {"evaluations": pd.DataFrame(rows)}, tmp_path, "caption")
     assert [p.name for p in paths] == ["fig1_3m_learning_curves.png", "fig1_3m_learning_curves.svg"]
-    (ax_return, ax_alpha) = drawn["fig"].axes[:2]
+    (ax_return, ax_return_walker, ax_alpha, _) = drawn["fig"].axes  # 2 rows x 2 tasks
     assert [line.get_label() for line in ax_return.get_lines()] == ["SAC v1", "SAC v2"]
+    (walker_v2,) = ax_return_walker.get_lines()
+    assert walker_v2.get_color() == ax_return.get_lines()[1].get_color()  # a version keeps its color on every task
     (alpha_line,) = ax_alpha.get_lines()  # v2 only: v1's temperature is fixed
     # mean over the two seeds at each step: (0.5 + 0.25) / 2 and (0.25 + 0.125) / 2
     np.testing.assert_allclose(alpha_line.get_ydata(), [0.375, 0.1875])

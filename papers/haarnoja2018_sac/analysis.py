@@ -109,6 +109,7 @@ def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str)
     default_env = experiment.config.get("env_id", "")
     ev["env"] = (parts[1] if parts.shape[1] > 1 else pd.Series(default_env, index=ev.index)).fillna(default_env)
     envs = list(dict.fromkeys(ev["env"]))
+    colors = {version: f"C{i}" for i, version in enumerate(sorted(ev["version"].unique()))}  # one per version
     fig, axes = plt.subplots(2, len(envs), figsize=(5 * len(envs), 6.4), squeeze=False, sharex="col")
     for col, env in enumerate(envs):
         ax_return, ax_alpha = axes[0, col], axes[1, col]
@@ -116,7 +117,7 @@ def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str)
             stats = g.groupby("env_step")["eval_return"].agg(["mean", "std", "count"]).reset_index()
             half = plotting.Z95 * stats["std"].fillna(0) / np.sqrt(stats["count"])
             line = plotting.line_with_band(ax_return, stats["env_step"], stats["mean"], stats["mean"] - half,
-                                           stats["mean"] + half, label=f"SAC {version}")
+                                           stats["mean"] + half, label=f"SAC {version}", color=colors[version])
             if version == "v2":
                 alpha = g.groupby("env_step")["alpha"].agg(["mean", "min", "max"]).reset_index()
                 plotting.line_with_band(ax_alpha, alpha["env_step"], alpha["mean"], alpha["min"], alpha["max"],
