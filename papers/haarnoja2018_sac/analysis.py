@@ -109,7 +109,7 @@ def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str)
     default_env = experiment.config.get("env_id", "")
     ev["env"] = (parts[1] if parts.shape[1] > 1 else pd.Series(default_env, index=ev.index)).fillna(default_env)
     envs = list(dict.fromkeys(ev["env"]))
-    colors = {version: f"C{i}" for i, version in enumerate(sorted(ev["version"].unique()))}  # one per version
+    colors = {"v1": "C0", "v2": "C1"}  # one color per version, on every task and in every figure
     fig, axes = plt.subplots(2, len(envs), figsize=(5 * len(envs), 6.4), squeeze=False, sharex="col")
     for col, env in enumerate(envs):
         ax_return, ax_alpha = axes[0, col], axes[1, col]
