@@ -99,7 +99,8 @@ def test_best_episode_statistic_hand_values():
     # seed 0: its final evaluation ended no episode, its epochs did (best 756); seed 1: final 10 beats epochs' 7
     final = pd.DataFrame({"variant": ["BeamRider"] * 2, "seed": [1, 1], "eval_return": [10.0, 4.0]})
     epochs = pd.DataFrame({"variant": ["BeamRider"] * 3, "seed": [0, 0, 1], "eval_best_return": [88.0, 756.0, 7.0]})
-    data = {"table1": type("D", (), {"tables": {"final_eval": final, "epochs": epochs}})()}
+    cfg = {"BeamRider": {"total_agent_steps": 1000, "frame_skip": 4}}
+    data = {"table1": type("D", (), {"tables": {"final_eval": final, "epochs": epochs}, "configs": cfg})()}
     claim = Claim("c", "table1", {}, "", "", {"custom": "best_episode", "variant": "BeamRider"}, {})
     np.testing.assert_allclose(best_episode_values(claim, data), [756.0, 10.0])
     np.testing.assert_allclose(final_eval_mean_values(claim, data), [7.0])  # only seed 1 has final episodes

@@ -53,7 +53,7 @@ def final_train_values(claim, data_by_exp) -> np.ndarray:
     ep = data.tables["episodes"]
     ep = ep[(ep["variant"] == claim.statistic["variant"]) & (ep["env_step"] <= claim.statistic["max_step"])]
     n = claim.statistic["episodes"]
-    return ep.sort_values("env_step").groupby("seed")["episode_return"].apply(lambda x: x.tail(n).mean()).to_numpy() \
+    return ep.sort_values("env_step").groupby("seed")["episode_return"].apply(_last, n=n).to_numpy() \
         if len(ep) else np.array([])
 
 

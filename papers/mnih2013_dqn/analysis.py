@@ -22,18 +22,23 @@ def _per_seed_max(t: pd.DataFrame, column: str) -> pd.Series:
     return t.groupby("seed")[column].max() if len(t) else pd.Series(dtype=float)
 
 
+def _table1_values(claim, data_by_exp, column: str) -> np.ndarray:
+    """Per run of the claim's game, by seed: one column of its Table 1 summary; runs without a value are left out."""
+    data = data_by_exp.get(claim.experiment)
+    if data is None:
+        return np.array([])
+    runs = table1_summary(None, data)
+    return runs[runs["variant"] == claim.statistic["variant"]][column].dropna().to_numpy()
+
+
 def final_eval_mean_values(claim, data_by_exp) -> np.ndarray:
     """Per run: the mean total reward of its final epsilon = 0.05 evaluation episodes (Table 1, "DQN")."""
-    t = _table(claim, data_by_exp, "final_eval")
-    return t.groupby("seed")["eval_return"].mean().to_numpy() if len(t) else np.array([])
+    return _table1_values(claim, data_by_exp, "final evaluation: mean return")
 
 
 def best_episode_values(claim, data_by_exp) -> np.ndarray:
     """Per run: its best single evaluation episode over all evaluations (Table 1, "DQN Best")."""
-    final = _per_seed_max(_table(claim, data_by_exp, "final_eval"), "eval_return")
-    epochs = _per_seed_max(_table(claim, data_by_exp, "epochs"), "eval_best_return")
-    best = pd.concat([final, epochs], axis=1).max(axis=1).sort_index()  # per seed; no episode adds nothing
-    return best.dropna().to_numpy()
+    return _table1_values(claim, data_by_exp, "best episode")
 
 
 def max_heldout_q_values(claim, data_by_exp) -> np.ndarray:
@@ -44,15 +49,20 @@ def max_heldout_q_values(claim, data_by_exp) -> np.ndarray:
 def table1_summary(experiment, data) -> pd.DataFrame:
     """Table 1's numbers of each run: its final epsilon = 0.05 evaluation (episodes, mean total reward) and its best
     single evaluation episode, with its budget in agent steps and emulator frames."""
-    final_eval, rows = data.tables.get("final_eval", pd.DataFrame(columns=["variant", "seed", "eval_return"])), []
-    for (variant, seed), epochs in data.tables["epochs"].groupby(["variant", "seed"], sort=False):
+    empty = pd.DataFrame(columns=["variant", "seed", "eval_return", "eval_best_return"])
+    final_eval, epochs = data.tables.get("final_eval", empty), data.tables.get("epochs", empty)
+    runs = pd.concat([final_eval[["variant", "seed"]], epochs[["variant", "seed"]]]).drop_duplicates()
+    rows = []
+    for variant, seed in runs.sort_values(["variant", "seed"]).itertuples(index=False):
         cfg = data.configs[variant]
         final = final_eval[(final_eval["variant"] == variant) & (final_eval["seed"] == seed)]["eval_return"]
+        epoch_best = epochs[(epochs["variant"] == variant) & (epochs["seed"] == seed)]["eval_best_return"]
         rows.append({"variant": variant, "seed": seed, "agent steps": cfg["total_agent_steps"],
                      "emulator frames": cfg["total_agent_steps"] * cfg["frame_skip"],
                      "final evaluation: episodes": len(final), "final evaluation: mean return": final.mean(),
-                     "best episode": pd.concat([final, epochs["eval_best_return"]]).max()})
-    return pd.DataFrame(rows)
+                     "best episode": pd.concat([final, epoch_best]).max()})  # no episode at all: NaN, never 0
+    return pd.DataFrame(rows, columns=["variant", "seed", "agent steps", "emulator frames",
+                                       "final evaluation: episodes", "final evaluation: mean return", "best episode"])
 
 
 def q_divergence_summary(experiment, data) -> pd.DataFrame:
@@ -69,14 +79,10 @@ def q_divergence_summary(experiment, data) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _epochs(data: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    plotting.setup()
-    return data.get("epochs", pd.DataFrame())
-
-
 def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str) -> list[Path]:
     """Figure 2: per game, the average reward per episode and the average max Q on the held-out states."""
-    epochs = _epochs(data)
+    plotting.setup()
+    epochs = data.get("epochs", pd.DataFrame())
     if epochs.empty:
         return []
     games = list(dict.fromkeys(epochs["variant"]))
@@ -104,7 +110,8 @@ def plot_q_divergence(experiment, data: dict[str, pd.DataFrame], out_dir: Path, 
     few Seaquest episodes, so it draws no reward panel."""
     from common.runs import RunSpec, resolve
 
-    epochs = _epochs(data)
+    plotting.setup()
+    epochs = data.get("epochs", pd.DataFrame())
     if epochs.empty:
         return []
     fig, (ax_q, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
