@@ -7,7 +7,7 @@
     DONE               completion marker, written last: only a run with DONE counts as complete
     FAILED             traceback of the last failed attempt
     RUNNING            live marker (host, pid, and progress: units done of the total, updated every 30 s), ignored by git
-    checkpoint.pkl     state to resume from, ignored by git
+    checkpoint.pkl     state to resume from, with the wall time and units the work in it took, ignored by git
 
 Every file is written atomically (temporary file, then rename), so a crash never leaves a half-written file and
 never a half-run that looks whole.
@@ -175,15 +175,19 @@ class RunRecord:
         return sorted(p.name[: -len(".csv.gz")] for p in self.path.glob("*.csv.gz"))
 
     # ---- checkpoints -------------------------------------------------------------------------------------
-    def save_checkpoint(self, state: Any) -> None:
-        atomic_write_bytes(self.path / "checkpoint.pkl", pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+    def save_checkpoint(self, state: Any, wall_s: float | None = None, units: int | None = None) -> None:
+        """Save the runner's `state`, with the wall time and units (over all attempts) that produced it."""
+        checkpoint = Checkpoint(state, wall_s, units)
+        atomic_write_bytes(self.path / "checkpoint.pkl", pickle.dumps(checkpoint, protocol=pickle.HIGHEST_PROTOCOL))
 
-    def load_checkpoint(self) -> Any | None:
+    def load_checkpoint(self) -> Checkpoint | None:
         p = self.path / "checkpoint.pkl"
         if not p.exists():
             return None
         with open(p, "rb") as fh:
-            return pickle.load(fh)
+            loaded = pickle.load(fh)
+        # a checkpoint written before checkpoints carried their cost holds the bare state: its cost is unknown
+        return loaded if isinstance(loaded, Checkpoint) else Checkpoint(loaded, None, None)
 
     # ---- lifecycle ---------------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -244,23 +248,56 @@ class RunRecord:
 
 
 @dataclass
+class Checkpoint:
+    """A runner's state to resume from, and what producing it cost over all attempts so far: wall seconds and
+    units (None: unknown, for a checkpoint written before checkpoints carried their cost)."""
+
+    state: Any
+    wall_s: float | None
+    units: int | None
+
+
+@dataclass
 class RunContext:
-    """What a runner gets beside its config: checkpoints, progress and a throughput counter."""
+    """What a runner gets beside its config: checkpoints, progress and a throughput counter.
+
+    `units` counts this attempt's work. `wall_s_total()` and `units_total()` add what the checkpoint this attempt
+    resumed from had cost: the time of the work the run kept. Work done after an attempt's last checkpoint is lost
+    when that attempt dies, and is not counted."""
 
     record: RunRecord
     checkpoint_every_s: float = 60.0
     show_progress: bool = True
     units: int = 0
     unit_name: str = "steps"
+    _start: float = field(default_factory=time.monotonic)
     _last_checkpoint: float = field(default_factory=time.monotonic)
+    _carried: Checkpoint = field(default_factory=lambda: Checkpoint(None, 0.0, 0))
 
     def restore(self) -> Any | None:
-        return self.record.load_checkpoint()
+        """The state of the run's checkpoint (None: start fresh); its cost is carried into the totals."""
+        checkpoint = self.record.load_checkpoint()
+        if checkpoint is None:
+            return None
+        self._carried = checkpoint
+        return checkpoint.state
+
+    def wall_s(self) -> float:
+        """Wall seconds of this attempt so far."""
+        return time.monotonic() - self._start
+
+    def wall_s_total(self, wall_s: float | None = None) -> float | None:
+        """`wall_s` (default: this attempt's so far) plus the wall seconds of the work it resumed from (None:
+        unknown)."""
+        return None if self._carried.wall_s is None else self._carried.wall_s + (self.wall_s() if wall_s is None else wall_s)
+
+    def units_total(self) -> int | None:
+        return None if self._carried.units is None else self._carried.units + self.units
 
     def maybe_checkpoint(self, make_state, force: bool = False) -> bool:
         """Save `make_state()` if `checkpoint_every_s` passed since the last one (or `force`)."""
         if force or time.monotonic() - self._last_checkpoint >= self.checkpoint_every_s:
-            self.record.save_checkpoint(make_state())
+            self.record.save_checkpoint(make_state(), self.wall_s_total(), self.units_total())
             self._last_checkpoint = time.monotonic()
             return True
         return False

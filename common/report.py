@@ -105,11 +105,18 @@ def _commit_text(git: dict) -> str:
     return f"{(git.get('commit') or 'unknown')[:10]}{' (dirty)' if git.get('dirty') else ''}"
 
 
+_PROVENANCE_COLUMNS = ("Wall time: every attempt's time on the work the run kept (empty for a run resumed from a "
+                       "checkpoint that did not record its cost); speed: of the last attempt.")
+
+
 def _run_row(spec, prov: dict, commit: str) -> dict:
     """A run's provenance, as the columns a summary table ends with."""
     speed = prov.get("throughput") or {}
     wall_s = prov.get("wall_s_last_attempt")
+    # all attempts' time on the kept work; a one-attempt run recorded before that was kept: its only attempt
+    total_s = prov.get("wall_s_all_attempts", wall_s if prov.get("attempts") == 1 else None)
     return {"variant": spec.variant, "seed": spec.seed, "attempts": prov.get("attempts"),
+            "wall time (min)": None if total_s is None else round(total_s / 60, 1),
             "last attempt (min)": None if wall_s is None else round(wall_s / 60, 1),
             "speed (per s)": (f"{speed['per_second']:,} {speed.get('unit', '')}".strip()
                               if speed.get("per_second") is not None else None),
@@ -380,7 +387,7 @@ def _paper_readme(paper, data_by_exp, summaries: dict[str, pd.DataFrame | None],
         if summary is not None:
             doc = (paper.module.SUMMARIES[exp.summary].__doc__ or "").strip().split("\n\n")[0]
             parts.append(f"\nPer run ({data.budget_name} budget; also in `summaries/{name}.csv`). "
-                         f"{_md_escape(' '.join(doc.split()))}\n\n" + _summary_markdown(summary))
+                         f"{_md_escape(' '.join(doc.split()))} {_PROVENANCE_COLUMNS}\n\n" + _summary_markdown(summary))
         for fig in sorted((out / "figures").glob(f"{name}*.png")):
             parts.append(f"\n![{fig.stem}](figures/{fig.name})\n")
         parts.append("\n")

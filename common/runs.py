@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -100,10 +99,10 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
         git = git_state()  # the code this process runs: read before the run, not after
         attempt = record.start_attempt(launcher, git)
         ctx = RunContext(record, checkpoint_every_s=checkpoint_interval_s(), show_progress=show_progress)
-        t0 = time.monotonic()
         try:
             tables = exp.runner.fn(cfg, ctx)
-            wall_s = time.monotonic() - t0
+            wall_s = ctx.wall_s()
+            wall_s_total, units_total = ctx.wall_s_total(wall_s), ctx.units_total()
             for name, df in tables.items():
                 record.write_table(name, df)
         except BaseException as exc:  # recorded, then re-raised: the launcher reports it
@@ -122,7 +121,9 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
             "end": now(),
             "attempts": len(attempts),
             "wall_s_last_attempt": round(wall_s, 3),
-            "throughput": {"unit": ctx.unit_name, "units_last_attempt": ctx.units,
+            # every attempt's time on the work the run kept (None: it resumed from a checkpoint without its cost)
+            "wall_s_all_attempts": None if wall_s_total is None else round(wall_s_total, 3),
+            "throughput": {"unit": ctx.unit_name, "units_last_attempt": ctx.units, "units_all_attempts": units_total,
                            "per_second": round(ctx.units / wall_s, 1) if wall_s > 0 else None},
             "env_version": exp.env_version,
             "device": device_name(),  # REPRO_DEVICE: where torch networks ran (cpu unless cuda was asked for)

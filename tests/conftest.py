@@ -43,8 +43,8 @@ def run_with_crashes(spec, monkeypatch, crash_at_checkpoints):
     original = RunRecord.save_checkpoint
     calls = {"n": 0}
 
-    def crashing(self, state):
-        original(self, state)
+    def crashing(self, *args, **kwargs):
+        original(self, *args, **kwargs)
         calls["n"] += 1
         if calls["n"] in crash_at_checkpoints:
             raise Crash

@@ -106,6 +106,7 @@ def test_resume_after_crash_equals_uninterrupted(tmp_path, monkeypatch, experime
     monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "whole"))
     whole = RunSpec(PAPER, experiment, "quick", variant, 0)
     execute(whole, show_progress=False)
+    whole_dir = whole.run_dir  # read now: run_dir follows REPRO_RESULTS, which changes below
 
     monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
     spec = RunSpec(PAPER, experiment, "quick", variant, 0)
@@ -114,7 +115,37 @@ def test_resume_after_crash_equals_uninterrupted(tmp_path, monkeypatch, experime
     prov = rec.read_json("provenance.json")  # every attempt names the code it ran
     assert [a["git"] for a in rec.attempts()] == prov["git_per_attempt"] == [prov["git"]] * 4
     assert not (spec.run_dir / "checkpoint.pkl").exists() and not (spec.run_dir / "FAILED").exists()
-    assert _bytes(spec.run_dir) == _bytes(whole.run_dir)
+    assert spec.run_dir != whole_dir and _bytes(spec.run_dir) == _bytes(whole_dir)
+    # the cost of the kept work adds up over the attempts: the same units as the uninterrupted run, and at least
+    # the last attempt's time
+    whole_prov = RunRecord(whole_dir).read_json("provenance.json")
+    assert prov["throughput"]["units_all_attempts"] == whole_prov["throughput"]["units_last_attempt"] > 0
+    assert prov["throughput"]["units_last_attempt"] < whole_prov["throughput"]["units_last_attempt"]
+    assert prov["wall_s_all_attempts"] >= prov["wall_s_last_attempt"] > 0
+    assert whole_prov["wall_s_all_attempts"] == whole_prov["wall_s_last_attempt"]
+
+
+def test_checkpoint_carries_its_cost_and_a_bare_one_still_resumes(tmp_path):
+    import pickle
+
+    from common.records import RunContext
+
+    record = RunRecord(tmp_path / "run")
+    record.path.mkdir()
+    first = RunContext(record)
+    assert first.restore() is None and first.wall_s_total(2.0) == 2.0 and first.units_total() == 0
+    first.count(30, "steps")
+    record.save_checkpoint({"step": 30}, wall_s=12.5, units=30)
+    second = RunContext(record)
+    assert second.restore() == {"step": 30}
+    second.count(20, "steps")
+    assert second.wall_s_total(4.0) == 16.5 and second.units_total() == 50 and second.units == 20
+    # a checkpoint holding the bare state (as written before checkpoints carried their cost): it resumes, and
+    # the totals are unknown rather than counted from zero
+    (record.path / "checkpoint.pkl").write_bytes(pickle.dumps({"step": 30}))
+    third = RunContext(record)
+    assert third.restore() == {"step": 30}
+    assert third.wall_s_total(4.0) is None and third.units_total() is None
 
 
 def test_kill_9_then_resume_equals_uninterrupted(tmp_path):
@@ -210,3 +241,19 @@ def test_figure_and_summary_names_in_experiments_yaml_are_checked():
             assert exp.figure is None or callable(paper.module.FIGURES[exp.figure])
             assert exp.summary is None or callable(paper.module.SUMMARIES[exp.summary])
     assert papers()["schulman2017_ppo"].experiment("random_policy").figure is None
+
+
+def test_summary_wall_time_covers_every_attempt_and_is_empty_when_unknown():
+    from common.report import _run_row
+
+    spec = RunSpec(PAPER, "fig3_1", "quick", "ts", 0)
+    three = {"attempts": 3, "wall_s_last_attempt": 600.0, "wall_s_all_attempts": 1500.0,
+             "throughput": {"unit": "env-steps", "per_second": 80.0}}
+    row = _run_row(spec, three, "abc")
+    assert (row["wall time (min)"], row["last attempt (min)"], row["speed (per s)"]) == (25.0, 10.0, "80.0 env-steps")
+    # recorded before all attempts' time was kept: one attempt is its own total; several are unknown, not guessed
+    old = {"attempts": 1, "wall_s_last_attempt": 90.0}
+    assert _run_row(spec, old, "abc")["wall time (min)"] == 1.5
+    assert _run_row(spec, {**old, "attempts": 2}, "abc")["wall time (min)"] is None
+    # resumed from a checkpoint without its cost: recorded as unknown
+    assert _run_row(spec, {**three, "wall_s_all_attempts": None}, "abc")["wall time (min)"] is None
