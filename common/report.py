@@ -232,7 +232,7 @@ def report_paper(paper, experiment: str | None = None, root: Path | None = None)
         caption = (f"{data.budget_name} budget, {data.runs_text()}: {data.budget.text(with_seeds=False)}"
                    f"{' (REDUCED: paper uses ' + data.paper_budget.text() + ')' if data.reduced else ''}; "
                    f"{exp.env_version}")  # each figure adds what its lines show (plotting.budget_caption)
-        paths = paper.module.FIGURES[exp.figure](exp, data.tables, out / "figures", caption) if exp.figure else []
+        paths = paper.module.FIGURES[exp.figure](exp, data, out / "figures", caption) if exp.figure else []
         if summaries[name] is not None:
             paths.append(out / "summaries" / f"{name}.csv")
         root_dir = out.parent.parent

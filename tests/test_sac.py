@@ -1,6 +1,7 @@
 """SAC: the squashed log-probability, the soft Bellman target and the temperature loss against hand-computed
 values; determinism; resume equal to an uninterrupted run; learning Pendulum to a threshold."""
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -156,7 +157,8 @@ def test_learning_curve_figure_draws_returns_of_both_versions_and_v2_temperature
     drawn = {}
     monkeypatch.setattr(plt, "close", lambda fig: drawn.setdefault("fig", fig))
     exp = get_paper(PAPER).experiment("fig1_3m")
-    paths = analysis.plot(exp, {"evaluations": pd.DataFrame(rows)}, tmp_path, "caption")
+    data = SimpleNamespace(tables={"evaluations": pd.DataFrame(rows)})  # what the figure reads of the runs
+    paths = analysis.plot(exp, data, tmp_path, "caption")
     assert [p.name for p in paths] == ["fig1_3m_learning_curves.png", "fig1_3m_learning_curves.svg"]
     (ax_return, ax_return_walker, ax_alpha, _) = drawn["fig"].axes  # 2 rows x 2 tasks
     assert [line.get_label() for line in ax_return.get_lines()] == ["SAC v1", "SAC v2"]

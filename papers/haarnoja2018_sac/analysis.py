@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from common import plotting
+
+if TYPE_CHECKING:
+    from common.report import ExperimentData
 
 
 def _evals(claim, data_by_exp, max_step: int | None) -> pd.DataFrame:
@@ -98,12 +102,12 @@ def run_summary(experiment, data) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str) -> list[Path]:
+def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
     """Top row: evaluation return per task, v1 and v2 (1812.05905 Figure 1). Bottom row: v2's learned temperature
     alpha (log scale), the quantity of the "temperature settles" claims; v1's temperature is fixed (1 / reward
     scale on the unscaled reward) and is not drawn."""
     plotting.setup()
-    ev = data["evaluations"].copy()
+    ev = data.tables["evaluations"].copy()
     parts = ev["variant"].str.split("__", n=1, expand=True)
     ev["version"] = parts[0]
     default_env = experiment.config.get("env_id", "")

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from common import plotting
+
+if TYPE_CHECKING:
+    from common.report import ExperimentData
 
 
 def _table(claim, data_by_exp, name):
@@ -79,10 +83,10 @@ def q_divergence_summary(experiment, data) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str) -> list[Path]:
+def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
     """Figure 2: per game, the average reward per episode and the average max Q on the held-out states."""
     plotting.setup()
-    epochs = data.get("epochs", pd.DataFrame())
+    epochs = data.tables.get("epochs", pd.DataFrame())
     if epochs.empty:
         return []
     games = list(dict.fromkeys(epochs["variant"]))
@@ -104,20 +108,17 @@ def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str)
     return plotting.save(fig, out_dir, f"{experiment.name}_per_epoch")
 
 
-def plot_q_divergence(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str) -> list[Path]:
+def plot_q_divergence(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
     """The ablation's variants side by side on log scales: the average max Q on the held-out states, against the bound
     1 / (1 - gamma) that rewards clipped to [-1, 1] allow (dashed), and the training loss. Its short evaluations end
     few Seaquest episodes, so it draws no reward panel."""
-    from common.runs import RunSpec, resolve
-
     plotting.setup()
-    epochs = data.get("epochs", pd.DataFrame())
+    epochs = data.tables.get("epochs", pd.DataFrame())
     if epochs.empty:
         return []
     fig, (ax_q, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
     for variant, g in epochs.groupby("variant", sort=False):
-        # the variant's resolved config (gamma is set by the experiment and its variants, never by a budget)
-        gamma = resolve(RunSpec(experiment.paper.name, experiment.name, "paper", variant, 0)).gamma
+        gamma = data.configs[variant]["gamma"]  # the variant's resolved config, as its runs recorded it
         for ax, col in ((ax_q, "avg_max_q_heldout"), (ax_loss, "loss")):
             stats = g.groupby("agent_step")[col].agg(["mean", "min", "max"]).reset_index()
             line = plotting.line_with_band(ax, stats["agent_step"] / 1e3, stats["mean"], stats["min"], stats["max"],

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from common import plotting
+
+if TYPE_CHECKING:
+    from common.report import ExperimentData
 
 LABELS = {
     "greedy": "greedy", "ts": "TS", "eps_0.01": "0.01-greedy", "eps_0.05": "0.05-greedy", "eps_0.1": "0.1-greedy",
@@ -32,9 +36,9 @@ def _mean_panel(ax, curves: pd.DataFrame, column: str, ylabel: str, title: str) 
     ax.legend(frameon=False)
 
 
-def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str) -> list[Path]:
+def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
     plotting.setup()
-    curves = data["curves"]
+    curves = data.tables["curves"]
     name = experiment.name
     paths: list[Path] = []
     if name == "fig3_1":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -9,12 +10,15 @@ import pandas as pd
 
 from common import plotting
 
+if TYPE_CHECKING:
+    from common.report import ExperimentData
+
 from .analysis import curve, split_variant
 
 
-def plot(experiment, data: dict[str, pd.DataFrame], out_dir: Path, caption: str) -> list[Path]:
+def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
     plotting.setup()
-    episodes = data["episodes"]
+    episodes = data.tables["episodes"]
     step_col = "agent_step" if "agent_step" in episodes else "env_step"  # Atari counts agent steps
     total = int(episodes[step_col].max())
     grid = np.linspace(total / 50, total, 50).astype(int)
