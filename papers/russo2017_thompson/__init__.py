@@ -9,7 +9,7 @@ from .analytic import greedy_best_arm_probability_upper_bound, greedy_lockin_reg
 from .bandits import FiniteArmConfig, run_finite_arm
 from .bench import bench
 from .bridge import BridgeConfig, run_bridge
-from .plots import plot
+from .plots import plot_action_probability, plot_bridge, plot_prior, plot_regret
 
 RUNNERS = {
     "finite_arm": Runner(FiniteArmConfig, run_finite_arm),
@@ -17,7 +17,8 @@ RUNNERS = {
 }
 
 #: Figures (experiments.yaml names one with `figure:`, "default" unless given).
-FIGURES = {"default": plot}
+FIGURES = {"action_probability": plot_action_probability, "regret": plot_regret, "bridge": plot_bridge,
+           "prior": plot_prior}
 
 #: Benchmarks (`repro bench`): name -> (runner, function(cfg, n_periods, scratch_dir) -> dict).
 BENCH = {"finite_arm": (RUNNERS["finite_arm"], bench)}

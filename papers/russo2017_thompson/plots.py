@@ -36,46 +36,60 @@ def _mean_panel(ax, curves: pd.DataFrame, column: str, ylabel: str, title: str) 
     ax.legend(frameon=False)
 
 
-def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
+# the tutorial's number of each experiment's figure, for panel titles
+FIGURE_NUMBERS = {"fig3_2b": "Fig. 3.2b", "fig4_1": "Fig. 4.1", "fig4_3": "Fig. 4.3", "fig6_2": "Fig. 6.2",
+                  "fig6_3": "Fig. 6.3"}
+
+
+def plot_action_probability(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
+    """Figures 3.1 and 3.2a: each agent's probability of playing each action over time, and the per-period regret."""
     plotting.setup()
     curves = data.tables["curves"]
-    name = experiment.name
-    paths: list[Path] = []
-    if name == "fig3_1":
-        variants = list(dict.fromkeys(curves["variant"]))
-        fig, axes = plt.subplots(1, len(variants), figsize=(5 * len(variants), 3.6), sharey=True)
-        theta = experiment.config["theta"]
-        for ax, variant in zip(axes, variants):
-            sub = curves[curves["variant"] == variant]
-            for k, th in enumerate(theta):
-                pooled = plotting.pool_curves(sub, ["t"], f"action_prob_arm{k}_mean")
-                ax.plot(pooled["t"], pooled["mean"], label=f"action {k + 1} (θ = {th})")
-            ax.set(xlabel="time period (t)", ylabel="action probability", title=f"Fig. 3.1: {LABELS[variant]}")
-            ax.legend(frameon=False)
-        plotting.budget_caption(fig, caption)
-        paths += plotting.save(fig, out_dir, "fig3_1_action_probability")
-        fig, ax = plt.subplots(figsize=(5.5, 3.6))
-        _regret_panel(ax, curves, "Fig. 3.2a: θ = (0.9, 0.8, 0.7)")
-        plotting.budget_caption(fig, caption)
-        paths += plotting.save(fig, out_dir, "fig3_2a_regret")
-    elif name in ("fig3_2b", "fig6_3"):
-        fig, ax = plt.subplots(figsize=(5.5, 3.6))
-        _regret_panel(ax, curves, {"fig3_2b": "Fig. 3.2b: θ ~ U(0,1)³", "fig6_3": "Fig. 6.3: drifting θ"}[name])
-        plotting.budget_caption(fig, caption)
-        paths += plotting.save(fig, out_dir, f"{name}_regret")
-    elif name in ("fig4_1", "fig4_3"):
-        fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-        label = {"fig4_1": "Fig. 4.1", "fig4_3": "Fig. 4.3"}[name]
-        _regret_panel(axes[0], curves, f"{label}a: per-period regret")
-        _mean_panel(axes[1], curves, "distance_ratio_mean", "total distance / optimal", f"{label}b")
-        plotting.budget_caption(fig, caption)
-        paths += plotting.save(fig, out_dir, f"{name}_bridge")
-    elif name == "fig6_2":
-        fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-        _regret_panel(axes[0], curves, "Fig. 6.2a: per-period regret")
-        _mean_panel(axes[1], curves, "expected_reward_mean", "expected mean reward", "Fig. 6.2b")
-        plotting.budget_caption(fig, caption)
-        paths += plotting.save(fig, out_dir, f"{name}_prior")
-    else:
-        raise ValueError(f"no figure defined for experiment {name}")
-    return paths
+    variants = list(dict.fromkeys(curves["variant"]))
+    fig, axes = plt.subplots(1, len(variants), figsize=(5 * len(variants), 3.6), sharey=True)
+    theta = experiment.config["theta"]
+    for ax, variant in zip(axes, variants):
+        sub = curves[curves["variant"] == variant]
+        for k, th in enumerate(theta):
+            pooled = plotting.pool_curves(sub, ["t"], f"action_prob_arm{k}_mean")
+            ax.plot(pooled["t"], pooled["mean"], label=f"action {k + 1} (θ = {th})")
+        ax.set(xlabel="time period (t)", ylabel="action probability", title=f"Fig. 3.1: {LABELS[variant]}")
+        ax.legend(frameon=False)
+    plotting.budget_caption(fig, caption)
+    paths = plotting.save(fig, out_dir, f"{experiment.name}_action_probability")
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    _regret_panel(ax, curves, f"Fig. 3.2a: θ = ({', '.join(str(th) for th in theta)})")
+    plotting.budget_caption(fig, caption)
+    return paths + plotting.save(fig, out_dir, "fig3_2a_regret")
+
+
+def plot_regret(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
+    """Per-period regret of each agent (Figures 3.2b and 6.3)."""
+    plotting.setup()
+    environment = {"fig3_2b": "θ ~ U(0,1)³", "fig6_3": "drifting θ"}[experiment.name]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    _regret_panel(ax, data.tables["curves"], f"{FIGURE_NUMBERS[experiment.name]}: {environment}")
+    plotting.budget_caption(fig, caption)
+    return plotting.save(fig, out_dir, f"{experiment.name}_regret")
+
+
+def plot_bridge(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
+    """Online shortest path (Figures 4.1 and 4.3): per-period regret, and the travel time over the optimal one."""
+    plotting.setup()
+    curves, number = data.tables["curves"], FIGURE_NUMBERS[experiment.name]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    _regret_panel(axes[0], curves, f"{number}a: per-period regret")
+    _mean_panel(axes[1], curves, "distance_ratio_mean", "total distance / optimal", f"{number}b")
+    plotting.budget_caption(fig, caption)
+    return plotting.save(fig, out_dir, f"{experiment.name}_bridge")
+
+
+def plot_prior(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
+    """Prior distribution (Figure 6.2): per-period regret, and the expected mean reward."""
+    plotting.setup()
+    curves, number = data.tables["curves"], FIGURE_NUMBERS[experiment.name]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    _regret_panel(axes[0], curves, f"{number}a: per-period regret")
+    _mean_panel(axes[1], curves, "expected_reward_mean", "expected mean reward", f"{number}b")
+    plotting.budget_caption(fig, caption)
+    return plotting.save(fig, out_dir, f"{experiment.name}_prior")
