@@ -69,8 +69,11 @@ def test_temperature_drift_statistic_hand_values():
     rows = []
     for seed, tail in ((0, [0.5, 0.5]), (1, [1.0, 1.0])):
         alpha = [3.0] * 16 + [1.0, 1.0] + tail  # 20 evaluations: the last 10% is 2 of them
-        rows += [{"variant": "v2", "seed": seed, "env_step": 1000 * (i + 1), "alpha": a} for i, a in enumerate(alpha)]
-    data = type("D", (), {"tables": {"evaluations": pd.DataFrame(rows)}})()
+        rows += [{"variant": "v2", "seed": seed, "env_step": 1000 * (i + 1), "alpha": a, "eval_return": 0.0}
+                 for i, a in enumerate(alpha)]
+    episodes = pd.DataFrame(columns=["variant", "seed", "env_step", "episode_return"])
+    data = type("D", (), {"tables": {"evaluations": pd.DataFrame(rows), "episodes": episodes},
+                          "configs": {"v2": {"version": "v2"}}})()
     claim = Claim("c", "fig1_hopper", {}, "", "", {"custom": "alpha_drift", "variant": "v2"}, {})
     np.testing.assert_allclose(alpha_drift_values(claim, {"fig1_hopper": data}), [math.log(2), 0.0])
 
@@ -86,14 +89,35 @@ def test_reference_statistics_hand_values():
     episodes = pd.DataFrame([{"variant": v, "seed": 0, "env_step": step, "episode_return": ret}
                              for v, step, ret in (("v2", 100, 1.0), ("v2", 200, 2.0), ("v2", 300, 4.0), ("v2", 400, 100.0),
                                                   ("v1", 300, 50.0))])
-    evaluations = pd.DataFrame([{"variant": "v2", "seed": 0, "env_step": 10 * (i + 1), "eval_return": float(i)}
-                                for i in range(30)])
-    data = {"fig1_hopper": type("D", (), {"tables": {"episodes": episodes, "evaluations": evaluations}})()}
+    evaluations = pd.DataFrame([{"variant": "v2", "seed": 0, "env_step": 10 * (i + 1), "eval_return": float(i),
+                                 "alpha": 0.1} for i in range(30)])
+    data = {"fig1_hopper": type("D", (), {"tables": {"episodes": episodes, "evaluations": evaluations},
+                                          "configs": {"v1": {"version": "v1"}, "v2": {"version": "v2"}}})()}
     train = Claim("c", "fig1_hopper", {}, "", "", {"custom": "final_train", "variant": "v2", "max_step": 300,
                                                    "episodes": 2}, {})
     np.testing.assert_allclose(final_train_values(train, data), [3.0])  # (2 + 4) / 2; the episode at 400 is late
     ev = Claim("c", "fig1_hopper", {}, "", "", {"custom": "final_eval", "variant": "v2", "max_step": 200}, {})
     np.testing.assert_allclose(final_eval_values(ev, data), [14.5])  # evaluations 10..19 (steps 110..200)
+
+
+def test_best_evaluation_and_paired_v2_minus_v1_hand_values():
+    """TD3's "max average return" counts only evaluations within the first max_step steps; v2 minus v1 pairs runs of
+    the same seed over whole runs, and a seed without both versions is left out."""
+    from common.claims import Claim
+    from papers.haarnoja2018_sac.analysis import max_eval_values, v2_minus_v1_values
+
+    # v1: seeds 0 and 1, returns i + 100 * seed at steps 100 (i + 1); v2: seeds 0 and 2, twice v1's return of seed 0
+    ev = pd.DataFrame([{"variant": f"{v}__Ant-v5", "seed": seed, "env_step": 100 * (i + 1), "alpha": 0.1,
+                        "eval_return": float(i + 100 * seed) * (2 if v == "v2" else 1)}
+                       for v, seeds in (("v1", (0, 1)), ("v2", (2, 0))) for seed in seeds for i in range(20)])
+    episodes = pd.DataFrame(columns=["variant", "seed", "env_step", "episode_return"])
+    configs = {"v1__Ant-v5": {"version": "v1"}, "v2__Ant-v5": {"version": "v2"}}
+    data = {"fig1_3m": type("D", (), {"tables": {"evaluations": ev, "episodes": episodes}, "configs": configs})()}
+    best = Claim("c", "fig1_3m", {}, "", "", {"custom": "max_eval", "variant": "v1__Ant-v5", "max_step": 500}, {})
+    np.testing.assert_allclose(max_eval_values(best, data), [4.0, 104.0])  # steps 100..500: i = 0..4, by seed
+    paired = Claim("c", "fig1_3m", {}, "", "", {"custom": "v2_minus_v1", "env": "Ant-v5"}, {})
+    # seed 0 only: last 10 evaluations (i = 10..19) average 14.5 for v1 and 29 for v2
+    np.testing.assert_allclose(v2_minus_v1_values(paired, data), [14.5])
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])

@@ -14,15 +14,6 @@ if TYPE_CHECKING:
     from common.report import ExperimentData
 
 
-def _evals(claim, data_by_exp, max_step: int | None) -> pd.DataFrame:
-    data = data_by_exp.get(claim.experiment)
-    if data is None:
-        return pd.DataFrame()
-    ev = data.tables["evaluations"]
-    ev = ev[ev["variant"] == claim.statistic["variant"]]
-    return ev if max_step is None else ev[ev["env_step"] <= max_step]
-
-
 def _last(values: pd.Series, n: int = 10) -> float:
     """The mean of the last n values (of a series sorted by env step)."""
     return values.tail(n).mean()
@@ -35,71 +26,81 @@ def _alpha_drift(alpha: np.ndarray) -> float:
     return abs(np.log(alpha[-k:].mean() / alpha[-2 * k:-k].mean())) if k >= 1 else np.nan
 
 
-def max_eval_values(claim, data_by_exp) -> np.ndarray:
-    """Per run: the best evaluation return within the first `max_step` steps (TD3 Table 1's "max average return")."""
-    ev = _evals(claim, data_by_exp, claim.statistic.get("max_step"))
-    return ev.groupby("seed")["eval_return"].max().to_numpy() if len(ev) else np.array([])
+BEST, LAST_EVAL, LAST_TRAIN = "best evaluation return", "last 10 evaluations, mean", "last 10 training episodes, mean"
+ALPHA_END, ALPHA_DRIFT = "alpha at the end (v2)", "alpha drift, abs ln (v2)"
 
 
-def final_eval_values(claim, data_by_exp) -> np.ndarray:
-    """Per run: the mean of its last 10 evaluation returns (within the first `max_step` steps, if given)."""
-    ev = _evals(claim, data_by_exp, claim.statistic.get("max_step"))
-    return ev.sort_values("env_step").groupby("seed")["eval_return"].apply(_last).to_numpy() if len(ev) \
-        else np.array([])
-
-
-def final_train_values(claim, data_by_exp) -> np.ndarray:
-    """Per run: the mean return of its last `episodes` training episodes (stochastic policy) that ended within the
-    first `max_step` steps: the measure of CleanRL's published table, which reports training returns."""
-    data = data_by_exp.get(claim.experiment)
-    if data is None:
-        return np.array([])
-    ep = data.tables["episodes"]
-    ep = ep[(ep["variant"] == claim.statistic["variant"]) & (ep["env_step"] <= claim.statistic["max_step"])]
-    n = claim.statistic["episodes"]
-    return ep.sort_values("env_step").groupby("seed")["episode_return"].apply(_last, n=n).to_numpy() \
-        if len(ep) else np.array([])
-
-
-def alpha_drift_values(claim, data_by_exp) -> np.ndarray:
-    """Per run: |ln(mean alpha over the last 10% of evaluations / mean alpha over the 10% before)|; 0 means the
-    learned temperature no longer moves, ln 2 a change by a factor of 2."""
-    ev = _evals(claim, data_by_exp, None)
-    drift = [_alpha_drift(g["alpha"].dropna().to_numpy()) for _, g in ev.sort_values("env_step").groupby("seed")]
-    return np.array([d for d in drift if not np.isnan(d)])
-
-
-def v2_minus_v1_values(claim, data_by_exp) -> np.ndarray:
-    """Per seed: v2's final evaluation return minus v1's on the same task and seed (paired)."""
-    data = data_by_exp.get(claim.experiment)
-    if data is None:
-        return np.array([])
-    ev = data.tables["evaluations"]
-    env = claim.statistic["env"]
-    final = ev.sort_values("env_step").groupby(["variant", "seed"])["eval_return"].apply(_last).reset_index()
-    v1 = final[final["variant"] == ("v1" if env is None else f"v1__{env}")].set_index("seed")["eval_return"]
-    v2 = final[final["variant"] == ("v2" if env is None else f"v2__{env}")].set_index("seed")["eval_return"]
-    both = v1.index.intersection(v2.index)
-    return (v2[both] - v1[both]).to_numpy()
-
-
-def run_summary(experiment, data) -> pd.DataFrame:
-    """Each run's numbers behind the claims: its best and last-10 deterministic evaluations, its last 10 training
-    episodes (stochastic policy), and for v2 its learned temperature at the end and how much it still moved (|ln| of
-    the last 10% of evaluations' mean alpha over the 10% before's)."""
+def per_run(data: ExperimentData, max_step: int | None = None, train_episodes: int = 10) -> pd.DataFrame:
+    """One row per run (variant, seed) from its records up to `max_step` env steps (all of them if None): its best and
+    last-10 deterministic evaluations, the mean of its last `train_episodes` training episodes (stochastic policy),
+    and for v2 its learned temperature at the end and how much it still moved (|ln| of the last 10% of evaluations'
+    mean alpha over the 10% before's). The claims and the per-run summary both read their numbers here."""
     ev = data.tables["evaluations"].sort_values("env_step")
     ep = data.tables["episodes"].sort_values("env_step")
+    if max_step is not None:
+        ev, ep = ev[ev["env_step"] <= max_step], ep[ep["env_step"] <= max_step]
     rows = []
     for (variant, seed), g in ev.groupby(["variant", "seed"], sort=False):
         train = ep[(ep["variant"] == variant) & (ep["seed"] == seed)]["episode_return"]
         alpha = g["alpha"].dropna().to_numpy() if data.configs[variant]["version"] == "v2" else np.array([])
         rows.append({"variant": variant, "seed": seed, "env steps": g["env_step"].iloc[-1], "evaluations": len(g),
-                     "best evaluation return": g["eval_return"].max(),
-                     "last 10 evaluations, mean": _last(g["eval_return"]),
-                     "last 10 training episodes, mean": _last(train),
-                     "alpha at the end (v2)": alpha[-1] if len(alpha) else np.nan,
-                     "alpha drift, abs ln (v2)": _alpha_drift(alpha)})
-    return pd.DataFrame(rows)
+                     BEST: g["eval_return"].max(), LAST_EVAL: _last(g["eval_return"]),
+                     LAST_TRAIN: _last(train, train_episodes),
+                     ALPHA_END: alpha[-1] if len(alpha) else np.nan, ALPHA_DRIFT: _alpha_drift(alpha)})
+    return pd.DataFrame(rows, columns=["variant", "seed", "env steps", "evaluations", BEST, LAST_EVAL, LAST_TRAIN,
+                                       ALPHA_END, ALPHA_DRIFT])
+
+
+def _claim_runs(claim, data_by_exp, column: str) -> np.ndarray:
+    """The claim's variant's runs, by seed: `column` of `per_run` within the claim's `max_step` (if it names one)."""
+    data = data_by_exp.get(claim.experiment)
+    if data is None:
+        return np.array([])
+    runs = per_run(data, claim.statistic.get("max_step"), claim.statistic.get("episodes", 10))
+    runs = runs[runs["variant"] == claim.statistic["variant"]].sort_values("seed")
+    return runs[column].dropna().to_numpy()
+
+
+def max_eval_values(claim, data_by_exp) -> np.ndarray:
+    """Per run: the best evaluation return within the first `max_step` steps (TD3 Table 1's "max average return")."""
+    return _claim_runs(claim, data_by_exp, BEST)
+
+
+def final_eval_values(claim, data_by_exp) -> np.ndarray:
+    """Per run: the mean of its last 10 evaluation returns (within the first `max_step` steps, if given)."""
+    return _claim_runs(claim, data_by_exp, LAST_EVAL)
+
+
+def final_train_values(claim, data_by_exp) -> np.ndarray:
+    """Per run: the mean return of its last `episodes` training episodes (stochastic policy) that ended within the
+    first `max_step` steps: the measure of CleanRL's published table, which reports training returns."""
+    return _claim_runs(claim, data_by_exp, LAST_TRAIN)
+
+
+def alpha_drift_values(claim, data_by_exp) -> np.ndarray:
+    """Per run: |ln(mean alpha over the last 10% of evaluations / mean alpha over the 10% before)|; 0 means the
+    learned temperature no longer moves, ln 2 a change by a factor of 2. Runs with too few evaluations are left out."""
+    return _claim_runs(claim, data_by_exp, ALPHA_DRIFT)
+
+
+def v2_minus_v1_values(claim, data_by_exp) -> np.ndarray:
+    """Per seed: v2's final evaluation return minus v1's on the same task and seed (paired), over whole runs."""
+    data = data_by_exp.get(claim.experiment)
+    if data is None:
+        return np.array([])
+    env = claim.statistic["env"]
+    final = per_run(data).pivot(index="seed", columns="variant", values=LAST_EVAL)  # rows sorted by seed
+    v1, v2 = ("v1", "v2") if env is None else (f"v1__{env}", f"v2__{env}")
+    if v1 not in final or v2 not in final:
+        return np.array([])
+    return (final[v2] - final[v1]).dropna().to_numpy()  # seeds with both versions
+
+
+def run_summary(experiment, data: ExperimentData) -> pd.DataFrame:
+    """Each run's numbers behind the claims: its best and last-10 deterministic evaluations, its last 10 training
+    episodes (stochastic policy), and for v2 its learned temperature at the end and how much it still moved (|ln| of
+    the last 10% of evaluations' mean alpha over the 10% before's)."""
+    return per_run(data)
 
 
 def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
