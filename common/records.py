@@ -217,20 +217,30 @@ class RunRecord:
         self.write_json("RUNNING", attempt)
         return attempt
 
-    def update_progress(self, done: int, total: int, unit: str) -> None:
-        """Record in the RUNNING marker how far this attempt has come (what `repro status` shows)."""
+    def update_progress(self, done: int, total: int, unit: str, initial: int = 0) -> None:
+        """Record in the RUNNING marker how far this attempt has come from `initial` (what `repro status` shows)."""
         running = self.read_json("RUNNING")
         if running is None or running.get("pid") != os.getpid():
             return  # not this process's run (or already finished)
         self.write_json("RUNNING", {**running, "progress": {"done": int(done), "total": int(total), "unit": unit,
-                                                            "at": now()}})
+                                                            "initial": int(initial), "at": now()}})
 
-    def progress_text(self) -> str | None:
-        """'230,000/1,000,000 env-steps (23%) at TIME' from the RUNNING marker, or None when none was recorded."""
-        p = (self.read_json("RUNNING") or {}).get("progress")
+    def progress_text(self, time_left: bool = True) -> str | None:
+        """'230,000/1,000,000 env-steps (23%) at TIME; this attempt 57.3 env-steps/s, about 3.7 h to go' from the
+        RUNNING marker (the time left only if `time_left`), or None when no progress was recorded."""
+        running = self.read_json("RUNNING") or {}
+        p = running.get("progress")
         if not p or not p.get("total"):
             return None
-        return f"{p['done']:,}/{p['total']:,} {p['unit']} ({100 * p['done'] / p['total']:.0f}%) at {p['at']}"
+        text = f"{p['done']:,}/{p['total']:,} {p['unit']} ({100 * p['done'] / p['total']:.0f}%) at {p['at']}"
+        if "initial" not in p or "start" not in running:
+            return text
+        seconds = (dt.datetime.fromisoformat(p["at"]) - dt.datetime.fromisoformat(running["start"])).total_seconds()
+        if seconds <= 0 or p["done"] <= p["initial"]:
+            return text
+        rate = (p["done"] - p["initial"]) / seconds  # units per second of this attempt, from its start
+        text += f"; this attempt {rate:,.1f} {p['unit']}/s"
+        return text + (f", about {(p['total'] - p['done']) / rate / 3600:.1f} h to go" if time_left else "")
 
     def attempts(self) -> list[dict]:
         p = self.path / "attempts.jsonl"
@@ -327,12 +337,16 @@ class Progress:
     unit: str
     every_s: float
     _last: float = -float("inf")
+    initial: int = field(init=False)  # where this attempt started (a resumed run starts at its checkpoint)
+
+    def __post_init__(self) -> None:
+        self.initial = self.done
 
     def update(self, n: int) -> None:
         self.bar.update(n)
         self.done += n
         if time.monotonic() - self._last >= self.every_s:
-            self.record.update_progress(self.done, self.total, self.unit)
+            self.record.update_progress(self.done, self.total, self.unit, self.initial)
             self._last = time.monotonic()
 
     def close(self) -> None:

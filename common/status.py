@@ -68,7 +68,7 @@ def _print_group(exp_name: str, budget: str, records, widths: tuple[int, int]) -
 
     for s, r in records:
         status = r.status()
-        if status in ("running", "interrupted") and (text := r.progress_text()):
+        if status in ("running", "interrupted") and (text := r.progress_text(time_left=status == "running")):
             print(f"    {status} {s.label}: {text}" + (" (last seen; resumes from its checkpoint)"
                                                       if status == "interrupted" else ""))
         if status == "failed" and not ledger(s.run_dir):  # Slurm runs show their stderr below instead

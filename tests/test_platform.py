@@ -257,3 +257,28 @@ def test_summary_wall_time_covers_every_attempt_and_is_empty_when_unknown():
     assert _run_row(spec, {**old, "attempts": 2}, "abc")["wall time (min)"] is None
     # resumed from a checkpoint without its cost: recorded as unknown
     assert _run_row(spec, {**three, "wall_s_all_attempts": None}, "abc")["wall time (min)"] is None
+
+
+def test_progress_text_gives_this_attempts_speed_and_the_time_left(tmp_path):
+    from common.records import Progress
+
+    record = RunRecord(tmp_path / "run")
+    record.path.mkdir()
+    start = {"pid": os.getpid(), "start": "2026-01-01T10:00:00+00:00"}
+    # resumed at 200,000 of 1,000,000; 100 s later at 210,000: 100 env-steps/s, 790,000 left = 7,900 s = 2.2 h
+    record.write_json("RUNNING", {**start, "progress": {"done": 210_000, "total": 1_000_000, "unit": "env-steps",
+                                                        "initial": 200_000, "at": "2026-01-01T10:01:40+00:00"}})
+    assert record.progress_text() == ("210,000/1,000,000 env-steps (21%) at 2026-01-01T10:01:40+00:00; "
+                                      "this attempt 100.0 env-steps/s, about 2.2 h to go")
+    assert record.progress_text(time_left=False).endswith("this attempt 100.0 env-steps/s")
+    # a marker written before progress kept its starting point: the count alone
+    record.write_json("RUNNING", {**start, "progress": {"done": 5, "total": 10, "unit": "periods",
+                                                        "at": "2026-01-01T10:01:40+00:00"}})
+    assert record.progress_text() == "5/10 periods (50%) at 2026-01-01T10:01:40+00:00"
+    # the real marker: Progress records where this attempt started
+    record.write_json("RUNNING", start)
+    bar = type("Bar", (), {"update": lambda self, n: None, "close": lambda self: None})()
+    progress = Progress(bar, record, total=10, done=4, unit="periods", every_s=0)
+    progress.update(2)
+    assert record.read_json("RUNNING")["progress"]["initial"] == 4
+    assert record.read_json("RUNNING")["progress"]["done"] == 6
