@@ -73,23 +73,24 @@ def plot_regret(experiment, data: ExperimentData, out_dir: Path, caption: str) -
     return plotting.save(fig, out_dir, f"{experiment.name}_regret")
 
 
-def plot_bridge(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
-    """Online shortest path (Figures 4.1 and 4.3): per-period regret, and the travel time over the optimal one."""
+def _regret_and_mean(experiment, data: ExperimentData, out_dir: Path, caption: str, column: str, ylabel: str,
+                     suffix: str) -> list[Path]:
+    """Two panels: per-period regret (a), and the mean of `column` over runs (b)."""
     plotting.setup()
     curves, number = data.tables["curves"], FIGURE_NUMBERS[experiment.name]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     _regret_panel(axes[0], curves, f"{number}a: per-period regret")
-    _mean_panel(axes[1], curves, "distance_ratio_mean", "total distance / optimal", f"{number}b")
+    _mean_panel(axes[1], curves, column, ylabel, f"{number}b")
     plotting.budget_caption(fig, caption)
-    return plotting.save(fig, out_dir, f"{experiment.name}_bridge")
+    return plotting.save(fig, out_dir, f"{experiment.name}_{suffix}")
+
+
+def plot_bridge(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
+    """Online shortest path (Figures 4.1 and 4.3): per-period regret, and the travel time over the optimal one."""
+    return _regret_and_mean(experiment, data, out_dir, caption, "distance_ratio_mean", "total distance / optimal",
+                            "bridge")
 
 
 def plot_prior(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
     """Prior distribution (Figure 6.2): per-period regret, and the expected mean reward."""
-    plotting.setup()
-    curves, number = data.tables["curves"], FIGURE_NUMBERS[experiment.name]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-    _regret_panel(axes[0], curves, f"{number}a: per-period regret")
-    _mean_panel(axes[1], curves, "expected_reward_mean", "expected mean reward", f"{number}b")
-    plotting.budget_caption(fig, caption)
-    return plotting.save(fig, out_dir, f"{experiment.name}_prior")
+    return _regret_and_mean(experiment, data, out_dir, caption, "expected_reward_mean", "expected mean reward", "prior")
