@@ -382,7 +382,10 @@ def _paper_readme(paper, data_by_exp, summaries: dict[str, pd.DataFrame | None],
         label = " (**reduced**)" if data.reduced else " (the paper's)"
         parts.append(f"- Budget used: {data.budget_name}: {data.budget.text(with_seeds=False)}{label}; "
                      f"{data.runs_text()}\n"
-                     f"- Runs made at commit(s): {', '.join(data.commits)}\n")
+                     f"- Runs made at commit(s): {', '.join(data.commits)}\n"
+                     f"- Rerun: `repro sweep {paper.name} {name} --budget {data.budget_name}`, then "
+                     f"`repro report {paper.name}` (the sweep skips runs already recorded; with `REPRO_RESULTS=DIR` "
+                     f"it runs them afresh under DIR)\n")
         summary = summaries[name]
         if summary is not None:
             doc = (paper.module.SUMMARIES[exp.summary].__doc__ or "").strip().split("\n\n")[0]

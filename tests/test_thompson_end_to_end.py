@@ -1,4 +1,6 @@
 """Every experiment at the quick budget, end to end (sweep, report, claims); TS learning to a threshold."""
+import re
+
 import pandas as pd
 
 from common.records import RunContext, RunRecord
@@ -32,6 +34,11 @@ def test_quick_budget_of_every_experiment_end_to_end(results_root):
     assert "reduced budget (at this budget:" in readme and "Paper's budget: 10 seeds" in readme
     index = (results_root / "README.md").read_text()
     assert index.count("| [russo2017_thompson]") == n_claims
+    # each experiment names the command that reruns it; here every run is recorded, so it has nothing left to run
+    rerun = re.findall(r"- Rerun: `repro (sweep [^`]+)`", readme)
+    assert rerun == [f"sweep {PAPER} {exp} --budget quick" for exp in paper.experiments]
+    for command in rerun:
+        assert "would run" not in repro(*command.split(), "--dry-run", check=True).stdout
 
 
 def test_report_is_offline_and_identical_when_regenerated(results_root):
