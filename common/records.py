@@ -299,7 +299,9 @@ class RunContext:
     def wall_s_total(self, wall_s: float | None = None) -> float | None:
         """`wall_s` (default: this attempt's so far) plus the wall seconds of the work it resumed from (None:
         unknown)."""
-        return None if self._carried.wall_s is None else self._carried.wall_s + (self.wall_s() if wall_s is None else wall_s)
+        if self._carried.wall_s is None:
+            return None
+        return self._carried.wall_s + (self.wall_s() if wall_s is None else wall_s)
 
     def units_total(self) -> int | None:
         return None if self._carried.units is None else self._carried.units + self.units

@@ -4,8 +4,8 @@ A paper is a package `papers/<firstauthor><year>_<topic>/` with
   - `experiments.yaml`: each experiment (a figure or table of the paper): its runner, base config, the two
     budgets (`paper` and `quick`), the variants (one run each per seed) and which config keys measure the budget;
   - `__init__.py` exposing `RUNNERS` (name -> Runner) and `FIGURES` (name -> `fn(experiment, data, out_dir,
-    caption) -> [paths]`, `data` the experiment's complete runs: their tables and resolved configs); an experiment names its figure with `figure:` ("default" unless given, "none" for no
-    figure);
+    caption) -> [paths]`, `data` the experiment's complete runs: their tables and resolved configs); an
+    experiment names its figure with `figure:` ("default" unless given, "none" for no figure);
   - optionally `SUMMARIES` (name -> `fn(experiment, data) -> DataFrame`, one row per run: variant, seed, ...): an
     experiment that names one with `summary:` gets that table in its regenerated README, so that its per-run
     numbers are quoted from the run records and never copied by hand;
