@@ -282,14 +282,15 @@ class RunContext:
     unit_name: str = "steps"
     _start: float = field(default_factory=time.monotonic)
     _last_checkpoint: float = field(default_factory=time.monotonic)
-    _carried: Checkpoint = field(default_factory=lambda: Checkpoint(None, 0.0, 0))
+    _carried_wall_s: float | None = 0.0  # the cost of the work this attempt resumed from (None: unknown)
+    _carried_units: int | None = 0
 
     def restore(self) -> Any | None:
         """The state of the run's checkpoint (None: start fresh); its cost is carried into the totals."""
         checkpoint = self.record.load_checkpoint()
         if checkpoint is None:
             return None
-        self._carried = checkpoint
+        self._carried_wall_s, self._carried_units = checkpoint.wall_s, checkpoint.units
         return checkpoint.state
 
     def wall_s(self) -> float:
@@ -299,12 +300,12 @@ class RunContext:
     def wall_s_total(self, wall_s: float | None = None) -> float | None:
         """`wall_s` (default: this attempt's so far) plus the wall seconds of the work it resumed from (None:
         unknown)."""
-        if self._carried.wall_s is None:
+        if self._carried_wall_s is None:
             return None
-        return self._carried.wall_s + (self.wall_s() if wall_s is None else wall_s)
+        return self._carried_wall_s + (self.wall_s() if wall_s is None else wall_s)
 
     def units_total(self) -> int | None:
-        return None if self._carried.units is None else self._carried.units + self.units
+        return None if self._carried_units is None else self._carried_units + self.units
 
     def maybe_checkpoint(self, make_state, force: bool = False) -> bool:
         """Save `make_state()` if `checkpoint_every_s` passed since the last one (or `force`)."""
