@@ -192,7 +192,7 @@ def test_quick_budget_end_to_end(results_root):
 def test_per_run_summaries_hand_values():
     """Table 1's per-run summary (a run whose final evaluation ended no episode keeps its row, best from its epochs)
     and the ablation's (largest held-out Q against 1 / (1 - gamma), the last evaluation's Q, the largest loss)."""
-    from papers.mnih2013_dqn.analysis import q_divergence_summary, table1_summary
+    from papers.mnih2013_dqn.analysis import heldout_q_summary, max_heldout_q_values, table1_summary
 
     final = pd.DataFrame({"variant": ["SpaceInvaders"] * 2, "seed": [1, 1], "eval_return": [10.0, 4.0]})
     epochs = pd.DataFrame({"variant": ["SpaceInvaders"] * 3, "seed": [0, 0, 1], "eval_best_return": [88.0, 756.0, 7.0]})
@@ -207,9 +207,14 @@ def test_per_run_summaries_hand_values():
     epochs = pd.DataFrame({"variant": ["default"] * 3 + ["gamma0.95"] * 2, "seed": 0, "agent_step": [2, 1, 3, 1, 2],
                            "avg_max_q_heldout": [250.0, 3.0, 90.0, 0.5, 1.5], "loss": [9.0, 1.0, 4.0, 0.1, 0.2]})
     cfg = {"default": {"gamma": 0.99, "epoch_updates": 100}, "gamma0.95": {"gamma": 0.95, "epoch_updates": 100}}
-    q = q_divergence_summary(None, type("D", (), {"tables": {"epochs": epochs}, "configs": cfg})()).set_index("variant")
+    q = heldout_q_summary(None, type("D", (), {"tables": {"epochs": epochs}, "configs": cfg})()).set_index("variant")
     np.testing.assert_allclose(q["bound 1/(1-gamma)"], [100.0, 20.0])
     assert q["updates"].tolist() == [300, 200]
     assert q["max held-out Q"].tolist() == [250.0, 1.5]
     assert q["last held-out Q"].tolist() == [90.0, 1.5]  # the last by agent step, not by row
     assert q["largest epoch loss"].tolist() == [9.0, 0.2]
+    # Figure 2's claim reads the same reduction: per seed of its variant, the largest held-out Q
+    claim = type("C", (), {"experiment": "fig2", "statistic": {"variant": "default"}})()
+    data = type("D", (), {"tables": {"epochs": epochs}, "configs": cfg})()
+    assert max_heldout_q_values(claim, {"fig2": data}).tolist() == [250.0]
+    assert max_heldout_q_values(claim, {}).size == 0

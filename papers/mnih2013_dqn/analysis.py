@@ -14,40 +14,31 @@ if TYPE_CHECKING:
     from common.report import ExperimentData
 
 
-def _table(claim, data_by_exp, name):
-    data = data_by_exp.get(claim.experiment)
-    if data is None or name not in data.tables:
-        return pd.DataFrame()
-    t = data.tables[name]
-    return t[t["variant"] == claim.statistic["variant"]]
-
-
-def _per_seed_max(t: pd.DataFrame, column: str) -> pd.Series:
-    return t.groupby("seed")[column].max() if len(t) else pd.Series(dtype=float)
-
-
-def _table1_values(claim, data_by_exp, column: str) -> np.ndarray:
-    """Per run of the claim's game, by seed: one column of its Table 1 summary; runs without a value are left out."""
+def _summary_values(claim, data_by_exp, summary, column: str) -> np.ndarray:
+    """Per run of the claim's variant (a game), by seed: one column of a per-run summary (`table1_summary`,
+    `heldout_q_summary`), so claims and the results tables read one reduction; runs without a value are left out."""
     data = data_by_exp.get(claim.experiment)
     if data is None:
         return np.array([])
-    runs = table1_summary(None, data)
-    return runs[runs["variant"] == claim.statistic["variant"]][column].dropna().to_numpy()
+    runs = summary(None, data)
+    if runs.empty:
+        return np.array([])
+    return runs[runs["variant"] == claim.statistic["variant"]].sort_values("seed")[column].dropna().to_numpy()
 
 
 def final_eval_mean_values(claim, data_by_exp) -> np.ndarray:
     """Per run: the mean total reward of its final epsilon = 0.05 evaluation episodes (Table 1, "DQN")."""
-    return _table1_values(claim, data_by_exp, "final evaluation: mean return")
+    return _summary_values(claim, data_by_exp, table1_summary, "final evaluation: mean return")
 
 
 def best_episode_values(claim, data_by_exp) -> np.ndarray:
     """Per run: its best single evaluation episode over all evaluations (Table 1, "DQN Best")."""
-    return _table1_values(claim, data_by_exp, "best episode")
+    return _summary_values(claim, data_by_exp, table1_summary, "best episode")
 
 
 def max_heldout_q_values(claim, data_by_exp) -> np.ndarray:
     """Per run: the largest average max Q on the held-out states over its evaluations (Figure 2, bottom row)."""
-    return _per_seed_max(_table(claim, data_by_exp, "epochs"), "avg_max_q_heldout").to_numpy()
+    return _summary_values(claim, data_by_exp, heldout_q_summary, "max held-out Q")
 
 
 def table1_summary(experiment, data) -> pd.DataFrame:
@@ -69,18 +60,20 @@ def table1_summary(experiment, data) -> pd.DataFrame:
                                        "final evaluation: episodes", "final evaluation: mean return", "best episode"])
 
 
-def q_divergence_summary(experiment, data) -> pd.DataFrame:
-    """The ablation's numbers of each run: the largest average max Q on the held-out states over its evaluations
-    against the bound 1 / (1 - gamma) that rewards clipped to [-1, 1] allow, its last evaluation's Q, and its largest
-    epoch loss (the mean over an epoch's updates)."""
+def heldout_q_summary(experiment, data) -> pd.DataFrame:
+    """The held-out-state Q of each run (the Q ablation's table; Figure 2's claims): the largest average max Q on the
+    held-out states over its evaluations against the bound 1 / (1 - gamma) that rewards clipped to [-1, 1] allow, its
+    last evaluation's Q, and its largest epoch loss (the mean over an epoch's updates)."""
     rows = []
-    for (variant, seed), g in data.tables["epochs"].sort_values("agent_step").groupby(["variant", "seed"], sort=False):
+    epochs = data.tables.get("epochs", pd.DataFrame(columns=["variant", "seed", "agent_step"]))
+    for (variant, seed), g in epochs.sort_values("agent_step").groupby(["variant", "seed"], sort=False):
         gamma = data.configs[variant]["gamma"]
         rows.append({"variant": variant, "seed": seed, "gamma": gamma, "bound 1/(1-gamma)": 1 / (1 - gamma),
                      "updates": len(g) * data.configs[variant]["epoch_updates"],
                      "max held-out Q": g["avg_max_q_heldout"].max(),
                      "last held-out Q": g["avg_max_q_heldout"].iloc[-1], "largest epoch loss": g["loss"].max()})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["variant", "seed", "gamma", "bound 1/(1-gamma)", "updates", "max held-out Q",
+                                       "last held-out Q", "largest epoch loss"])
 
 
 def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
