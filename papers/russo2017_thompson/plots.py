@@ -37,8 +37,9 @@ def _mean_panel(ax, curves: pd.DataFrame, column: str, ylabel: str, title: str) 
 
 
 # the tutorial's number of each experiment's figure, for panel titles
-FIGURE_NUMBERS = {"fig3_2b": "Fig. 3.2b", "fig4_1": "Fig. 4.1", "fig4_3": "Fig. 4.3", "fig6_2": "Fig. 6.2",
-                  "fig6_3": "Fig. 6.3"}
+def figure_number(experiment) -> str:
+    """The paper's figure number an experiment is named after: fig3_2b -> 'Fig. 3.2b'."""
+    return "Fig. " + experiment.name.removeprefix("fig").replace("_", ".")
 
 
 def plot_action_probability(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
@@ -68,7 +69,7 @@ def plot_regret(experiment, data: ExperimentData, out_dir: Path, caption: str) -
     plotting.setup()
     environment = {"fig3_2b": "θ ~ U(0,1)³", "fig6_3": "drifting θ"}[experiment.name]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    _regret_panel(ax, data.tables["curves"], f"{FIGURE_NUMBERS[experiment.name]}: {environment}")
+    _regret_panel(ax, data.tables["curves"], f"{figure_number(experiment)}: {environment}")
     plotting.budget_caption(fig, caption)
     return plotting.save(fig, out_dir, f"{experiment.name}_regret")
 
@@ -77,7 +78,7 @@ def _regret_and_mean(experiment, data: ExperimentData, out_dir: Path, caption: s
                      suffix: str) -> list[Path]:
     """Two panels: per-period regret (a), and the mean of `column` over runs (b)."""
     plotting.setup()
-    curves, number = data.tables["curves"], FIGURE_NUMBERS[experiment.name]
+    curves, number = data.tables["curves"], figure_number(experiment)
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     _regret_panel(axes[0], curves, f"{number}a: per-period regret")
     _mean_panel(axes[1], curves, column, ylabel, f"{number}b")
