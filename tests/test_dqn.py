@@ -86,10 +86,13 @@ def test_max_heldout_q_statistic_hand_values():
     from papers.mnih2013_dqn.analysis import max_heldout_q_values
 
     epochs = pd.DataFrame({"variant": ["Seaquest"] * 4 + ["Breakout"], "seed": [0, 0, 1, 1, 0],
-                           "avg_max_q_heldout": [3.0, 250.0, 7.0, 5.0, 900.0]})
-    data = {"fig2": type("D", (), {"tables": {"epochs": epochs}})()}
+                           "agent_step": [1, 2, 1, 2, 1], "avg_max_q_heldout": [3.0, 250.0, 7.0, 5.0, 900.0],
+                           "loss": 0.1})
+    cfg = {game: {"gamma": 0.99, "epoch_updates": 10} for game in ("Seaquest", "Breakout")}
+    data = {"fig2": type("D", (), {"tables": {"epochs": epochs}, "configs": cfg})()}
     claim = Claim("c", "fig2", {}, "", "", {"custom": "max_heldout_q", "variant": "Seaquest"}, {})
-    np.testing.assert_allclose(max_heldout_q_values(claim, data), [250.0, 7.0])
+    np.testing.assert_allclose(max_heldout_q_values(claim, data), [250.0, 7.0])  # per seed, in seed order
+    assert max_heldout_q_values(claim, {}).size == 0
 
 
 def test_best_episode_statistic_hand_values():
@@ -192,7 +195,7 @@ def test_quick_budget_end_to_end(results_root):
 def test_per_run_summaries_hand_values():
     """Table 1's per-run summary (a run whose final evaluation ended no episode keeps its row, best from its epochs)
     and the ablation's (largest held-out Q against 1 / (1 - gamma), the last evaluation's Q, the largest loss)."""
-    from papers.mnih2013_dqn.analysis import heldout_q_summary, max_heldout_q_values, table1_summary
+    from papers.mnih2013_dqn.analysis import heldout_q_summary, table1_summary
 
     final = pd.DataFrame({"variant": ["SpaceInvaders"] * 2, "seed": [1, 1], "eval_return": [10.0, 4.0]})
     epochs = pd.DataFrame({"variant": ["SpaceInvaders"] * 3, "seed": [0, 0, 1], "eval_best_return": [88.0, 756.0, 7.0]})
@@ -213,8 +216,3 @@ def test_per_run_summaries_hand_values():
     assert q["max held-out Q"].tolist() == [250.0, 1.5]
     assert q["last held-out Q"].tolist() == [90.0, 1.5]  # the last by agent step, not by row
     assert q["largest epoch loss"].tolist() == [9.0, 0.2]
-    # Figure 2's claim reads the same reduction: per seed of its variant, the largest held-out Q
-    claim = type("C", (), {"experiment": "fig2", "statistic": {"variant": "default"}})()
-    data = type("D", (), {"tables": {"epochs": epochs}, "configs": cfg})()
-    assert max_heldout_q_values(claim, {"fig2": data}).tolist() == [250.0]
-    assert max_heldout_q_values(claim, {}).size == 0
