@@ -69,7 +69,10 @@ def _story(run_dir) -> str:
     entry = record.read_json("slurm.json") or {}
     lines = [f"run status: {record.status()}; attempts: {len(record.attempts())}; ledger: {entry}"]
     if entry.get("job_id"):
-        lines.append(f"slurm state: {slurm_states({'run': entry})}")
+        try:
+            lines.append(f"slurm state: {slurm_states({'run': entry})}")
+        except ReproError as exc:  # the story of a failure must not hide it behind its own error
+            lines.append(f"slurm state: unknown ({exc})")
     if (Path(run_dir) / "FAILED").exists():
         lines.append("FAILED:\n" + (Path(run_dir) / "FAILED").read_text()[-2000:])
     folder = Path(entry["folder"].replace("%j", entry["job_id"])) if entry else Path(run_dir)
