@@ -218,9 +218,13 @@ def submit_sweep(specs: list[RunSpec], profile: str | None = None, runs_per_task
     return 0
 
 
+def log_folder(entry: dict) -> Path:
+    """The folder of a ledger entry's submitit logs (its `%j` filled with the job id)."""
+    return Path(entry["folder"].replace("%j", entry["job_id"]))
+
+
 def stderr_tail(entry: dict, lines: int = 8) -> str:
-    folder = Path(entry["folder"].replace("%j", entry["job_id"]))
-    errs = sorted(folder.glob("*_log.err"))
+    errs = sorted(log_folder(entry).glob("*_log.err"))
     if not errs:
         return ""
     return "\n".join(errs[-1].read_text(errors="replace").rstrip().splitlines()[-lines:])

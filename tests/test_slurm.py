@@ -13,7 +13,7 @@ import pytest
 from common.errors import ReproError
 from common.records import RunRecord
 from common.runs import plan
-from common.slurm import load_profile, slurm_states, squeue_states
+from common.slurm import load_profile, log_folder, slurm_states, squeue_states
 from conftest import repro
 
 PAPER = "russo2017_thompson"
@@ -48,19 +48,16 @@ def _wait(predicate, timeout_s=180, what="condition", story=None):
     raise AssertionError(f"timed out waiting for {what}" + (f"\n{story()}" if story else ""))
 
 
-def _ended_incomplete(run_dir, grace_s: float = 30.0) -> bool:
-    """True once the run's Slurm job has been in an ended state for `grace_s` without the run being complete."""
+def _ended_incomplete(run_dir, since: dict, grace_s: float = 30.0) -> bool:
+    """True once the run's Slurm job has been in an ended state for `grace_s` without the run being complete;
+    `since` keeps, between calls of one wait, when the job was first seen ended."""
     entry = RunRecord(run_dir).read_json("slurm.json")
     state = slurm_states({"run": entry})["run"] if entry else "UNKNOWN"
     ended = state.split()[0] in {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL"}
     if not ended or (entry and entry["job_id"] in squeue_states()):  # still queued (a requeue) or running
-        _ended_incomplete.since.pop(run_dir, None)
+        since.pop("ended", None)
         return False
-    since = _ended_incomplete.since.setdefault(run_dir, time.time())
-    return time.time() - since > grace_s and not RunRecord(run_dir).is_complete()
-
-
-_ended_incomplete.since = {}
+    return time.time() - since.setdefault("ended", time.time()) > grace_s and not RunRecord(run_dir).is_complete()
 
 
 def _story(run_dir) -> str:
@@ -75,7 +72,7 @@ def _story(run_dir) -> str:
             lines.append(f"slurm state: unknown ({exc})")
     if (Path(run_dir) / "FAILED").exists():
         lines.append("FAILED:\n" + (Path(run_dir) / "FAILED").read_text()[-2000:])
-    folder = Path(entry["folder"].replace("%j", entry["job_id"])) if entry else Path(run_dir)
+    folder = log_folder(entry) if entry else Path(run_dir)
     for log in sorted(folder.glob("*_log.*")):
         lines.append(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-25:]))
     ctld = Path(os.environ.get("REPRO_SLURM_DIR", "/tmp/repro-slurm")) / "log" / "slurmctld.log"
@@ -191,7 +188,8 @@ def _interrupted_run(tmp_path, interrupt) -> None:
     _wait(lambda: ckpt.extend((tmp_path / "r").rglob("checkpoint.pkl")) or ckpt, what="a checkpoint")
     run_dir = ckpt[0].parent
     interrupt(RunRecord(run_dir).read_json("slurm.json"))
-    _wait(lambda: RunRecord(run_dir).is_complete() or _ended_incomplete(run_dir), timeout_s=600,
+    since = {}
+    _wait(lambda: RunRecord(run_dir).is_complete() or _ended_incomplete(run_dir, since), timeout_s=600,
           what="the interrupted run", story=lambda: _story(run_dir))
     assert RunRecord(run_dir).is_complete(), _story(run_dir)
     assert len(RunRecord(run_dir).attempts()) >= 2
