@@ -55,6 +55,7 @@ def _cmd_run(args) -> int:
         raise ReproError("set the seed with --seed, not as a config override")
     spec = RunSpec(args.paper, exp.run_experiment, args.budget, variant, args.seed, tuple(sorted(overrides.items())))
     resolve(spec)  # validates before any work
+    _check_writable()
     status = execute(spec)
     print(f"{status}: {spec.run_dir}")
     return 0
@@ -73,6 +74,8 @@ def _cmd_sweep(args) -> int:
     for exp in experiments:  # plan (and validate) everything before running anything
         specs += plan(paper.name, exp.name, args.budget, args.seeds, overrides, args.variant)
     specs = list(dict.fromkeys(specs))  # an experiment that is a subset of another's runs adds no duplicates
+    if not args.dry_run:
+        _check_writable()
     if args.launcher == "local":
         from .sweep import run_local
 
@@ -90,7 +93,11 @@ def _cmd_sweep(args) -> int:
 def _cmd_report(args) -> int:
     from .registry import get_paper, papers
     from .report import report_index, report_paper
+    from .runs import results_root
 
+    if not results_root().is_dir():
+        raise ReproError(f"results folder {results_root()} does not exist: nothing to report "
+                         "(REPRO_RESULTS chooses the folder)")
     if args.all:
         if args.paper:
             raise ReproError("give either a paper or --all, not both")
@@ -126,6 +133,33 @@ def _cmd_bench(args) -> int:
     for line in lines:
         print(line)
     return 0
+
+
+def _cmd_verify(args) -> int:
+    from .runs import results_root
+    from .verify import verify
+
+    if args.paper:
+        from .registry import get_paper
+
+        get_paper(args.paper)
+    return 1 if verify(results_root(), args.paper, seal=args.seal) else 0
+
+
+def _check_writable() -> None:
+    """The results folder must take new files before any run starts (a read-only or missing mount, a full disk)."""
+    import tempfile
+
+    from .runs import results_root
+
+    root = results_root()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise ReproError(f"the results folder {root} is not writable ({exc.strerror}); nothing was run "
+                         "(REPRO_RESULTS chooses another folder)") from None
 
 
 def _cmd_status(args) -> int:
@@ -183,7 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-save", action="store_true", help="do not write results/<paper>/bench.json (or profile.json)")
     b.set_defaults(fn=_cmd_bench)
 
-    st = sub.add_parser("status", help="done / running / failed / pending per experiment")
+    v = sub.add_parser("verify", help="check every finished run record against its DONE checksums (exit 1 if any "
+                                      "is damaged)")
+    v.add_argument("paper", nargs="?")
+    v.add_argument("--seal", action="store_true",
+                   help="add checksums to records finished before DONE carried them, after reading each in full")
+    v.set_defaults(fn=_cmd_verify)
+
+    st = sub.add_parser("status", help="done / damaged / running / failed / pending per experiment")
     st.add_argument("paper", nargs="?")
     st.set_defaults(fn=_cmd_status)
     return p
@@ -209,6 +250,17 @@ def main(argv: list[str] | None = None) -> int:
     except ReproError as exc:
         print(f"repro: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # storage: a full disk, a read-only folder, a missing file
+        if os.environ.get("REPRO_DEBUG") == "1":
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"repro: error: {exc.strerror or exc}{where} (REPRO_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - one line for the user; the traceback on request
+        if os.environ.get("REPRO_DEBUG") == "1":
+            raise
+        print(f"repro: error: {type(exc).__name__}: {exc} (REPRO_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

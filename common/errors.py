@@ -8,3 +8,7 @@ class ReproError(Exception):
 def unknown(kind: str, name: str, valid, plural: str | None = None) -> ReproError:
     valid = ", ".join(sorted(valid)) or "(none)"
     return ReproError(f"unknown {kind} '{name}'; valid {plural or kind + 's'}: {valid}")
+
+
+class RunningElsewhere(ReproError):
+    """The run is held (locked) by another process: a sweep skips it as "running elsewhere", never as a failure."""

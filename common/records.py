@@ -4,7 +4,9 @@
     attempts.jsonl     one line per start: host, pid, launcher, time, git commit (a resumed run has several)
     <table>.csv.gz     long-form metrics with a seed column (deterministic gzip: same data, same bytes)
     provenance.json    git commit and dirty flag, package versions, Python, CPU/GPU, host, seed, times, throughput
-    DONE               completion marker, written last: only a run with DONE counts as complete
+    DONE               completion marker, written last, with the SHA-256 of every file it vouches for: only a run
+                       whose DONE is there and whose files still match it counts as complete; a mismatch is a
+                       "damaged" run (named by `repro status` and `repro verify`, set aside and rerun by a sweep)
     FAILED             traceback of the last failed attempt
     RUNNING            live marker (host, pid, and progress: units done of the total, updated every 30 s), ignored by git
     checkpoint.pkl     state to resume from, with the wall time and units the work in it took, ignored by git
@@ -19,6 +21,7 @@ import datetime as dt
 import fcntl
 import functools
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -36,7 +39,7 @@ from typing import Any
 import pandas as pd
 
 from . import REPO_ROOT
-from .errors import ReproError
+from .errors import ReproError, RunningElsewhere
 
 TRACKED_PACKAGES = ("numpy", "scipy", "pandas", "omegaconf", "torch", "gymnasium", "mujoco", "ale-py", "submitit")
 
@@ -46,13 +49,20 @@ def now() -> str:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path`, then rename it over `path`; on any failure (a full disk, a
+    read-only folder) the temporary file is removed and the error raised, `path` left as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -106,6 +116,27 @@ def package_versions() -> dict:
     return out
 
 
+#: Files of a run folder that its DONE marker does not vouch for: live state, locks, the Slurm ledger, temporaries.
+UNVOUCHED = ("DONE", "RUNNING", "FAILED", "checkpoint.pkl", ".lock", "slurm.json")
+
+
+def _vouched(name: str) -> bool:
+    return not (name in UNVOUCHED or name.startswith(".") or name.endswith(".tmp") or name.startswith("checkpoint.pkl"))
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+#: run folder -> (the stat signature of its DONE and vouched files, the damage found then): a record is hashed
+#: again only when one of its files changed size or modification time, so repeated checks in one process are cheap.
+_VERIFIED: dict[str, tuple[tuple, tuple[str, ...]]] = {}
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -122,12 +153,67 @@ class RunRecord:
 
     # ---- state -------------------------------------------------------------------------------------------
     def is_complete(self) -> bool:
-        return (self.path / "DONE").exists()
+        """DONE is there and every file it vouches for still matches its checksum."""
+        return (self.path / "DONE").exists() and not self.damage()
+
+    def is_damaged(self) -> bool:
+        return (self.path / "DONE").exists() and bool(self.damage())
+
+    def damage(self) -> tuple[str, ...]:
+        """What is wrong with a finished run's files, one 'FILE: problem' each (empty: intact, or not finished)."""
+        done = self.path / "DONE"
+        try:
+            names = sorted(p.name for p in self.path.iterdir() if p.is_file() and _vouched(p.name))
+            signature = tuple((n, st.st_size, st.st_mtime_ns) for n in ["DONE", *names]
+                              for st in [(self.path / n).stat()])
+        except FileNotFoundError:
+            return ()
+        cached = _VERIFIED.get(str(self.path))
+        if cached and cached[0] == signature:
+            return cached[1]
+        problems = []
+        try:
+            sums = json.loads(done.read_text())["sha256"]
+            if not isinstance(sums, dict):
+                raise TypeError
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            problems.append("DONE: not readable as JSON")
+            sums = None
+        except (KeyError, TypeError):
+            problems.append("DONE: records no checksums (written before DONE carried them; `repro verify --seal` "
+                            "adds them after reading the run's data in full)")
+            sums = None
+        if sums is not None:
+            for name, digest in sorted(sums.items()):
+                if not (self.path / name).is_file():
+                    problems.append(f"{name}: missing")
+                elif sha256_of(self.path / name) != digest:
+                    problems.append(f"{name}: contents differ from the checksum DONE recorded")
+            problems += [f"{name}: not vouched for by DONE (added after the run finished)"
+                         for name in names if name not in sums]
+        _VERIFIED[str(self.path)] = (signature, tuple(problems))
+        return tuple(problems)
+
+    def set_aside(self, root: Path) -> Path:
+        """Move this run's files (its lock aside) to `root/<UTC time>/...`, keeping the damaged record for
+        inspection; the run's folder is then empty, ready to run again. Returns where the files went."""
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        dest = root / f"{self.path.name}.{stamp}.{os.getpid()}"
+        dest.mkdir(parents=True, exist_ok=False)
+        for p in sorted(self.path.iterdir()):
+            if p.name != ".lock":
+                os.replace(p, dest / p.name)
+        _VERIFIED.pop(str(self.path), None)
+        return dest
+
+    def has_checkpoint(self) -> bool:
+        return (self.path / "checkpoint.pkl").exists()
 
     def status(self) -> str:
-        """done | running | failed | interrupted | pending (local view; the Slurm launcher refines it)."""
-        if self.is_complete():
-            return "done"
+        """done | damaged | running | failed | interrupted | pending (local view; the Slurm launcher refines it).
+        An interrupted run resumes from its checkpoint if it has one (`has_checkpoint`), else starts over."""
+        if (self.path / "DONE").exists():
+            return "damaged" if self.damage() else "done"
         running = self.read_json("RUNNING")
         if running:
             if running.get("host") != socket.gethostname() or _pid_alive(int(running.get("pid", -1))):
@@ -135,7 +221,7 @@ class RunRecord:
             return "interrupted"
         if (self.path / "FAILED").exists():
             return "failed"
-        if (self.path / "checkpoint.pkl").exists() or (self.path / "config.yaml").exists():
+        if self.has_checkpoint() or (self.path / "config.yaml").exists():
             return "interrupted"
         return "pending"
 
@@ -199,7 +285,7 @@ class RunRecord:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fh.close()
-            raise ReproError(f"{self.path} is being run by another process right now") from None
+            raise RunningElsewhere(f"{self.path} is being run by another process right now") from None
         try:
             yield
         finally:
@@ -247,14 +333,26 @@ class RunRecord:
         return [json.loads(x) for x in p.read_text().splitlines() if x.strip()] if p.exists() else []
 
     def fail(self, text: str) -> None:
-        atomic_write_text(self.path / "FAILED", text)
-        (self.path / "RUNNING").unlink(missing_ok=True)
+        """Mark the attempt FAILED. If even that cannot be written (a full disk), the RUNNING marker still goes, so
+        that `repro status` shows a dead run (resumable only if it has a checkpoint), never a live one."""
+        try:
+            atomic_write_text(self.path / "FAILED", text)
+        finally:
+            with contextlib.suppress(OSError):
+                (self.path / "RUNNING").unlink(missing_ok=True)
 
     def finish(self, provenance: dict) -> None:
+        """Write provenance, then DONE with the checksum of every file it vouches for, then drop the live state."""
         self.write_json("provenance.json", provenance)
-        self.write_json("DONE", {"end": provenance.get("end"), "tables": self.tables()})
+        self.seal(provenance.get("end"))
         for name in ("RUNNING", "checkpoint.pkl"):
             (self.path / name).unlink(missing_ok=True)
+
+    def seal(self, end: str | None) -> None:
+        """Write DONE over the files the folder holds now (config, attempts, provenance, tables)."""
+        names = sorted(p.name for p in self.path.iterdir() if p.is_file() and _vouched(p.name))
+        self.write_json("DONE", {"end": end, "tables": self.tables(),
+                                 "sha256": {n: sha256_of(self.path / n) for n in names}})
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """Run specs, config resolution and execution of one run (any launcher calls `execute`)."""
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +40,12 @@ class RunSpec:
     def run_dir(self) -> Path:
         root = Path(self.root) if self.root else results_root()
         return root / self.paper / "runs" / self.experiment / self.budget_label / self.variant / f"seed_{self.seed}"
+
+    @property
+    def set_aside_dir(self) -> Path:
+        """Where a sweep moves this run's damaged record before running it again (never deleted)."""
+        root = Path(self.root) if self.root else results_root()
+        return root / self.paper / "damaged" / self.experiment / self.budget_label / self.variant
 
     @property
     def label(self) -> str:
@@ -86,7 +94,9 @@ def checkpoint_interval_s() -> float:
 
 
 def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) -> str:
-    """Run `spec` to completion, resuming from its checkpoint if one exists. Returns 'skipped' or 'done'."""
+    """Run `spec` to completion, resuming from its checkpoint if one exists. Returns 'skipped' or 'done'. A damaged
+    record (files that no longer match DONE's checksums) is moved aside first, then the run is made again. Any
+    failure, including while writing the final record, marks the run FAILED and is raised."""
     exp = spec.experiment_obj()
     cfg = resolve(spec)
     record = RunRecord(spec.run_dir)
@@ -95,6 +105,11 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
     with record.lock():
         if record.is_complete():
             return "skipped"
+        if record.is_damaged():
+            problems = "; ".join(record.damage())
+            moved = record.set_aside(spec.set_aside_dir)
+            print(f"repro: {spec.label} was damaged ({problems}); its record was moved to {moved} and the run "
+                  "starts again", file=sys.stderr, flush=True)
         record.ensure_config(to_yaml(cfg))
         git = git_state()  # the code this process runs: read before the run, not after
         attempt = record.start_attempt(launcher, git)
@@ -105,27 +120,30 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
             wall_s_total, units_total = ctx.wall_s_total(wall_s), ctx.units_total()
             for name, df in tables.items():
                 record.write_table(name, df)
-        except BaseException as exc:  # recorded, then re-raised: the launcher reports it
-            record.fail(f"{type(exc).__name__} in {spec.label}\n{traceback.format_exc()}")
+            attempts = record.attempts()
+            record.finish({
+                "spec": spec.to_json(),
+                "seed": spec.seed,
+                "git": git,
+                # a resumed run may span commits: every attempt's code, in order (None: recorded before attempts
+                # kept it)
+                "git_per_attempt": [a.get("git") for a in attempts],
+                "packages": package_versions(),
+                "machine": machine(),
+                "start": attempts[0]["start"] if attempts else attempt["start"],
+                "end": now(),
+                "attempts": len(attempts),
+                "wall_s_last_attempt": round(wall_s, 3),
+                # every attempt's time on the work the run kept (None: it resumed from a checkpoint without its cost)
+                "wall_s_all_attempts": None if wall_s_total is None else round(wall_s_total, 3),
+                "throughput": {"unit": ctx.unit_name, "units_last_attempt": ctx.units,
+                               "units_all_attempts": units_total,
+                               "per_second": round(ctx.units / wall_s, 1) if wall_s > 0 else None},
+                "env_version": exp.env_version,
+                "device": device_name(),  # REPRO_DEVICE: where torch networks ran (cpu unless cuda was asked for)
+            })
+        except BaseException as exc:  # recorded (if the disk lets it), then re-raised: the launcher reports it
+            with contextlib.suppress(OSError):
+                record.fail(f"{type(exc).__name__} in {spec.label}\n{traceback.format_exc()}")
             raise
-        attempts = record.attempts()
-        record.finish({
-            "spec": spec.to_json(),
-            "seed": spec.seed,
-            "git": git,
-            # a resumed run may span commits: every attempt's code, in order (None: recorded before attempts kept it)
-            "git_per_attempt": [a.get("git") for a in attempts],
-            "packages": package_versions(),
-            "machine": machine(),
-            "start": attempts[0]["start"] if attempts else attempt["start"],
-            "end": now(),
-            "attempts": len(attempts),
-            "wall_s_last_attempt": round(wall_s, 3),
-            # every attempt's time on the work the run kept (None: it resumed from a checkpoint without its cost)
-            "wall_s_all_attempts": None if wall_s_total is None else round(wall_s_total, 3),
-            "throughput": {"unit": ctx.unit_name, "units_last_attempt": ctx.units, "units_all_attempts": units_total,
-                           "per_second": round(ctx.units / wall_s, 1) if wall_s > 0 else None},
-            "env_version": exp.env_version,
-            "device": device_name(),  # REPRO_DEVICE: where torch networks ran (cpu unless cuda was asked for)
-        })
         return "done"

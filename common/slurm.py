@@ -175,7 +175,8 @@ def check_cluster() -> None:
 
 
 def submit_sweep(specs: list[RunSpec], profile: str | None = None, runs_per_task: int = 1,
-                 max_parallel: int | None = None, dry_run: bool = False, out=sys.stdout) -> int:
+                 max_parallel: int | None = None, dry_run: bool = False, out=None) -> int:
+    out = out or sys.stdout  # looked up per call: the stream in force now, not at import
     prof = load_profile(profile)
     if runs_per_task < 1:
         raise ReproError(f"--runs-per-task must be at least 1, got {runs_per_task}")

@@ -12,13 +12,15 @@ from .registry import get_paper, papers
 from .runs import plan, results_root
 
 STATES = ("done", "running", "failed", "interrupted", "pending")
+#: a finished run whose files no longer match its DONE checksums; counted only where there is one
+DAMAGED = "damaged"
 SLURM_FAILED = {"FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 
 
 def experiment_counts(exp, budget: str) -> dict[str, int]:
     specs = plan(exp.paper.name, exp.name, budget)
     c = Counter(RunRecord(s.run_dir).status() for s in specs)
-    return {k: c.get(k, 0) for k in STATES}
+    return {k: c.get(k, 0) for k in STATES + ((DAMAGED,) if c.get(DAMAGED) else ())}
 
 
 def _slurm_lines(records) -> list[str]:
@@ -62,15 +64,23 @@ def _custom_budgets(exp) -> dict[str, list]:
 
 def _print_group(exp_name: str, budget: str, records, widths: tuple[int, int]) -> None:
     c = Counter(r.status() for _, r in records)
-    print(f"  {exp_name:<{widths[0]}} {budget:<{widths[1]}} " + "  ".join(f"{k} {c.get(k, 0)}" for k in STATES),
+    shown = STATES + ((DAMAGED,) if c.get(DAMAGED) else ())
+    print(f"  {exp_name:<{widths[0]}} {budget:<{widths[1]}} " + "  ".join(f"{k} {c.get(k, 0)}" for k in shown),
           flush=True)
     from .slurm import ledger
 
     for s, r in records:
         status = r.status()
-        if status in ("running", "interrupted") and (text := r.progress_text(time_left=status == "running")):
-            print(f"    {status} {s.label}: {text}" + (" (last seen; resumes from its checkpoint)"
-                                                      if status == "interrupted" else ""))
+        if status == DAMAGED:
+            print(f"    damaged {s.label} ({r.path}): " + "; ".join(r.damage())
+                  + " (left out of reports; the next sweep sets it aside and runs it again)")
+        if status == "interrupted":
+            after = ("resumes from its checkpoint" if r.has_checkpoint()
+                     else "no checkpoint: the next sweep starts it from the beginning")
+            text = r.progress_text(time_left=False)
+            print(f"    interrupted {s.label}: " + (f"{text} (last seen; {after})" if text else after))
+        if status == "running" and (text := r.progress_text(time_left=True)):
+            print(f"    running {s.label}: {text}")
         if status == "failed" and not ledger(s.run_dir):  # Slurm runs show their stderr below instead
             print(f"    failed {s.label}:")
             for tail in r.failure_tail().splitlines():
@@ -81,6 +91,8 @@ def _print_group(exp_name: str, budget: str, records, widths: tuple[int, int]) -
 
 def print_status(paper_name: str | None = None) -> int:
     targets = [get_paper(paper_name)] if paper_name else list(papers().values())
+    root = results_root()
+    print(f"results folder: {root}" + ("" if root.is_dir() else " (does not exist yet: no run recorded)"))
     for paper in targets:
         print(paper.name)
         groups = []  # (experiment, budget, records): the paper's budget always, others once they hold a run

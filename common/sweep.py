@@ -6,7 +6,7 @@ import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from .errors import ReproError
+from .errors import ReproError, RunningElsewhere
 from .records import RunRecord
 from .runs import RunSpec, execute
 
@@ -14,21 +14,28 @@ from .runs import RunSpec, execute
 def _run_one(spec: RunSpec, show_progress: bool) -> tuple[str, str, str]:
     try:
         return spec.label, execute(spec, "local", show_progress), ""
+    except RunningElsewhere:  # another sweep holds it: not a failure, and never run twice
+        return spec.label, "running elsewhere", ""
     except ReproError as exc:
         return spec.label, "error", str(exc)
     except Exception as exc:  # noqa: BLE001 - recorded in the run's FAILED file
         return spec.label, "failed", f"{type(exc).__name__}: {exc}"
 
 
-def run_local(specs: list[RunSpec], jobs: int = 1, dry_run: bool = False, out=sys.stdout) -> dict[str, int]:
+def run_local(specs: list[RunSpec], jobs: int = 1, dry_run: bool = False, out=None) -> dict[str, int]:
     """Execute pending runs on this machine, `jobs` processes at a time (one BLAS thread each when parallel);
     with `dry_run`, only list the runs that would run."""
     from tqdm.auto import tqdm
 
+    out = out or sys.stdout  # looked up per call: the stream in force now, not at import
     pending = [s for s in specs if not RunRecord(s.run_dir).is_complete()]
-    counts = {"skipped": len(specs) - len(pending), "done": 0, "failed": 0, "error": 0}
-    print(f"{len(specs)} runs: {counts['skipped']} complete, {len(pending)} to run "
+    damaged = {s.label: RunRecord(s.run_dir).damage() for s in pending if RunRecord(s.run_dir).is_damaged()}
+    counts = {"skipped": len(specs) - len(pending), "done": 0, "failed": 0, "error": 0, "running elsewhere": 0}
+    print(f"{len(specs)} runs: {counts['skipped']} complete, {len(pending)} to run"
+          f"{f' ({len(damaged)} of them damaged: set aside, then run again)' if damaged else ''} "
           f"({jobs} at a time, local launcher{'; dry run: nothing runs' if dry_run else ''})", file=out, flush=True)
+    for label, problems in damaged.items():
+        print(f"damaged {label}: {'; '.join(problems)}", file=out)
     if dry_run:
         for s in pending:
             print(f"would run {s.label}", file=out)
@@ -58,6 +65,7 @@ def run_local(specs: list[RunSpec], jobs: int = 1, dry_run: bool = False, out=sy
     bar.close()
     for label, msg in failures:
         print(f"FAILED {label}: {msg}", file=out)
-    print(f"done {counts['done']}, skipped {counts['skipped']}, failed {counts['failed'] + counts['error']}",
-          file=out, flush=True)
+    print(f"done {counts['done']}, skipped {counts['skipped']}, failed {counts['failed'] + counts['error']}"
+          + (f", running elsewhere {counts['running elsewhere']} (held by another sweep; not run here)"
+             if counts["running elsewhere"] else ""), file=out, flush=True)
     return counts
