@@ -199,7 +199,7 @@ def _md_escape(text) -> str:
 
 
 def _claims_markdown(df: pd.DataFrame) -> str:
-    head = ("| claim | source | statement | metric | target | regenerated [95% CI] | runs | budget used | "
+    head = ("| claim | source | statement | metric | target | regenerated [95% bootstrap CI] | runs | budget used | "
             "paper's budget | environment | verdict |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for r in df.itertuples():

@@ -116,13 +116,13 @@ def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[
     envs = list(dict.fromkeys(ev["env"]))
     colors = {"v1": "C0", "v2": "C1"}  # one color per version, on every task and in every figure
     fig, axes = plt.subplots(2, len(envs), figsize=(5 * len(envs), 6.4), squeeze=False, sharex="col")
+    kinds = set()
     for col, env in enumerate(envs):
         ax_return, ax_alpha = axes[0, col], axes[1, col]
         for version, g in ev[ev["env"] == env].groupby("version"):
-            stats = g.groupby("env_step")["eval_return"].agg(["mean", "std", "count"]).reset_index()
-            half = plotting.Z95 * stats["std"].fillna(0) / np.sqrt(stats["count"])
-            line = plotting.line_with_band(ax_return, stats["env_step"], stats["mean"], stats["mean"] - half,
-                                           stats["mean"] + half, label=f"SAC {version}", color=colors[version])
+            x, runs = plotting.run_matrix(g, "env_step", "eval_return")
+            line, kind = plotting.runs_with_band(ax_return, x, runs, label=f"SAC {version}", color=colors[version])
+            kinds.add(kind)
             if version == "v2":
                 alpha = g.groupby("env_step")["alpha"].agg(["mean", "min", "max"]).reset_index()
                 plotting.line_with_band(ax_alpha, alpha["env_step"], alpha["mean"], alpha["min"], alpha["max"],
@@ -133,5 +133,5 @@ def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[
         if ax_alpha.has_data():
             ax_alpha.legend(frameon=False)
     fig.tight_layout()
-    plotting.budget_caption(fig, caption)
+    plotting.budget_caption(fig, caption, plotting.band_text(kinds) + "; alpha panels: mean over runs, band: min-max")
     return plotting.save(fig, out_dir, f"{experiment.name}_learning_curves")

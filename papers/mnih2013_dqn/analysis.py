@@ -84,20 +84,20 @@ def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[
         return []
     games = list(dict.fromkeys(epochs["variant"]))
     fig, axes = plt.subplots(2, len(games), figsize=(4.2 * len(games), 6.4), squeeze=False)
+    kinds = set()
     for j, game in enumerate(games):
         g = epochs[epochs["variant"] == game]
         for i, (col, label) in enumerate((("eval_mean_return", "average reward per episode"),
                                           ("avg_max_q_heldout", "average max Q (held-out states)"))):
             # x: agent steps at each evaluation (the paper's epoch of 50,000 updates = 200,000 agent steps; the
             # reduced budget evaluates every 12,500 updates)
-            stats = g.groupby("agent_step")[col].agg(["mean", "std", "count"]).reset_index()
-            half = plotting.Z95 * stats["std"].fillna(0) / np.sqrt(stats["count"])
-            x = stats["agent_step"] / 1e6
-            plotting.line_with_band(axes[i, j], x, stats["mean"], stats["mean"] - half, stats["mean"] + half)
+            x, runs = plotting.run_matrix(g, "agent_step", col)
+            kinds.add(plotting.runs_with_band(axes[i, j], x / 1e6, runs, label="DQN")[1])
             axes[i, j].set(title=game if i == 0 else "", ylabel=label,
                            xlabel="agent steps (millions; the paper's epoch = 0.2M)")
+            axes[i, j].legend(frameon=False, fontsize=7)
     fig.tight_layout()
-    plotting.budget_caption(fig, caption)
+    plotting.budget_caption(fig, caption, plotting.band_text(kinds))
     return plotting.save(fig, out_dir, f"{experiment.name}_per_epoch")
 
 
