@@ -135,3 +135,33 @@ def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[
     fig.tight_layout()
     plotting.budget_caption(fig, caption, plotting.band_text(kinds) + "; alpha panels: mean over runs, band: min-max")
     return plotting.save(fig, out_dir, f"{experiment.name}_learning_curves")
+
+
+def tasks_aggregate(paper, data_by_exp):
+    """v1 and v2 over the MuJoCo tasks that have a reference score (stable-baselines3 zoo's SAC, claims.yaml): each
+    run's last 10 evaluations, divided by that reference, for the aggregates of Agarwal et al. 2021."""
+    from common.aggregate import Aggregate, Group, budget_text
+    from common.claims import load_claims
+
+    refs = [c for c in load_claims(paper) if c.id.startswith("sb3_zoo_sac_")]
+    tasks, scores, budgets = [], {"v1": {}, "v2": {}}, {}
+    for c in refs:
+        exp, v2_variant = paper.experiment(c.experiment), c.statistic["variant"]
+        task = v2_variant.split("__", 1)[1] if "__" in v2_variant else exp.config["env_id"]
+        tasks.append(task)
+        data = data_by_exp.get(c.experiment)
+        runs = per_run(data) if data is not None else pd.DataFrame(columns=["variant", LAST_EVAL])
+        budgets.setdefault(budget_text(data) if data is not None else "not run", []).append(task)
+        for version in ("v1", "v2"):
+            variant = version + v2_variant[2:]
+            values = runs.loc[runs["variant"] == variant, LAST_EVAL].dropna().to_numpy(dtype=float)
+            scores[version][task] = values / float(c.rule["paper_value"])
+    budget = "; ".join(f"{', '.join(ts)}: {text}" for text, ts in budgets.items())
+    return Aggregate(
+        name="tasks", title=f"SAC v1 and v2: reference-normalized score over {len(tasks)} MuJoCo tasks", tasks=tasks,
+        groups=[Group(f"SAC {v}", scores[v]) for v in ("v1", "v2")], budget=budget,
+        score="mean of its last 10 deterministic evaluation returns (over the whole run)",
+        normalization=("the run's score divided by the reference implementation's: stable-baselines3 zoo's SAC after "
+                       "1M steps on the -v3 task (one agent; claims sb3_zoo_sac_*); 0 = zero return, 1 = that "
+                       "reference"),
+        note="The reference is at 1M steps: at a reduced budget a normalized score below 1 is expected.")
