@@ -110,12 +110,13 @@ def plot_q_divergence(experiment, data: ExperimentData, out_dir: Path, caption: 
     if epochs.empty:
         return []
     fig, (ax_q, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
+    kinds = set()
     for variant, g in epochs.groupby("variant", sort=False):
         gamma = data.configs[variant]["gamma"]  # the variant's resolved config, as its runs recorded it
         for ax, col in ((ax_q, "avg_max_q_heldout"), (ax_loss, "loss")):
-            stats = g.groupby("agent_step")[col].agg(["mean", "min", "max"]).reset_index()
-            line = plotting.line_with_band(ax, stats["agent_step"] / 1e3, stats["mean"], stats["min"], stats["max"],
-                                           label=variant)
+            x, runs = plotting.run_matrix(g, "agent_step", col)
+            line, kind = plotting.runs_with_band(ax, x / 1e3, runs, label=variant)
+            kinds.add(kind)
             if ax is ax_q:
                 ax.axhline(1 / (1 - gamma), color=line.get_color(), ls="--", lw=0.8)
     ax_q.set(yscale="log", ylabel="average max Q (held-out states)",
@@ -125,7 +126,7 @@ def plot_q_divergence(experiment, data: ExperimentData, out_dir: Path, caption: 
         ax.set(xlabel="agent steps (thousands)")
     ax_q.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    plotting.budget_caption(fig, caption, statistic="mean over seeds, band: min to max")
+    plotting.budget_caption(fig, caption, plotting.band_text(kinds))
     return plotting.save(fig, out_dir, f"{experiment.name}_per_epoch")
 
 
