@@ -185,7 +185,9 @@ def test_learning_curve_figure_draws_returns_of_both_versions_and_v2_temperature
     paths = analysis.plot(exp, data, tmp_path, "caption")
     assert [p.name for p in paths] == ["fig1_3m_learning_curves.png", "fig1_3m_learning_curves.svg"]
     (ax_return, ax_return_walker, ax_alpha, _) = drawn["fig"].axes  # 2 rows x 2 tasks
-    assert [line.get_label() for line in ax_return.get_lines()] == ["SAC v1", "SAC v2"]
+    # two seeds: the band is their range, not an interval, and the legend says so
+    assert [line.get_label() for line in ax_return.get_lines()] == ["SAC v1 (2 runs; band: min-max)",
+                                                                     "SAC v2 (2 runs; band: min-max)"]
     (walker_v2,) = ax_return_walker.get_lines()
     assert walker_v2.get_color() == ax_return.get_lines()[1].get_color()  # a version keeps its color on every task
     (alpha_line,) = ax_alpha.get_lines()  # v2 only: v1's temperature is fixed

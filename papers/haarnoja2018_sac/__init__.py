@@ -6,7 +6,7 @@ speed benchmark (`repro bench haarnoja2018_sac fig1_hopper --variant v2`).
 from common.registry import Runner
 
 from .analysis import (alpha_drift_values, final_eval_values, final_train_values, max_eval_values, plot,
-                       run_summary, v2_minus_v1_values)
+                       run_summary, tasks_aggregate, v2_minus_v1_values)
 from .bench import bench, profile
 from .sac import SACConfig, run_sac
 
@@ -18,4 +18,6 @@ STATISTICS = {"max_eval": max_eval_values, "final_eval": final_eval_values, "fin
 FIGURES = {"default": plot}
 SUMMARIES = {"per_run": run_summary}
 
-__all__ = ["RUNNERS", "BENCH", "PROFILE", "STATISTICS", "FIGURES", "SUMMARIES"]
+AGGREGATES = {"tasks": tasks_aggregate}  # multi-task results aggregated over tasks (common/aggregate.py)
+
+__all__ = ["RUNNERS", "BENCH", "PROFILE", "STATISTICS", "FIGURES", "SUMMARIES", "AGGREGATES"]

@@ -116,13 +116,13 @@ def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[
     envs = list(dict.fromkeys(ev["env"]))
     colors = {"v1": "C0", "v2": "C1"}  # one color per version, on every task and in every figure
     fig, axes = plt.subplots(2, len(envs), figsize=(5 * len(envs), 6.4), squeeze=False, sharex="col")
+    kinds = set()
     for col, env in enumerate(envs):
         ax_return, ax_alpha = axes[0, col], axes[1, col]
         for version, g in ev[ev["env"] == env].groupby("version"):
-            stats = g.groupby("env_step")["eval_return"].agg(["mean", "std", "count"]).reset_index()
-            half = plotting.Z95 * stats["std"].fillna(0) / np.sqrt(stats["count"])
-            line = plotting.line_with_band(ax_return, stats["env_step"], stats["mean"], stats["mean"] - half,
-                                           stats["mean"] + half, label=f"SAC {version}", color=colors[version])
+            x, runs = plotting.run_matrix(g, "env_step", "eval_return")
+            line, kind = plotting.runs_with_band(ax_return, x, runs, label=f"SAC {version}", color=colors[version])
+            kinds.add(kind)
             if version == "v2":
                 alpha = g.groupby("env_step")["alpha"].agg(["mean", "min", "max"]).reset_index()
                 plotting.line_with_band(ax_alpha, alpha["env_step"], alpha["mean"], alpha["min"], alpha["max"],
@@ -133,5 +133,35 @@ def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[
         if ax_alpha.has_data():
             ax_alpha.legend(frameon=False)
     fig.tight_layout()
-    plotting.budget_caption(fig, caption)
+    plotting.budget_caption(fig, caption, plotting.band_text(kinds) + "; alpha panels: mean over runs, band: min-max")
     return plotting.save(fig, out_dir, f"{experiment.name}_learning_curves")
+
+
+def tasks_aggregate(paper, data_by_exp):
+    """v1 and v2 over the MuJoCo tasks that have a reference score (stable-baselines3 zoo's SAC, claims.yaml): each
+    run's last 10 evaluations, divided by that reference, for the aggregates of Agarwal et al. 2021."""
+    from common.aggregate import Aggregate, Group, budget_text
+    from common.claims import load_claims
+
+    refs = [c for c in load_claims(paper) if c.id.startswith("sb3_zoo_sac_")]
+    tasks, scores, budgets = [], {"v1": {}, "v2": {}}, {}
+    for c in refs:
+        exp, v2_variant = paper.experiment(c.experiment), c.statistic["variant"]
+        task = v2_variant.split("__", 1)[1] if "__" in v2_variant else exp.config["env_id"]
+        tasks.append(task)
+        data = data_by_exp.get(c.experiment)
+        runs = per_run(data) if data is not None else pd.DataFrame(columns=["variant", LAST_EVAL])
+        budgets.setdefault(budget_text(data) if data is not None else "not run", []).append(task)
+        for version in ("v1", "v2"):
+            variant = version + v2_variant[2:]
+            values = runs.loc[runs["variant"] == variant, LAST_EVAL].dropna().to_numpy(dtype=float)
+            scores[version][task] = values / float(c.rule["paper_value"])
+    budget = "; ".join(f"{', '.join(ts)}: {text}" for text, ts in budgets.items())
+    return Aggregate(
+        name="tasks", title=f"SAC v1 and v2: reference-normalized score over {len(tasks)} MuJoCo tasks", tasks=tasks,
+        groups=[Group(f"SAC {v}", scores[v]) for v in ("v1", "v2")], budget=budget,
+        score="mean of its last 10 deterministic evaluation returns (over the whole run)",
+        normalization=("the run's score divided by the reference implementation's: stable-baselines3 zoo's SAC after "
+                       "1M steps on the -v3 task (one agent; claims sb3_zoo_sac_*); 0 = zero return, 1 = that "
+                       "reference"),
+        note="The reference is at 1M steps: at a reduced budget a normalized score below 1 is expected.")

@@ -6,7 +6,7 @@ and a toy check; claims.yaml holds Table 1; bench.py the speed benchmark.
 from common.registry import Runner
 
 from .analysis import (best_episode_values, final_eval_mean_values, max_heldout_q_values, plot, plot_q_divergence,
-                       heldout_q_summary, table1_summary)
+                       heldout_q_summary, table1_aggregate, table1_summary)
 from .bench import bench, profile
 from .dqn import DQNConfig, run_dqn
 
@@ -18,4 +18,6 @@ STATISTICS = {"final_eval_mean": final_eval_mean_values, "best_episode": best_ep
 FIGURES = {"default": plot, "q_divergence": plot_q_divergence}
 SUMMARIES = {"table1": table1_summary, "q_divergence": heldout_q_summary}
 
-__all__ = ["RUNNERS", "BENCH", "PROFILE", "STATISTICS", "FIGURES", "SUMMARIES"]
+AGGREGATES = {"table1": table1_aggregate}  # multi-task results aggregated over tasks (common/aggregate.py)
+
+__all__ = ["RUNNERS", "BENCH", "PROFILE", "STATISTICS", "FIGURES", "SUMMARIES", "AGGREGATES"]

@@ -84,20 +84,20 @@ def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[
         return []
     games = list(dict.fromkeys(epochs["variant"]))
     fig, axes = plt.subplots(2, len(games), figsize=(4.2 * len(games), 6.4), squeeze=False)
+    kinds = set()
     for j, game in enumerate(games):
         g = epochs[epochs["variant"] == game]
         for i, (col, label) in enumerate((("eval_mean_return", "average reward per episode"),
                                           ("avg_max_q_heldout", "average max Q (held-out states)"))):
             # x: agent steps at each evaluation (the paper's epoch of 50,000 updates = 200,000 agent steps; the
             # reduced budget evaluates every 12,500 updates)
-            stats = g.groupby("agent_step")[col].agg(["mean", "std", "count"]).reset_index()
-            half = plotting.Z95 * stats["std"].fillna(0) / np.sqrt(stats["count"])
-            x = stats["agent_step"] / 1e6
-            plotting.line_with_band(axes[i, j], x, stats["mean"], stats["mean"] - half, stats["mean"] + half)
+            x, runs = plotting.run_matrix(g, "agent_step", col)
+            kinds.add(plotting.runs_with_band(axes[i, j], x / 1e6, runs, label="DQN")[1])
             axes[i, j].set(title=game if i == 0 else "", ylabel=label,
                            xlabel="agent steps (millions; the paper's epoch = 0.2M)")
+            axes[i, j].legend(frameon=False, fontsize=7)
     fig.tight_layout()
-    plotting.budget_caption(fig, caption)
+    plotting.budget_caption(fig, caption, plotting.band_text(kinds))
     return plotting.save(fig, out_dir, f"{experiment.name}_per_epoch")
 
 
@@ -110,12 +110,13 @@ def plot_q_divergence(experiment, data: ExperimentData, out_dir: Path, caption: 
     if epochs.empty:
         return []
     fig, (ax_q, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
+    kinds = set()
     for variant, g in epochs.groupby("variant", sort=False):
         gamma = data.configs[variant]["gamma"]  # the variant's resolved config, as its runs recorded it
         for ax, col in ((ax_q, "avg_max_q_heldout"), (ax_loss, "loss")):
-            stats = g.groupby("agent_step")[col].agg(["mean", "min", "max"]).reset_index()
-            line = plotting.line_with_band(ax, stats["agent_step"] / 1e3, stats["mean"], stats["min"], stats["max"],
-                                           label=variant)
+            x, runs = plotting.run_matrix(g, "agent_step", col)
+            line, kind = plotting.runs_with_band(ax, x / 1e3, runs, label=variant)
+            kinds.add(kind)
             if ax is ax_q:
                 ax.axhline(1 / (1 - gamma), color=line.get_color(), ls="--", lw=0.8)
     ax_q.set(yscale="log", ylabel="average max Q (held-out states)",
@@ -125,5 +126,60 @@ def plot_q_divergence(experiment, data: ExperimentData, out_dir: Path, caption: 
         ax.set(xlabel="agent steps (thousands)")
     ax_q.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    plotting.budget_caption(fig, caption, statistic="mean over seeds, band: min to max")
+    plotting.budget_caption(fig, caption, plotting.band_text(kinds))
     return plotting.save(fig, out_dir, f"{experiment.name}_per_epoch")
+
+
+def _random_human(paper) -> tuple[dict[str, str], dict[str, float], dict[str, float], dict[str, float]]:
+    """From claims.yaml: Table 1's games as (variant -> printed name), and the paper's Random, Human and DQN rows by
+    variant."""
+    import yaml
+
+    from common.claims import load_claims
+
+    raw = yaml.safe_load(paper.claims_path.read_text())
+    table = next(t for t in raw["tables"] if t["id"] == "table1")
+    rows = {r["label"]: r["values"] for r in table["rows"] if "values" in r}
+    claims = {c.id: c for c in load_claims(paper)}
+    variant = {col: claims[f"table1_{col}_dqn"].statistic["variant"] for col in table["columns"]}
+    names = {variant[col]: header for col, header in table["columns"].items()}
+    random = {variant[col]: float(v) for col, v in zip(table["columns"], rows["Random (paper)"])}
+    human = {variant[col]: float(v) for col, v in zip(table["columns"], rows["Human (paper)"])}
+    dqn = {variant[col]: float(claims[f"table1_{col}_dqn"].rule["paper_value"]) for col in table["columns"]}
+    return names, random, human, dqn
+
+
+def table1_aggregate(paper, data_by_exp):
+    """Table 1 over its 7 games, human-normalized with the paper's Random and Human rows: each run's final
+    evaluation, the 2015 variant's runs beside it, and the paper's own DQN row for reference."""
+    from common.aggregate import Aggregate, Group, budget_text
+
+    names, random, human, dqn = _random_human(paper)
+    games = list(names)
+
+    def normalized(variant: str, x):
+        return (np.asarray(x, float) - random[variant]) / (human[variant] - random[variant])
+
+    groups, budgets = [], []
+    for exp_name, label in (("table1", "DQN (2013), regenerated"), ("table1_nature", "2015 variant, regenerated")):
+        data = data_by_exp.get(exp_name)
+        runs = table1_summary(None, data) if data is not None else pd.DataFrame(columns=["variant"])
+        scores = {}
+        for game in games:
+            values = runs.loc[runs["variant"] == game, "final evaluation: mean return"].dropna() if len(runs) else []
+            scores[game] = normalized(game, values)
+        budget = budget_text(data) if data is not None else "not run"
+        groups.append(Group(label, scores, budget=budget))
+        budgets.append(f"{label}: {budget}")
+    groups.append(Group("DQN, the paper's Table 1", {g: normalized(g, [dqn[g]]) for g in games}, reference=True))
+    tasks = games
+    agg = Aggregate(
+        name="table1", title="DQN Table 1: human-normalized score over 7 games", tasks=tasks, groups=groups,
+        budget="; ".join(budgets) + " (the paper's own row: 10M agent steps, its numbers as printed)",
+        score="mean total reward of its final evaluation episodes (epsilon = 0.05), Table 1's DQN row",
+        normalization=("human-normalized with the paper's Random and Human rows of Table 1: (score - random) / "
+                       "(human - random); 0 = random play, 1 = the paper's human tester"))
+    for g in agg.groups:  # the printed game names as task headers
+        g.scores = {names[t]: v for t, v in g.scores.items()}
+    agg.tasks = [names[t] for t in tasks]
+    return agg

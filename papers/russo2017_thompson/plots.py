@@ -1,4 +1,6 @@
-"""The tutorial's figures, redrawn from recorded runs: mean over runs with 95% confidence bands."""
+"""The tutorial's figures, redrawn from recorded runs: the mean over runs; regret panels add the 95% Student-t
+interval of that mean (each run record holds the mean and sd of its many simulated runs, so the pooled interval is
+a t interval over all of them; the claims use the percentile bootstrap, equal to it at these run counts)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,6 +13,10 @@ from common import plotting
 
 if TYPE_CHECKING:
     from common.report import ExperimentData
+
+REGRET_BAND = ("line: mean over all simulated runs; band: 95% Student-t interval of that mean (N - 1 degrees of "
+               "freedom over the N pooled runs)")
+MEAN_ONLY = "lines: mean over all simulated runs (no band)"
 
 LABELS = {
     "greedy": "greedy", "ts": "TS", "eps_0.01": "0.01-greedy", "eps_0.05": "0.05-greedy", "eps_0.1": "0.1-greedy",
@@ -56,11 +62,11 @@ def plot_action_probability(experiment, data: ExperimentData, out_dir: Path, cap
             ax.plot(pooled["t"], pooled["mean"], label=f"action {k + 1} (θ = {th})")
         ax.set(xlabel="time period (t)", ylabel="action probability", title=f"Fig. 3.1: {LABELS[variant]}")
         ax.legend(frameon=False)
-    plotting.budget_caption(fig, caption)
+    plotting.budget_caption(fig, caption, MEAN_ONLY)
     paths = plotting.save(fig, out_dir, f"{experiment.name}_action_probability")
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     _regret_panel(ax, curves, f"Fig. 3.2a: θ = ({', '.join(str(th) for th in theta)})")
-    plotting.budget_caption(fig, caption)
+    plotting.budget_caption(fig, caption, REGRET_BAND)
     return paths + plotting.save(fig, out_dir, "fig3_2a_regret")
 
 
@@ -70,7 +76,7 @@ def plot_regret(experiment, data: ExperimentData, out_dir: Path, caption: str) -
     environment = {"fig3_2b": "θ ~ U(0,1)³", "fig6_3": "drifting θ"}[experiment.name]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     _regret_panel(ax, data.tables["curves"], f"{figure_number(experiment)}: {environment}")
-    plotting.budget_caption(fig, caption)
+    plotting.budget_caption(fig, caption, REGRET_BAND)
     return plotting.save(fig, out_dir, f"{experiment.name}_regret")
 
 
@@ -82,7 +88,7 @@ def _regret_and_mean(experiment, data: ExperimentData, out_dir: Path, caption: s
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     _regret_panel(axes[0], curves, f"{number}a: per-period regret")
     _mean_panel(axes[1], curves, column, ylabel, f"{number}b")
-    plotting.budget_caption(fig, caption)
+    plotting.budget_caption(fig, caption, f"(a) {REGRET_BAND}; (b) {MEAN_ONLY}")
     return plotting.save(fig, out_dir, f"{experiment.name}_{suffix}")
 
 

@@ -5,7 +5,7 @@ the paper reports; bench.py the speed benchmark (`repro bench schulman2017_ppo`)
 """
 from common.registry import Runner
 
-from .analysis import atari_last100_values, final_return_values, normalized_score_values
+from .analysis import atari_last100_values, final_return_values, normalized_score_values, table1_aggregate
 from .bench import bench
 from .baselines import RandomPolicyConfig, run_random_policy
 from .plots import plot
@@ -28,4 +28,7 @@ BENCH = {"ppo": (RUNNERS["ppo"], bench)}
 STATISTICS = {"normalized_score": normalized_score_values, "final_return": final_return_values,
               "atari_last100": atari_last100_values}
 
-__all__ = ["RUNNERS", "BENCH", "STATISTICS", "FIGURES"]
+#: Multi-task results aggregated over tasks (common/aggregate.py): name -> function(paper, data_by_exp).
+AGGREGATES = {"table1": table1_aggregate}
+
+__all__ = ["RUNNERS", "BENCH", "STATISTICS", "FIGURES", "AGGREGATES"]

@@ -73,3 +73,34 @@ def curve(episodes: pd.DataFrame, step_grid: np.ndarray, step_col: str = "env_st
         mean = np.where(k > 0, (csum[k] - csum[lo]) / np.maximum(k - lo, 1), np.nan)
         rows.append(pd.DataFrame({"variant": variant, "seed": seed, step_col: step_grid, "return": mean}))
     return pd.concat(rows, ignore_index=True)
+
+
+def table1_aggregate(paper, data_by_exp):
+    """Table 1 per setting over its 7 tasks: each run's normalized score as Table 1 defines it, for the aggregates of
+    Agarwal et al. 2021; settings without runs are listed as not run."""
+    from common.aggregate import Aggregate, Group, budget_text
+    from common.claims import load_claims
+
+    t1, rnd = data_by_exp.get("table1"), data_by_exp.get("random_policy")
+    if t1 is None or rnd is None:
+        return None
+    exp = paper.experiment("table1")
+    names = pd.DataFrame({"variant": list(exp.variants)}).pipe(split_variant)
+    settings, tasks = list(dict.fromkeys(names["setting"])), list(dict.fromkeys(names["env"]))
+    scores = normalized_scores(t1.tables["episodes"], rnd.tables["episodes"])
+    recorded = scores["setting"].nunique()
+    if recorded < 2:  # one setting is its own best: every score 1 by construction
+        scores = scores.iloc[0:0]
+    groups = [Group(s, {t: scores.loc[(scores["setting"] == s) & (scores["env"] == t), "normalized"].to_numpy()
+                        for t in tasks}) for s in settings]
+    paper_values = {c.statistic["setting"]: float(c.rule["paper_value"]) for c in load_claims(paper)
+                    if c.statistic.get("custom") == "normalized_score"}
+    return Aggregate(
+        name="table1", title="PPO Table 1: normalized score per setting over 7 MuJoCo tasks", tasks=tasks,
+        groups=groups, budget=budget_text(t1) + f", the paper's {exp.seeds('paper')} seeds per task",
+        score=f"mean total reward of its last {LAST_EPISODES} training episodes",
+        normalization=("Table 1's: (score - random) / (best - random) per task, random = the mean return of the "
+                       "random policy (experiment random_policy), best = the best setting's mean score on that task "
+                       f"among the settings recorded ({recorded} of {len(settings)}: the scores change as settings "
+                       "arrive, and match the paper's normalization only once all are run)"),
+        paper_values=paper_values, paper_value_text="paper's Table 1 (mean)")

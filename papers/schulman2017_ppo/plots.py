@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 
 from common import plotting
 
@@ -28,20 +27,19 @@ def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[
     ncols = min(4, len(envs))
     nrows = int(np.ceil(len(envs) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), squeeze=False)
+    kinds = set()
     for ax, env in zip(axes.flat, envs):
         for setting in settings:
             g = curves[(curves["env"] == env) & (curves["setting"] == setting)].astype({"return": float})
             if g["return"].isna().all():
                 continue
-            stats = g.groupby(step_col)["return"].agg(["mean", "std", "count"]).reset_index().astype(float)
-            half = plotting.Z95 * stats["std"].fillna(0) / np.sqrt(stats["count"])
-            plotting.line_with_band(ax, stats[step_col], stats["mean"], stats["mean"] - half, stats["mean"] + half,
-                                    label=setting)
+            x, runs = plotting.run_matrix(g, step_col, "return")
+            kinds.add(plotting.runs_with_band(ax, x, runs, label=setting)[1])
         xlabel = {"env_step": "environment steps", "agent_step": "agent steps"}[step_col]
         ax.set(title=env, xlabel=xlabel, ylabel="mean return, last 100 episodes")
+        ax.legend(frameon=False, fontsize=6)  # each panel: its own run counts
     for ax in list(axes.flat)[len(envs):]:
         ax.axis("off")
-    axes.flat[0].legend(frameon=False, fontsize=7)
     fig.tight_layout()
-    plotting.budget_caption(fig, caption)
+    plotting.budget_caption(fig, caption, plotting.band_text(kinds))
     return plotting.save(fig, out_dir, f"{experiment.name}_learning_curves")
