@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make reproduce   # the main job: the full Thompson-sampling reproduction (local executor), then its report
-#   make test        # the test suite
+#   make test        # every committed run record verified against its checksums, then the test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -25,6 +25,7 @@ report: $(STAMP)
 # The suite includes tests against a real single-node Slurm cluster (slurm/local/): it is started here if it is
 # down (installing Debian's packages needs root) and stopped afterwards; without it those tests skip.
 test: $(STAMP)
+	$(BIN)/repro verify
 	bash slurm/local/with-cluster.sh $(BIN)/python -m pytest -q
 
 slurm-up:
