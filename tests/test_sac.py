@@ -11,7 +11,7 @@ import torch
 from common.records import RunContext, RunRecord
 from common.runs import RunSpec
 from conftest import execute_in, run_with_crashes, table_bytes
-from papers.haarnoja2018_sac.sac import (SAC, SACConfig, run_sac, soft_bellman_target, squashed_log_prob,
+from papers.haarnoja2018_sac.sac import (SAC, Actor, SACConfig, run_sac, soft_bellman_target, squashed_log_prob,
                                          temperature_loss)
 
 PAPER = "haarnoja2018_sac"
@@ -35,6 +35,27 @@ def test_squashed_log_prob_hand_values_and_torch_distribution():
     ours = squashed_log_prob(u, mean, log_std)
     ok = torch.tanh(u).abs().max(-1).values < 0.999  # torch's reference loses precision near |a| = 1
     torch.testing.assert_close(ours[ok], ref[ok], rtol=1e-4, atol=1e-4)
+
+
+def test_log_prob_in_normalized_action_units_as_the_authors_code():
+    """log pi is the density of the action rescaled to [-1, 1] (softlearning, rllab). On tasks bounded by +-1
+    (Hopper, Walker2d, HalfCheetah, Ant) both units agree; on Humanoid-v5's +-0.4 bounds in 17 dimensions the
+    task's units add -17 log 0.4 = 15.58 nats to every log pi."""
+    g = torch.Generator().manual_seed(1)
+    obs, eps = torch.randn(5, 4, generator=g), torch.randn(5, 17, generator=g)
+    for bound, shift in ((1.0, 0.0), (0.4, -17 * math.log(0.4))):
+        low, high = np.full(17, -bound), np.full(17, bound)
+        torch.manual_seed(0)
+        normalized = Actor(4, 17, 8, low, high, "normalized")
+        torch.manual_seed(0)
+        env_units = Actor(4, 17, 8, low, high, "env")
+        a_n, logp_n = normalized(obs, eps)
+        a_e, logp_e = env_units(obs, eps)
+        torch.testing.assert_close(a_n, a_e)  # the same actions, in the task's units, either way
+        assert a_n.abs().max().item() <= bound
+        torch.testing.assert_close(logp_e - logp_n, torch.full((5,), shift), rtol=0, atol=1e-4)
+    assert shift == pytest.approx(15.58, abs=0.01)
+    assert SACConfig().log_prob_units == "normalized"
 
 
 def test_soft_bellman_target_hand_values():

@@ -52,6 +52,10 @@ class SACConfig:
     reward_scale: float = 5.0  # v1 only: fixed temperature as reward scale (1801.01290 Table 2; Humanoid 20)
     init_alpha: float = 1.0  # v2: initial temperature
     target_entropy_per_dim: float = -1.0  # v2: entropy target = this x dim(A) (Table 1: -dim(A))
+    # units of log pi (and so of v2's entropy target -dim(A) and v1's entropy bonus): "normalized", the action
+    # rescaled to [-1, 1] as the authors' code acts (softlearning's normalized action wrapper; rllab's `normalize` in
+    # the first SAC code), or "env", the task's own units (differs only where the bounds are not +-1: Humanoid-v5)
+    log_prob_units: str = "normalized"
     eval_every_steps: int = 1000  # one evaluation rollout every 1000 environment steps (both papers)
     eval_episodes: int = 1
     matmul_dtype: str = "float32"  # float32 | bfloat16 (autocast for the networks' matmuls)
@@ -92,18 +96,23 @@ def mlp(n_in: int, n_out: int, hidden: int) -> nn.Sequential:
 class Actor(nn.Module):
     """Gaussian policy squashed by tanh (v1 Appendix C), scaled to the action bounds."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int, low: np.ndarray, high: np.ndarray):
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int, low: np.ndarray, high: np.ndarray,
+                 log_prob_units: str = "normalized"):
         super().__init__()
         self.net = mlp(obs_dim, 2 * act_dim, hidden)
         self.register_buffer("scale", torch.tensor((high - low) / 2, dtype=torch.float32))
         self.register_buffer("center", torch.tensor((high + low) / 2, dtype=torch.float32))
+        # change of variables a = center + scale tanh(u): the density in the task's units is the normalized
+        # action's divided by prod_i scale_i; in normalized units (the authors' code) nothing is subtracted
+        self.log_scale_sum = float(np.log((high - low) / 2).sum()) if log_prob_units == "env" else 0.0
 
     def forward(self, obs: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reparameterized action a~ = center + scale tanh(mu + sigma eps) and its log-probability (v1 eq. 21)."""
+        """Reparameterized action a~ = center + scale tanh(mu + sigma eps) and its log-probability (v1 eq. 21), the
+        latter in the units `log_prob_units` names."""
         mean, log_std = self.net(obs).float().chunk(2, dim=-1)
         log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
         u = mean + log_std.exp() * eps
-        log_prob = squashed_log_prob(u, mean, log_std) - self.scale.log().sum()
+        log_prob = squashed_log_prob(u, mean, log_std) - self.log_scale_sum
         return self.center + self.scale * torch.tanh(u), log_prob
 
 
@@ -128,7 +137,7 @@ class SAC(nn.Module):
     def __init__(self, cfg: SACConfig, obs_dim: int, act_dim: int, low: np.ndarray, high: np.ndarray):
         super().__init__()
         self.cfg, self.act_dim = cfg, act_dim
-        self.actor = Actor(obs_dim, act_dim, cfg.hidden_units, low, high)
+        self.actor = Actor(obs_dim, act_dim, cfg.hidden_units, low, high, cfg.log_prob_units)
         self.q = TwinQ(obs_dim, act_dim, cfg.hidden_units)
         if cfg.version == "v1":
             self.v, self.v_target = mlp(obs_dim, 1, cfg.hidden_units), mlp(obs_dim, 1, cfg.hidden_units)
