@@ -17,6 +17,15 @@ def _cmd_list(args) -> int:
     from .registry import papers
     from .status import experiment_counts
 
+    if args.all:
+        from .catalog import load_catalog, statuses
+
+        rows = load_catalog()
+        for r, status in sorted(zip(rows, statuses(rows)), key=lambda rs: rs[0]["title"].lower()):
+            print(f"{r['n']:>3}  {r['title']}  [{r['class']}, {r['compute']}]\n     {status}"
+                  + (f"  (papers/{r['folder']})" if r["folder"] and status != "planned" else ""))
+        return 0
+
     for paper in papers().values():
         claims = load_claims(paper)
         print(f"{paper.name}  ({paper.title}; {len(claims)} claims)")
@@ -112,6 +121,10 @@ def _cmd_report(args) -> int:
         for line in report_paper(paper, experiment):
             print(line)
     print(report_index())
+    if args.all:
+        from .catalog import write_catalog_readme
+
+        print(f"catalog -> {write_catalog_readme()}")
     return 0
 
 
@@ -172,7 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="repro", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("list", help="papers, their experiments, claims and status").set_defaults(fn=_cmd_list)
+    ls = sub.add_parser("list", help="papers, their experiments, claims and status")
+    ls.add_argument("--all", action="store_true",
+                    help="every paper users asked for (papers/catalog.csv), with its status here")
+    ls.set_defaults(fn=_cmd_list)
 
     r = sub.add_parser("run", help="one run: PAPER EXPERIMENT [key=value ...]")
     r.add_argument("paper")

@@ -21,3 +21,28 @@ def test_committed_tables_regenerate_byte_for_byte(tmp_path, monkeypatch):
         assert (committed / rel).read_bytes() == (copy / rel).read_bytes(), f"results/{rel} differs from its data"
     for paper in papers():
         assert (committed / paper / "claims.csv").exists(), f"results/{paper}/claims.csv is missing"
+
+
+def test_catalog_readme_regenerates_and_names_every_requested_paper(monkeypatch, capsys):
+    """papers/README.md comes from papers/catalog.csv and the committed runs; each of the 195 titles has a status."""
+    from common.catalog import catalog_markdown, load_catalog, statuses
+
+    monkeypatch.setenv("REPRO_RESULTS", str(REPO_ROOT / "results"))
+    rows = load_catalog()
+    assert len(rows) == 195 and len({r["n"] for r in rows}) == 195
+    text = catalog_markdown(rows)
+    assert (REPO_ROOT / "papers" / "README.md").read_text() == text, "papers/README.md differs: `repro report --all`"
+    status = dict(zip((r["folder"] for r in rows), statuses(rows)))
+    assert status["russo2017_thompson"].startswith("reproduced at the paper's budget")
+    assert status["schulman2015_trpo"] == "planned"
+    for r, s in zip(rows, statuses(rows)):
+        assert f"| {r['n']} | " in text and s
+        if r["scope_here"].startswith("out of scope"):
+            assert s == r["scope_here"] and "here:" in s  # every exclusion says why
+
+    from common import cli
+
+    capsys.readouterr()
+    assert cli.main(["list", "--all"]) == 0
+    listed = capsys.readouterr().out
+    assert all(r["title"] in listed for r in rows) and "(papers/schulman2017_ppo)" in listed
