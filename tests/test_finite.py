@@ -1,0 +1,85 @@
+"""Finite training: a non-finite loss, parameter or metric, or a metric that cannot be computed, fails the run in
+one line that names the quantity, where it happened, the run and the settings that differ from the paper budget;
+the run is FAILED, never DONE, and `repro status` says so."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from common.finite import (EmptyMetricError, MayBeNaN, NonFiniteError, RunFailure, TableRules, check_finite,
+                           check_tables, finite_mean)
+
+
+# ---- the helper, on hand-made values -----------------------------------------------------------------------------
+def test_check_finite_passes_finite_values_through():
+    assert check_finite("loss", 1.5, "update 3") == 1.5
+    assert check_finite("loss", np.float32(2.0), "update 3") == 2.0
+    a = np.arange(4.0)
+    assert check_finite("parameters", a, "the end") is a
+    assert check_finite("parameters", {"w": torch.ones(3), "steps": torch.tensor(7)}, "the end")["steps"] == 7
+    check_finite("returns", [], "the final evaluation")  # nothing to check is not an error (only an average is)
+
+
+@pytest.mark.parametrize("value, shown", [(float("nan"), "nan"), (float("inf"), "inf"), (-math.inf, "-inf"),
+                                          (np.float64("nan"), "nan"), (np.array(np.inf), "inf")])
+def test_check_finite_names_the_quantity_its_value_and_where(value, shown):
+    with pytest.raises(NonFiniteError) as err:
+        check_finite("policy loss", value, "iteration 37 (env step 75,776)")
+    assert str(err.value) == f"non-finite policy loss ({shown}) at iteration 37 (env step 75,776)"
+
+
+def test_check_finite_on_arrays_tensors_and_state_dicts_names_the_entry_and_counts():
+    with pytest.raises(NonFiniteError, match=r"^non-finite parameters \(nan in 2 of 5 values\) at update 9$"):
+        check_finite("parameters", np.array([1.0, np.nan, 2.0, np.nan, 3.0]), "update 9")
+    state = {"actor.w": torch.zeros(2, 2), "q.b": torch.tensor([0.0, math.inf, -math.inf])}
+    with pytest.raises(NonFiniteError, match=r"^non-finite parameters \(q\.b\) \(inf in 2 of 3 values\) at the end$"):
+        check_finite("parameters", state, "the end")
+    with pytest.raises(NonFiniteError, match=r"nan and inf in 2 of 3"):
+        check_finite("x", torch.tensor([math.nan, math.inf, 0.0]), "here")
+
+
+def test_an_empty_average_is_an_error_and_a_non_finite_one_too():
+    assert finite_mean("evaluation return", [1.0, 3.0], "epoch 2") == 2.0
+    with pytest.raises(EmptyMetricError, match=r"^evaluation return cannot be computed \(an average of no values\) "
+                                               r"at epoch 2$"):
+        finite_mean("evaluation return", [], "epoch 2")
+    with pytest.raises(NonFiniteError, match=r"non-finite evaluation return \(inf\)"):
+        finite_mean("evaluation return", [1.0, math.inf], "epoch 2")
+    assert issubclass(EmptyMetricError, RunFailure) and issubclass(NonFiniteError, RunFailure)
+
+
+def test_run_failure_carries_the_run_context_in_its_one_line():
+    exc = NonFiniteError("non-finite loss (nan) at update 3")
+    exc.add_context("of p/e/quick/v/seed_0; settings that differ from the paper budget: none")
+    assert str(exc) == "non-finite loss (nan) at update 3 of p/e/quick/v/seed_0; settings that differ from the " \
+                       "paper budget: none"
+    assert "\n" not in str(exc)
+
+
+def test_recorded_tables_nan_only_where_declared_never_inf_never_empty_unless_declared():
+    cfg = {"learning_starts": 300}
+    df = pd.DataFrame({"env_step": [100, 200, 300, 400], "loss": [np.nan, np.nan, 1.0, 2.0], "n": [1, 2, 3, 4]})
+    rules = {"evals": TableRules(nan={"loss": MayBeNaN("no update yet", lambda d, c: d.env_step < c["learning_starts"])})}
+    check_tables({"evals": df}, cfg, rules)  # NaN where declared
+    with pytest.raises(NonFiniteError) as err:  # the same table with nothing declared
+        check_tables({"evals": df}, cfg, {})
+    assert str(err.value) == ("non-finite value in table 'evals', column 'loss' (nan in 2 of 4 rows, first at row 0 "
+                              "(env_step=100, loss=nan))")
+    late_nan = df.assign(loss=[np.nan, 1.0, 2.0, np.nan])  # NaN after learning started: an error
+    with pytest.raises(NonFiniteError, match=r"column 'loss' \(nan in 1 of 4 rows, first at row 3 \(env_step=400"):
+        check_tables({"evals": late_nan}, cfg, rules)
+    infinite = df.assign(loss=[np.inf, 1.0, 2.0, 3.0])  # infinity is never allowed, even in a declared column
+    with pytest.raises(NonFiniteError, match=r"column 'loss' \(inf in 1 of 4 rows"):
+        check_tables({"evals": infinite}, cfg, rules)
+    all_nan = df.assign(n=np.nan)
+    with pytest.raises(NonFiniteError, match=r"column 'n' \(nan in 4 of 4 rows"):
+        check_tables({"evals": all_nan}, cfg, rules)
+    empty = df.iloc[:0]
+    with pytest.raises(EmptyMetricError, match=r"^table 'evals' is empty"):
+        check_tables({"evals": empty}, cfg, rules)
+    check_tables({"episodes": empty}, cfg, {"episodes": TableRules(may_be_empty=True)})
+    check_tables({"final": empty}, {"k": 0}, {"final": TableRules(may_be_empty=lambda c: c["k"] == 0)})
+    with pytest.raises(EmptyMetricError):
+        check_tables({"final": empty}, {"k": 1}, {"final": TableRules(may_be_empty=lambda c: c["k"] == 0)})
