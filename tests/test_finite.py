@@ -10,6 +10,9 @@ import torch
 
 from common.finite import (EmptyMetricError, MayBeNaN, NonFiniteError, RunFailure, TableRules, check_finite,
                            check_tables, finite_mean)
+from common.records import RunRecord
+from common.registry import Runner
+from common.runs import RunSpec, execute
 
 
 # ---- the helper, on hand-made values -----------------------------------------------------------------------------
@@ -83,3 +86,36 @@ def test_recorded_tables_nan_only_where_declared_never_inf_never_empty_unless_de
     check_tables({"final": empty}, {"k": 0}, {"final": TableRules(may_be_empty=lambda c: c["k"] == 0)})
     with pytest.raises(EmptyMetricError):
         check_tables({"final": empty}, {"k": 1}, {"final": TableRules(may_be_empty=lambda c: c["k"] == 0)})
+
+
+# ---- execute: the end-of-run check, and a run that fails is FAILED, never DONE ----------------------------------
+def test_a_table_that_is_not_finite_fails_the_run_before_anything_is_recorded(results_root, monkeypatch):
+    from common.registry import get_paper
+
+    exp = get_paper("russo2017_thompson").experiment("fig3_1")
+    bad = pd.DataFrame({"seed": [0, 0], "t": [1, 2], "regret_mean": [0.1, np.inf]})
+    monkeypatch.setattr(exp, "runner", Runner(exp.runner.schema, lambda cfg, ctx: {"curves": bad}))
+    spec = RunSpec("russo2017_thompson", "fig3_1", "quick", "ts", 0, (("n_periods", 2),))
+    with pytest.raises(NonFiniteError) as err:
+        execute(spec, show_progress=False)
+    assert str(err.value) == (f"non-finite value in table 'curves', column 'regret_mean' (inf in 1 of 2 rows, first "
+                              f"at row 1 (seed=0, t=2)) of {spec.label}; settings that differ from the paper "
+                              f"budget: n_periods=2 (paper budget: 1000), n_replications=50 (paper budget: 1000)")
+    record = RunRecord(spec.run_dir)
+    assert record.status() == "failed" and not record.is_complete() and record.tables() == []
+    assert "column 'regret_mean'" in record.failure_tail()
+
+
+def test_repro_debug_shows_the_traceback(results_root, monkeypatch):
+    import common.runs
+    from common.cli import main
+
+    def fail(spec, *args, **kwargs):
+        raise NonFiniteError("non-finite loss (nan) at update 1")
+
+    monkeypatch.setattr(common.runs, "execute", fail)
+    args = ["run", "russo2017_thompson", "fig3_1", "--variant", "ts"]
+    assert main(args) == 1
+    monkeypatch.setenv("REPRO_DEBUG", "1")
+    with pytest.raises(NonFiniteError):
+        main(args)
