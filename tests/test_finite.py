@@ -2,6 +2,7 @@
 one line that names the quantity, where it happened, the run and the settings that differ from the paper budget;
 the run is FAILED, never DONE, and `repro status` says so."""
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from common.finite import (EmptyMetricError, MayBeNaN, NonFiniteError, RunFailur
 from common.records import RunRecord
 from common.registry import Runner
 from common.runs import RunSpec, execute
+from conftest import repro
 
 
 # ---- the helper, on hand-made values -----------------------------------------------------------------------------
@@ -88,6 +90,15 @@ def test_recorded_tables_nan_only_where_declared_never_inf_never_empty_unless_de
         check_tables({"final": empty}, {"k": 1}, {"final": TableRules(may_be_empty=lambda c: c["k"] == 0)})
 
 
+def test_thompson_statistics_stop_at_the_first_non_finite_period():
+    from papers.russo2017_thompson.common_sim import PeriodStats
+
+    stats = PeriodStats(5, 2)
+    stats.add(0, np.array([0.1, 0.2]))
+    with pytest.raises(NonFiniteError, match=r"^non-finite regret \(summed over replications\) \(nan\) at period 2$"):
+        stats.add(1, np.array([0.1, np.nan]))
+
+
 # ---- execute: the end-of-run check, and a run that fails is FAILED, never DONE ----------------------------------
 def test_a_table_that_is_not_finite_fails_the_run_before_anything_is_recorded(results_root, monkeypatch):
     from common.registry import get_paper
@@ -104,6 +115,53 @@ def test_a_table_that_is_not_finite_fails_the_run_before_anything_is_recorded(re
     record = RunRecord(spec.run_dir)
     assert record.status() == "failed" and not record.is_complete() and record.tables() == []
     assert "column 'regret_mean'" in record.failure_tail()
+
+
+# ---- real runs whose training goes non-finite -----------------------------------------------------------------
+def test_ppo_with_a_far_too_large_learning_rate_fails_in_one_line(results_root):
+    """lr=10 (the paper's 3e-4): the policy loss turns NaN in the second iteration of the quick budget."""
+    proc = repro("run", "schulman2017_ppo", "table1", "--variant", "clip0.2__Hopper-v5", "lr=10.0")
+    assert proc.returncode == 1, proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("repro:")]
+    assert "Traceback" not in proc.stderr and len(lines) == 1, proc.stderr
+    line = lines[0]
+    assert line.startswith("repro: run failed: non-finite policy loss (nan) at iteration 1 (env step 1,024) of "
+                           "schulman2017_ppo/table1/quick-custom-"), line
+    assert "/clip0.2__Hopper-v5/seed_0; settings that differ from the paper budget: lr=10.0 (paper budget: 0.0003), " \
+           in line
+    assert "total_env_steps=2048 (paper budget: 1000000)" in line
+    (run_dir,) = (results_root / "schulman2017_ppo" / "runs" / "table1").glob("quick-custom-*/clip0.2__Hopper-v5/seed_0")
+    assert (run_dir / "FAILED").exists() and not (run_dir / "DONE").exists()
+    assert not list(run_dir.glob("*.csv.gz"))  # no metrics that look recorded
+    status = repro("status", "schulman2017_ppo").stdout
+    assert re.search(r"^  table1 +quick-custom-\w+ +done 0 +running 0 +failed 1 ", status, re.M), status
+    assert "non-finite policy loss (nan) at iteration 1" in status
+
+
+def test_dqn_with_a_far_too_large_learning_rate_fails_its_sweep(results_root):
+    proc = repro("sweep", "mnih2013_dqn", "toy", "--budget", "quick", "--variant", "nips2013", "lr=1000000.0")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    failed = [x for x in proc.stdout.splitlines() if x.startswith("FAILED ")]
+    assert len(failed) == 1 and "done 0, skipped 0, failed 1" in proc.stdout, proc.stdout
+    assert re.search(r"non-finite loss \(nan\) at epoch 1 \(updates 1-100, agent step 796\) of "
+                     r"mnih2013_dqn/toy/quick-custom-\w+/nips2013/seed_0; settings that differ from the paper budget: "
+                     r"lr=1000000\.0 \(paper budget: 0\.00025\), ", failed[0]), failed[0]
+    (run_dir,) = (results_root / "mnih2013_dqn" / "runs" / "toy").glob("quick-custom-*/nips2013/seed_0")
+    assert RunRecord(run_dir).status() == "failed" and not (run_dir / "DONE").exists()
+
+
+def test_sac_with_a_far_too_large_learning_rate_names_the_update(results_root):
+    small = (("batch_size", 32), ("eval_every_steps", 200), ("hidden_units", 32), ("learning_starts", 400),
+             ("lr", 1e6), ("total_env_steps", 800))
+    spec = RunSpec("haarnoja2018_sac", "fig1_hopper", "quick", "v2", 0, small)
+    with pytest.raises(NonFiniteError) as err:
+        execute(spec, show_progress=False)
+    assert re.match(r"non-finite q loss \((nan|inf)\) at update \d+ \(env step 4\d\d\) of "
+                    r"haarnoja2018_sac/fig1_hopper/quick-custom-\w+/v2/seed_0; settings that differ from the paper "
+                    r"budget: .*lr=1000000\.0 \(paper budget: 0\.0003\)", str(err.value)), str(err.value)
+    record = RunRecord(spec.run_dir)
+    assert record.status() == "failed" and not record.is_complete()
 
 
 def test_repro_debug_shows_the_traceback(results_root, monkeypatch):
