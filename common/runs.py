@@ -122,7 +122,11 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
                 record.write_table(name, df)
         except BaseException as exc:  # recorded, then re-raised: the launcher reports it
             if isinstance(exc, RunFailure):  # one line: what, where, which run, and how it differs from the paper
-                exc.add_context(f"of {spec.label}; {differing_settings(spec)}")
+                try:
+                    differs = differing_settings(spec)
+                except Exception as inner:  # noqa: BLE001 - never hide the failure behind its description
+                    differs = f"settings that differ from the paper budget: unknown ({inner})"
+                exc.add_context(f"of {spec.label}; {differs}")
             record.fail(f"{type(exc).__name__} in {spec.label}\n{traceback.format_exc()}")
             raise
         attempts = record.attempts()
