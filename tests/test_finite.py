@@ -177,3 +177,14 @@ def test_repro_debug_shows_the_traceback(results_root, monkeypatch):
     monkeypatch.setenv("REPRO_DEBUG", "1")
     with pytest.raises(NonFiniteError):
         main(args)
+
+
+def test_ppo_atari_with_a_far_too_large_learning_rate_names_the_iteration(tmp_path):
+    from common.records import RunContext
+    from papers.schulman2017_ppo.ppo_atari import PPOAtariConfig, run_ppo_atari
+
+    cfg = PPOAtariConfig(game="Toy", total_agent_steps=2048, torch_threads=1, lr=1e6, num_actors=4, horizon=64,
+                         minibatch_size=64)
+    with pytest.raises(NonFiniteError, match=r"^non-finite loss \(L\^CLIP\+VF\+S, summed over the iteration's "
+                                             r"minibatches\) \(nan\) at iteration 0 \(agent step 256\)$"):
+        run_ppo_atari(cfg, RunContext(RunRecord(tmp_path), checkpoint_every_s=1e9, show_progress=False))
