@@ -39,13 +39,18 @@ class RunFailure(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
-        self.context = ""
+        self.run = ""  # the run's label
+        self.settings = ""  # 'settings that differ from the paper budget: ...'
 
-    def add_context(self, context: str) -> None:
-        self.context = context
+    def add_context(self, run: str, settings: str) -> None:
+        self.run, self.settings = run, settings
+
+    def without_run(self) -> str:
+        """The line without the run's label (for a list of failures that names each run already)."""
+        return "; ".join(x for x in (self.message, self.settings) if x)
 
     def __str__(self) -> str:
-        return self.message + (f" {self.context}" if self.context else "")
+        return self.message + (f" of {self.run}" if self.run else "") + (f"; {self.settings}" if self.settings else "")
 
 
 class NonFiniteError(RunFailure):

@@ -126,7 +126,7 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
                     differs = differing_settings(spec)
                 except Exception as inner:  # noqa: BLE001 - never hide the failure behind its description
                     differs = f"settings that differ from the paper budget: unknown ({inner})"
-                exc.add_context(f"of {spec.label}; {differs}")
+                exc.add_context(spec.label, differs)
             record.fail(f"{type(exc).__name__} in {spec.label}\n{traceback.format_exc()}")
             raise
         attempts = record.attempts()

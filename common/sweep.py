@@ -17,8 +17,8 @@ def _run_one(spec: RunSpec, show_progress: bool) -> tuple[str, str, str]:
         return spec.label, execute(spec, "local", show_progress), ""
     except ReproError as exc:
         return spec.label, "error", str(exc)
-    except RunFailure as exc:  # its one line names the run, what went wrong and where
-        return spec.label, "failed", str(exc)
+    except RunFailure as exc:  # one line: what went wrong, where, and the settings that differ from the paper's
+        return spec.label, "failed", exc.without_run()
     except Exception as exc:  # noqa: BLE001 - recorded in the run's FAILED file
         return spec.label, "failed", f"{type(exc).__name__}: {exc}"
 

@@ -57,9 +57,11 @@ def test_an_empty_average_is_an_error_and_a_non_finite_one_too():
 
 def test_run_failure_carries_the_run_context_in_its_one_line():
     exc = NonFiniteError("non-finite loss (nan) at update 3")
-    exc.add_context("of p/e/quick/v/seed_0; settings that differ from the paper budget: none")
+    assert str(exc) == exc.without_run() == "non-finite loss (nan) at update 3"
+    exc.add_context("p/e/quick/v/seed_0", "settings that differ from the paper budget: none")
     assert str(exc) == "non-finite loss (nan) at update 3 of p/e/quick/v/seed_0; settings that differ from the " \
                        "paper budget: none"
+    assert exc.without_run() == "non-finite loss (nan) at update 3; settings that differ from the paper budget: none"
     assert "\n" not in str(exc)
 
 
@@ -144,9 +146,9 @@ def test_dqn_with_a_far_too_large_learning_rate_fails_its_sweep(results_root):
     assert "Traceback" not in proc.stdout + proc.stderr
     failed = [x for x in proc.stdout.splitlines() if x.startswith("FAILED ")]
     assert len(failed) == 1 and "done 0, skipped 0, failed 1" in proc.stdout, proc.stdout
-    assert re.search(r"non-finite loss \(nan\) at epoch 1 \(updates 1-100, agent step 796\) of "
-                     r"mnih2013_dqn/toy/quick-custom-\w+/nips2013/seed_0; settings that differ from the paper budget: "
-                     r"lr=1000000\.0 \(paper budget: 0\.00025\), ", failed[0]), failed[0]
+    assert re.match(r"FAILED mnih2013_dqn/toy/quick-custom-\w+/nips2013/seed_0: non-finite loss \(nan\) at epoch 1 "
+                    r"\(updates 1-100, agent step 796\); settings that differ from the paper budget: "
+                    r"lr=1000000\.0 \(paper budget: 0\.00025\), ", failed[0]), failed[0]
     (run_dir,) = (results_root / "mnih2013_dqn" / "runs" / "toy").glob("quick-custom-*/nips2013/seed_0")
     assert RunRecord(run_dir).status() == "failed" and not (run_dir / "DONE").exists()
 
