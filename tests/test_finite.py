@@ -68,7 +68,8 @@ def test_run_failure_carries_the_run_context_in_its_one_line():
 def test_recorded_tables_nan_only_where_declared_never_inf_never_empty_unless_declared():
     cfg = {"learning_starts": 300}
     df = pd.DataFrame({"env_step": [100, 200, 300, 400], "loss": [np.nan, np.nan, 1.0, 2.0], "n": [1, 2, 3, 4]})
-    rules = {"evals": TableRules(nan={"loss": MayBeNaN("no update yet", lambda d, c: d.env_step < c["learning_starts"])})}
+    before_learning = MayBeNaN("no update yet", lambda d, c: d.env_step < c["learning_starts"])
+    rules = {"evals": TableRules(nan={"loss": before_learning})}
     check_tables({"evals": df}, cfg, rules)  # NaN where declared
     with pytest.raises(NonFiniteError) as err:  # the same table with nothing declared
         check_tables({"evals": df}, cfg, {})
@@ -132,7 +133,8 @@ def test_ppo_with_a_far_too_large_learning_rate_fails_in_one_line(results_root):
     assert "/clip0.2__Hopper-v5/seed_0; settings that differ from the paper budget: lr=10.0 (paper budget: 0.0003), " \
            in line
     assert "total_env_steps=2048 (paper budget: 1000000)" in line
-    (run_dir,) = (results_root / "schulman2017_ppo" / "runs" / "table1").glob("quick-custom-*/clip0.2__Hopper-v5/seed_0")
+    runs = results_root / "schulman2017_ppo" / "runs" / "table1"
+    (run_dir,) = runs.glob("quick-custom-*/clip0.2__Hopper-v5/seed_0")
     assert (run_dir / "FAILED").exists() and not (run_dir / "DONE").exists()
     assert not list(run_dir.glob("*.csv.gz"))  # no metrics that look recorded
     status = repro("status", "schulman2017_ppo").stdout
