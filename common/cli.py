@@ -2,6 +2,8 @@
 
 Bad input (unknown paper, experiment, budget, variant or config key; a wrong type) is reported in one line
 naming what is valid, with exit status 2, before any work starts; nothing already recorded is touched.
+A run that fails for a reason it names (a non-finite loss, parameter or metric; a metric that cannot be
+computed) is reported in one line, without a traceback (unless REPRO_DEBUG=1), with exit status 1.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import sys
 
 from .device import device_name
 from .errors import ReproError
+from .finite import RunFailure
 
 
 def _cmd_list(args) -> int:
@@ -266,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     except ReproError as exc:
         print(f"repro: error: {exc}", file=sys.stderr)
         return 2
+    except RunFailure as exc:  # recorded in the run's FAILED file; one line here
+        if os.environ.get("REPRO_DEBUG") == "1":
+            raise
+        print(f"repro: run failed: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:  # storage: a full disk, a read-only folder, a missing file
         if os.environ.get("REPRO_DEBUG") == "1":
             raise

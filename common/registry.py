@@ -32,10 +32,13 @@ BUDGETS = ("paper", "quick")
 
 @dataclass(frozen=True)
 class Runner:
-    """How to execute one run: `fn(cfg, ctx) -> {table name: pandas.DataFrame}` on a `schema` dataclass config."""
+    """How to execute one run: `fn(cfg, ctx) -> {table name: pandas.DataFrame}` on a `schema` dataclass config.
+    `tables`: what may legitimately be NaN or empty in those tables (`common.finite.TableRules`); everything else
+    must be finite and every table non-empty, checked before a run counts as complete."""
 
     schema: type
     fn: Callable[..., dict]
+    tables: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass

@@ -5,13 +5,14 @@ import contextlib
 import os
 import sys
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from . import REPO_ROOT
-from .config import digest, merge, to_yaml
+from .config import digest, merge, to_dict, to_yaml
 from .device import device_name
 from .errors import ReproError
+from .finite import RunFailure, check_tables
 from .records import RunContext, RunRecord, git_state, machine, now, package_versions
 from .registry import Experiment, get_paper
 
@@ -72,6 +73,19 @@ def resolve(spec: RunSpec):
     return merge(exp.runner.schema, layers, where=f"{spec.paper}/{spec.experiment}")
 
 
+def differing_settings(spec: RunSpec) -> str:
+    """'settings that differ from the paper budget: lr=10.0 (paper budget: 0.0003), ...': the command line's
+    overrides first, then what the run's budget changes (the seed and the variant are the run's own)."""
+    exp = spec.experiment_obj()
+    if "paper" not in exp.budgets:
+        return "settings that differ from the paper budget: (this experiment has no paper budget)"
+    mine = to_dict(resolve(spec))
+    paper = to_dict(resolve(replace(spec, budget="paper", overrides=())))
+    keys = [k for k, _ in spec.overrides] + sorted(k for k in mine if k not in dict(spec.overrides))
+    diffs = [f"{k}={mine[k]} (paper budget: {paper.get(k)})" for k in keys if k != "seed" and mine[k] != paper.get(k)]
+    return "settings that differ from the paper budget: " + (", ".join(diffs) if diffs else "none")
+
+
 def plan(paper: str, experiment: str, budget: str, seeds: int | None = None, overrides: dict | None = None,
          variants: list[str] | None = None, root: str = "") -> list[RunSpec]:
     """Every run of one experiment at one budget; configs are resolved here so bad input fails before any work."""
@@ -118,6 +132,7 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
             tables = exp.runner.fn(cfg, ctx)
             wall_s = ctx.wall_s()
             wall_s_total, units_total = ctx.wall_s_total(wall_s), ctx.units_total()
+            check_tables(tables, cfg, exp.runner.tables)  # non-finite or missing metrics: FAILED, never DONE
             for name, df in tables.items():
                 record.write_table(name, df)
             attempts = record.attempts()
@@ -142,8 +157,14 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
                 "env_version": exp.env_version,
                 "device": device_name(),  # REPRO_DEVICE: where torch networks ran (cpu unless cuda was asked for)
             })
-        except BaseException as exc:  # recorded (if the disk lets it), then re-raised: the launcher reports it
-            with contextlib.suppress(OSError):
+        except BaseException as exc:  # recorded, then re-raised: the launcher reports it
+            if isinstance(exc, RunFailure):  # one line: what, where, which run, and how it differs from the paper
+                try:
+                    differs = differing_settings(spec)
+                except Exception as inner:  # noqa: BLE001 - never hide the failure behind its description
+                    differs = f"settings that differ from the paper budget: unknown ({inner})"
+                exc.add_context(spec.label, differs)
+            with contextlib.suppress(OSError):  # a full disk: RUNNING still goes (see RunRecord.fail)
                 record.fail(f"{type(exc).__name__} in {spec.label}\n{traceback.format_exc()}")
             raise
         return "done"

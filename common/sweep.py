@@ -7,6 +7,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from .errors import ReproError, RunningElsewhere
+from .finite import RunFailure
 from .records import RunRecord
 from .runs import RunSpec, execute
 
@@ -18,6 +19,8 @@ def _run_one(spec: RunSpec, show_progress: bool) -> tuple[str, str, str]:
         return spec.label, "running elsewhere", ""
     except ReproError as exc:
         return spec.label, "error", str(exc)
+    except RunFailure as exc:  # one line: what went wrong, where, and the settings that differ from the paper's
+        return spec.label, "failed", exc.without_run()
     except Exception as exc:  # noqa: BLE001 - recorded in the run's FAILED file
         return spec.label, "failed", f"{type(exc).__name__}: {exc}"
 

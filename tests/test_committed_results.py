@@ -46,3 +46,23 @@ def test_catalog_readme_regenerates_and_names_every_requested_paper(monkeypatch,
     assert cli.main(["list", "--all"]) == 0
     listed = capsys.readouterr().out
     assert all(r["title"] in listed for r in rows) and "(papers/schulman2017_ppo)" in listed
+
+
+def test_every_committed_run_passes_the_end_of_run_finite_check():
+    """What `execute` checks before a run counts as complete (common.finite.check_tables) holds for every committed
+    run: the NaN its runner declares by design stays allowed, and nothing else is NaN, infinite or empty."""
+    import pandas as pd
+    from omegaconf import OmegaConf
+
+    from common.finite import check_tables
+    from common.registry import get_paper
+
+    checked = 0
+    for done in sorted((REPO_ROOT / "results").glob("*/runs/*/*/*/seed_*/DONE")):
+        run_dir = done.parent
+        paper, experiment = run_dir.parts[-6], run_dir.parts[-4]
+        runner = get_paper(paper).experiment(experiment).runner
+        tables = {p.name[: -len(".csv.gz")]: pd.read_csv(p) for p in sorted(run_dir.glob("*.csv.gz"))}
+        check_tables(tables, OmegaConf.load(run_dir / "config.yaml"), runner.tables)
+        checked += 1
+    assert checked > 100

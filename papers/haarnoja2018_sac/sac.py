@@ -31,6 +31,7 @@ from torch import nn
 
 from common.device import to_cpu, torch_device
 from common.envs import make_env, restore_env_state, save_env_state
+from common.finite import EmptyMetricError, MayBeNaN, NonFiniteError, TableRules, check_finite
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # clamp of the policy's log standard deviation (reference code)
 
@@ -60,6 +61,18 @@ class SACConfig:
     eval_episodes: int = 1
     matmul_dtype: str = "float32"  # float32 | bfloat16 (autocast for the networks' matmuls)
     torch_threads: int = 1
+
+
+LOSS_COLUMNS = ("q_loss", "pi_loss", "alpha_or_v_loss", "alpha")
+#: What may be NaN or empty in the recorded tables (common.finite): an evaluation before learning starts follows
+#: no update, so its losses are undefined; anything else must be finite.
+TABLES = {
+    "evaluations": TableRules(
+        nan={c: MayBeNaN("no update before learning_starts", lambda df, cfg: df["env_step"] < cfg.learning_starts)
+             for c in LOSS_COLUMNS},
+        may_be_empty=lambda cfg: cfg.total_env_steps < cfg.eval_every_steps),
+    "episodes": TableRules(may_be_empty=True),  # the episodes that ended: none may end in a short run
+}
 
 
 # ---- networks --------------------------------------------------------------------------------------------------
@@ -242,6 +255,22 @@ class Replay:
         self.size, self.pos = n, s["pos"]
 
 
+def check_losses(pending: list, first_step: int, cfg: SACConfig) -> None:
+    """Raise NonFiniteError naming the first of `pending` (one loss vector per update, the first at env step
+    `first_step`) that holds a non-finite loss. One device sync; called once per evaluation period, and when
+    anything else in the loop turns non-finite (to name the update where it began)."""
+    if not pending:
+        return
+    losses = torch.stack(pending)
+    bad = ~torch.isfinite(losses)
+    if bool(bad.any()):
+        i, j = (int(x) for x in bad.nonzero()[0])
+        step = first_step + i // cfg.updates_per_step
+        update = (first_step - cfg.learning_starts) * cfg.updates_per_step + i + 1
+        raise NonFiniteError(f"non-finite {LOSS_COLUMNS[j].replace('_', ' ')} ({float(losses[i, j])}) at update "
+                             f"{update:,} (env step {step:,})")
+
+
 # ---- the loop --------------------------------------------------------------------------------------------------
 def evaluate(env, w, act_dim, scale, center, episodes: int, seed: int) -> float:
     """Deterministic evaluation: the policy's mean action (both papers)."""
@@ -287,6 +316,7 @@ def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
         obs = state["obs"]
 
     def checkpoint_state() -> dict:  # tensors on the CPU, so that a checkpoint loads on any machine
+        check_finite("parameters", agent.state_dict(), f"env step {state['step']:,}")  # when saved, and at the end
         opts = {name: to_cpu(getattr(agent, name).state_dict()) for name in ("critic_opt", "actor_opt")
                 + (("alpha_opt",) if cfg.version == "v2" else ())}
         return {**state, **opts, "agent": to_cpu(agent.state_dict()), "replay": replay.state(),
@@ -313,6 +343,9 @@ def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
         state["ep_length"] += 1
         obs = next_obs
         if terminated or truncated:
+            if not math.isfinite(state["ep_return"]):  # name the update where it began, if one did
+                check_losses(pending_losses, step + 1 - len(pending_losses) // cfg.updates_per_step, cfg)
+            check_finite("episode return", state["ep_return"], f"env step {step + 1:,}")
             state["episodes"].append((step + 1, state["ep_return"], state["ep_length"]))
             state["ep_return"], state["ep_length"] = 0.0, 0
             obs, _ = env.reset()
@@ -325,7 +358,16 @@ def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
                 weights = actor_weights()
         if (step + 1) % cfg.eval_every_steps == 0:
             ret = evaluate(eval_env, weights, act_dim, scale, center, cfg.eval_episodes, cfg.seed * 1_000_003 + step)
-            losses = torch.stack(pending_losses).mean(0).tolist() if pending_losses else [float("nan")] * 4
+            if pending_losses:  # the mean over this evaluation period's updates: a NaN in any shows here
+                losses = torch.stack(pending_losses).mean(0).tolist()
+                if not all(map(math.isfinite, losses)):
+                    check_losses(pending_losses, max(step + 2 - cfg.eval_every_steps, cfg.learning_starts), cfg)
+            elif step + 1 >= cfg.learning_starts:
+                raise EmptyMetricError(f"no update in the evaluation period ending at env step {step + 1:,} "
+                                       f"(updates_per_step={cfg.updates_per_step}): its losses cannot be computed")
+            else:
+                losses = [float("nan")] * 4  # no update before learning starts: undefined, by design (TABLES)
+            check_finite("evaluation return", ret, f"the evaluation at env step {step + 1:,}")
             pending_losses = []
             state["evaluations"].append((step + 1, ret, *losses))
             state["step"], state["obs"] = step + 1, obs
@@ -334,6 +376,7 @@ def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
         ctx.count(1, "env-steps")
     state["step"] = cfg.total_env_steps
     bar.close()
+    check_finite("parameters", agent.state_dict(), f"the end of training (env step {cfg.total_env_steps:,})")
     episodes = pd.DataFrame(state["episodes"], columns=["env_step", "episode_return", "episode_length"])
     evals = pd.DataFrame(state["evaluations"], columns=["env_step", "eval_return", "q_loss", "pi_loss",
                                                         "alpha_or_v_loss", "alpha"])

@@ -22,6 +22,7 @@ from torch import nn
 
 from common.atari import clip_reward, lives_lost, make_atari
 from common.device import module_device, to_cpu, torch_device
+from common.finite import EmptyMetricError, MayBeNaN, TableRules, check_finite
 from common.networks import atari_torso, scale_frames
 
 from .replay import FrameReplay
@@ -59,6 +60,26 @@ class DQNConfig:
     life_loss_terminal: bool = True  # not in the paper: the 2015 code marks a lost life terminal in training
     torch_threads: int = 2  # the CNN gains 1.5x from two threads on this machine class
     checkpoint_min_interval_s: float = 1800.0  # the replay is large: checkpoint at most this often (and at epochs)
+
+
+def _no_epoch_can_end(cfg) -> bool:
+    """Too few agent steps after learning starts for `epoch_updates` updates (with a vector step of slack)."""
+    u = cfg.update_every_agent_steps
+    return (cfg.total_agent_steps - cfg.learning_starts_agent_steps - cfg.num_envs) // u < cfg.epoch_updates
+
+
+#: What may be NaN or empty in the recorded tables (common.finite); anything else must be finite.
+TABLES = {
+    # an evaluation window shorter than an episode ends no episode: its returns are undefined (eval_episodes 0)
+    "epochs": TableRules(
+        nan={c: MayBeNaN("no evaluation episode ended", lambda df, cfg: df["eval_episodes"] == 0)
+             for c in ("eval_mean_return", "eval_best_return")},
+        may_be_empty=_no_epoch_can_end),
+    # final_eval_min_episodes 0: the final evaluation stops after its steps, ended episodes or not (q_divergence;
+    # a config recorded before the key existed ran that way too)
+    "final_eval": TableRules(may_be_empty=lambda cfg: getattr(cfg, "final_eval_min_episodes", 0) == 0),
+    "episodes": TableRules(may_be_empty=True),  # the episodes that ended: none may end in a short run
+}
 
 
 class QNetwork(nn.Module):
@@ -218,6 +239,8 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
     heldout_t = torch.from_numpy(state["heldout"]).to(device)
 
     def checkpoint_state() -> dict:  # tensors on the CPU, so that a checkpoint loads on any machine
+        check_finite("parameters", net.state_dict(), f"update {state['updates']:,} (agent step "
+                     f"{state['agent_steps']:,})")  # checked when saved, and at the end
         return {**state, "loss_sum": state["loss_sum"].cpu(), "net": to_cpu(net.state_dict()),
                 "target": to_cpu(target.state_dict()), "opt": to_cpu(opt.state_dict()),
                 "replay": replay.state(), "rng": rng.bit_generator.state}
@@ -241,6 +264,7 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
             state["ep_return"][e] += reward[e]
             state["ep_length"][e] += 1
             if term[e] or trunc[e]:
+                check_finite("episode return", float(state["ep_return"][e]), f"agent step {step0 + N:,}")
                 state["episodes"].append((step0 + N, float(state["ep_return"][e]), int(state["ep_length"][e])))
                 state["ep_return"][e], state["ep_length"][e] = 0.0, 0
         state["was_done"] = term | trunc
@@ -262,7 +286,14 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
                 returns = evaluate(cfg, net, eval_env, cfg.seed * 1_000 + epoch, cfg.eval_agent_steps, rng)
                 with torch.no_grad():
                     avg_max_q = float(net(heldout_t).max(1).values.mean())
-                losses = (state["loss_sum"] / state["loss_count"]).item() if state["loss_count"] else float("nan")
+                where = (f"epoch {epoch} (updates {state['updates'] - state['loss_count'] + 1:,}-"
+                         f"{state['updates']:,}, agent step {state['agent_steps']:,})")
+                if not state["loss_count"]:
+                    raise EmptyMetricError(f"the loss cannot be computed (an average of no updates) at {where}")
+                losses = check_finite("loss", (state["loss_sum"] / state["loss_count"]).item(), where)
+                check_finite("average max Q on the held-out states", avg_max_q, where)
+                if returns:
+                    check_finite("evaluation return", float(np.mean(returns)), where)
                 state["loss_sum"], state["loss_count"] = torch.zeros((), device=device), 0
                 state["epochs"].append((epoch, state["agent_steps"],
                                         float(np.mean(returns)) if returns else float("nan"),
@@ -270,9 +301,15 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
                                         losses))
                 ctx.maybe_checkpoint(checkpoint_state)
     bar.close()
+    where = f"the end of training (update {state['updates']:,}, agent step {state['agent_steps']:,})"
+    if state["loss_count"]:  # the updates after the last epoch: recorded nowhere, checked here
+        last_losses = (state["loss_sum"] / state["loss_count"]).item()
+        check_finite("loss (the updates after the last epoch)", last_losses, where)
+    check_finite("parameters", net.state_dict(), where)
     # Table 1: a final evaluation of the epsilon = 0.05 policy
     returns = evaluate(cfg, net, eval_env, cfg.seed * 1_000 + 999_999, cfg.eval_agent_steps, rng,
                        min_episodes=cfg.final_eval_min_episodes)
+    check_finite("final evaluation returns", returns, "the final evaluation")
     episodes = pd.DataFrame(state["episodes"], columns=["agent_step", "episode_return", "episode_length"])
     epochs = pd.DataFrame(state["epochs"], columns=["epoch", "agent_step", "eval_mean_return", "eval_best_return",
                                                     "eval_episodes", "avg_max_q_heldout", "loss"])

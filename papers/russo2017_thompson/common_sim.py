@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from common.finite import check_finite
+
 THETA_STREAM, SIM_STREAM = 0, 1
 
 
@@ -37,7 +39,8 @@ class PeriodStats:
         self.rep_extra_late = {name: np.zeros(n_replications) for name in extra}
 
     def add(self, t: int, regret: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> None:
-        self.regret_sum[t] = regret.sum()
+        # one scalar a period (about 0.1% of a run): a NaN or infinity in any replication shows in the sum
+        self.regret_sum[t] = check_finite("regret (summed over replications)", regret.sum(), f"period {t + 1}")
         self.regret_sq[t] = np.square(regret).sum()
         self.rep_cumulative += regret
         if t < self.window:
@@ -46,7 +49,7 @@ class PeriodStats:
         if late:
             self.rep_late += regret
         for name, values in (extra or {}).items():
-            self.extra[name][t] = values.sum()
+            self.extra[name][t] = values.sum()  # recorded: checked with the run's tables at its end
             if late:
                 self.rep_extra_late[name] += values
 

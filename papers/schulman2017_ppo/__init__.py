@@ -3,6 +3,7 @@
 The algorithm is ppo.py; experiments.yaml lists Table 1, Figure 3 and the random-policy baseline; claims.yaml what
 the paper reports; bench.py the speed benchmark (`repro bench schulman2017_ppo`).
 """
+from common.finite import TableRules
 from common.registry import Runner
 
 from .analysis import atari_last100_values, final_return_values, normalized_score_values, table1_aggregate
@@ -12,10 +13,12 @@ from .plots import plot
 from .ppo import PPOConfig, run_ppo
 from .ppo_atari import PPOAtariConfig, run_ppo_atari
 
+EPISODE_LOG = TableRules(may_be_empty=True)  # a log of the episodes that ended: none may end in a short run
+
 RUNNERS = {
-    "ppo": Runner(PPOConfig, run_ppo),
+    "ppo": Runner(PPOConfig, run_ppo, tables={"episodes": EPISODE_LOG}),
     "random_policy": Runner(RandomPolicyConfig, run_random_policy),
-    "ppo_atari": Runner(PPOAtariConfig, run_ppo_atari),
+    "ppo_atari": Runner(PPOAtariConfig, run_ppo_atari, tables={"episodes": EPISODE_LOG}),
 }
 
 #: Figures (experiments.yaml names one with `figure:`, "default" unless given).

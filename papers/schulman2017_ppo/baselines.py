@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from common.envs import make_env
+from common.finite import check_finite
 
 
 @dataclass
@@ -26,6 +27,7 @@ def run_random_policy(cfg: RandomPolicyConfig, ctx) -> dict[str, pd.DataFrame]:
             total += reward
             length += 1
             done = terminated or truncated
+        check_finite("episode return", total, f"episode {episode}")
         rows.append((episode, total, length))
         ctx.count(length, "env-steps")
     return {"episodes": pd.DataFrame(rows, columns=["episode", "episode_return", "episode_length"]).assign(seed=cfg.seed)}

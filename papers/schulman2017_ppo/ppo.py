@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from common.envs import RunningMeanStd, make_env, restore_env_state, save_env_state
+from common.finite import check_finite
 from common.npmlp import Adam, Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
 
 OBJECTIVES = ("clip", "none", "adaptive_kl", "fixed_kl")
@@ -203,6 +204,7 @@ def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
                 reward += cfg.gamma * model.value(x_final)
             buf_rew[t], buf_end[t] = reward, terminated or truncated
             if terminated or truncated:
+                check_finite("episode return", state["ep_return"], f"env step {state['steps'] + t + 1:,}")
                 state["episodes"].append((state["steps"] + t + 1, state["ep_return"], state["ep_length"]))
                 state["ep_return"], state["ep_length"] = 0.0, 0
                 obs, _ = env.reset()
@@ -235,6 +237,12 @@ def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
             elif d > cfg.kl_target * 1.5:
                 state["beta"] *= 2
         losses = np.mean(stats, axis=0).tolist()
+        where = f"iteration {iteration} (env step {state['steps']:,})"
+        check_finite("policy loss", losses[0], where)  # over the iteration's minibatches: a NaN in any shows here
+        check_finite("value loss", losses[1], where)
+        check_finite("KL", d, where)
+        check_finite("parameters", model.p.flat, where)  # one small vector: about 10 us an iteration
+        check_finite("observation statistics", {"mean": rms.mean, "variance": rms.var}, where)
         state["iterations"].append((iteration, state["steps"], d, losses[0], losses[1], state["beta"], lr_now))
         state["iteration"] = iteration + 1
         ctx.count(T, "env-steps")

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from common.atari import clip_reward, lives_lost, make_atari
+from common.finite import check_finite
 from common.networks import atari_torso, scale_frames
 
 from .ppo import gae
@@ -105,6 +106,7 @@ def run_ppo_atari(cfg: PPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
             state["ep_length"] += live
             step = (iteration * T + t + 1) * N
             for e in np.flatnonzero(buf_end[t]):
+                check_finite("episode return", float(state["ep_return"][e]), f"agent step {step:,}")
                 state["episodes"].append((step, float(state["ep_return"][e]), int(state["ep_length"][e])))
                 state["ep_return"][e], state["ep_length"][e] = 0.0, 0
             state["was_done"] = term | trunc
@@ -124,6 +126,7 @@ def run_ppo_atari(cfg: PPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
             group["lr"] = cfg.lr * alpha
         eps = cfg.clip_epsilon * alpha
         n = len(a)
+        loss_sum = torch.zeros(())  # summed without .item(); read once an iteration
         for _ in range(cfg.epochs):
             perm = torch.from_numpy(rng.permutation(n))
             for start in range(0, n, cfg.minibatch_size):
@@ -139,11 +142,20 @@ def run_ppo_atari(cfg: PPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
                 loss.backward()
                 nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
                 opt.step()
+                loss_sum += loss.detach()
+        where = f"iteration {iteration} (agent step {(iteration + 1) * N * T:,})"
+        check_finite("loss (L^CLIP+VF+S, summed over the iteration's minibatches)", loss_sum.item(), where)
         state["iteration"] = iteration + 1
         ctx.count(N * T, "agent-steps")
         bar.update(1)
-        ctx.maybe_checkpoint(lambda: {**state, "net": net.state_dict(), "opt": opt.state_dict(),
-                                      "rng": rng.bit_generator.state, "gen": gen.get_state()})
+
+        def checkpoint_state() -> dict:  # parameters are checked when they are saved, and at the end
+            check_finite("parameters", net.state_dict(), where)
+            return {**state, "net": net.state_dict(), "opt": opt.state_dict(), "rng": rng.bit_generator.state,
+                    "gen": gen.get_state()}
+
+        ctx.maybe_checkpoint(checkpoint_state)
     bar.close()
+    check_finite("parameters", net.state_dict(), f"the end of training (agent step {n_iterations * N * T:,})")
     episodes = pd.DataFrame(state["episodes"], columns=["agent_step", "episode_return", "episode_length"])
     return {"episodes": episodes.assign(seed=cfg.seed)}
