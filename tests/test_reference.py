@@ -156,3 +156,14 @@ def test_an_unknown_comparison_is_an_error(tmp_path):
                     "run: {table: t, x: x, y: y}, sources: [nobody]}\n")
     with pytest.raises(ReproError, match="unknown sources"):
         load_comparisons(SimpleNamespace(claims_path=path))
+
+
+def test_committed_subset_is_what_the_extraction_writes():
+    """Where the full extraction is at hand (../shared/reference/), cutting it again gives curves.csv exactly."""
+    from common import REPO_ROOT
+    from common.reference_data.extract import extract
+
+    src = REPO_ROOT.parent / "shared" / "reference"
+    if not (src / "SOURCES.md").exists():
+        pytest.skip("the full extraction (../shared/reference/) is not on this machine")
+    assert extract(src).to_csv(index=False, lineterminator="\n") == (DATA_DIR / "curves.csv").read_text()
