@@ -7,6 +7,10 @@ recorded per-run table, and a `rule`:
   - a checkable statement:       rule: {op: "<" | ">", threshold: X | {computed: NAME}}
 Statistics: {column: C, variant: V} (mean of C), {column: C, difference: [A, B]} (mean_A - mean_B, two-sample),
 {ratio: [C1, C2], variant: V} (mean C1 / mean C2, paired).
+
+A claim may also name a `reference:` comparison (claims.yaml `reference_comparisons`): its runs against the per-seed
+learning curves of reference implementations at the budget the runs used (common/reference_data/), a second verdict
+beside the paper's from `reference_verdict` below.
 """
 from __future__ import annotations
 
@@ -33,9 +37,29 @@ confidence interval [lo, hi] of the regenerated statistic over independent runs 
   still shown beside it.
 - **too few runs** when a statistic rests on a single run (no interval).
 - **not run** when no complete run exists.
+
+A second verdict, **against reference implementations at the budget used** (`common/claims.py: reference_verdict`),
+compares the runs with per-seed learning curves of trusted implementations (`common/reference_data/`, with their
+sources and licences) over the same window of the same unit: the last W agent steps (Atari) or env steps (MuJoCo)
+before the runs' budget B, [B - W, B]. Each run and each reference seed is reduced to one number, the mean of its
+values in the window (a run: its training episodes ending there, or its evaluations there; a reference seed: its
+points, or its per-iteration means, lying wholly inside it). Training returns are compared with training returns
+and evaluation with evaluation wherever the reference records them; where it records only the other kind, that is
+named as a difference. Several implementations differ as much as seeds do, so the reference is their envelope
+[lo, hi]: the smallest and largest seed value over every source that covers the window (has a value in it and one
+ending in its second half):
+- **consistent** if the runs' range [min, max] over runs overlaps [lo, hi];
+- **below** if every run is below every reference seed (max < lo); **above** if every run is above (min > hi);
+- **inconclusive** if no run has a value in the window, or the sources covering it have fewer than 3 seeds in all.
+Each protocol setting that differs between the runs and a source (sticky actions, exploration ε, frame skip,
+environment version, evaluation policy, what a step counts) is named beside the verdict; the verdict does not
+correct for them.
 """
 
-CLAIM_KEYS = {"id", "experiment", "source", "statement", "metric", "statistic", "rule", "note"}
+#: The fewest reference seeds (over all sources covering the window) that a reference verdict rests on.
+REFERENCE_MIN_SEEDS = 3
+
+CLAIM_KEYS = {"id", "experiment", "source", "statement", "metric", "statistic", "rule", "note", "reference"}
 
 
 @dataclass
@@ -48,6 +72,7 @@ class Claim:
     statistic: dict
     rule: dict
     note: str = ""
+    reference: dict | None = None  # {compare: NAME of reference_comparisons, variant, task[, protocol]}
 
     @property
     def source_text(self) -> str:
@@ -72,6 +97,7 @@ def load_claims(paper) -> list[Claim]:
     if not paper.claims_path.exists():
         return []
     raw = yaml.safe_load(paper.claims_path.read_text()) or {}
+    comparisons = load_comparisons(paper, raw)
     claims = []
     for i, c in enumerate(raw.get("claims", [])):
         extra = set(c) - CLAIM_KEYS
@@ -86,6 +112,15 @@ def load_claims(paper) -> list[Claim]:
         if "custom" in claim.statistic and not claim.variants(exp):
             raise ReproError(f"claim {claim.id}: no variant of {claim.experiment} matches setting "
                              f"'{claim.statistic.get('setting')}'")
+        if claim.reference is not None:
+            r = claim.reference
+            if set(r) - CLAIM_REFERENCE_KEYS or not {"compare", "variant", "task"} <= set(r):
+                raise ReproError(f"claim {claim.id}: reference needs compare, variant, task (valid keys: "
+                                 f"{sorted(CLAIM_REFERENCE_KEYS)})")
+            if r["compare"] not in comparisons:
+                raise ReproError(f"claim {claim.id}: unknown reference comparison '{r['compare']}'; "
+                                 f"known: {sorted(comparisons)}")
+            exp.variant(r["variant"])
         claims.append(claim)
     ids = [c.id for c in claims]
     if len(set(ids)) != len(ids):
@@ -199,3 +234,166 @@ def load_tables(paper, claim_ids: set[str]) -> list[PaperTable]:
                     raise ReproError(f"{where}, row {row['label']}: unknown claims {missing}")
         tables.append(table)
     return tables
+
+
+# ---- the second verdict: against reference implementations at the budget used ----------------------------------
+COMPARISON_KEYS = {"kind", "what", "unit", "budget_key", "window", "run", "sources", "protocol"}
+CLAIM_REFERENCE_KEYS = {"compare", "variant", "task", "protocol"}
+RUN_KEYS = {"table", "x", "y"}
+KINDS = ("training", "evaluation")
+UNITS = ("agent_steps", "env_steps")
+
+
+@dataclass
+class ReferenceSource:
+    """One reference implementation's curves on one task: `curves` has columns seed, x_start, x_end, value (x in the
+    comparison's unit; a value summarizing a span of steps has x_start < x_end, a point has x_start = x_end)."""
+    label: str
+    kind: str  # training | evaluation
+    protocol: dict
+    curves: "object"  # pandas DataFrame
+
+
+@dataclass
+class ReferenceVerdict:
+    outcome: str  # consistent | below | above | inconclusive
+    reason: str  # why, in words (the envelope and the runs' range, or what is missing)
+    window: tuple
+    unit: str
+    kind: str
+    run_values: list
+    envelope: tuple | None
+    sources: list  # (label, seeds, min, max) of each source covering the window
+    uncovered: list  # labels of sources not covering it
+    differences: list  # each protocol difference, in words
+
+    def text(self) -> str:
+        """What the verdict rests on and each protocol difference, for a claims table cell (after the verdict)."""
+        lo, hi = self.window
+        parts = [f"{self.reason}; {self.kind} returns, {self.unit.replace('_', ' ')} "
+                 f"{lo:,}-{hi:,}"]
+        if self.uncovered:
+            parts.append(f"not covering the window: {', '.join(self.uncovered)}")
+        if self.differences:
+            parts.append("differs: " + "; ".join(self.differences))
+        return ". ".join(parts)
+
+
+def window_mean(x_start, x_end, value, lo: float, hi: float) -> float:
+    """Mean of the values whose span [x_start, x_end] lies wholly in [lo, hi]; NaN if none does."""
+    import numpy as np
+
+    x_start, x_end, value = (np.asarray(a, float) for a in (x_start, x_end, value))
+    inside = (x_start >= lo) & (x_end <= hi)
+    return float(value[inside].mean()) if inside.any() else float("nan")
+
+
+def protocol_differences(here: dict, sources: list[ReferenceSource], kind: str) -> list[str]:
+    """Each setting on which a source differs from the runs, in words ("sticky actions: here none; Dopamine DQN
+    (TF, 2018): 0.25"); sources with the same value are named together. A source that records the other kind of
+    return (evaluation for training) is named too."""
+    out = []
+    keys = list(dict.fromkeys(k for s in sources for k in s.protocol))
+    for key in keys:
+        if key not in here:
+            raise ReproError(f"reference comparison: the runs' protocol does not state '{key}' "
+                             f"(needed to name how {', '.join(s.label for s in sources if key in s.protocol)} differ)")
+        by_value: dict[str, list[str]] = {}
+        for s in sources:
+            if key in s.protocol and str(s.protocol[key]) != str(here[key]):
+                by_value.setdefault(str(s.protocol[key]), []).append(s.label)
+        if by_value:
+            out.append(f"{key.replace('_', ' ')}: here {here[key]}; {_there(by_value, sources)}")
+    other = [s.label for s in sources if s.kind != kind]
+    if other:
+        kinds = {"evaluation" if kind == "training" else "training": other}
+        out.append(f"kind of return: here {kind}; {_there(kinds, sources)} (the only kind recorded)")
+    return out
+
+
+def _there(by_value: dict[str, list[str]], sources: list[ReferenceSource]) -> str:
+    """'every reference: V' when all sources share the differing value, else 'A, B: V; C: W'."""
+    if len(by_value) == 1 and len(sources) > 1 and len(next(iter(by_value.values()))) == len(sources):
+        return f"every reference: {next(iter(by_value))}"
+    return "; ".join(f"{', '.join(labels)}: {value}" for value, labels in by_value.items())
+
+
+def reference_verdict(runs, sources: list[ReferenceSource], window: tuple, unit: str, kind: str, protocol: dict,
+                      min_seeds: int = REFERENCE_MIN_SEEDS) -> ReferenceVerdict:
+    """The second verdict (RULE_TEXT): the runs against the envelope of reference implementations over one window.
+
+    runs: per-run curves, columns seed, x, value (x: where a training episode ended or an evaluation was made, in
+    `unit`). sources: the reference implementations on the same task, their curves in the same unit. window: (lo, hi),
+    the last steps before the runs' budget. Each run and each reference seed becomes the mean of its values in the
+    window (`window_mean`); a source covers the window if one of its seeds has a value in it and one of its values
+    ends in the window's second half. Envelope: [min, max] over the covering sources' seeds. consistent: the runs'
+    [min, max] overlaps it; below / above: wholly under / over it; inconclusive: no run value in the window, or fewer
+    than `min_seeds` reference seeds. Protocol differences (`protocol_differences`) are listed, never corrected for."""
+    import numpy as np
+
+    lo, hi = window
+    run_values = [window_mean(g["x"], g["x"], g["value"], lo, hi) for _, g in runs.groupby("seed", sort=True)]
+    run_values = [v for v in run_values if not math.isnan(v)]
+    covering, uncovered, seed_values = [], [], []
+    for s in sources:
+        c = s.curves
+        values = [window_mean(g["x_start"], g["x_end"], g["value"], lo, hi) for _, g in c.groupby("seed", sort=True)]
+        values = [v for v in values if not math.isnan(v)]
+        inside = c[(c["x_start"] >= lo) & (c["x_end"] <= hi)]
+        if not values or inside.empty or inside["x_end"].max() < (lo + hi) / 2:
+            uncovered.append(s.label)
+            continue
+        covering.append((s.label, len(values), min(values), max(values)))
+        seed_values += values
+    differences = protocol_differences(protocol, [s for s in sources if s.label not in uncovered], kind)
+    base = dict(window=(lo, hi), unit=unit, kind=kind, run_values=run_values, sources=covering, uncovered=uncovered,
+                differences=differences)
+
+    def fmt(x):
+        return f"{x:.4g}"
+
+    if not run_values:
+        return ReferenceVerdict("inconclusive", "no run has a value in the window", envelope=None, **base)
+    r_lo, r_hi = min(run_values), max(run_values)
+    runs_text = (f"{len(run_values)} run{'' if len(run_values) == 1 else 's'} "
+                 + (fmt(r_lo) if len(run_values) == 1 else f"{fmt(r_lo)} to {fmt(r_hi)}"))
+    srcs = ", ".join(f"{label} {n} seed{'' if n == 1 else 's'} " + (fmt(a) if n == 1 else f"{fmt(a)} to {fmt(b)}")
+                     for label, n, a, b in covering)
+    if len(seed_values) < min_seeds:
+        why = (f"{runs_text}; the references cover the window with {len(seed_values)} "
+               f"seed{'' if len(seed_values) == 1 else 's'}, fewer than {min_seeds} ({srcs})"
+               if seed_values else f"{runs_text}; no reference covers the window")
+        return ReferenceVerdict("inconclusive", why, envelope=None, **base)
+    env_lo, env_hi = float(np.min(seed_values)), float(np.max(seed_values))
+    if r_hi < env_lo:
+        outcome = "below"
+    elif r_lo > env_hi:
+        outcome = "above"
+    else:
+        outcome = "consistent"
+    reason = (f"{runs_text} against the envelope [{fmt(env_lo)}, {fmt(env_hi)}] of {len(seed_values)} "
+              f"reference seeds ({srcs})")
+    return ReferenceVerdict(outcome, reason, envelope=(env_lo, env_hi), **base)
+
+
+def load_comparisons(paper, raw: dict | None = None) -> dict[str, dict]:
+    """claims.yaml `reference_comparisons`, checked: known keys, a kind and a unit, sources of sources.yaml."""
+    from .reference import load_sources
+
+    if raw is None:
+        raw = yaml.safe_load(paper.claims_path.read_text()) or {} if paper.claims_path.exists() else {}
+    comparisons = raw.get("reference_comparisons") or {}
+    known = load_sources()
+    for name, c in comparisons.items():
+        where = f"{paper.claims_path}: reference comparison {name}"
+        if set(c) - COMPARISON_KEYS or not {"kind", "unit", "budget_key", "window", "run", "sources"} <= set(c):
+            raise ReproError(f"{where}: keys {sorted(c)}; needs kind, unit, budget_key, window, run, sources "
+                             f"(valid: {sorted(COMPARISON_KEYS)})")
+        if c["kind"] not in KINDS or c["unit"] not in UNITS:
+            raise ReproError(f"{where}: kind must be one of {KINDS}, unit one of {UNITS}")
+        if set(c["run"]) != RUN_KEYS:
+            raise ReproError(f"{where}: run needs exactly {sorted(RUN_KEYS)}")
+        unknown = [s for s in c["sources"] if s not in known]
+        if unknown:
+            raise ReproError(f"{where}: unknown sources {unknown}; known: {sorted(known)}")
+    return comparisons
