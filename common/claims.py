@@ -80,25 +80,29 @@ def load_claims(paper) -> list[Claim]:
     claims, seen = [], {}
     for i, c in enumerate(doc.data["claims"]):
         where = f"{doc.where('claims', i)}: claim {c['id']}"
+        at = lambda key: f"{doc.where('claims', i, key)}: claim {c['id']}"  # noqa: E731 - the line of one key
         if c["id"] in seen:
             raise ReproError(f"{where}: duplicate claim id (first at line {seen[c['id']]})")
         seen[c["id"]] = doc.line("claims", i)
         claim = Claim(**c)
         try:
             exp = paper.experiment(claim.experiment)
+        except ReproError as exc:
+            raise ReproError(f"{at('experiment')}: {exc}") from None
+        try:
             for v in claim.variants(exp):
                 exp.variant(v)
         except ReproError as exc:
-            raise ReproError(f"{where}: {exc}") from None
+            raise ReproError(f"{at('statistic')}: {exc}") from None
         if "custom" in claim.statistic and claim.statistic["custom"] not in getattr(paper.module, "STATISTICS", {}):
-            raise ReproError(f"{where}: unknown custom statistic '{claim.statistic['custom']}'; valid: "
+            raise ReproError(f"{at('statistic')}: unknown custom statistic '{claim.statistic['custom']}'; valid: "
                              f"{', '.join(sorted(getattr(paper.module, 'STATISTICS', {}))) or '(none)'}")
         if "custom" in claim.statistic and not claim.variants(exp):
-            raise ReproError(f"{where}: no variant of {claim.experiment} matches setting "
+            raise ReproError(f"{at('statistic')}: no variant of {claim.experiment} matches setting "
                              f"'{claim.statistic.get('setting')}'")
         computed = claim.rule.get("threshold")
         if isinstance(computed, dict) and computed["computed"] not in getattr(paper.module, "COMPUTED", {}):
-            raise ReproError(f"{where}: unknown computed threshold '{computed['computed']}'; valid: "
+            raise ReproError(f"{at('rule')}: unknown computed threshold '{computed['computed']}'; valid: "
                              f"{', '.join(sorted(getattr(paper.module, 'COMPUTED', {}))) or '(none)'}")
         claims.append(claim)
     return claims
