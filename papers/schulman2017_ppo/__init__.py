@@ -7,15 +7,15 @@ from common.registry import Runner
 
 from .analysis import atari_last100_values, final_return_values, normalized_score_values
 from .bench import bench
-from .baselines import RandomPolicyConfig, run_random_policy
+from .baselines import RandomPolicyConfig, run_random_policy, validate_random_policy
 from .plots import plot
-from .ppo import PPOConfig, run_ppo
-from .ppo_atari import PPOAtariConfig, run_ppo_atari
+from .ppo import PPOConfig, run_ppo, validate_ppo
+from .ppo_atari import PPOAtariConfig, run_ppo_atari, validate_ppo_atari
 
 RUNNERS = {
-    "ppo": Runner(PPOConfig, run_ppo),
-    "random_policy": Runner(RandomPolicyConfig, run_random_policy),
-    "ppo_atari": Runner(PPOAtariConfig, run_ppo_atari),
+    "ppo": Runner(PPOConfig, run_ppo, validate_ppo),
+    "random_policy": Runner(RandomPolicyConfig, run_random_policy, validate_random_policy),
+    "ppo_atari": Runner(PPOAtariConfig, run_ppo_atari, validate_ppo_atari),
 }
 
 #: Figures (experiments.yaml names one with `figure:`, "default" unless given).
