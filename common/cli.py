@@ -10,6 +10,7 @@ import sys
 
 from .device import device_name
 from .errors import ReproError
+from .validate import check_environment, env_setting
 
 
 def _cmd_list(args) -> int:
@@ -66,6 +67,8 @@ def _cmd_sweep(args) -> int:
     from .runs import plan
 
     _check_device(local=args.launcher == "local")
+    if args.jobs < 1:
+        raise ReproError(f"--jobs must be at least 1, got {args.jobs}")
     paper = get_paper(args.paper)
     experiments = paper.select(args.experiment)
     overrides = parse_overrides(args.overrides)
@@ -190,8 +193,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import os
-
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may come after options: `repro run P E --seed 1 lr=0.1`
@@ -199,12 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = list(args.overrides) + extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if getattr(args, "command", None) == "sweep" and args.launcher is None:
-        args.launcher = os.environ.get("REPRO_LAUNCHER", "local")
-        if args.launcher not in ("local", "slurm"):
-            print(f"repro: error: REPRO_LAUNCHER must be local or slurm, got {args.launcher!r}", file=sys.stderr)
-            return 2
     try:
+        check_environment()  # REPRO_* settings, before any work
+        if getattr(args, "command", None) == "sweep" and args.launcher is None:
+            args.launcher = env_setting("REPRO_LAUNCHER", "local")
         return args.fn(args)
     except ReproError as exc:
         print(f"repro: error: {exc}", file=sys.stderr)

@@ -28,6 +28,7 @@ from .config import merge, to_dict
 from .errors import ReproError, unknown
 from .records import RunRecord, atomic_write_text, now
 from .runs import RunSpec, execute, results_root
+from .validate import check_environment
 
 PROFILES_DIR = REPO_ROOT / "slurm" / "profiles"
 ACTIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED",
@@ -177,6 +178,7 @@ def check_cluster() -> None:
 def submit_sweep(specs: list[RunSpec], profile: str | None = None, runs_per_task: int = 1,
                  max_parallel: int | None = None, dry_run: bool = False, out=sys.stdout) -> int:
     prof = load_profile(profile)
+    check_environment(_task_env(prof))  # the REPRO_* settings the tasks will run with, the profile's `env` included
     if runs_per_task < 1:
         raise ReproError(f"--runs-per-task must be at least 1, got {runs_per_task}")
     if max_parallel is not None and max_parallel < 1:
