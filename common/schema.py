@@ -37,21 +37,31 @@ class At:
 
     file: str
     owner: str = ""
-    path: str = ""
+    path: tuple = ()  # mapping keys (str) and list indices (int)
 
     def key(self, name) -> "At":
-        return replace(self, path=f"{self.path}.{name}" if self.path else str(name))
+        return replace(self, path=(*self.path, str(name)))
 
     def item(self, i: int) -> "At":
-        return replace(self, path=f"{self.path}[{i}]")
+        return replace(self, path=(*self.path, i))
+
+    @property
+    def text(self) -> str:
+        """e.g. "budgets.paper.config", "rows[2]"."""
+        return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" if i else p for i, p in enumerate(self.path))
 
     def parent(self) -> tuple["At", str]:
         """(where the value's key sits, the key): errors then read "claim x, rule: tolerance must be ..."."""
-        head, _, name = self.path.rpartition(".")
-        return replace(self, path=head), name or "the value"
+        if not self.path:
+            return self, "the value"
+        head, last = replace(self, path=self.path[:-1]), self.path[-1]
+        if isinstance(last, int):  # a list's item: named with its list, "budget_keys[0]"
+            head, name = head.parent()
+            return head, f"{name}[{last}]"
+        return head, last
 
     def error(self, node: Node, message: str) -> ReproError:
-        where = ", ".join(x for x in (self.owner, self.path) if x)
+        where = ", ".join(x for x in (self.owner, self.text) if x)
         return ReproError(f"{self.file}:{node.start_mark.line + 1}: {where + ': ' if where else ''}{message}")
 
 

@@ -204,6 +204,9 @@ def fake_paper(tmp_path, monkeypatch):
     ("      greedy: {agent: greedy}\n", "      greedy: {agnt: greedy}\n", "agnt",
      "experiment fig3_1: unknown config key 'agnt' in variants.greedy; valid keys: seed, agent, n_arms,"),
     ("      quick:\n", "      quik:\n", "      paper:", "experiment fig3_1, budgets: missing required key 'quick'"),
+    ("      eps_0.01: {agent: greedy, epsilon: 0.01}", "      eps_0.01: 0.01", "eps_0.01: 0.01",
+     "experiment fig4_1, variants: eps_0.01 must be a mapping, got a number"),
+    ("  fig4_1:\n", "  fig3_2b:\n", "fig3_2b:\n    title: \"Online", "experiments: duplicate key 'fig3_2b'"),
     ("    figure: action_probability ", "    figure: action_probabilty ", "action_probabilty",
      "experiment fig3_1: unknown figure of fakepaper/fig3_1 'action_probabilty'; valid figures of fakepaper/fig3_1:"),
 ])
