@@ -27,7 +27,7 @@ from . import REPO_ROOT
 from .config import merge, to_dict
 from .errors import ReproError, unknown
 from .records import RunRecord, atomic_write_text, now
-from .runs import RunSpec, execute, results_root
+from .runs import RunSpec, execute, resolve, results_root
 from .validate import check_environment
 
 PROFILES_DIR = REPO_ROOT / "slurm" / "profiles"
@@ -184,6 +184,8 @@ def submit_sweep(specs: list[RunSpec], profile: str | None = None, runs_per_task
     if max_parallel is not None and max_parallel < 1:
         raise ReproError(f"--max-parallel must be at least 1, got {max_parallel}")
     incomplete = [s for s in specs if not RunRecord(s.run_dir).is_complete()]
+    for spec in incomplete:  # every config to be submitted resolves and validates here, not on a compute node
+        resolve(spec)
     if not dry_run:
         check_cluster()
     queued = {}

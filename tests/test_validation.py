@@ -103,6 +103,16 @@ def test_the_slurm_launcher_checks_the_settings_it_passes_to_its_tasks(results_r
     assert not results_root.exists()
 
 
+def test_the_slurm_launcher_validates_every_run_it_would_submit(results_root):
+    import common.slurm
+    from common.runs import RunSpec
+
+    specs = [RunSpec(PAPER, "fig3_1", "quick", "ts", 0), RunSpec(PAPER, "fig3_1", "quick", "ts", -1)]
+    with pytest.raises(ReproError, match=r"variant 'ts': config key 'seed' \(from seed\) is -1; valid: an integer >= 0"):
+        common.slurm.submit_sweep(specs, profile="local", dry_run=True)
+    assert not results_root.exists()
+
+
 # ---- REPRO_* settings ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name,value,message", [
     ("REPRO_CHECKPOINT_EVERY_S", "-1", "REPRO_CHECKPOINT_EVERY_S='-1' is not a number of seconds; valid: a finite number >= 0"),
