@@ -273,7 +273,8 @@ def _row_rule(keys: set) -> str | None:
     return None
 
 
-ROW = Map({"label": STR, "values": Seq(NUMBER), "claim": STR, "show": Scalar("str", choices=("paper_value", "estimate"))},
+ROW = Map({"label": STR, "values": Seq(NUMBER), "claim": STR,
+           "show": Scalar("str", choices=("paper_value", "estimate"))},
           required=("label",), rule=_row_rule)
 TABLE = Map({"id": STR, "title": STR, "source": SOURCE, "columns": Map(values=STR), "rows": Seq(ROW)},
             required=("id", "title", "source", "columns", "rows"))

@@ -27,7 +27,8 @@ class ConfigValueError(ReproError):
 
     def text(self, source: str = "") -> str:
         """The message; `source` names the layer that set the value ("command line", "variant 'ts'", ...)."""
-        return f"config key '{self.key}'{f' (from {source})' if source else ''} is {_show(self.value)}; valid: {self.valid}"
+        origin = f" (from {source})" if source else ""
+        return f"config key '{self.key}'{origin} is {_show(self.value)}; valid: {self.valid}"
 
 
 def _show(value) -> str:

@@ -34,22 +34,27 @@ def test_a_bad_value_exits_2_before_a_run_folder_is_made(results_root):
 
 @pytest.mark.parametrize("args,message", [
     # finite_arm
-    (["run", PAPER, "fig3_1", "--variant", "ts", "--seed", "-1"], "config key 'seed' (from seed) is -1; valid: an integer >= 0"),
+    (["run", PAPER, "fig3_1", "--variant", "ts", "--seed", "-1"],
+     "config key 'seed' (from seed) is -1; valid: an integer >= 0"),
     (["sweep", PAPER, "fig3_1", "--budget", "quick", "theta=[0.9,0.8]"],
      "config key 'theta' (from command line) is [0.9, 0.8]; valid: a list of 3 numbers (one per arm (n_arms))"),
     (["sweep", PAPER, "fig6_3", "--budget", "quick", "agent_forgetting_gamma=2"],
-     "fig6_3, variant 'stationary_ts': config key 'agent_forgetting_gamma' (from command line) is 2.0; valid: a number in"),
+     "fig6_3, variant 'stationary_ts': config key 'agent_forgetting_gamma' (from command line) is 2.0; valid: a "
+     "number in [0, 1]"),
     (["sweep", PAPER, "fig6_3", "--budget", "quick", "env_drift_gamma=1.5"],
      "config key 'env_drift_gamma' (from command line) is 1.5; valid: a number in [0, 1]"),
     # bridge
-    (["run", PAPER, "fig4_1", "--variant", "ts", "n_stages=5"], "'n_stages' (from command line) is 5; valid: an even integer"),
+    (["run", PAPER, "fig4_1", "--variant", "ts", "n_stages=5"],
+     "'n_stages' (from command line) is 5; valid: an even integer"),
     (["run", PAPER, "fig4_1", "--variant", "ts", "epsilon=0.1"], "valid: 0 for agent ts (epsilon-greedy is agent greedy"),
     # ppo, random_policy, ppo_atari
-    (["sweep", "schulman2017_ppo", "table1", "--budget", "quick", "--variant", "clip0.2__Hopper-v5", "env_id=Hoper-v5"],
+    (["sweep", "schulman2017_ppo", "table1", "--budget", "quick", "--variant", "clip0.2__Hopper-v5",
+      "env_id=Hoper-v5"],
      "config key 'env_id' (from command line) is 'Hoper-v5'; valid: HalfCheetah-v5, Hopper-v5,"),
     (["sweep", "schulman2017_ppo", "table1", "--budget", "quick", "minibatch_size=4096"],
      "'minibatch_size' (from command line) is 4096; valid: an integer from 1 to horizon (512)"),
-    (["sweep", "schulman2017_ppo", "random_policy", "--budget", "quick", "n_episodes=0"], "'n_episodes' (from command line) is 0"),
+    (["sweep", "schulman2017_ppo", "random_policy", "--budget", "quick", "n_episodes=0"],
+     "'n_episodes' (from command line) is 0; valid: an integer >= 1"),
     (["run", "schulman2017_ppo", "atari", "--variant", "Pong", "game=Pongg"],
      "config key 'game' (from command line) is 'Pongg'; valid: BeamRider, Breakout, Enduro, Pong, Qbert, Seaquest, "
      "SpaceInvaders, Toy"),
@@ -57,8 +62,10 @@ def test_a_bad_value_exits_2_before_a_run_folder_is_made(results_root):
     (["run", "mnih2013_dqn", "toy", "lr=0"], "config key 'lr' (from command line) is 0.0; valid: a finite number > 0"),
     (["run", "mnih2013_dqn", "toy", "replay_capacity_agent_steps=10"], "valid: an integer >= 5 x num_envs (20)"),
     # sac
-    (["run", "haarnoja2018_sac", "pendulum", "--variant", "v2", "tau=.nan"], "'tau' (from command line) is nan; valid: a number in (0, 1]"),
-    (["sweep", "haarnoja2018_sac", "pendulum", "version=v3"], "config key 'version' (from command line) is 'v3'; valid: v1, v2"),
+    (["run", "haarnoja2018_sac", "pendulum", "--variant", "v2", "tau=.nan"],
+     "'tau' (from command line) is nan; valid: a number in (0, 1]"),
+    (["sweep", "haarnoja2018_sac", "pendulum", "version=v3"],
+     "config key 'version' (from command line) is 'v3'; valid: v1, v2"),
 ])
 def test_every_runner_rejects_bad_values_before_any_work(results_root, capsys, args, message):
     status, err = _cli(capsys, *args)
