@@ -17,8 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import yaml
-
+from . import schema
 from .errors import ReproError
 from .stats import difference_ci, mean_ci, ratio_ci
 
@@ -59,7 +58,6 @@ correct for them.
 #: The fewest reference seeds (over all sources covering the window) that a reference verdict rests on.
 REFERENCE_MIN_SEEDS = 3
 
-CLAIM_KEYS = {"id", "experiment", "source", "statement", "metric", "statistic", "rule", "note", "reference"}
 
 
 @dataclass
@@ -93,38 +91,57 @@ class Claim:
         return list(s.get("difference") or [s["variant"]])
 
 
-def load_claims(paper) -> list[Claim]:
+def read_claims_file(paper):
+    """claims.yaml checked against its schema (common/schema.py: keys, required fields, types), or None if the paper
+    has none."""
     if not paper.claims_path.exists():
+        return None
+    return schema.load(paper.claims_path, schema.CLAIMS_FILE)
+
+
+def load_claims(paper) -> list[Claim]:
+    """The claims of claims.yaml, checked: the schema, then the experiment, variants and statistics each names."""
+    doc = read_claims_file(paper)
+    if doc is None:
         return []
-    raw = yaml.safe_load(paper.claims_path.read_text()) or {}
-    comparisons = load_comparisons(paper, raw)
-    claims = []
-    for i, c in enumerate(raw.get("claims", [])):
-        extra = set(c) - CLAIM_KEYS
-        if extra:
-            raise ReproError(f"{paper.claims_path}: claim {i} has unknown keys {sorted(extra)}; valid: {sorted(CLAIM_KEYS)}")
+    comparisons = load_comparisons(paper, doc.data)
+    claims, seen = [], {}
+    for i, c in enumerate(doc.data["claims"]):
+        where = f"{doc.where('claims', i)}: claim {c['id']}"
+        at = lambda key: f"{doc.where('claims', i, key)}: claim {c['id']}"  # noqa: E731 - the line of one key
+        if c["id"] in seen:
+            raise ReproError(f"{where}: duplicate claim id (first at line {seen[c['id']]})")
+        seen[c["id"]] = doc.line("claims", i)
         claim = Claim(**c)
-        exp = paper.experiment(claim.experiment)
-        for v in claim.variants(exp):
-            exp.variant(v)
+        try:
+            exp = paper.experiment(claim.experiment)
+        except ReproError as exc:
+            raise ReproError(f"{at('experiment')}: {exc}") from None
+        try:
+            for v in claim.variants(exp):
+                exp.variant(v)
+        except ReproError as exc:
+            raise ReproError(f"{at('statistic')}: {exc}") from None
         if "custom" in claim.statistic and claim.statistic["custom"] not in getattr(paper.module, "STATISTICS", {}):
-            raise ReproError(f"claim {claim.id}: unknown custom statistic '{claim.statistic['custom']}'")
+            raise ReproError(f"{at('statistic')}: unknown custom statistic '{claim.statistic['custom']}'; valid: "
+                             f"{', '.join(sorted(getattr(paper.module, 'STATISTICS', {}))) or '(none)'}")
         if "custom" in claim.statistic and not claim.variants(exp):
-            raise ReproError(f"claim {claim.id}: no variant of {claim.experiment} matches setting "
+            raise ReproError(f"{at('statistic')}: no variant of {claim.experiment} matches setting "
                              f"'{claim.statistic.get('setting')}'")
+        computed = claim.rule.get("threshold")
+        if isinstance(computed, dict) and computed["computed"] not in getattr(paper.module, "COMPUTED", {}):
+            raise ReproError(f"{at('rule')}: unknown computed threshold '{computed['computed']}'; valid: "
+                             f"{', '.join(sorted(getattr(paper.module, 'COMPUTED', {}))) or '(none)'}")
         if claim.reference is not None:
             r = claim.reference
             if set(r) - CLAIM_REFERENCE_KEYS or not {"compare", "variant", "task"} <= set(r):
-                raise ReproError(f"claim {claim.id}: reference needs compare, variant, task (valid keys: "
+                raise ReproError(f"{at('reference')}: reference needs compare, variant, task (valid keys: "
                                  f"{sorted(CLAIM_REFERENCE_KEYS)})")
             if r["compare"] not in comparisons:
-                raise ReproError(f"claim {claim.id}: unknown reference comparison '{r['compare']}'; "
+                raise ReproError(f"{at('reference')}: unknown reference comparison '{r['compare']}'; "
                                  f"known: {sorted(comparisons)}")
             exp.variant(r["variant"])
         claims.append(claim)
-    ids = [c.id for c in claims]
-    if len(set(ids)) != len(ids):
-        raise ReproError(f"{paper.claims_path}: duplicate claim ids")
     return claims
 
 
@@ -189,8 +206,6 @@ class Budget:
 
 
 # ---- paper-shaped tables ---------------------------------------------------------------------------------------
-TABLE_KEYS = {"id", "title", "source", "columns", "rows"}
-ROW_KEYS = {"label", "values", "claim", "show"}
 
 
 @dataclass
@@ -209,29 +224,21 @@ class PaperTable:
 
 
 def load_tables(paper, claim_ids: set[str]) -> list[PaperTable]:
-    """The paper-shaped tables of claims.yaml, checked: known keys, one value per column, claims in `claim_ids`."""
-    if not paper.claims_path.exists():
+    """The paper-shaped tables of claims.yaml, checked: the schema, one value per column, claims in `claim_ids`."""
+    doc = read_claims_file(paper)
+    if doc is None:
         return []
-    raw = yaml.safe_load(paper.claims_path.read_text()) or {}
     tables = []
-    for i, t in enumerate(raw.get("tables", [])):
-        where = f"{paper.claims_path}: table {t.get('id', i)}"
-        if set(t) - TABLE_KEYS:
-            raise ReproError(f"{where} has unknown keys {sorted(set(t) - TABLE_KEYS)}; valid: {sorted(TABLE_KEYS)}")
+    for i, t in enumerate(doc.data.get("tables") or []):
         table = PaperTable(**t)
-        for row in table.rows:
-            if set(row) - ROW_KEYS or "label" not in row or ("values" in row) == ("claim" in row):
-                raise ReproError(f"{where}, row {row.get('label', '?')}: needs a label and either values or claim "
-                                 f"(valid keys: {sorted(ROW_KEYS)})")
+        for j, row in enumerate(table.rows):
+            where = f"{doc.where('tables', i, 'rows', j)}: table {table.id}, row {row['label']}"
             if "values" in row and len(row["values"]) != len(table.columns):
-                raise ReproError(f"{where}, row {row['label']}: {len(row['values'])} values for "
-                                 f"{len(table.columns)} columns")
+                raise ReproError(f"{where}: {len(row['values'])} values for {len(table.columns)} columns")
             if "claim" in row:
-                if row.get("show") not in ("paper_value", "estimate"):
-                    raise ReproError(f"{where}, row {row['label']}: show must be paper_value or estimate")
-                missing = [i for i in (table.claim_id(row, c) for c in table.columns) if i not in claim_ids]
+                missing = [cid for cid in (table.claim_id(row, c) for c in table.columns) if cid not in claim_ids]
                 if missing:
-                    raise ReproError(f"{where}, row {row['label']}: unknown claims {missing}")
+                    raise ReproError(f"{where}: unknown claims {missing}")
         tables.append(table)
     return tables
 
@@ -381,7 +388,8 @@ def load_comparisons(paper, raw: dict | None = None) -> dict[str, dict]:
     from .reference import load_sources
 
     if raw is None:
-        raw = yaml.safe_load(paper.claims_path.read_text()) or {} if paper.claims_path.exists() else {}
+        doc = read_claims_file(paper)
+        raw = doc.data if doc is not None else {}
     comparisons = raw.get("reference_comparisons") or {}
     known = load_sources()
     for name, c in comparisons.items():

@@ -8,11 +8,13 @@ computed) is reported in one line, without a traceback (unless REPRO_DEBUG=1), w
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .device import device_name
 from .errors import ReproError
 from .finite import RunFailure
+from .validate import check_environment, env_setting
 
 
 def _cmd_list(args) -> int:
@@ -79,6 +81,8 @@ def _cmd_sweep(args) -> int:
     from .runs import plan
 
     _check_device(local=args.launcher == "local")
+    if args.jobs < 1:
+        raise ReproError(f"--jobs must be at least 1, got {args.jobs}")
     paper = get_paper(args.paper)
     experiments = paper.select(args.experiment)
     overrides = parse_overrides(args.overrides)
@@ -107,9 +111,8 @@ def _cmd_report(args) -> int:
     from .report import report_index, report_paper
     from .runs import results_root
 
-    if not results_root().is_dir():
-        raise ReproError(f"results folder {results_root()} does not exist: nothing to report "
-                         "(REPRO_RESULTS chooses the folder)")
+    from .claims import load_claims
+
     if args.all:
         if args.paper:
             raise ReproError("give either a paper or --all, not both")
@@ -118,9 +121,14 @@ def _cmd_report(args) -> int:
         targets = [(get_paper(args.paper), args.experiment)]
     else:
         raise ReproError("name a paper (repro report PAPER [EXPERIMENT]) or use --all")
-    for paper, experiment in targets:
+    for paper, experiment in targets:  # every paper file checked before anything is read or written
         if experiment:
             paper.experiment(experiment)
+        load_claims(paper)
+    if not results_root().is_dir():
+        raise ReproError(f"results folder {results_root()} does not exist: nothing to report "
+                         "(REPRO_RESULTS chooses the folder)")
+    for paper, experiment in targets:
         for line in report_paper(paper, experiment):
             print(line)
     print(report_index())
@@ -250,8 +258,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import os
-
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may come after options: `repro run P E --seed 1 lr=0.1`
@@ -259,12 +265,10 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = list(args.overrides) + extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if getattr(args, "command", None) == "sweep" and args.launcher is None:
-        args.launcher = os.environ.get("REPRO_LAUNCHER", "local")
-        if args.launcher not in ("local", "slurm"):
-            print(f"repro: error: REPRO_LAUNCHER must be local or slurm, got {args.launcher!r}", file=sys.stderr)
-            return 2
     try:
+        check_environment()  # REPRO_* settings, before any work
+        if getattr(args, "command", None) == "sweep" and args.launcher is None:
+            args.launcher = env_setting("REPRO_LAUNCHER", "local")
         return args.fn(args)
     except ReproError as exc:
         print(f"repro: error: {exc}", file=sys.stderr)

@@ -15,7 +15,7 @@ DEVICES = ("cpu", "cuda")
 
 def device_name() -> str:
     """The requested device, checked against the valid names (not against the hardware: see `torch_device`)."""
-    name = os.environ.get("REPRO_DEVICE", "cpu")
+    name = os.environ.get("REPRO_DEVICE") or "cpu"
     if name not in DEVICES:
         raise ReproError(f"REPRO_DEVICE={name!r} is not a device; valid: {', '.join(DEVICES)}")
     return name

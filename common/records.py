@@ -422,9 +422,11 @@ class RunContext:
         `REPRO_PROGRESS_EVERY_S` seconds (default 30)."""
         from tqdm.auto import tqdm
 
+        from .validate import env_setting
+
         bar = tqdm(total=total, initial=initial, desc=desc, leave=False, mininterval=1.0,
                    disable=not (self.show_progress and sys.stderr.isatty()))
-        return Progress(bar, self.record, total, initial, unit, float(os.environ.get("REPRO_PROGRESS_EVERY_S", "30")))
+        return Progress(bar, self.record, total, initial, unit, env_setting("REPRO_PROGRESS_EVERY_S", 30.0))
 
 
 @dataclass

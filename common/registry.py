@@ -14,6 +14,7 @@ A paper is a package `papers/<firstauthor><year>_<topic>/` with
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import itertools
 import pkgutil
@@ -22,9 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
-from . import REPO_ROOT
+from . import REPO_ROOT, schema
 from .errors import ReproError, unknown
 
 BUDGETS = ("paper", "quick")
@@ -33,11 +32,14 @@ BUDGETS = ("paper", "quick")
 @dataclass(frozen=True)
 class Runner:
     """How to execute one run: `fn(cfg, ctx) -> {table name: pandas.DataFrame}` on a `schema` dataclass config.
+    `validate(cfg)` checks a resolved config's values (environment ids, agent names, ranges, lengths, sizes, seed)
+    before any work, raising `common.validate.ConfigValueError` (see `common/validate.py`).
     `tables`: what may legitimately be NaN or empty in those tables (`common.finite.TableRules`); everything else
     must be finite and every table non-empty, checked before a run counts as complete."""
 
     schema: type
     fn: Callable[..., dict]
+    validate: Callable[[Any], None] | None = None
     tables: dict = field(default_factory=dict, compare=False)
 
 
@@ -103,32 +105,35 @@ class Paper:
         return (root or REPO_ROOT / "results") / self.name
 
 
-def hook(module, table: str, name: str | None, where: str) -> str | None:
-    """Check that `name` (from experiments.yaml) is a key of the module's `table` (FIGURES, SUMMARIES); "none" and
-    None mean no hook."""
+def hook(module, table: str, name: str | None, where: str, line: str = "") -> str | None:
+    """Check that `name` (from experiments.yaml, at `line`: "file:line: experiment e") is a key of the module's
+    `table` (FIGURES, SUMMARIES); "none" and None mean no hook."""
     if name is None or name == "none":
         return None
     hooks = getattr(module, table, {})
     if name not in hooks:
         kind, plural = {"FIGURES": ("figure", "figures"), "SUMMARIES": ("summary", "summaries")}[table]
-        raise unknown(f"{kind} of {where}", name, hooks, plural=f"{plural} of {where}")
+        error = unknown(f"{kind} of {where}", name, hooks, plural=f"{plural} of {where}")
+        raise ReproError(f"{line}: {error}") if line else error
     return name
 
 
 def _load_paper(name: str) -> Paper:
+    """A paper, its files checked: experiments.yaml and claims.yaml against their schemas (common/schema.py), then
+    the names they use (runners, config keys, variants, figures, summaries, claims' experiments and statistics)."""
     module = importlib.import_module(f"papers.{name}")
     path = Path(module.__file__).parent
-    spec = yaml.safe_load((path / "experiments.yaml").read_text())
+    doc = schema.load(path / "experiments.yaml", schema.EXPERIMENTS_FILE)
+    spec = doc.data
     paper = Paper(name=name, title=spec["paper"]["title"], citation=spec["paper"]["citation"], module=module, path=path)
     runners: dict[str, Runner] = getattr(module, "RUNNERS")
     for exp_name, e in spec["experiments"].items():
         if "runs_of" in e:
             continue
+        at = lambda *keys: f"{doc.where('experiments', exp_name, *keys)}: experiment {exp_name}"  # noqa: E731
         if e["runner"] not in runners:
-            raise ReproError(f"{name}/{exp_name}: runner '{e['runner']}' is not in RUNNERS ({', '.join(runners)})")
-        missing = [b for b in BUDGETS if b not in e["budgets"]]
-        if missing:
-            raise ReproError(f"{name}/{exp_name}: budgets {missing} are missing; every experiment has {BUDGETS}")
+            raise ReproError(f"{at('runner')}: runner '{e['runner']}' is not in RUNNERS ({', '.join(runners)})")
+        _check_config_keys(runners[e["runner"]].schema, e, at)
         paper.experiments[exp_name] = Experiment(
             paper=paper,
             name=exp_name,
@@ -137,38 +142,65 @@ def _load_paper(name: str) -> Paper:
             runner=runners[e["runner"]],
             config=e.get("config") or {},
             budgets=e["budgets"],
-            variants=_variants(e),
+            variants=_variants(e, at),
             budget_keys=list(e.get("budget_keys") or []),
             env_version=e["env_version"],
             description=e.get("description", ""),
-            figure=hook(module, "FIGURES", e.get("figure", "default"), f"{name}/{exp_name}"),
-            summary=hook(module, "SUMMARIES", e.get("summary"), f"{name}/{exp_name}"),
+            figure=hook(module, "FIGURES", e.get("figure", "default"), f"{name}/{exp_name}", at("figure")),
+            summary=hook(module, "SUMMARIES", e.get("summary"), f"{name}/{exp_name}", at("summary")),
         )
     for exp_name, e in spec["experiments"].items():
         if "runs_of" not in e:
             continue
-        parent = paper.experiment(e["runs_of"])
-        names = list(e["variants"])
-        for v in names:
-            parent.variant(v)
+        at = lambda *keys: f"{doc.where('experiments', exp_name, *keys)}: experiment {exp_name}"  # noqa: E731
+        try:
+            parent = paper.experiment(e["runs_of"])
+            names = list(e["variants"])
+            for v in names:
+                parent.variant(v)
+        except ReproError as exc:
+            raise ReproError(f"{at('runs_of')}: {exc}") from None
         paper.experiments[exp_name] = Experiment(
             paper=paper, name=exp_name, title=e["title"], source=e["source"], runner=parent.runner,
             config=parent.config, budgets=parent.budgets, variants={v: parent.variants[v] for v in names},
             budget_keys=parent.budget_keys, env_version=e.get("env_version", parent.env_version),
             description=e.get("description", ""), runs_of=parent.name,
-            figure=hook(module, "FIGURES", e.get("figure", "default"), f"{name}/{exp_name}"),
-            summary=hook(module, "SUMMARIES", e.get("summary"), f"{name}/{exp_name}"))
+            figure=hook(module, "FIGURES", e.get("figure", "default"), f"{name}/{exp_name}", at("figure")),
+            summary=hook(module, "SUMMARIES", e.get("summary"), f"{name}/{exp_name}", at("summary")))
+    from .claims import load_claims, load_tables
+
+    load_tables(paper, {c.id for c in load_claims(paper)})  # claims.yaml: its schema and the names it uses
     return paper
 
 
-def _variants(e: dict) -> dict[str, dict]:
+def _check_config_keys(config_schema, e: dict, at) -> None:
+    """Every key that experiments.yaml sets (experiment config, budgets' config, variants) is a field of the runner's
+    config dataclass, and every budget key too; their values' types are checked when a run's config resolves."""
+    valid = [f.name for f in dataclasses.fields(config_schema)]
+    layers = [(("config",), e.get("config"))]
+    layers += [(("budgets", b, "config"), v.get("config")) for b, v in e["budgets"].items() if v]
+    layers += [(("variants", v), values) for v, values in (e.get("variants") or {}).items()]
+    layers += [(("variant_grid", i, v), values) for i, axis in enumerate(e.get("variant_grid") or [])
+               for v, values in axis.items()]
+    layers += [(("budget_keys", i), {key: None}) for i, key in enumerate(e.get("budget_keys") or [])]
+    for keys, values in layers:
+        for key in values or {}:
+            if key not in valid:
+                raise ReproError(f"{at(*keys, key)}: unknown config key '{key}' in {'.'.join(map(str, keys))}; "
+                                 f"valid keys: {', '.join(valid)}")
+
+
+def _variants(e: dict, at=None) -> dict[str, dict]:
     """Explicit `variants`, or the product of the axes of `variant_grid` (names joined by '__')."""
     if "variant_grid" in e:
         out = {}
+        for i, axis in enumerate(e["variant_grid"]):
+            if not axis:
+                raise ReproError(f"{at('variant_grid', i) if at else 'variant_grid'}: an axis of variant_grid is empty")
         for combo in itertools.product(*(axis.items() for axis in e["variant_grid"])):
-            out["__".join(name for name, _ in combo)] = {k: v for _, values in combo for k, v in values.items()}
+            out["__".join(name for name, _ in combo)] = {k: v for _, values in combo for k, v in (values or {}).items()}
         return out
-    return e.get("variants") or {"default": {}}
+    return {v: values or {} for v, values in e["variants"].items()} if e.get("variants") else {"default": {}}
 
 
 @lru_cache(maxsize=None)

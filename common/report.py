@@ -246,6 +246,8 @@ def report_paper(paper, experiment: str | None = None, root: Path | None = None)
     """Regenerate figures (of one experiment, or all), the per-run summaries and the paper's claims table; returns
     printable lines. A damaged run record is named and left out; everything else is still written."""
     out = paper.results_dir(root or results_root())
+    # claims.yaml is checked before anything is written: a paper with an invalid file keeps its report as it was
+    load_tables(paper, {c.id for c in load_claims(paper)})
     damaged = {name: damaged_runs(exp) for name, exp in paper.experiments.items()}
     data_by_exp = {name: load_experiment(exp) for name, exp in paper.experiments.items()}
     summaries = {name: summarize(paper, exp, data_by_exp[name]) for name, exp in paper.experiments.items()}

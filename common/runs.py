@@ -15,6 +15,7 @@ from .errors import ReproError
 from .finite import RunFailure, check_tables
 from .records import RunContext, RunRecord, git_state, machine, now, package_versions
 from .registry import Experiment, get_paper
+from .validate import ConfigValueError, env_setting
 
 
 def results_root() -> Path:
@@ -62,6 +63,8 @@ class RunSpec:
 
 
 def resolve(spec: RunSpec):
+    """The run's config: its layers merged onto the runner's dataclass (keys and types checked), then its values
+    checked by the runner's `validate` (ranges, names, lengths); errors name the layer that set the bad value."""
     exp = spec.experiment_obj()
     layers = [
         ("experiments.yaml config", exp.config),
@@ -70,7 +73,16 @@ def resolve(spec: RunSpec):
         ("command line", dict(spec.overrides)),
         ("seed", {"seed": spec.seed}),
     ]
-    return merge(exp.runner.schema, layers, where=f"{spec.paper}/{spec.experiment}")
+    where = f"{spec.paper}/{spec.experiment}"
+    cfg = merge(exp.runner.schema, layers, where=where)
+    if exp.runner.validate is not None:
+        try:
+            exp.runner.validate(cfg)
+        except ConfigValueError as exc:
+            source = next((name for name, values in reversed(layers) if values and exc.key in values),
+                          f"the default of {exp.runner.schema.__name__}")
+            raise ReproError(f"{where}, variant '{spec.variant}': {exc.text(source)}") from None
+    return cfg
 
 
 def differing_settings(spec: RunSpec) -> str:
@@ -98,13 +110,15 @@ def plan(paper: str, experiment: str, budget: str, seeds: int | None = None, ove
         exp.variant(v)
     ov = tuple(sorted((overrides or {}).items()))
     specs = [RunSpec(paper, exp.run_experiment, budget, v, s, ov, root) for v in names for s in range(n_seeds)]
-    for spec in specs[:1] + specs[-1:]:
+    # every spec's config, resolved and validated: one per variant, since the seed (0 .. n_seeds - 1, valid by
+    # construction) is the only layer that differs between a variant's specs
+    for spec in specs[::n_seeds]:
         resolve(spec)
     return specs
 
 
 def checkpoint_interval_s() -> float:
-    return float(os.environ.get("REPRO_CHECKPOINT_EVERY_S", "60"))
+    return env_setting("REPRO_CHECKPOINT_EVERY_S", 60.0)
 
 
 def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) -> str:

@@ -27,7 +27,8 @@ from . import REPO_ROOT
 from .config import merge, to_dict
 from .errors import ReproError, unknown
 from .records import RunRecord, atomic_write_text, now
-from .runs import RunSpec, execute, results_root
+from .runs import RunSpec, execute, resolve, results_root
+from .validate import check_environment
 
 PROFILES_DIR = REPO_ROOT / "slurm" / "profiles"
 ACTIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED",
@@ -178,11 +179,14 @@ def submit_sweep(specs: list[RunSpec], profile: str | None = None, runs_per_task
                  max_parallel: int | None = None, dry_run: bool = False, out=None) -> int:
     out = out or sys.stdout  # looked up per call: the stream in force now, not at import
     prof = load_profile(profile)
+    check_environment(_task_env(prof))  # the REPRO_* settings the tasks will run with, the profile's `env` included
     if runs_per_task < 1:
         raise ReproError(f"--runs-per-task must be at least 1, got {runs_per_task}")
     if max_parallel is not None and max_parallel < 1:
         raise ReproError(f"--max-parallel must be at least 1, got {max_parallel}")
     incomplete = [s for s in specs if not RunRecord(s.run_dir).is_complete()]
+    for spec in incomplete:  # every config to be submitted resolves and validates here, not on a compute node
+        resolve(spec)
     if not dry_run:
         check_cluster()
     queued = {}

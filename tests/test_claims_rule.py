@@ -63,6 +63,7 @@ def _paper_with_tables(tmp_path, tables_yaml: str):
 
 
 TABLE_YAML = """
+claims: []
 tables:
   - id: t1
     title: "Table 1: returns"

@@ -150,9 +150,9 @@ def test_an_unknown_comparison_is_an_error(tmp_path):
     path = tmp_path / "claims.yaml"
     path.write_text("reference_comparisons:\n  c: {kind: training, unit: frames, budget_key: b, window: 1, "
                     "run: {table: t, x: x, y: y}, sources: [dopamine_dqn_tf]}\n")
-    with pytest.raises(ReproError, match="unit one of"):
+    with pytest.raises(ReproError, match="unit must be agent_steps or env_steps"):
         load_comparisons(SimpleNamespace(claims_path=path))
-    path.write_text("reference_comparisons:\n  c: {kind: training, unit: env_steps, budget_key: b, window: 1, "
+    path.write_text("claims: []\nreference_comparisons:\n  c: {kind: training, unit: env_steps, budget_key: b, window: 1, "
                     "run: {table: t, x: x, y: y}, sources: [nobody]}\n")
     with pytest.raises(ReproError, match="unknown sources"):
         load_comparisons(SimpleNamespace(claims_path=path))

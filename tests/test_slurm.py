@@ -164,13 +164,15 @@ def test_array_sweep_matches_the_local_launcher_and_is_not_resubmitted(cluster, 
 @pytest.mark.slurm
 def test_a_failing_task_shows_as_failed_with_its_traceback(cluster, tmp_path):
     env = {"REPRO_RESULTS": str(tmp_path / "r")}
+    # a valid config (bad values never reach the cluster: planning rejects them) that fails on the node: its
+    # arrays (1e14 replications x 3 arms) exceed any address space
     repro("sweep", PAPER, "fig3_1", "--budget", "quick", "--variant", "ts", "--seeds", "1", "--launcher", "slurm",
-          "--profile", "local", "agent=ucb", env=env, check=True)
+          "--profile", "local", "n_replications=100000000000000", env=env, check=True)
     run_dir = next(iter((tmp_path / "r").rglob("slurm.json"))).parent
     _wait(lambda: RunRecord(run_dir).status() == "failed", what="the failure")
     _wait(lambda: "FAILED" in repro("status", PAPER, env=env).stdout, what="sacct to report FAILED")
     status = repro("status", PAPER, env=env).stdout
-    assert "slurm: FAILED 1" in status and "ValueError: agent must be one of ('greedy', 'ts'), got 'ucb'" in status
+    assert "slurm: FAILED 1" in status and "MemoryError: Unable to allocate" in status
 
 
 def _long_run_args():

@@ -30,8 +30,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.device import to_cpu, torch_device
-from common.envs import make_env, restore_env_state, save_env_state
+from common import validate as check
 from common.finite import EmptyMetricError, MayBeNaN, NonFiniteError, TableRules, check_finite
+from common.envs import CLASSIC, MUJOCO_V5, make_env, restore_env_state, save_env_state
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # clamp of the policy's log standard deviation (reference code)
 
@@ -61,6 +62,27 @@ class SACConfig:
     eval_episodes: int = 1
     matmul_dtype: str = "float32"  # float32 | bfloat16 (autocast for the networks' matmuls)
     torch_threads: int = 1
+
+
+VERSIONS = ("v1", "v2")
+MATMUL_DTYPES = ("float32", "bfloat16")
+
+
+def validate_sac(cfg: SACConfig) -> None:
+    """Values the algorithm can use (checked before any run starts): a known task, version and matmul dtype;
+    positive sizes, steps, rates and scales; discount in [0, 1] and target smoothing in (0, 1]."""
+    check.seed(cfg)
+    check.one_of(cfg, "env_id", MUJOCO_V5 + CLASSIC)
+    check.one_of(cfg, "version", VERSIONS)
+    check.one_of(cfg, "matmul_dtype", MATMUL_DTYPES)
+    check.one_of(cfg, "log_prob_units", ("normalized", "env"))
+    check.at_least(cfg, 1, "total_env_steps", "replay_size", "hidden_units", "batch_size", "updates_per_step",
+                   "eval_every_steps", "eval_episodes", "torch_threads")
+    check.at_least(cfg, 0, "learning_starts")
+    check.positive(cfg, "lr", "reward_scale", "init_alpha")
+    check.between(cfg, 0, 1, "gamma")
+    check.between(cfg, 0, 1, "tau", lo_open=True)
+    check.finite(cfg, "target_entropy_per_dim")
 
 
 LOSS_COLUMNS = ("q_loss", "pi_loss", "alpha_or_v_loss", "alpha")
@@ -286,8 +308,7 @@ def evaluate(env, w, act_dim, scale, center, episodes: int, seed: int) -> float:
 
 
 def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
-    if cfg.version not in ("v1", "v2") or cfg.matmul_dtype not in ("float32", "bfloat16"):
-        raise ValueError(f"version must be v1 or v2 and matmul_dtype float32 or bfloat16; got {cfg.version}, {cfg.matmul_dtype}")
+    validate_sac(cfg)
     device = torch_device()  # REPRO_DEVICE: cpu unless cuda is asked for
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)

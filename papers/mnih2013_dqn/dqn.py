@@ -20,12 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.atari import clip_reward, lives_lost, make_atari
+from common import validate as check
+from common.atari import GAMES, clip_reward, lives_lost, make_atari
 from common.device import module_device, to_cpu, torch_device
 from common.finite import EmptyMetricError, MayBeNaN, TableRules, check_finite
 from common.networks import atari_torso, scale_frames
 
-from .replay import FrameReplay
+from .replay import STACK, FrameReplay
 
 
 @dataclass
@@ -60,6 +61,32 @@ class DQNConfig:
     life_loss_terminal: bool = True  # not in the paper: the 2015 code marks a lost life terminal in training
     torch_threads: int = 2  # the CNN gains 1.5x from two threads on this machine class
     checkpoint_min_interval_s: float = 1800.0  # the replay is large: checkpoint at most this often (and at epochs)
+
+
+VARIANTS = ("nips2013", "nature2015")
+OPTIMIZERS = ("torch_centered", "deepmind")
+
+
+def validate_dqn(cfg: DQNConfig) -> None:
+    """Values the algorithm can use (checked before any run starts): a known game (or the Toy task), variant and
+    optimizer; probabilities in [0, 1]; positive sizes, steps and rates; a replay ring per environment that holds at
+    least one frame stack and its next frame."""
+    check.seed(cfg)
+    check.one_of(cfg, "game", (*GAMES, "Toy"))
+    check.one_of(cfg, "variant", VARIANTS)
+    check.one_of(cfg, "optimizer", OPTIMIZERS)
+    check.at_least(cfg, 1, "total_agent_steps", "frame_skip", "num_envs", "epsilon_anneal_agent_steps",
+                   "update_every_agent_steps", "batch_size", "epoch_updates", "eval_agent_steps", "heldout_states",
+                   "max_episode_frames", "torch_threads")
+    check.at_least(cfg, 0, "learning_starts_agent_steps", "target_update_every_updates", "final_eval_min_episodes")
+    smallest = (STACK + 1) * cfg.num_envs
+    check.require(cfg.replay_capacity_agent_steps >= smallest, "replay_capacity_agent_steps",
+                  cfg.replay_capacity_agent_steps, f"an integer >= {STACK + 1} x num_envs ({smallest}): each "
+                  f"environment's ring holds a {STACK}-frame stack and its next frame")
+    check.between(cfg, 0, 1, "epsilon_start", "epsilon_end", "eval_epsilon", "gamma")
+    check.between(cfg, 0, 1, "rmsprop_decay")
+    check.positive(cfg, "lr", "rmsprop_eps")
+    check.at_least(cfg, 0.0, "checkpoint_min_interval_s")
 
 
 def _no_epoch_can_end(cfg) -> bool:
@@ -188,9 +215,7 @@ def evaluate(cfg: DQNConfig, net: QNetwork, env, seed: int, agent_steps: int, rn
 
 
 def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
-    if cfg.variant not in ("nips2013", "nature2015") or cfg.optimizer not in ("torch_centered", "deepmind"):
-        raise ValueError(f"variant must be nips2013 or nature2015 and optimizer torch_centered or deepmind; "
-                         f"got {cfg.variant!r}, {cfg.optimizer!r}")
+    validate_dqn(cfg)
     device = torch_device()  # REPRO_DEVICE: cpu unless cuda is asked for
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)

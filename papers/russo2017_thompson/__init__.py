@@ -6,14 +6,14 @@ and 6) and bridge.py (Section 4); figures are drawn by plots.py.
 from common.registry import Runner
 
 from .analytic import greedy_best_arm_probability_upper_bound, greedy_lockin_regret_lower_bound
-from .bandits import FiniteArmConfig, run_finite_arm
+from .bandits import FiniteArmConfig, run_finite_arm, validate_finite_arm
 from .bench import bench
-from .bridge import BridgeConfig, run_bridge
+from .bridge import BridgeConfig, run_bridge, validate_bridge
 from .plots import plot_action_probability, plot_bridge, plot_prior, plot_regret
 
 RUNNERS = {
-    "finite_arm": Runner(FiniteArmConfig, run_finite_arm),
-    "bridge": Runner(BridgeConfig, run_bridge),
+    "finite_arm": Runner(FiniteArmConfig, run_finite_arm, validate_finite_arm),
+    "bridge": Runner(BridgeConfig, run_bridge, validate_bridge),
 }
 
 #: Figures (experiments.yaml names one with `figure:`, "default" unless given).

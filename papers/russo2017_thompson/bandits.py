@@ -12,6 +12,8 @@ from typing import List, Optional
 import numpy as np
 import pandas as pd
 
+from common import validate as check
+
 from .common_sim import PeriodStats, random_argmax, rng_pair, summary_frame
 
 
@@ -38,15 +40,17 @@ class FiniteArmConfig:
 AGENTS = ("greedy", "ts")
 
 
-def _validate(cfg: FiniteArmConfig) -> None:
-    if cfg.agent not in AGENTS:
-        raise ValueError(f"agent must be one of {AGENTS}, got {cfg.agent!r}")
-    k = cfg.n_arms
+def validate_finite_arm(cfg: FiniteArmConfig) -> None:
+    """Values the simulator can use (checked before any run starts): known agent, one Beta parameter (> 0) and
+    success probability (in [0, 1]) per arm, rates in [0, 1], at least one period and replication."""
+    check.seed(cfg)
+    check.one_of(cfg, "agent", AGENTS)
+    check.at_least(cfg, 1, "n_arms", "n_periods", "n_replications")
     for name in ("env_prior_successes", "env_prior_failures", "agent_prior_successes", "agent_prior_failures"):
-        if len(getattr(cfg, name)) != k:
-            raise ValueError(f"{name} needs {k} values (n_arms), got {len(getattr(cfg, name))}")
-    if cfg.theta is not None and len(cfg.theta) != k:
-        raise ValueError(f"theta needs {k} values (n_arms), got {len(cfg.theta)}")
+        check.each(cfg, name, cfg.n_arms, "arm (n_arms)", 0, lo_open=True)
+    if cfg.theta is not None:
+        check.each(cfg, "theta", cfg.n_arms, "arm (n_arms)", 0, 1)
+    check.between(cfg, 0, 1, "env_drift_gamma", "agent_forgetting_gamma")
 
 
 def beta_update(alpha: np.ndarray, beta: np.ndarray, action: np.ndarray, reward: np.ndarray, gamma: float,
@@ -64,7 +68,7 @@ def beta_update(alpha: np.ndarray, beta: np.ndarray, action: np.ndarray, reward:
 
 
 def run_finite_arm(cfg: FiniteArmConfig, ctx) -> dict[str, pd.DataFrame]:
-    _validate(cfg)
+    validate_finite_arm(cfg)
     R, K, T = cfg.n_replications, cfg.n_arms, cfg.n_periods
     theta_rng, rng = rng_pair(cfg.seed)
     a0_env = np.asarray(cfg.env_prior_successes, float)

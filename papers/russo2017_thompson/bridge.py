@@ -20,6 +20,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from common import validate as check
+
 from .common_sim import PeriodStats, rng_pair, summary_frame
 
 
@@ -38,6 +40,21 @@ class BridgeConfig:
 
 
 AGENTS = ("ts", "greedy", "coherent_ts")
+
+
+def validate_bridge(cfg: BridgeConfig) -> None:
+    """Values the simulator can use (checked before any run starts): known agent, epsilon a probability (and only
+    for greedy), an even number of stages, positive prior and noise scales, at least one period and replication."""
+    check.seed(cfg)
+    check.one_of(cfg, "agent", AGENTS)
+    check.between(cfg, 0, 1, "epsilon")
+    check.require(cfg.epsilon == 0 or cfg.agent == "greedy", "epsilon", cfg.epsilon,
+                  f"0 for agent {cfg.agent} (epsilon-greedy is agent greedy with epsilon > 0)")
+    check.at_least(cfg, 2, "n_stages")
+    check.require(cfg.n_stages % 2 == 0, "n_stages", cfg.n_stages, "an even integer >= 2 (a binomial bridge)")
+    check.finite(cfg, "mu0")
+    check.positive(cfg, "sigma0", "sigma_tilde")
+    check.at_least(cfg, 1, "n_periods", "n_replications")
 
 
 @dataclass(frozen=True)
@@ -164,8 +181,7 @@ def kalman_update(mean: np.ndarray, cov: np.ndarray, edges: np.ndarray, z: np.nd
 
 
 def run_bridge(cfg: BridgeConfig, ctx) -> dict[str, pd.DataFrame]:
-    if cfg.agent not in AGENTS:
-        raise ValueError(f"agent must be one of {AGENTS}, got {cfg.agent!r}")
+    validate_bridge(cfg)
     bridge = make_bridge(cfg.n_stages)
     R, E, T = cfg.n_replications, bridge.n_edges, cfg.n_periods
     theta_rng, rng = rng_pair(cfg.seed)

@@ -8,17 +8,17 @@ from common.registry import Runner
 
 from .analysis import atari_last100_values, final_return_values, normalized_score_values, table1_aggregate
 from .bench import bench
-from .baselines import RandomPolicyConfig, run_random_policy
+from .baselines import RandomPolicyConfig, run_random_policy, validate_random_policy
 from .plots import plot
-from .ppo import PPOConfig, run_ppo
-from .ppo_atari import PPOAtariConfig, run_ppo_atari
+from .ppo import PPOConfig, run_ppo, validate_ppo
+from .ppo_atari import PPOAtariConfig, run_ppo_atari, validate_ppo_atari
 
 EPISODE_LOG = TableRules(may_be_empty=True)  # a log of the episodes that ended: none may end in a short run
 
 RUNNERS = {
-    "ppo": Runner(PPOConfig, run_ppo, tables={"episodes": EPISODE_LOG}),
-    "random_policy": Runner(RandomPolicyConfig, run_random_policy),
-    "ppo_atari": Runner(PPOAtariConfig, run_ppo_atari, tables={"episodes": EPISODE_LOG}),
+    "ppo": Runner(PPOConfig, run_ppo, validate_ppo, tables={"episodes": EPISODE_LOG}),
+    "random_policy": Runner(RandomPolicyConfig, run_random_policy, validate_random_policy),
+    "ppo_atari": Runner(PPOAtariConfig, run_ppo_atari, validate_ppo_atari, tables={"episodes": EPISODE_LOG}),
 }
 
 #: Figures (experiments.yaml names one with `figure:`, "default" unless given).

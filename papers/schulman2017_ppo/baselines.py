@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from common.envs import make_env
+from common import validate as check
+from common.envs import CLASSIC, MUJOCO_V5, make_env
 from common.finite import check_finite
 
 
@@ -16,7 +17,15 @@ class RandomPolicyConfig:
     n_episodes: int = 100  # Table 1 scores average the last 100 episodes; the random score averages 100 too
 
 
+def validate_random_policy(cfg: RandomPolicyConfig) -> None:
+    """A known task and at least one episode (checked before any run starts)."""
+    check.seed(cfg)
+    check.one_of(cfg, "env_id", MUJOCO_V5 + CLASSIC)
+    check.at_least(cfg, 1, "n_episodes")
+
+
 def run_random_policy(cfg: RandomPolicyConfig, ctx) -> dict[str, pd.DataFrame]:
+    validate_random_policy(cfg)
     env = make_env(cfg.env_id, cfg.seed)
     rows = []
     for episode in range(cfg.n_episodes):

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from common.envs import RunningMeanStd, make_env, restore_env_state, save_env_state
+from common import validate as check
+from common.envs import CLASSIC, MUJOCO_V5, RunningMeanStd, make_env, restore_env_state, save_env_state
 from common.finite import check_finite
 from common.npmlp import Adam, Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
 
@@ -50,6 +51,20 @@ class PPOConfig:
     normalize_advantages: bool = True  # reference code standardizes advantages per batch
     anneal: bool = True  # reference code (schedule='linear'): stepsize and eps multiplied by 1 - t/T_total
     bootstrap_truncation: bool = False  # reference code treats a time-limit end as terminal (Gym -v1 semantics)
+
+
+def validate_ppo(cfg: PPOConfig) -> None:
+    """Values the algorithm can use (checked before any run starts): a known task and objective, positive sizes and
+    rates, discount and GAE lambda in [0, 1], minibatches no larger than the horizon."""
+    check.seed(cfg)
+    check.one_of(cfg, "env_id", MUJOCO_V5 + CLASSIC)
+    check.one_of(cfg, "objective", OBJECTIVES)
+    check.at_least(cfg, 1, "total_env_steps", "horizon", "epochs", "minibatch_size", "hidden_units")
+    check.require(cfg.minibatch_size <= cfg.horizon, "minibatch_size", cfg.minibatch_size,
+                  f"an integer from 1 to horizon ({cfg.horizon})")
+    check.positive(cfg, "lr", "adam_eps", "clip_epsilon", "kl_target", "obs_clip")
+    check.at_least(cfg, 0.0, "kl_beta")
+    check.between(cfg, 0, 1, "gamma", "gae_lambda")
 
 
 # ---- networks --------------------------------------------------------------------------------------------------
@@ -152,8 +167,7 @@ def minibatch_gradient(cfg: PPOConfig, model: ActorCritic, x, act, adv, ret, old
 
 # ---- the algorithm ---------------------------------------------------------------------------------------------
 def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
-    if cfg.objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {OBJECTIVES}, got {cfg.objective!r}")
+    validate_ppo(cfg)
     env = make_env(cfg.env_id, cfg.seed)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     model = ActorCritic(obs_dim, act_dim, cfg.hidden_units, np.random.default_rng(np.random.SeedSequence([cfg.seed, 5])))

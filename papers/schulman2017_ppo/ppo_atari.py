@@ -18,7 +18,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from common.atari import clip_reward, lives_lost, make_atari
+from common import validate as check
+from common.atari import GAMES, clip_reward, lives_lost, make_atari
 from common.finite import check_finite
 from common.networks import atari_torso, scale_frames
 
@@ -47,6 +48,25 @@ class PPOAtariConfig:
     torch_threads: int = 2
 
 
+NETWORKS = ("nips2013", "nature2015")  # common/networks.py: atari_torso
+
+
+def validate_ppo_atari(cfg: PPOAtariConfig) -> None:
+    """Values the algorithm can use (checked before any run starts): a known game (or the Toy task) and network,
+    positive sizes and rates, discount and GAE lambda in [0, 1], minibatches no larger than one batch."""
+    check.seed(cfg)
+    check.one_of(cfg, "game", (*GAMES, "Toy"))
+    check.one_of(cfg, "network", NETWORKS)
+    check.at_least(cfg, 1, "total_agent_steps", "frame_skip", "num_actors", "horizon", "epochs", "minibatch_size",
+                   "torch_threads")
+    batch = cfg.num_actors * cfg.horizon
+    check.require(cfg.minibatch_size <= batch, "minibatch_size", cfg.minibatch_size,
+                  f"an integer from 1 to num_actors x horizon ({batch})")
+    check.positive(cfg, "lr", "clip_epsilon", "max_grad_norm")
+    check.at_least(cfg, 0.0, "vf_coef", "ent_coef")
+    check.between(cfg, 0, 1, "gamma", "gae_lambda")
+
+
 class PolicyValueNet(nn.Module):
     def __init__(self, n_actions: int, network: str):
         super().__init__()
@@ -59,6 +79,7 @@ class PolicyValueNet(nn.Module):
 
 
 def run_ppo_atari(cfg: PPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
+    validate_ppo_atari(cfg)
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
     env, obs = make_atari(cfg.game, cfg.num_actors, cfg.seed, cfg.frame_skip)
