@@ -13,6 +13,9 @@ import sys
 
 from .device import device_name
 from .errors import ReproError
+
+#: The budget `repro run` and `repro sweep` use unless told otherwise: the paper's.
+DEFAULT_BUDGET = "paper"
 from .finite import RunFailure
 from .validate import check_environment, env_setting
 
@@ -186,6 +189,19 @@ def _check_writable() -> None:
                          "(REPRO_RESULTS chooses another folder)") from None
 
 
+def _cmd_show(args) -> int:
+    from .config import parse_overrides
+    from .registry import get_paper
+    from .show import show
+
+    if args.variant and not args.experiment:
+        raise ReproError("--variant needs an experiment: repro show PAPER EXPERIMENT --variant V")
+    for line in show(get_paper(args.paper), args.experiment, args.variant, args.budget,
+                     parse_overrides(args.overrides)):
+        print(line)
+    return 0
+
+
 def _cmd_status(args) -> int:
     from .status import print_status
 
@@ -205,7 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("paper")
     r.add_argument("experiment")
     r.add_argument("overrides", nargs="*", help="config overrides, key=value")
-    r.add_argument("--budget", default="quick", help="paper or quick (default quick)")
+    r.add_argument("--budget", default=DEFAULT_BUDGET,
+                   help=f"paper, quick, or another budget the experiment names (default {DEFAULT_BUDGET}, as for "
+                        "sweep); `repro show PAPER EXPERIMENT` lists them and every config key")
     r.add_argument("--variant", default=None)
     r.add_argument("--seed", type=int, default=0)
     r.set_defaults(fn=_cmd_run)
@@ -214,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("paper")
     s.add_argument("experiment")
     s.add_argument("overrides", nargs="*", help="config overrides, key=value (recorded as a custom budget)")
-    s.add_argument("--budget", default="paper", help="paper, quick, or another budget the experiment names")
+    s.add_argument("--budget", default=DEFAULT_BUDGET,
+                   help=f"paper, quick, or another budget the experiment names (default {DEFAULT_BUDGET}, as for "
+                        "run); `repro show PAPER EXPERIMENT` lists them and every config key")
     s.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the budget's)")
     s.add_argument("--variant", action="append", default=None, help="only these variants (repeatable)")
     s.add_argument("--launcher", default=None, choices=["local", "slurm"],
@@ -250,6 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--seal", action="store_true",
                    help="add checksums to records finished before DONE carried them, after reading each in full")
     v.set_defaults(fn=_cmd_verify)
+
+    sh = sub.add_parser("show", help="an experiment's variants, budgets and resolved config, each key with its "
+                                     "layer and cited source (runs nothing)")
+    sh.add_argument("paper")
+    sh.add_argument("experiment", nargs="?")
+    sh.add_argument("overrides", nargs="*", help="config overrides, key=value, as `repro run` takes them")
+    sh.add_argument("--variant", default=None, help="the variant whose config is shown (default: the first)")
+    sh.add_argument("--budget", default=DEFAULT_BUDGET, help=f"the budget whose config is shown (default {DEFAULT_BUDGET})")
+    sh.set_defaults(fn=_cmd_show)
 
     st = sub.add_parser("status", help="done / damaged / running / failed / pending per experiment")
     st.add_argument("paper", nargs="?")

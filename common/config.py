@@ -7,6 +7,7 @@ Unknown keys and wrong types are errors that name the key and what is valid.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 from typing import Any
@@ -54,8 +55,11 @@ def merge(schema, layers: list[tuple[str, dict]], where: str) -> DictConfig:
             continue
         for key, value in values.items():
             if key not in cfg:
+                close = difflib.get_close_matches(str(key), _valid_keys(schema), n=1)
                 raise ReproError(
-                    f"{where}: unknown config key '{key}' (from {layer_name}); valid keys: {', '.join(_valid_keys(schema))}"
+                    f"{where}: unknown config key '{key}' (from {layer_name})"
+                    + (f"; did you mean '{close[0]}'?" if close else "")
+                    + f" valid keys: {', '.join(_valid_keys(schema))}"
                 )
             try:
                 OmegaConf.update(cfg, key, value, merge=True)

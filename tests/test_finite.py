@@ -123,7 +123,7 @@ def test_a_table_that_is_not_finite_fails_the_run_before_anything_is_recorded(re
 # ---- real runs whose training goes non-finite -----------------------------------------------------------------
 def test_ppo_with_a_far_too_large_learning_rate_fails_in_one_line(results_root):
     """lr=10 (the paper's 3e-4): the policy loss turns NaN in the second iteration of the quick budget."""
-    proc = repro("run", "schulman2017_ppo", "table1", "--variant", "clip0.2__Hopper-v5", "lr=10.0")
+    proc = repro("run", "schulman2017_ppo", "table1", "--variant", "clip0.2__Hopper-v5", "--budget", "quick", "lr=10.0")
     assert proc.returncode == 1, proc.stderr
     lines = [x for x in proc.stderr.splitlines() if x.startswith("repro:")]
     assert "Traceback" not in proc.stderr and len(lines) == 1, proc.stderr
@@ -176,7 +176,7 @@ def test_repro_debug_shows_the_traceback(results_root, monkeypatch):
         raise NonFiniteError("non-finite loss (nan) at update 1")
 
     monkeypatch.setattr(common.runs, "execute", fail)
-    args = ["run", "russo2017_thompson", "fig3_1", "--variant", "ts"]
+    args = ["run", "russo2017_thompson", "fig3_1", "--variant", "ts", "--budget", "quick"]
     assert main(args) == 1
     monkeypatch.setenv("REPRO_DEBUG", "1")
     with pytest.raises(NonFiniteError):

@@ -185,7 +185,7 @@ def test_sweep_is_idempotent_and_status_counts(results_root):
     assert c2["skipped"] == 4 and c2["done"] == 0
     out = repro("status", PAPER).stdout
     assert re.search(r"^  fig3_2b +quick +done 4 ", out, re.M) and re.search(r"^  fig3_1 +paper +done 0 ", out, re.M), out
-    repro("run", PAPER, "fig3_2b", "--variant", "ts", "n_periods=20", check=True)  # a budget "quick-custom-<hash>"
+    repro("run", PAPER, "fig3_2b", "--variant", "ts", "--budget", "quick", "n_periods=20", check=True)  # a budget "quick-custom-<hash>"
     out = repro("status", PAPER).stdout
     assert re.search(r"^  fig3_2b +quick-custom-\w+ done 1 ", out, re.M), out
     columns = {line.index(" done ") for line in out.splitlines() if " done " in line}
