@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from . import schema
 from .errors import ReproError
 from .stats import difference_ci, mean_ci, ratio_ci
@@ -145,12 +147,13 @@ def load_claims(paper) -> list[Claim]:
     return claims
 
 
-def compute_statistic(claim: Claim, table, custom_values=None) -> tuple[float, float, float, int]:
-    """(estimate, lo, hi, n runs) from the per-run table (a `variant` column plus the statistic's columns), or from
-    the per-run values a paper's custom statistic computed."""
+def statistic_samples(claim: Claim, table, custom_values=None) -> tuple[tuple, str]:
+    """The independent per-run samples a claim's statistic is computed from, and how ("mean" of one sample,
+    "difference" of two samples' means, or "ratio" of two paired samples' means): from the per-run table (a `variant`
+    column plus the statistic's columns), or from the per-run values a paper's custom statistic computed."""
     s = claim.statistic
     if "custom" in s:
-        return (*mean_ci(custom_values), len(custom_values))
+        return (np.asarray(custom_values, float),), "mean"
 
     def col(variant: str, column: str):
         values = table.loc[table["variant"] == variant, column].to_numpy()
@@ -159,13 +162,20 @@ def compute_statistic(claim: Claim, table, custom_values=None) -> tuple[float, f
         return values
 
     if "difference" in s:
-        a, b = (col(v, s["column"]) for v in s["difference"])
-        return (*difference_ci(a, b), min(len(a), len(b)))
+        return tuple(col(v, s["column"]) for v in s["difference"]), "difference"
     if "ratio" in s:
-        num, den = (col(s["variant"], c) for c in s["ratio"])
-        return (*ratio_ci(num, den), len(num))
-    values = col(s["variant"], s["column"])
-    return (*mean_ci(values), len(values))
+        return tuple(col(s["variant"], c) for c in s["ratio"]), "ratio"
+    return (col(s["variant"], s["column"]),), "mean"
+
+
+def compute_statistic(claim: Claim, table, custom_values=None) -> tuple[float, float, float, int]:
+    """(estimate, lo, hi, n runs) of the claim's statistic with its 95% bootstrap interval over runs."""
+    samples, kind = statistic_samples(claim, table, custom_values)
+    if kind == "difference":
+        return (*difference_ci(*samples), min(len(x) for x in samples))
+    if kind == "ratio":
+        return (*ratio_ci(*samples), len(samples[0]))
+    return (*mean_ci(samples[0]), len(samples[0]))
 
 
 def rule_outcome(rule: dict, est: float, lo: float, hi: float, threshold: float | None) -> str:

@@ -134,6 +134,11 @@ def _cmd_report(args) -> int:
     for paper, experiment in targets:
         for line in report_paper(paper, experiment):
             print(line)
+        if args.format:
+            from .export import export_paper
+
+            for path in export_paper(paper, paper.results_dir(results_root()), args.format):
+                print(f"{paper.name}: {args.format} -> {path}")
     print(report_index())
     if args.all:
         from .catalog import write_catalog_readme
@@ -202,6 +207,18 @@ def _cmd_show(args) -> int:
     return 0
 
 
+def _cmd_compare(args) -> int:
+    from pathlib import Path
+
+    from .compare import compare
+    from .registry import get_paper, papers
+
+    names = [get_paper(args.paper).name] if args.paper else list(papers())
+    for line in compare(Path(args.dir_a), Path(args.dir_b), names):
+        print(line)
+    return 0
+
+
 def _cmd_status(args) -> int:
     from .status import print_status
 
@@ -250,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("paper", nargs="?")
     rep.add_argument("experiment", nargs="?")
     rep.add_argument("--all", action="store_true")
+    rep.add_argument("--format", choices=["latex", "csv"], default=None,
+                     help="also write the claims table and each paper-shaped table for a manuscript "
+                          "(results/<paper>/exports/)")
     rep.set_defaults(fn=_cmd_report)
 
     b = sub.add_parser("bench", help="throughput of the training loop next to environment-only stepping")
@@ -279,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--variant", default=None, help="the variant whose config is shown (default: the first)")
     sh.add_argument("--budget", default=DEFAULT_BUDGET, help=f"the budget whose config is shown (default {DEFAULT_BUDGET})")
     sh.set_defaults(fn=_cmd_show)
+
+    cmp_ = sub.add_parser("compare", help="two results folders claim by claim: each statistic and the change B - A "
+                                          "with its bootstrap interval")
+    cmp_.add_argument("dir_a")
+    cmp_.add_argument("dir_b")
+    cmp_.add_argument("paper", nargs="?")
+    cmp_.set_defaults(fn=_cmd_compare)
 
     st = sub.add_parser("status", help="done / damaged / running / failed / pending per experiment")
     st.add_argument("paper", nargs="?")

@@ -67,12 +67,13 @@ def _frames_text(exp, budget_name: str, variants: list[str]) -> str:
     return f" (= {cfg['total_agent_steps'] * cfg['frame_skip']:,} emulator frames at frame skip {cfg['frame_skip']})"
 
 
-def load_experiment(exp) -> ExperimentData | None:
+def load_experiment(exp, root: Path | None = None) -> ExperimentData | None:
     """Complete runs of the first budget that has any: the paper's, then other named (reduced) budgets in the order
-    experiments.yaml lists them, then quick; None if there are none."""
+    experiments.yaml lists them, then quick; None if there are none. `root`: another results folder than the
+    configured one."""
     order = ["paper"] + [b for b in exp.budgets if b not in ("paper", "quick")] + ["quick"]
     for budget_name in order:
-        specs = plan(exp.paper.name, exp.name, budget_name)
+        specs = plan(exp.paper.name, exp.name, budget_name, root=str(root) if root else "")
         done = [s for s in specs if RunRecord(s.run_dir).is_complete()]
         if not done:
             continue
@@ -361,23 +362,26 @@ def _md_literal(text) -> str:
     return _md_escape(text).replace("*", "\\*")
 
 
-def _tables_markdown(paper, claims: pd.DataFrame) -> str:
-    """The paper-shaped tables of claims.yaml: the paper's rows as printed, the regenerated rows from the claims
-    table (each regenerated cell is its claim's estimate; its budget and verdict are listed under the table)."""
+@dataclass
+class TableView:
+    """A paper-shaped table of claims.yaml, filled: its header, its rows of cells (paper rows as printed, regenerated
+    rows from the claims), and under it the budget and verdicts of each regenerated column."""
+
+    title: str
+    where: str
+    page: object
+    header: list[str]
+    rows: list[list[str]]  # first cell: the row's label
+    budgets: dict[str, list[str]]  # budget and verdicts -> the headers of the columns regenerated at it
+
+
+def paper_tables(paper, claims: pd.DataFrame) -> list[TableView]:
+    """The paper-shaped tables of claims.yaml, their regenerated cells taken from the claims table."""
     tables = load_tables(paper, set(claims["claim"]) if len(claims) else set())
-    if not tables:
-        return ""
     by_id = {r["claim"]: r for r in claims.to_dict("records")}
-    parts = []
+    views = []
     for t in tables:
-        where = t.source.get("table") or t.source.get("figure") or "?"
-        parts += [f"### {_md_escape(t.title)}\n",
-                  f"Laid out as the paper prints it ({where}, p. {t.source.get('page', '?')}). Rows marked "
-                  "\"paper\" quote it; rows marked \"regenerated\" are the estimates of the claims above, at the "
-                  "budgets listed under the table.\n",
-                  "| | " + " | ".join(_md_literal(h) for h in t.columns.values()) + " |",
-                  "|---" * (len(t.columns) + 1) + "|"]
-        budgets: dict[str, list[str]] = {}
+        rows, budgets = [], {}
         for row in t.rows:
             if "values" in row:
                 cells = [f"{float(v):.6g}" for v in row["values"]]  # as printed
@@ -389,11 +393,32 @@ def _tables_markdown(paper, claims: pd.DataFrame) -> str:
                     cells.append(str(value) if value != "" else "—")
                     if row["show"] == "estimate" and r["estimate"] != "":
                         budgets.setdefault(f"{r['budget_used']} (verdicts: {r['verdict']})", []).append(header)
-            parts.append(f"| {_md_escape(row['label'])} | " + " | ".join(_md_escape(c) for c in cells) + " |")
+            rows.append([row["label"], *cells])
+        views.append(TableView(t.title, t.source.get("table") or t.source.get("figure") or "?",
+                               t.source.get("page", "?"), list(t.columns.values()), rows, budgets))
+    return views
+
+
+def _tables_markdown(paper, claims: pd.DataFrame) -> str:
+    """The paper-shaped tables of claims.yaml: the paper's rows as printed, the regenerated rows from the claims
+    table (each regenerated cell is its claim's estimate; its budget and verdict are listed under the table)."""
+    views = paper_tables(paper, claims)
+    if not views:
+        return ""
+    parts = []
+    for t in views:
+        parts += [f"### {_md_escape(t.title)}\n",
+                  f"Laid out as the paper prints it ({t.where}, p. {t.page}). Rows marked "
+                  "\"paper\" quote it; rows marked \"regenerated\" are the estimates of the claims above, at the "
+                  "budgets listed under the table.\n",
+                  "| | " + " | ".join(_md_literal(h) for h in t.header) + " |",
+                  "|---" * (len(t.header) + 1) + "|"]
+        for label, *cells in t.rows:
+            parts.append(f"| {_md_escape(label)} | " + " | ".join(_md_escape(c) for c in cells) + " |")
         parts.append("")
-        for text, headers in budgets.items():
+        for text, headers in t.budgets.items():
             parts.append(f"- {', '.join(_md_literal(h) for h in dict.fromkeys(headers))}: {_md_escape(text)}")
-        if not budgets:
+        if not t.budgets:
             parts.append("- No regenerated cell yet: no complete run.")
         parts.append("")
     return "## Tables as printed in the paper\n\n" + "\n".join(parts) + "\n"

@@ -141,3 +141,37 @@ def performance_profile_band(scores: list[np.ndarray], taus) -> tuple[np.ndarray
     fractions = np.mean([np.mean(r[:, :, None] > taus[None, None, :], axis=1) for r in resampled], axis=0)
     alpha = (1 - CONFIDENCE) / 2
     return point, np.percentile(fractions, 100 * alpha, axis=0), np.percentile(fractions, 100 * (1 - alpha), axis=0)
+
+
+def statistic(kind: str, samples) -> float:
+    """A claim's statistic on its samples: the "mean" of one, the "difference" or "ratio" of two samples' means."""
+    if kind == "mean":
+        return float(np.mean(samples[0]))
+    if kind == "difference":
+        return float(np.mean(samples[0]) - np.mean(samples[1]))
+    return float(np.mean(samples[0]) / np.mean(samples[1]))
+
+
+def change_ci(kind: str, before, after) -> tuple[float, float, float]:
+    """statistic(after) - statistic(before) for two independent sets of runs (e.g. two results folders), with its
+    95% percentile-bootstrap interval: each sample resampled on its own (a ratio's two samples jointly, they are
+    paired), the pinned seed; (nan, nan) when a sample has fewer than two runs."""
+    before = [np.asarray(x, float) for x in before]
+    after = [np.asarray(x, float) for x in after]
+    point = statistic(kind, after) - statistic(kind, before)
+    if min(len(x) for x in before + after) < 2:
+        return point, float("nan"), float("nan")
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+
+    def resampled_means(samples):
+        if kind == "ratio":  # paired: one index draw for both
+            idx = rng.integers(0, len(samples[0]), size=(N_RESAMPLES, len(samples[0])))
+            return [x[idx].mean(axis=1) for x in samples]
+        return [x[rng.integers(0, len(x), size=(N_RESAMPLES, len(x)))].mean(axis=1) for x in samples]
+
+    def stat(means):
+        return means[0] if kind == "mean" else means[0] - means[1] if kind == "difference" else means[0] / means[1]
+
+    draws = stat(resampled_means(after)) - stat(resampled_means(before))
+    lo, hi = np.percentile(draws, [100 * (1 - CONFIDENCE) / 2, 100 * (1 + CONFIDENCE) / 2])
+    return point, float(lo), float(hi)
