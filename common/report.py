@@ -148,12 +148,14 @@ def _old_protocol_markdown(paper, exp, data: ExperimentData) -> str:
         text = "; ".join(f"{k} {_md_escape(a)} -> {_md_escape(b)}" for k, (a, b) in diffs.items())
         lines.append(f"  - `{variant}/seed_{seed}`: {text}")
     variants = list(dict.fromkeys(v for v, _ in sorted(data.old_protocol)))
+    n_seeds = max(seed for _, seed in data.old_protocol) + 1  # the seeds recorded, not more than the budget plans
+    seeds = f" --seeds {n_seeds}" if n_seeds < exp.seeds(data.budget_name) else ""
     base = f"results/{paper.name}/runs/{exp.run_experiment}/{data.budget_name}"
     aside = f"results/{paper.name}/old_protocol/{exp.run_experiment}/{data.budget_name}"
     lines.append(f"  - Rerun (a sweep skips recorded runs, so their records move aside first, kept in git): "
                  f"`mkdir -p {aside} && for v in {' '.join(variants)}; do git mv {base}/$v {aside}/$v; done && "
                  f"repro sweep {paper.name} {exp.run_experiment} --budget {data.budget_name} "
-                 + " ".join(f"--variant {v}" for v in variants) + " --launcher local`")
+                 + " ".join(f"--variant {v}" for v in variants) + seeds + " --launcher local`")
     return "\n".join(lines) + "\n"
 
 
@@ -303,6 +305,8 @@ def report_paper(paper, experiment: str | None = None, root: Path | None = None)
         caption = (f"{data.budget_name} budget, {data.runs_text()}: {data.budget.text(with_seeds=False)}"
                    f"{' (REDUCED: paper uses ' + data.paper_budget.text() + ')' if data.reduced else ''}; "
                    f"{exp.env_version}")  # each figure adds what its lines show (plotting.budget_caption)
+        old = _old_protocol_text(data)
+        caption += f"; {old}" if old else ""
         paths = paper.module.FIGURES[exp.figure](exp, data, out / "figures", caption) if exp.figure else []
         if summaries[name] is not None:
             paths.append(out / "summaries" / f"{name}.csv")
