@@ -43,7 +43,7 @@ class PPOAtariConfig:
     #   0.5 x (1/2)(V - V^targ)^2, i.e. vf_coef = 0.25 here
     ent_coef: float = 0.01  # c2 (Table 5)
     max_grad_norm: float = 0.5  # reference code (baselines ppo2); the paper is silent
-    network: str = "nips2013"  # "the same policy network architecture as [Mni+16]" (Sec. 6.4): A3C's 16-32-256
+    network: str = "nips2013"  # Sec. 6.4: the same policy network architecture as [Mni+16], A3C's 16-32-256
     #   network | nature2015: the Nature CNN of the reference code (ppo2's cnn policy, CleanRL)
     init: str = "orthogonal"  # orthogonal: gain sqrt(2) on the torso, 0.01 on the policy head, 1 on the value head,
     #   zero biases (ppo2's ortho_init, CleanRL's layer_init; the paper is silent) | torch_default: PyTorch's default
