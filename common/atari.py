@@ -39,9 +39,9 @@ class ToyVectorEnv:
         self.stack[e] = 0
         self.stack[e, -1] = self._frame(self.side[e])
 
-    def reset(self, seed: int | None = None):
-        if seed is not None:
-            self.rng = np.random.default_rng(seed)
+    def reset(self, seed=None):
+        if seed is not None:  # an int, or one seed per environment (as ale-py takes them)
+            self.rng = np.random.default_rng(np.asarray(seed).tolist())
         for e in range(self.n):
             self._reset_env(e)
         return self.stack.copy(), {}
@@ -62,18 +62,59 @@ class ToyVectorEnv:
         return self.stack.copy(), reward, term, np.zeros(self.n, bool), {}
 
 
-def make_atari(game: str, num_envs: int, seed: int, frame_skip: int, noop_max: int = 30, max_episode_frames: int = 108_000):
+#: Frame preprocessing (`frame_preprocess`): "resize84", the 2015 paper's (Nature, Methods: the full 210x160 frame
+#: rescaled to 84x84), computed by ale-py; "crop110", the 2013 paper's (Sec. 4.1: gray-scale, down-sampled to 110x84,
+#: then an 84x84 crop "that roughly captures the playing area"). ale-py resizes but does not crop, so "crop110" asks
+#: it for 110x84 frames and keeps rows 18-101: the paper does not give the crop's position; these are the rows of the
+#: public 2013 replication (spragunr/deep_q_rl, ale_experiment.py: CROP_OFFSET = 8 rows above the bottom).
+PREPROCESS = {"resize84": (84, None), "crop110": (110, slice(18, 102))}
+
+
+class CroppedVectorEnv:
+    """ale-py's vector environment with its frames cropped to rows `rows` (the 2013 paper's 84x84 crop)."""
+
+    def __init__(self, env, rows: slice):
+        self.env, self.rows = env, rows
+        self.single_action_space = env.single_action_space
+
+    def reset(self, seed=None):
+        obs, info = self.env.reset(seed=seed)
+        return np.ascontiguousarray(obs[:, :, self.rows]), info
+
+    def step(self, actions):
+        obs, *rest = self.env.step(actions)
+        return (np.ascontiguousarray(obs[:, :, self.rows]), *rest)
+
+
+def stream_seeds(run_seed: int, n: int, *purpose: int) -> np.ndarray:
+    """One emulator seed per environment for one purpose of one run (training, evaluation k, resume attempt k, ...),
+    drawn from numpy's SeedSequence of the run's seed: no two runs and no two purposes share a stream. ale-py seeds
+    sub-environment i with seed + i when given one integer, so runs with adjacent seeds shared all but one stream;
+    given an array it uses one seed per sub-environment. Non-negative 31-bit values (ale-py's seeds are int32)."""
+    state = np.random.SeedSequence(run_seed, spawn_key=tuple(purpose)).generate_state(n, np.uint32)
+    return (state >> np.uint32(1)).astype(np.int64)
+
+
+def make_atari(game: str, num_envs: int, seed, frame_skip: int, noop_max: int = 30, max_episode_frames: int = 108_000,
+               frame_preprocess: str = "resize84"):
+    """The vector environment and its first observations. `seed`: an integer (ale-py seeds environment i with
+    seed + i) or one seed per environment (`stream_seeds`)."""
     from ale_py.vector_env import AtariVectorEnv
 
     if game == "Toy":
-        env = ToyVectorEnv(num_envs, seed)
+        env = ToyVectorEnv(num_envs, 0)
         return env, env.reset(seed=seed)[0]
     if game not in GAMES:
         raise ReproError(f"unknown Atari game '{game}'; valid: {', '.join(GAMES)} (and Toy, a tiny test task)")
+    if frame_preprocess not in PREPROCESS:
+        raise ReproError(f"unknown frame_preprocess '{frame_preprocess}'; valid: {', '.join(PREPROCESS)}")
+    height, rows = PREPROCESS[frame_preprocess]
     env = AtariVectorEnv(game=GAMES[game], num_envs=num_envs, num_threads=1, frameskip=frame_skip,
-                         repeat_action_probability=0.0, full_action_space=False, img_height=84, img_width=84,
+                         repeat_action_probability=0.0, full_action_space=False, img_height=height, img_width=84,
                          grayscale=True, stack_num=4, maxpool=True, noop_max=noop_max, episodic_life=False,
                          reward_clipping=False, use_fire_reset=False, max_num_frames_per_episode=max_episode_frames)
+    if rows is not None:
+        env = CroppedVectorEnv(env, rows)
     obs, _ = env.reset(seed=seed)
     return env, obs
 

@@ -35,12 +35,17 @@ class Runner:
     `validate(cfg)` checks a resolved config's values (environment ids, agent names, ranges, lengths, sizes, seed)
     before any work, raising `common.validate.ConfigValueError` (see `common/validate.py`).
     `tables`: what may legitimately be NaN or empty in those tables (`common.finite.TableRules`); everything else
-    must be finite and every table non-empty, checked before a run counts as complete."""
+    must be finite and every table non-empty, checked before a run counts as complete.
+    `legacy`: see below."""
 
     schema: type
     fn: Callable[..., dict]
     validate: Callable[[Any], None] | None = None
     tables: dict = field(default_factory=dict, compare=False)
+    #: What a key absent from a recorded config meant (the code before the key existed). With it, `repro report`
+    #: compares every complete run's recorded config.yaml with what its experiment resolves to now and labels a run
+    #: that differs "old protocol", naming the keys; None: no such check for this runner.
+    legacy: dict | None = field(default=None, compare=False)
 
 
 @dataclass

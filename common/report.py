@@ -9,7 +9,7 @@ results/README.md               the index over papers, generated
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +36,9 @@ class ExperimentData:
     runs_done: int = 0
     runs_planned: int = 0
     runs: pd.DataFrame | None = None  # one row per complete run: variant, seed and its provenance (commit, speed)
+    #: (variant, seed) -> {key: (recorded, now)} for each run recorded under settings its experiment no longer
+    #: resolves to (its runner declares `legacy`); a run absent here follows the current protocol
+    old_protocol: dict = field(default_factory=dict)
 
     def runs_text(self) -> str:
         """e.g. '12 of 21 runs complete (seeds per variant: 0-3)'."""
@@ -78,7 +81,7 @@ def load_experiment(exp, root: Path | None = None) -> ExperimentData | None:
         if not done:
             continue
         frames: dict[str, list[pd.DataFrame]] = {}
-        commits, runs = set(), []
+        commits, runs, old = set(), [], {}
         for s in done:
             rec = RunRecord(s.run_dir)
             for name in rec.tables():
@@ -87,6 +90,11 @@ def load_experiment(exp, root: Path | None = None) -> ExperimentData | None:
             commit = _commit_text(prov.get("git") or {})
             commits.add(commit)
             runs.append(_run_row(s, prov, commit))
+            if exp.runner.legacy is not None:
+                diffs = protocol_differences(rec, to_dict(resolve(s)), exp.runner.legacy)
+                runs[-1]["protocol"] = ("old: " + ", ".join(diffs)) if diffs else "current"
+                if diffs:
+                    old[(s.variant, s.seed)] = diffs
         seeds_by_variant = {v: len({s.seed for s in done if s.variant == v}) for v in exp.variants}
         configs = {v: to_dict(resolve(RunSpec(exp.paper.name, exp.run_experiment, budget_name, v, 0)))
                    for v in exp.variants}
@@ -101,8 +109,57 @@ def load_experiment(exp, root: Path | None = None) -> ExperimentData | None:
             runs_done=len(done),
             runs_planned=len(specs),
             runs=pd.DataFrame(runs),
+            old_protocol=old,
         )
     return None
+
+
+def protocol_differences(record: RunRecord, now: dict, legacy: dict) -> dict[str, tuple]:
+    """{key: (recorded, now)} for each setting in which the run's recorded config.yaml differs from what its
+    experiment resolves to now; a key the record lacks was recorded before it existed and holds its `legacy` value
+    (what the code did then)."""
+    import yaml
+
+    recorded = yaml.safe_load((record.path / "config.yaml").read_text()) or {}
+    out = {}
+    for key in sorted(set(now) | set(recorded)):
+        was = recorded.get(key, legacy.get(key, "(absent)"))
+        is_ = now.get(key, "(removed)")
+        if was != is_:
+            out[key] = (was, is_)
+    return out
+
+
+def _old_protocol_text(data: ExperimentData, variants: list[str] | None = None) -> str:
+    """'old protocol: 2 of 2 runs (eval_protocol, env_seeding)' for the runs of `variants`, or ''."""
+    keys = [k for k in data.old_protocol if variants is None or k[0] in variants]
+    if not keys:
+        return ""
+    total = sum(data.seeds_by_variant.get(v, 0) for v in (variants or data.seeds_by_variant))
+    names = sorted({name for k in keys for name in data.old_protocol[k]})
+    return f"old protocol: {len(keys)} of {total} runs ({', '.join(names)}; rerun queued)"
+
+
+def _old_protocol_markdown(paper, exp, data: ExperimentData) -> str:
+    """The experiment's runs made under an older protocol: what differs (recorded -> now) and the rerun command."""
+    if not data.old_protocol:
+        return ""
+    lines = [f"- **Old protocol**: {len(data.old_protocol)} of {data.runs_done} runs were recorded under settings "
+             "that differ from what the experiment resolves to now (recorded -> now; a key the record lacks holds "
+             "the behaviour of the code before the key existed):"]
+    for (variant, seed), diffs in sorted(data.old_protocol.items()):
+        text = "; ".join(f"{k} {_md_escape(a)} -> {_md_escape(b)}" for k, (a, b) in diffs.items())
+        lines.append(f"  - `{variant}/seed_{seed}`: {text}")
+    variants = list(dict.fromkeys(v for v, _ in sorted(data.old_protocol)))
+    n_seeds = max(seed for _, seed in data.old_protocol) + 1  # the seeds recorded, not more than the budget plans
+    seeds = f" --seeds {n_seeds}" if n_seeds < exp.seeds(data.budget_name) else ""
+    base = f"results/{paper.name}/runs/{exp.run_experiment}/{data.budget_name}"
+    aside = f"results/{paper.name}/old_protocol/{exp.run_experiment}/{data.budget_name}"
+    lines.append(f"  - Rerun (a sweep skips recorded runs, so their records move aside first, kept in git): "
+                 f"`mkdir -p {aside} && for v in {' '.join(variants)}; do git mv {base}/$v {aside}/$v; done && "
+                 f"repro sweep {paper.name} {exp.run_experiment} --budget {data.budget_name} "
+                 + " ".join(f"--variant {v}" for v in variants) + seeds + " --launcher local`")
+    return "\n".join(lines) + "\n"
 
 
 def _commit_text(git: dict) -> str:
@@ -197,6 +254,8 @@ def evaluate_claims(paper, data_by_exp: dict[str, ExperimentData | None]) -> pd.
         ci95 = f"[{_fmt(lo)}, {_fmt(hi)}]" if lo is not None and not pd.isna(lo) else "(one run, no interval)"
         reduced, budget_text = budget.below(data.paper_budget), f"{data.budget_name}: {budget.text()}"
         budget_text += _frames_text(exp, data.budget_name, variants)
+        old = _old_protocol_text(data, variants)
+        budget_text += f"; {old}" if old else ""
         if claim.statistic.get("normalized_over") == "experiment":  # e.g. Table 1: best setting = 1 per task
             if data.budget_for(list(exp.variants)).below(data.paper_budget):
                 recorded = sum(data.seeds_by_variant.get(v, 0) > 0 for v in exp.variants)
@@ -268,6 +327,8 @@ def report_paper(paper, experiment: str | None = None, root: Path | None = None)
         caption = (f"{data.budget_name} budget, {data.runs_text()}: {data.budget.text(with_seeds=False)}"
                    f"{' (REDUCED: paper uses ' + data.paper_budget.text() + ')' if data.reduced else ''}; "
                    f"{exp.env_version}")  # each figure adds what its lines show (plotting.budget_caption)
+        old = _old_protocol_text(data)
+        caption += f"; {old}" if old else ""
         paths = paper.module.FIGURES[exp.figure](exp, data, out / "figures", caption) if exp.figure else []
         if summaries[name] is not None:
             paths.append(out / "summaries" / f"{name}.csv")
@@ -450,7 +511,7 @@ def _paper_readme(paper, data_by_exp, summaries: dict[str, pd.DataFrame | None],
                      f"- Runs made at commit(s): {', '.join(data.commits)}\n"
                      f"- Rerun: `repro sweep {paper.name} {name} --budget {data.budget_name}`, then "
                      f"`repro report {paper.name}` (the sweep skips runs already recorded; with `REPRO_RESULTS=DIR` "
-                     f"it runs them afresh under DIR)\n")
+                     f"it runs them afresh under DIR)\n" + _old_protocol_markdown(paper, exp, data))
         summary = summaries[name]
         if summary is not None:
             doc = (paper.module.SUMMARIES[exp.summary].__doc__ or "").strip().split("\n\n")[0]

@@ -66,3 +66,39 @@ def test_every_committed_run_passes_the_end_of_run_finite_check():
         check_tables(tables, OmegaConf.load(run_dir / "config.yaml"), runner.tables)
         checked += 1
     assert checked > 100
+
+
+def test_committed_runs_made_under_an_older_protocol_are_labelled(monkeypatch, tmp_path):
+    """Each committed DQN and PPO Atari run is compared with what its experiment resolves to now, from its recorded
+    config.yaml (a key it lacks holds the runner's LEGACY value): the runs made before issue 17's protocol changes
+    are labelled old protocol, with the keys that differ, in the per-run table and the claims' budget text."""
+    from common.records import RunRecord
+    from common.registry import get_paper
+    from common.report import load_experiment, protocol_differences
+
+    monkeypatch.setenv("REPRO_RESULTS", str(REPO_ROOT / "results"))
+    dqn = get_paper("mnih2013_dqn")
+    t1 = load_experiment(dqn.experiment("table1"))
+    assert set(t1.old_protocol) == {(v, 0) for v in dqn.experiment("table1").variants}
+    for diffs in t1.old_protocol.values():
+        assert diffs["eval_protocol"] == ("window", "complete_started")
+        assert diffs["env_seeding"] == ("offset", "sequence")
+        assert diffs["frame_preprocess"] == ("resize84", "crop110")
+    q = load_experiment(dqn.experiment("q_divergence"))
+    assert len(q.old_protocol) == 10
+    assert q.old_protocol[("target_network", 1)]["target_update_every_updates"] == (10_000, 0)
+    assert q.old_protocol[("target_network", 1)]["target_update_every_agent_steps"] == (0, 10_000)
+    assert "target_update_every_updates" not in q.old_protocol[("default", 0)]
+    atari = load_experiment(get_paper("schulman2017_ppo").experiment("atari"))
+    assert set(atari.old_protocol) == {("Pong", 0), ("Breakout", 0)}
+    for diffs in atari.old_protocol.values():
+        assert diffs["anneal_agent_steps"] == (0, 10_000_000) and diffs["init"] == ("torch_default", "orthogonal")
+    assert (atari.runs["protocol"].str.startswith("old: ")).all()
+    text = (REPO_ROOT / "results" / "mnih2013_dqn" / "README.md").read_text()
+    assert "old protocol: 1 of 1 runs (env_seeding, eval_protocol" in text and "--launcher local`" in text
+
+    record = RunRecord(tmp_path)  # a config as recorded now: nothing differs
+    (tmp_path / "config.yaml").write_text("a: 1\nb: x\n")
+    assert protocol_differences(record, {"a": 1, "b": "x"}, {}) == {}
+    assert protocol_differences(record, {"a": 1, "b": "x", "c": 2}, {"c": 2}) == {}  # absent, and meant the same
+    assert protocol_differences(record, {"a": 2, "b": "x", "c": 3}, {"c": 2}) == {"a": (1, 2), "c": (2, 3)}

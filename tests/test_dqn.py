@@ -123,7 +123,7 @@ def test_epsilon_greedy_and_evaluation_at_five_percent():
             left = x[:, -1, 40, 15].float()
             return torch.stack([torch.zeros_like(left), left, 255.0 - left], dim=1)
 
-    cfg = DQNConfig(eval_epsilon=0.05)
+    cfg = DQNConfig(eval_epsilon=0.05, eval_protocol="window")
     returns = evaluate(cfg, Oracle(), ToyVectorEnv(4, 0), 1, 8000, np.random.default_rng(1))
     # per step: correct with 1 - 0.05 * 2/3, wrong (-1) with 0.05/3, no-op (0) with 0.05/3; 8 steps an episode
     expected = 8 * ((1 - 0.05 * 2 / 3) - 0.05 / 3)
@@ -133,6 +133,10 @@ def test_epsilon_greedy_and_evaluation_at_five_percent():
     assert evaluate(cfg, Oracle(), ToyVectorEnv(4, 0), 1, 8, np.random.default_rng(1)) == []
     short = evaluate(cfg, Oracle(), ToyVectorEnv(4, 0), 1, 8, np.random.default_rng(1), min_episodes=1)
     assert len(short) == 4 and all(r <= 8 for r in short)  # the 4 streams end together, after 8 steps
+    # every episode started in the window is played out: 2,000 steps per stream, 9 a cycle: 223 episodes each
+    played_out = evaluate(DQNConfig(), Oracle(), ToyVectorEnv(4, 0), 1, 8000, np.random.default_rng(1))
+    assert len(played_out) == 4 * 223 and abs(np.mean(played_out) - expected) < 0.1
+    assert len(evaluate(DQNConfig(), Oracle(), ToyVectorEnv(4, 0), 1, 8, np.random.default_rng(1))) == 4
 
 
 def test_same_seed_same_metrics(tmp_path, monkeypatch):
@@ -216,3 +220,157 @@ def test_per_run_summaries_hand_values():
     assert q["max held-out Q"].tolist() == [250.0, 1.5]
     assert q["last held-out Q"].tolist() == [90.0, 1.5]  # the last by agent step, not by row
     assert q["largest epoch loss"].tolist() == [9.0, 0.2]
+
+
+class _LengthEnv:
+    """A vector environment whose stream e has episodes of lengths[e] steps, reward 1 per step (so a return is the
+    episode's length), the step after an episode's end resetting it (ale-py's convention)."""
+
+    class _Space:
+        n = 3
+
+    single_action_space = _Space()
+
+    def __init__(self, lengths):
+        self.lengths = np.asarray(lengths)
+        self.t, self.done = np.zeros(len(lengths), int), np.zeros(len(lengths), bool)
+
+    def reset(self, seed=None):
+        self.t[:], self.done[:] = 0, False
+        return np.zeros((len(self.lengths), 4, 84, 84), np.uint8), {}
+
+    def step(self, actions):
+        n = len(self.lengths)
+        reward = np.where(self.done, 0.0, 1.0)
+        self.t = np.where(self.done, 0, self.t + 1)
+        term = (self.t >= self.lengths) & ~self.done
+        self.done = term
+        return np.zeros((n, 4, 84, 84), np.uint8), reward, term, np.zeros(n, bool), {}
+
+
+class _Zeros(torch.nn.Module):
+    def forward(self, x):
+        return torch.zeros(len(x), 3)
+
+
+def test_evaluation_counts_every_episode_started_in_the_window_whatever_its_length():
+    """Two streams, a window of 10 agent steps each: stream 0's episodes last 30 steps, stream 1's 3 (4 with the
+    reset step). Every episode started inside the window is played out: stream 1's three (they start at steps 1, 5
+    and 9) and stream 0's first. The old protocol (only episodes that end inside the window) drops the long one."""
+    cfg = DQNConfig()
+    assert cfg.eval_protocol == "complete_started"
+    returns = evaluate(cfg, _Zeros(), _LengthEnv([30, 3]), 0, 20, np.random.default_rng(0))
+    assert returns == [3.0, 3.0, 3.0, 30.0]
+    old = DQNConfig(eval_protocol="window")
+    assert evaluate(old, _Zeros(), _LengthEnv([30, 3]), 0, 20, np.random.default_rng(0)) == [3.0, 3.0]
+    assert evaluate(old, _Zeros(), _LengthEnv([30, 3]), 0, 20, np.random.default_rng(0), min_episodes=3) == [3.0] * 3
+
+
+def test_target_network_period_in_agent_steps_by_default_for_the_2015_variant():
+    """The 2015 code refreshes the target every 10,000 agent steps (2,500 updates at one update per 4 agent steps);
+    q_divergence's 100k-step run (learning from 50k) refreshes it after 1, 2,501, ..., 12,501 updates."""
+    from common.config import to_dict
+    from common.runs import resolve
+    from papers.mnih2013_dqn.dqn import refresh_target_now
+
+    nature = to_dict(resolve(RunSpec(PAPER, "table1_nature", "paper", "Breakout", 0)))
+    assert nature["target_update_every_agent_steps"] == 10_000 and nature["target_update_every_updates"] == 0
+    assert nature["optimizer"] == "deepmind" and nature["epsilon_anneal_start"] == "learning_start"
+    ablation = to_dict(resolve(RunSpec(PAPER, "q_divergence", "paper", "target_network", 0)))
+    assert ablation["target_update_every_agent_steps"] == 10_000 and ablation["target_update_every_updates"] == 0
+    cfg = DQNConfig(target_update_every_agent_steps=10_000)
+    updates, refreshed_after = 0, []
+    for step0 in range(0, 100_000, 4):  # 4 environments: one vector step is 4 agent steps, and one update
+        if step0 + 4 >= cfg.learning_starts_agent_steps:
+            updates += 1
+            if refresh_target_now(cfg, step0, step0 + 4):
+                refreshed_after.append(updates)
+    assert refreshed_after == [1, 2_501, 5_001, 7_501, 10_001, 12_501] and updates == 12_501
+    assert not any(refresh_target_now(DQNConfig(), s, s + 4) for s in range(0, 100_000, 4))  # 2013: none
+    with pytest.raises(ValueError, match="at most one"):
+        run_dqn(DQNConfig(target_update_every_agent_steps=1, target_update_every_updates=1), None)
+
+
+def test_target_network_in_agent_steps_runs_on_the_toy_task(tmp_path):
+    cfg = DQNConfig(game="Toy", total_agent_steps=400, learning_starts_agent_steps=200, replay_capacity_agent_steps=1000,
+                    epsilon_anneal_agent_steps=200, epoch_updates=25, eval_agent_steps=40, heldout_states=16,
+                    torch_threads=1, variant="nature2015", optimizer="deepmind", target_update_every_agent_steps=100)
+    out = run_dqn(cfg, RunContext(RunRecord(tmp_path), checkpoint_every_s=1e9, show_progress=False))
+    assert len(out["epochs"]) == 2 and len(out["final_eval"]) >= 4
+
+
+def test_epsilon_anneals_from_step_0_in_2013_and_from_the_start_of_learning_in_the_2015_code():
+    from common.config import to_dict
+    from common.runs import resolve
+
+    late = DQNConfig(epsilon_anneal_start="learning_start")  # learning starts at 50k agent steps
+    assert epsilon_at(late, 0) == epsilon_at(late, 50_000) == 1.0
+    assert epsilon_at(late, 550_000) == pytest.approx(0.55) and epsilon_at(late, 1_050_000) == pytest.approx(0.1)
+    assert to_dict(resolve(RunSpec(PAPER, "table1", "paper", "Pong", 0)))["epsilon_anneal_start"] == "step0"
+
+
+def test_rmsprop_damping_of_torch_centered_against_the_2015_update():
+    """README's table: the 2015 code's step over torch's centered RMSProp's, by the gradient's spread."""
+    from papers.mnih2013_dqn.dqn import rmsprop_step_ratio
+
+    assert rmsprop_step_ratio(0.0) == pytest.approx(3.2)
+    assert rmsprop_step_ratio(0.01) == pytest.approx(1.91, abs=0.01)
+    assert rmsprop_step_ratio(1.0) == pytest.approx(1.0, abs=0.02)
+    # checked against the two optimizers themselves: one weight, gradients of spread sigma = 1e-3, mean 1e-5
+    rng = np.random.default_rng(0)
+    grads = 1e-5 + 1e-3 * rng.standard_normal(3000)
+    steps = {}
+    for name in ("torch_centered", "deepmind"):
+        w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+        opt = (torch.optim.RMSprop([w], lr=1.0, alpha=0.95, eps=0.01, centered=True) if name == "torch_centered"
+               else DeepMindRMSProp([w], lr=1.0, alpha=0.95, eps=0.01))
+        total = 0.0
+        for i, g in enumerate(grads):
+            w.grad = torch.tensor([g * (32 if name == "deepmind" else 1)], dtype=torch.float64)  # summed minibatch
+            before = float(w.detach())
+            opt.step()
+            total += abs(float(w.detach()) - before) if i >= 1000 else 0.0
+        steps[name] = total
+    assert steps["deepmind"] / steps["torch_centered"] == pytest.approx(float(rmsprop_step_ratio(1e-3)), rel=0.1)
+
+
+def test_environment_seeds_are_independent_across_runs():
+    """ale-py seeds environment i with seed + i: runs 0 and 1 shared 3 of 4 streams. Now every environment's seed
+    comes from the run seed's SeedSequence: seeds 0 and 1 (and every purpose: training, evaluations, held-out
+    states, resumes) use disjoint seeds; the old scheme stays available for the records made with it."""
+    from common.atari import stream_seeds
+    from papers.mnih2013_dqn.dqn import EVAL, HELDOUT, RESUME, TRAIN, env_seeds
+
+    def all_seeds(run_seed):
+        cfg = DQNConfig(seed=run_seed)
+        keys = [(TRAIN,), (EVAL,), (HELDOUT,), (RESUME, 1)] + [(EVAL, k) for k in range(1, 50)] + [(EVAL, 999_999)]
+        return [int(x) for key in keys for x in env_seeds(cfg, 0, *key)]
+
+    s0, s1 = all_seeds(0), all_seeds(1)
+    assert len(set(s0)) == len(s0) and len(set(s1)) == len(s1)  # no stream reused within a run
+    assert not set(s0) & set(s1)  # nor across runs
+    assert all(0 <= s < 2 ** 31 for s in s0 + s1)
+    np.testing.assert_array_equal(stream_seeds(0, 4, TRAIN), stream_seeds(0, 4, TRAIN))  # reproducible
+    old0 = set(range(0, 4)) if isinstance(env_seeds(DQNConfig(env_seeding="offset"), 0, TRAIN), int) else None
+    assert old0 is not None and len(old0 & set(range(1, 5))) == 3  # the old scheme: adjacent seeds share 3 of 4
+    env, obs = make_atari("Pong", 2, stream_seeds(0, 2, TRAIN), 4)  # ale-py takes one seed per environment
+    assert obs.shape == (2, 4, 84, 84)
+
+
+def test_the_2013_preprocessing_crops_a_110x84_down_sample():
+    from common.atari import stream_seeds
+
+    seeds = stream_seeds(0, 2, 0)
+    _, cropped = make_atari("Breakout", 2, seeds, 4, frame_preprocess="crop110")
+    from ale_py.vector_env import AtariVectorEnv
+
+    full = AtariVectorEnv(game="breakout", num_envs=2, num_threads=1, frameskip=4, repeat_action_probability=0.0,
+                          img_height=110, img_width=84, noop_max=30, reward_clipping=False, use_fire_reset=False)
+    tall, _ = full.reset(seed=seeds)
+    assert cropped.shape == (2, 4, 84, 84) and tall.shape == (2, 4, 110, 84)
+    np.testing.assert_array_equal(cropped, tall[:, :, 18:102])
+    from common.config import to_dict
+    from common.runs import resolve
+
+    assert to_dict(resolve(RunSpec(PAPER, "table1", "reduced", "Pong", 0)))["frame_preprocess"] == "crop110"
+    assert to_dict(resolve(RunSpec(PAPER, "table1_nature", "reduced", "Pong", 0)))["frame_preprocess"] == "resize84"

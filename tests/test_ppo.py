@@ -66,3 +66,53 @@ def test_ppo_atari_learns_the_toy_task_and_is_deterministic(tmp_path):
     assert ep["episode_return"].head(50).mean() < 1.5
     assert ep["episode_return"].tail(50).mean() > 5.0
     assert runs[0]["episodes"].equals(runs[1]["episodes"])
+
+
+def test_ppo_atari_keys_the_paper_where_explicit_and_ppo2_where_silent():
+    """c1 = 1 and A3C's network (Table 5, Sec. 6.4) by default, ppo2's orthogonal initialization (the paper is
+    silent): gain sqrt(2) on the torso, 0.01 on the policy head, 1 on the value head, zero biases."""
+    import torch
+
+    from common.config import to_dict
+    from common.runs import resolve
+    from common.runs import RunSpec
+    from papers.schulman2017_ppo.ppo_atari import PolicyValueNet
+
+    cfg = to_dict(resolve(RunSpec(PAPER, "atari", "reduced", "Pong", 0)))
+    assert (cfg["vf_coef"], cfg["network"], cfg["init"]) == (1.0, "nips2013", "orthogonal")
+    torch.manual_seed(0)
+    net = PolicyValueNet(6, "nips2013", "orthogonal")
+    for layer, gain in [(net.torso[0], 2 ** 0.5), (net.torso[5], 2 ** 0.5), (net.pi, 0.01), (net.v, 1.0)]:
+        w = layer.weight.detach().reshape(layer.weight.shape[0], -1).double()  # rows orthogonal, norm = gain
+        torch.testing.assert_close(w @ w.T, gain ** 2 * torch.eye(len(w), dtype=torch.float64), atol=1e-5, rtol=0)
+        assert not layer.bias.detach().any()
+    assert net.torso[0].bias.detach().abs().sum() == 0
+    assert PolicyValueNet(6, "nips2013", "torch_default").pi.bias.detach().abs().sum() > 0
+
+
+def test_ppo_atari_reduced_budget_is_the_papers_schedule_cut_short():
+    """alpha anneals over the paper's 10M agent steps at every budget: a reduced run of 1M stops at alpha = 0.9, as
+    the first tenth of a paper run; anneal_agent_steps = 0 (runs recorded before the key) compresses the schedule
+    into the run's own steps. At the paper's budget both are the old formula 1 - t / iterations."""
+    from common.config import to_dict
+    from common.runs import RunSpec, resolve
+    from papers.schulman2017_ppo.ppo_atari import PPOAtariConfig, alpha_at
+
+    reduced = PPOAtariConfig(**{k: v for k, v in to_dict(resolve(RunSpec(PAPER, "atari", "reduced", "Pong", 0))).items()})
+    n = -(-reduced.total_agent_steps // 1024)  # 977 iterations of 8 x 128
+    assert reduced.anneal_agent_steps == 10_000_000
+    assert alpha_at(reduced, 0) == 1.0 and alpha_at(reduced, n - 1) == pytest.approx(1 - 976 / 9766)
+    compressed = PPOAtariConfig(total_agent_steps=1_000_000, anneal_agent_steps=0)
+    assert alpha_at(compressed, n - 1) == pytest.approx(1 / 977)
+    paper = PPOAtariConfig()
+    for it in (0, 5000, 9765):
+        assert alpha_at(paper, it) == pytest.approx(1 - it / 9766)
+
+
+def test_ppo_atari_actor_seeds_are_independent_across_runs():
+    from papers.schulman2017_ppo.ppo_atari import PPOAtariConfig, actor_seeds
+
+    s0 = set(actor_seeds(PPOAtariConfig(seed=0), 0, 0).tolist() + actor_seeds(PPOAtariConfig(seed=0), 0, 3, 1).tolist())
+    s1 = set(actor_seeds(PPOAtariConfig(seed=1), 1, 0).tolist() + actor_seeds(PPOAtariConfig(seed=1), 1, 3, 1).tolist())
+    assert len(s0) == len(s1) == 16 and not s0 & s1
+    assert actor_seeds(PPOAtariConfig(seed=1, env_seeding="offset"), 1, 0) == 1  # ale-py: 1 + i, shared with seed 0

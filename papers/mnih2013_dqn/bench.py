@@ -18,7 +18,7 @@ REFERENCE_STEPS_PER_S = {"Breakout": {"CleanRL dqn_atari (Nature CNN)": (59, 80)
 
 
 def bench(cfg: DQNConfig, n_steps: int, scratch: Path) -> dict:
-    env, _ = make_atari(cfg.game, cfg.num_envs, cfg.seed, cfg.frame_skip)
+    env, _ = make_atari(cfg.game, cfg.num_envs, cfg.seed, cfg.frame_skip, frame_preprocess=cfg.frame_preprocess)
     rng = np.random.default_rng(cfg.seed)
     start = time.perf_counter()
     for _ in range(n_steps // cfg.num_envs):

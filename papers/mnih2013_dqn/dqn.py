@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common import validate as check
-from common.atari import GAMES, clip_reward, lives_lost, make_atari
+from common.atari import GAMES, PREPROCESS, clip_reward, lives_lost, make_atari, stream_seeds
 from common.device import module_device, to_cpu, torch_device
 from common.finite import EmptyMetricError, MayBeNaN, TableRules, check_finite
 from common.networks import atari_torso, scale_frames
@@ -41,6 +41,9 @@ class DQNConfig:
     epsilon_start: float = 1.0  # Sec. 5: annealed linearly from 1 to 0.1 over the first million frames
     epsilon_end: float = 0.1
     epsilon_anneal_agent_steps: int = 1_000_000
+    epsilon_anneal_start: str = "step0"  # step0: over the first million agent steps, from the first (2013 paper,
+    #   Sec. 5) | learning_start: from the first update, so epsilon stays 1 through the warm-up (the 2015 code,
+    #   NeuralQLearner.lua: ep_endt counted from learn_start)
     learning_starts_agent_steps: int = 50_000  # not in the paper: the 2015 code's replay start size
     update_every_agent_steps: int = 4  # not in the paper: the 2015 code's update frequency (one update per 4 steps)
     batch_size: int = 32  # Sec. 5: minibatches of size 32
@@ -50,14 +53,24 @@ class DQNConfig:
     rmsprop_eps: float = 0.01
     optimizer: str = "torch_centered"  # torch_centered (torch's centered RMSProp on the minibatch mean) |
     #   deepmind (the 2015 code's RMSProp: epsilon inside the square root, gradients summed over the minibatch)
-    target_update_every_updates: int = 0  # 0: no target network (2013); 10,000 parameter updates in 2015
+    target_update_every_agent_steps: int = 0  # 0: no target network (2013); 10,000 agent steps = 2,500 updates at
+    #   one update per 4 agent steps (2015 code: target_q = 10000 counted in agent steps; Dopamine, DQN Zoo)
+    target_update_every_updates: int = 0  # the other reading of the 2015 paper's "C = 10,000 updates": every 10,000
+    #   parameter updates (= 40,000 agent steps); 0: unused. At most one of the two is set
     eval_epsilon: float = 0.05  # Sec. 5: evaluation with epsilon = 0.05
     epoch_updates: int = 50_000  # Figure 2: one epoch = 50,000 minibatch updates
-    eval_agent_steps: int = 10_000  # Figure 2: evaluation for 10,000 steps each epoch
-    final_eval_min_episodes: int = 1  # Table 1's evaluation goes on past eval_agent_steps until this many episodes
-    #   have ended (not in the paper: Enduro's episodes outlast 10,000 agent steps split over num_envs streams)
+    eval_agent_steps: int = 10_000  # Figure 2: evaluation for 10,000 steps each epoch (split over num_envs streams)
+    eval_protocol: str = "complete_started"  # complete_started: every episode that starts inside the window of
+    #   eval_agent_steps is played to its end, so an episode's length never decides whether it counts |
+    #   window: only the episodes that end inside the window count (runs recorded before this key)
+    final_eval_min_episodes: int = 1  # eval_protocol=window only: Table 1's evaluation goes on past eval_agent_steps
+    #   until this many episodes have ended (Enduro's episodes outlast 10,000 agent steps split over 4 streams)
     heldout_states: int = 500  # Figure 2: held-out states from a random policy (count: the 2015 code's 500)
     max_episode_frames: int = 108_000  # emulator frames per episode (ALE's 30 minutes at 60 Hz cap)
+    frame_preprocess: str = "resize84"  # resize84: the full frame rescaled to 84x84 (2015 paper, ale-py's own) |
+    #   crop110: down-sampled to 110x84, then an 84x84 crop (2013 paper, Sec. 4.1; common/atari.py)
+    env_seeding: str = "sequence"  # sequence: every environment's seed drawn from the run seed's SeedSequence (no two
+    #   runs share a stream) | offset: seed + i for environment i, evaluation seed + 10,000 (runs recorded before)
     life_loss_terminal: bool = True  # not in the paper: the 2015 code marks a lost life terminal in training
     torch_threads: int = 2  # the CNN gains 1.5x from two threads on this machine class
     checkpoint_min_interval_s: float = 1800.0  # the replay is large: checkpoint at most this often (and at epochs)
@@ -75,6 +88,13 @@ def validate_dqn(cfg: DQNConfig) -> None:
     check.one_of(cfg, "game", (*GAMES, "Toy"))
     check.one_of(cfg, "variant", VARIANTS)
     check.one_of(cfg, "optimizer", OPTIMIZERS)
+    check.one_of(cfg, "eval_protocol", ("complete_started", "window"))
+    check.one_of(cfg, "env_seeding", ("sequence", "offset"))
+    check.one_of(cfg, "epsilon_anneal_start", ("step0", "learning_start"))
+    check.one_of(cfg, "frame_preprocess", tuple(PREPROCESS))
+    check.require(not (cfg.target_update_every_agent_steps and cfg.target_update_every_updates),
+                  "target_update_every_agent_steps", cfg.target_update_every_agent_steps,
+                  "0 when target_update_every_updates is set (at most one of the two periods)")
     check.at_least(cfg, 1, "total_agent_steps", "frame_skip", "num_envs", "epsilon_anneal_agent_steps",
                    "update_every_agent_steps", "batch_size", "epoch_updates", "eval_agent_steps", "heldout_states",
                    "max_episode_frames", "torch_threads")
@@ -95,6 +115,33 @@ def _no_epoch_can_end(cfg) -> bool:
     return (cfg.total_agent_steps - cfg.learning_starts_agent_steps - cfg.num_envs) // u < cfg.epoch_updates
 
 
+#: What a key absent from a recorded config.yaml meant: the behaviour of the code before the key existed. A committed
+#: run whose recorded config differs from what its experiment resolves to now is labelled "old protocol" by
+#: `repro report` (common/report.py), with the keys that differ.
+LEGACY = {"eval_protocol": "window", "final_eval_min_episodes": 0, "target_update_every_agent_steps": 0,
+          "epsilon_anneal_start": "step0", "frame_preprocess": "resize84", "env_seeding": "offset",
+          "optimizer": "torch_centered"}
+
+# Seed purposes (common.atari.stream_seeds): each environment's emulator seed is drawn for one purpose of one run
+TRAIN, EVAL, HELDOUT, RESUME = 0, 1, 2, 3
+
+
+def env_seeds(cfg, old: int, *purpose: int):
+    """The emulator seeds for one purpose: one per environment from the run seed's SeedSequence, or (env_seeding =
+    offset, runs recorded before) the integer `old`, which ale-py spreads as old + i over the environments."""
+    if cfg.env_seeding == "offset":
+        return old
+    return stream_seeds(cfg.seed, cfg.num_envs, *purpose)
+
+
+def eval_rng(cfg, rng, *purpose: int) -> np.random.Generator:
+    """The evaluation's epsilon-greedy draws: their own stream (so that how long an evaluation runs never shifts the
+    training's draws), or the training generator itself under env_seeding = offset (runs recorded before)."""
+    if cfg.env_seeding == "offset":
+        return rng
+    return np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(EVAL, *purpose, 1)))
+
+
 #: What may be NaN or empty in the recorded tables (common.finite); anything else must be finite.
 TABLES = {
     # an evaluation window shorter than an episode ends no episode: its returns are undefined (eval_episodes 0)
@@ -104,7 +151,8 @@ TABLES = {
         may_be_empty=_no_epoch_can_end),
     # final_eval_min_episodes 0: the final evaluation stops after its steps, ended episodes or not (q_divergence;
     # a config recorded before the key existed ran that way too)
-    "final_eval": TableRules(may_be_empty=lambda cfg: getattr(cfg, "final_eval_min_episodes", 0) == 0),
+    "final_eval": TableRules(may_be_empty=lambda cfg: getattr(cfg, "eval_protocol", "window") == "window"
+                             and getattr(cfg, "final_eval_min_episodes", 0) == 0),
     "episodes": TableRules(may_be_empty=True),  # the episodes that ended: none may end in a short run
 }
 
@@ -123,9 +171,33 @@ class QNetwork(nn.Module):
 
 
 def epsilon_at(cfg: DQNConfig, agent_step: int) -> float:
-    """Linear from epsilon_start to epsilon_end over the first epsilon_anneal_agent_steps, then constant (Sec. 5)."""
-    frac = min(agent_step / cfg.epsilon_anneal_agent_steps, 1.0)
+    """Linear from epsilon_start to epsilon_end over epsilon_anneal_agent_steps, then constant (Sec. 5), counted from
+    the first agent step (2013 paper) or from the start of learning (epsilon_anneal_start = learning_start, the
+    2015 code)."""
+    start = cfg.learning_starts_agent_steps if cfg.epsilon_anneal_start == "learning_start" else 0
+    frac = min(max(agent_step - start, 0) / cfg.epsilon_anneal_agent_steps, 1.0)
     return cfg.epsilon_start + frac * (cfg.epsilon_end - cfg.epsilon_start)
+
+
+def refresh_target_now(cfg: DQNConfig, step0: int, step1: int) -> bool:
+    """Whether the target network is refreshed after the vector step from agent step step0 to step1 (and its
+    updates): each time the agent-step count passes a multiple of target_update_every_agent_steps, as the 2015 code
+    (`numSteps % target_q`, numSteps in agent steps), Dopamine and DQN Zoo count it. (The other reading,
+    target_update_every_updates, is applied per update in the update loop.)"""
+    period = cfg.target_update_every_agent_steps
+    return bool(period) and step1 // period > step0 // period
+
+
+def rmsprop_step_ratio(sigma, eps: float = 0.01, batch: int = 32):
+    """How many times larger the 2015 code's RMSProp step is than torch's centered RMSProp's, in the steady state
+    where the minibatch-mean gradient of a weight has mean m and standard deviation sigma (m << sigma):
+        torch (minibatch mean, eps outside the root):  lr m / (sigma + eps)
+        2015 code (minibatch sum, eps inside the root): lr (batch m) / sqrt(batch^2 sigma^2 + eps)
+                                                      = lr m / sqrt(sigma^2 + eps / batch^2)
+    ratio = (sigma + eps) / sqrt(sigma^2 + eps / batch^2): 3.2 for sigma -> 0 (eps / sqrt(eps) / batch = 0.1 x 32 / 1),
+    falling to 1 for sigma >> eps."""
+    sigma = np.asarray(sigma, float)
+    return (sigma + eps) / np.sqrt(sigma ** 2 + eps / batch ** 2)
 
 
 def epsilon_greedy(q_values: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
@@ -192,16 +264,37 @@ def gradient_step(cfg: DQNConfig, net: QNetwork, target: QNetwork, opt, s, a, r,
     return mean_loss
 
 
-def evaluate(cfg: DQNConfig, net: QNetwork, env, seed: int, agent_steps: int, rng, min_episodes: int = 0) -> list[float]:
-    """epsilon = 0.05 policy for `agent_steps` steps over freshly reset evaluation environments, then on until at
-    least `min_episodes` episodes have ended (the episode cap bounds the wait): the returns of the episodes that
-    finished (unclipped rewards)."""
+def evaluate(cfg: DQNConfig, net: QNetwork, env, seed, agent_steps: int, rng, min_episodes: int = 0) -> list[float]:
+    """The epsilon = 0.05 policy over freshly reset evaluation environments, a window of `agent_steps` agent steps
+    split over them (Sec. 5 and Figure 2: "an epsilon-greedy policy with epsilon = 0.05 for 10000 steps"); the
+    returns of the episodes counted (unclipped rewards), in the order they end.
+    eval_protocol = complete_started: every episode that starts inside the window is played to its end (the episode
+    cap bounds it) and counts; a stream whose window has closed starts none. Which episodes count is decided when
+    they start, never by their length. (The 2015 code, train_agent.lua, plays one stream for eval_steps = 125,000
+    and averages the episodes that terminated in it: at most one episode, the one cut off, is lost there; with 4
+    streams of 2,500 agent steps, every episode longer than 2,500 would be.)
+    eval_protocol = window (runs recorded before): only the episodes that end inside the window count, and the
+    window goes on until at least `min_episodes` have ended."""
     obs, _ = env.reset(seed=seed)
     n = obs.shape[0]
     dev = module_device(net)
     returns, running, was_done = [], np.zeros(n), np.zeros(n, bool)
-    steps = 0
-    while steps < max(agent_steps // n, 1) or len(returns) < min_episodes:
+    steps, window = 0, max(agent_steps // n, 1)
+    if cfg.eval_protocol == "complete_started":
+        counting = np.ones(n, bool)  # the stream's current episode started inside the window
+        while counting.any():
+            steps += 1
+            with torch.no_grad():
+                q = net(torch.from_numpy(obs).to(dev)).cpu().numpy()
+            obs, r, term, trunc, _ = env.step(epsilon_greedy(q, cfg.eval_epsilon, rng))
+            running += np.where(was_done, 0.0, r)
+            done = (term | trunc) & ~was_done
+            returns += list(running[done & counting])
+            running[done | was_done] = 0.0
+            counting &= ~(done & (steps >= window))  # the next episode would start after the window: not counted
+            was_done = term | trunc
+        return returns
+    while steps < window or len(returns) < min_episodes:
         steps += 1
         with torch.no_grad():
             q = net(torch.from_numpy(obs).to(dev)).cpu().numpy()
@@ -219,12 +312,14 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
     device = torch_device()  # REPRO_DEVICE: cpu unless cuda is asked for
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
-    env, obs = make_atari(cfg.game, cfg.num_envs, cfg.seed, cfg.frame_skip, max_episode_frames=cfg.max_episode_frames)
-    eval_env, _ = make_atari(cfg.game, cfg.num_envs, cfg.seed + 10_000, cfg.frame_skip,
-                                    max_episode_frames=cfg.max_episode_frames)
+    env, obs = make_atari(cfg.game, cfg.num_envs, env_seeds(cfg, cfg.seed, TRAIN), cfg.frame_skip,
+                          max_episode_frames=cfg.max_episode_frames, frame_preprocess=cfg.frame_preprocess)
+    eval_env, _ = make_atari(cfg.game, cfg.num_envs, env_seeds(cfg, cfg.seed + 10_000, EVAL), cfg.frame_skip,
+                             max_episode_frames=cfg.max_episode_frames, frame_preprocess=cfg.frame_preprocess)
     n_actions = env.single_action_space.n
     net = QNetwork(n_actions, cfg.variant).to(device)
-    target = QNetwork(n_actions, cfg.variant).to(device) if cfg.target_update_every_updates else net
+    has_target = bool(cfg.target_update_every_agent_steps or cfg.target_update_every_updates)
+    target = QNetwork(n_actions, cfg.variant).to(device) if has_target else net
     if target is not net:
         target.load_state_dict(net.state_dict())
     opt = rmsprop(cfg, net)
@@ -236,7 +331,7 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
     if state is None:
         # Figure 2's held-out states: a random policy's states, collected before training starts
         held = []
-        eval_env.reset(seed=cfg.seed + 20_000)
+        eval_env.reset(seed=env_seeds(cfg, cfg.seed + 20_000, HELDOUT))
         while len(held) * N < cfg.heldout_states:
             ho_obs, *_ = eval_env.step(rng.integers(0, n_actions, N))
             held.append(ho_obs.copy())
@@ -255,7 +350,8 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
         rng.bit_generator.state = state["rng"]
         # ale-py's vector environment cannot save emulator states: the episodes in progress restart here (their
         # partial returns are dropped), so a resumed run continues differently from an uninterrupted one.
-        obs, _ = env.reset(seed=cfg.seed + 1_000 * len(ctx.record.attempts()))
+        attempt = len(ctx.record.attempts())
+        obs, _ = env.reset(seed=env_seeds(cfg, cfg.seed + 1_000 * attempt, RESUME, attempt))
         for e in range(N):
             replay.start(e, obs[e, -1])
         state["was_done"][:], state["lives"][:] = False, 0
@@ -308,7 +404,8 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
                 target.load_state_dict(net.state_dict())
             if state["updates"] % cfg.epoch_updates == 0:  # Figure 2: evaluate once per epoch
                 epoch = state["updates"] // cfg.epoch_updates
-                returns = evaluate(cfg, net, eval_env, cfg.seed * 1_000 + epoch, cfg.eval_agent_steps, rng)
+                returns = evaluate(cfg, net, eval_env, env_seeds(cfg, cfg.seed * 1_000 + epoch, EVAL, epoch),
+                                   cfg.eval_agent_steps, eval_rng(cfg, rng, epoch))
                 with torch.no_grad():
                     avg_max_q = float(net(heldout_t).max(1).values.mean())
                 where = (f"epoch {epoch} (updates {state['updates'] - state['loss_count'] + 1:,}-"
@@ -325,6 +422,8 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
                                         float(np.max(returns)) if returns else float("nan"), len(returns), avg_max_q,
                                         losses))
                 ctx.maybe_checkpoint(checkpoint_state)
+        if refresh_target_now(cfg, step0, state["agent_steps"]):
+            target.load_state_dict(net.state_dict())
     bar.close()
     where = f"the end of training (update {state['updates']:,}, agent step {state['agent_steps']:,})"
     if state["loss_count"]:  # the updates after the last epoch: recorded nowhere, checked here
@@ -332,8 +431,8 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
         check_finite("loss (the updates after the last epoch)", last_losses, where)
     check_finite("parameters", net.state_dict(), where)
     # Table 1: a final evaluation of the epsilon = 0.05 policy
-    returns = evaluate(cfg, net, eval_env, cfg.seed * 1_000 + 999_999, cfg.eval_agent_steps, rng,
-                       min_episodes=cfg.final_eval_min_episodes)
+    returns = evaluate(cfg, net, eval_env, env_seeds(cfg, cfg.seed * 1_000 + 999_999, EVAL, 999_999),
+                       cfg.eval_agent_steps, eval_rng(cfg, rng, 999_999), min_episodes=cfg.final_eval_min_episodes)
     check_finite("final evaluation returns", returns, "the final evaluation")
     episodes = pd.DataFrame(state["episodes"], columns=["agent_step", "episode_return", "episode_length"])
     epochs = pd.DataFrame(state["epochs"], columns=["epoch", "agent_step", "eval_mean_return", "eval_best_return",

@@ -62,6 +62,20 @@ def atari_last100_values(claim, data_by_exp) -> np.ndarray:
     return ep.groupby("seed")["episode_return"].apply(lambda x: x.tail(LAST_EPISODES).mean()).to_numpy()
 
 
+def atari_summary(experiment, data) -> pd.DataFrame:
+    """Table 6's number of each Atari run: the mean unclipped return of its last 100 episodes, with its episode count
+    and its budget in agent steps and emulator frames."""
+    ep = data.tables.get("episodes", pd.DataFrame(columns=["variant", "seed", "agent_step", "episode_return"]))
+    rows = []
+    for (variant, seed), g in ep.sort_values("agent_step").groupby(["variant", "seed"]):
+        cfg = data.configs[variant]
+        rows.append({"variant": variant, "seed": seed, "agent steps": cfg["total_agent_steps"],
+                     "emulator frames": cfg["total_agent_steps"] * cfg["frame_skip"], "episodes": len(g),
+                     f"mean of the last {LAST_EPISODES} episodes": g["episode_return"].tail(LAST_EPISODES).mean()})
+    return pd.DataFrame(rows, columns=["variant", "seed", "agent steps", "emulator frames", "episodes",
+                                       f"mean of the last {LAST_EPISODES} episodes"])
+
+
 def curve(episodes: pd.DataFrame, step_grid: np.ndarray, step_col: str = "env_step", window: int = 100) -> pd.DataFrame:
     """Per run, the mean return of the last `window` episodes finished by each step of `step_grid`."""
     rows = []

@@ -2,8 +2,8 @@
 
 The same objective as ppo.py with the Atari settings of Table 5: 8 actors, horizon 128, 3 epochs, minibatch
 32 x 8 = 256, Adam 2.5e-4 x alpha, clip eps = 0.1 x alpha, value coefficient c1 = 1, entropy coefficient c2 = 0.01,
-alpha annealed linearly from 1 to 0; the policy network of Mnih et al. (2016), here a shared torso with a policy and
-a value head:
+alpha annealed linearly from 1 to 0 over the paper's 10M agent steps (a shorter run is that schedule cut short);
+the policy network of Mnih et al. (2016), here a shared torso with a policy and a value head:
     L^{CLIP+VF+S}_t = E_t[ L^CLIP_t - c1 (V(s_t) - V_t^targ)^2 + c2 S[pi](s_t) ]                    (eq. 9)
 Units: agent steps (one action = 4 emulator frames); Table 6 is after 40M frames = 10M agent steps.
 As in the reference code (baselines ppo2 with its DeepMind wrappers), a lost life ends the learner's episode (no
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from common import validate as check
-from common.atari import GAMES, clip_reward, lives_lost, make_atari
+from common.atari import GAMES, clip_reward, lives_lost, make_atari, stream_seeds
 from common.finite import check_finite
 from common.networks import atari_torso, scale_frames
 
@@ -40,12 +40,27 @@ class PPOAtariConfig:
     gamma: float = 0.99  # Table 5
     gae_lambda: float = 0.95  # Table 5
     clip_epsilon: float = 0.1  # x alpha (Table 5)
-    vf_coef: float = 1.0  # c1 (Table 5)
+    vf_coef: float = 1.0  # c1 (Table 5) on the squared error (V - V^targ)^2 of eq. 9; ppo2 and CleanRL weigh
+    #   0.5 x (1/2)(V - V^targ)^2, i.e. vf_coef = 0.25 here
     ent_coef: float = 0.01  # c2 (Table 5)
     max_grad_norm: float = 0.5  # reference code (baselines ppo2); the paper is silent
-    network: str = "nips2013"  # Mnih et al. 2016's network (Sec. 6.4)
+    network: str = "nips2013"  # Sec. 6.4: the same policy network architecture as [Mni+16], A3C's 16-32-256
+    #   network | nature2015: the Nature CNN of the reference code (ppo2's cnn policy, CleanRL)
+    init: str = "orthogonal"  # orthogonal: gain sqrt(2) on the torso, 0.01 on the policy head, 1 on the value head,
+    #   zero biases (ppo2's ortho_init, CleanRL's layer_init; the paper is silent) | torch_default: PyTorch's default
+    #   (runs recorded before this key)
+    anneal_agent_steps: int = 10_000_000  # alpha falls linearly from 1 to 0 over this many agent steps (Table 5
+    #   over the paper's 10M), so a shorter run is the paper's schedule cut short; 0: over the run's own
+    #   total_agent_steps, a compressed schedule (runs recorded before this key)
+    env_seeding: str = "sequence"  # sequence: each actor's emulator seed from the run seed's SeedSequence |
+    #   offset: seed + i for actor i, shared by runs with adjacent seeds (runs recorded before this key)
     life_loss_terminal: bool = True  # reference code (ppo2 on wrap_deepmind(episode_life=True)); the paper is silent
     torch_threads: int = 2
+
+
+#: What a key absent from a recorded config.yaml meant (the code before the key existed); see common/report.py.
+LEGACY = {"init": "torch_default", "anneal_agent_steps": 0, "env_seeding": "offset", "life_loss_terminal": False}
+PAPER_AGENT_STEPS = 10_000_000  # Table 6: 40M frames
 
 
 NETWORKS = ("nips2013", "nature2015")  # common/networks.py: atari_torso
@@ -65,26 +80,53 @@ def validate_ppo_atari(cfg: PPOAtariConfig) -> None:
     check.positive(cfg, "lr", "clip_epsilon", "max_grad_norm")
     check.at_least(cfg, 0.0, "vf_coef", "ent_coef")
     check.between(cfg, 0, 1, "gamma", "gae_lambda")
+    check.one_of(cfg, "init", ("orthogonal", "torch_default"))
+    check.one_of(cfg, "env_seeding", ("sequence", "offset"))
+    check.at_least(cfg, 0, "anneal_agent_steps")
 
 
 class PolicyValueNet(nn.Module):
-    def __init__(self, n_actions: int, network: str):
+    def __init__(self, n_actions: int, network: str, init: str = "orthogonal"):
         super().__init__()
         self.torso, width = atari_torso(network)
         self.pi, self.v = nn.Linear(width, n_actions), nn.Linear(width, 1)
+        if init == "orthogonal":  # ppo2 (baselines/a2c/utils.py ortho_init) and CleanRL (layer_init)
+            for layer, gain in [(m, 2 ** 0.5) for m in self.torso if isinstance(m, (nn.Conv2d, nn.Linear))] + [
+                    (self.pi, 0.01), (self.v, 1.0)]:
+                nn.init.orthogonal_(layer.weight, gain)
+                nn.init.zeros_(layer.bias)
+        elif init != "torch_default":
+            raise ValueError(f"init must be orthogonal or torch_default; got {init!r}")
 
     def forward(self, frames_uint8: torch.Tensor):
         h = self.torso(scale_frames(frames_uint8))
         return self.pi(h), self.v(h).squeeze(-1)
 
 
+def actor_seeds(cfg: PPOAtariConfig, old: int, *purpose: int):
+    """The actors' emulator seeds: from the run seed's SeedSequence, or old + i (env_seeding = offset)."""
+    if cfg.env_seeding == "offset":
+        return old
+    if cfg.env_seeding != "sequence":
+        raise ValueError(f"env_seeding must be sequence or offset; got {cfg.env_seeding!r}")
+    return stream_seeds(cfg.seed, cfg.num_actors, *purpose)
+
+
+def alpha_at(cfg: PPOAtariConfig, iteration: int) -> float:
+    """Table 5's alpha at the start of an iteration: 1 - t / (the schedule's iterations), never below 0; the schedule
+    spans anneal_agent_steps (the paper's 10M), or the run's own total_agent_steps when that is 0."""
+    per_iteration = cfg.num_actors * cfg.horizon
+    n_anneal = -(-(cfg.anneal_agent_steps or cfg.total_agent_steps) // per_iteration)
+    return max(1.0 - iteration / n_anneal, 0.0)
+
+
 def run_ppo_atari(cfg: PPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
     validate_ppo_atari(cfg)
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
-    env, obs = make_atari(cfg.game, cfg.num_actors, cfg.seed, cfg.frame_skip)
+    env, obs = make_atari(cfg.game, cfg.num_actors, actor_seeds(cfg, cfg.seed, 0), cfg.frame_skip)
     n_actions, N, T = env.single_action_space.n, cfg.num_actors, cfg.horizon
-    net = PolicyValueNet(n_actions, cfg.network)
+    net = PolicyValueNet(n_actions, cfg.network, cfg.init)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, eps=1e-5)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 17]))
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -99,7 +141,8 @@ def run_ppo_atari(cfg: PPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
         opt.load_state_dict(state["opt"])
         rng.bit_generator.state = state["rng"]
         gen.set_state(state["gen"])
-        obs, _ = env.reset(seed=cfg.seed + 1_000 * len(ctx.record.attempts()))
+        attempt = len(ctx.record.attempts())
+        obs, _ = env.reset(seed=actor_seeds(cfg, cfg.seed + 1_000 * attempt, 3, attempt))
         state["ep_return"][:], state["ep_length"][:], state["was_done"][:], state["lives"][:] = 0.0, 0, False, 0
 
     buf_obs = np.zeros((T, N, 4, 84, 84), np.uint8)
@@ -109,7 +152,7 @@ def run_ppo_atari(cfg: PPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
     buf_live = np.ones((T, N), bool)  # False for reset steps (their action was ignored): not learned from
     bar = ctx.progress(n_iterations, f"PPO {cfg.game}", initial=state["iteration"], unit="iterations")
     for iteration in range(state["iteration"], n_iterations):
-        alpha = 1.0 - iteration / n_iterations  # annealed from 1 to 0 (Table 5)
+        alpha = alpha_at(cfg, iteration)  # annealed from 1 to 0 over the paper's 10M agent steps (Table 5)
         for t in range(T):  # run the old policy for T steps in each of the N actors
             with torch.no_grad():
                 logits, value = net(torch.from_numpy(obs))
