@@ -141,9 +141,13 @@ def _cmd_report(args) -> int:
                 print(f"{paper.name}: {args.format} -> {path}")
     print(report_index())
     if args.all:
+        from . import REPO_ROOT
         from .catalog import write_catalog_readme
 
-        print(f"catalog -> {write_catalog_readme()}")
+        if results_root().resolve() == (REPO_ROOT / "results").resolve():
+            print(f"catalog -> {write_catalog_readme()}")
+        else:  # papers/README.md shows the repository's own runs, never another folder's
+            print(f"catalog: papers/README.md not rewritten (it reflects {REPO_ROOT / 'results'}, not {results_root()})")
     return 0
 
 
