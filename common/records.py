@@ -10,6 +10,10 @@
     FAILED             traceback of the last failed attempt
     RUNNING            live marker (host, pid, and progress: units done of the total, updated every 30 s), ignored by git
     checkpoint.pkl     state to resume from, with the wall time and units the work in it took, ignored by git
+    agent.json, agent.npz   the trained agent (common/agents.py): what it needs to act and its small policy, vouched
+                       for by DONE and committed
+    *.large.npz        an agent's large arrays (Atari networks, critics): kept beside the run, ignored by git and not
+                       vouched for by DONE (a clone without them is intact); agent.json records their checksum
 
 Every file is written atomically (temporary file, then rename), so a crash never leaves a half-written file and
 never a half-run that looks whole.
@@ -118,10 +122,15 @@ def package_versions() -> dict:
 
 #: Files of a run folder that its DONE marker does not vouch for: live state, locks, the Slurm ledger, temporaries.
 UNVOUCHED = ("DONE", "RUNNING", "FAILED", "checkpoint.pkl", ".lock", "slurm.json")
+#: Endings of files kept beside a run but never committed (git-ignored): an agent's large arrays (common/agents.py).
+#: DONE does not vouch for them, so a fresh clone without them is intact; the agent's .json (vouched) records their
+#: checksum, checked when they are loaded.
+UNVOUCHED_SUFFIXES = (".large.npz",)
 
 
 def _vouched(name: str) -> bool:
-    return not (name in UNVOUCHED or name.startswith(".") or name.endswith(".tmp") or name.startswith("checkpoint.pkl"))
+    return not (name in UNVOUCHED or name.startswith(".") or name.endswith(".tmp") or name.startswith("checkpoint.pkl")
+                or name.endswith(UNVOUCHED_SUFFIXES))
 
 
 def sha256_of(path: Path) -> str:
