@@ -335,12 +335,40 @@ class BetaBernoulliAgent(Agent):
         return "posterior mean" if deterministic or self.meta["agent"] == "greedy" else "Thompson sampling"
 
 
+class LogNormalEdgePosteriorAgent(Agent):
+    """The online-shortest-path agents' Gaussian posteriors over ln theta_e, the edges' log mean travel times
+    (papers/russo2017_thompson/bridge.py), one row per replication: `mean` with `precision` (independent edges) or
+    `cov` (the coherent agent, float32). `act` returns each replication's edge weights for this period: a posterior
+    sample exp(ln theta) (Thompson sampling) or the posterior mean E[theta_e] (greedy, or deterministic); the path is
+    the shortest under them (bridge.shortest_paths(bridge.make_bridge(n_stages), weights))."""
+
+    needs_large = True
+    large_holds = "the posterior of every replication"
+    family = "bandit"
+
+    def act(self, obs=None, deterministic=False, rng=None):
+        mean = self.large["mean"]
+        if "cov" in self.large:
+            if deterministic:
+                return np.exp(mean + 0.5 * np.diagonal(self.large["cov"], axis1=1, axis2=2))
+            chol = np.linalg.cholesky(self.large["cov"].astype(np.float64) + 1e-10 * np.eye(mean.shape[1]))
+            return np.exp(mean + (chol @ rng.standard_normal((*mean.shape, 1)))[..., 0])
+        precision = self.large["precision"]
+        if deterministic or self.meta["agent"] == "greedy":
+            return np.exp(mean + 0.5 / precision)
+        return np.exp(mean + rng.standard_normal(mean.shape) / np.sqrt(precision))
+
+    def protocol(self, deterministic):
+        return "posterior mean" if deterministic or self.meta["agent"] == "greedy" else "Thompson sampling"
+
+
 KINDS: dict[str, type[Agent]] = {
     "gaussian_mlp": GaussianMLPAgent,
     "squashed_gaussian_mlp": SquashedGaussianAgent,
     "atari_q_network": AtariQAgent,
     "atari_policy_network": AtariPolicyAgent,
     "beta_bernoulli_posterior": BetaBernoulliAgent,
+    "lognormal_edge_posterior": LogNormalEdgePosteriorAgent,
 }
 
 

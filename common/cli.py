@@ -241,10 +241,10 @@ def _cmd_eval(args) -> int:
     print(f"{run_dir}: {agent.meta['algorithm']} agent after {trained:,} "
           f"{'env' if agent.family == 'mujoco' else 'agent'} steps"
           + (f" (snapshot at step {agent.snapshot:,})" if agent.snapshot is not None else " (final)"))
-    print(f"environment: {env_description(agent)}; experiment: {exp.env_version}")
+    print(f"environment: {env_description(agent)} (the experiment's: {exp.env_version})")
     print(f"policy: {agent.protocol(deterministic)}")
-    print(f"episodes: {len(r)}, reset with seeds {seeds[0]}..{seeds[-1]} (training used seeds near {args.seed}; "
-          "evaluation seeds start at 2,000,000,000 + 1000 x the run's seed)")
+    print(f"episodes: {len(r)}, one per evaluation seed {seeds[0]}..{seeds[-1]} (2,000,000,000 + 1000 x the run's "
+          "seed + k: none is a seed its training used)")
     print(f"return: mean {r.mean():.2f}, sd {r.std(ddof=1) if len(r) > 1 else 0.0:.2f}, min {r.min():.2f}, "
           f"max {r.max():.2f}; {steps:,} {units}")
     return 0

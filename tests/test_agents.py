@@ -125,11 +125,14 @@ def test_sac_run_keeps_its_agent_and_snapshots_and_eval_matches_its_own_evaluati
         load_agent(tmp_path, snapshot=700)
 
 
-def test_ppo_snapshots_and_bad_snapshot_steps(tmp_path):
+def test_ppo_snapshots_same_seed_same_agent_bytes_and_bad_snapshot_steps(tmp_path):
     from papers.schulman2017_ppo.ppo import PPOConfig, run_ppo
 
     cfg = PPOConfig(env_id="Pendulum-v1", total_env_steps=1024, horizon=256, epochs=1, save_agent_at_steps=[300])
     run_ppo(cfg, _ctx(tmp_path))
+    run_ppo(cfg, _ctx(tmp_path / "again"))
+    for name in ("agent.json", "agent.npz", "agent.large.npz", "agent_step300.npz"):  # a rerun gives the same agent
+        assert (tmp_path / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
     assert load_agent(tmp_path, snapshot=300).meta["env_steps"] == 512  # after the iteration that reached 300
     assert load_agent(tmp_path).meta["env_steps"] == 1024
     with pytest.raises(ValueError, match="save_agent_at_steps"):
@@ -167,7 +170,7 @@ def test_eval_of_a_fresh_quick_run_agrees_with_its_training_episodes(results_roo
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith("return:"))
     mean, sd = (float(line.split(f"{k} ")[1].split(",")[0]) for k in ("mean", "sd"))
-    assert "seeds 2000000000..2000000029" in out and "InvertedPendulum-v5" in out and "env steps" in out
+    assert "seed 2000000000..2000000029" in out and "InvertedPendulum-v5" in out and "env steps" in out
     # the same stochastic policy as the last training episodes (4 short iterations: it barely changed)
     train = RunRecord(spec.run_dir).read_table("episodes")["episode_return"].tail(30)
     se = np.sqrt(sd**2 / 30 + train.var() / len(train))
@@ -232,3 +235,25 @@ def test_atari_video_from_the_emulator_and_missing_network(results_root, tmp_pat
     assert main(["eval", "mnih2013_dqn", "toy"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "agent.large.npz" in err and "run the run again" in err
+
+
+def test_bandit_agents_keep_their_posteriors(tmp_path):
+    from papers.russo2017_thompson.bandits import FiniteArmConfig, run_finite_arm
+    from papers.russo2017_thompson.bridge import BridgeConfig, make_bridge, run_bridge, shortest_paths
+
+    run_finite_arm(FiniteArmConfig(n_periods=40, n_replications=8), _ctx(tmp_path / "arms"))
+    agent = load_agent(tmp_path / "arms")
+    a, b = agent.policy["alpha"], agent.policy["beta"]
+    assert a.shape == (8, 3) and np.allclose((a + b).sum(1), 6 + 40)  # Beta(1, 1) priors plus one pull a period
+    arms = agent.act(None, False, np.random.default_rng(0))
+    assert arms.shape == (8,) and np.array_equal(agent.act(None, True), (a / (a + b)).argmax(1))
+    with pytest.raises(Exception, match="no episodes"):
+        evaluate(agent, [0], True)
+    for name, cfg in (("ts", BridgeConfig(n_stages=4, n_periods=5, n_replications=3)),
+                      ("coherent", BridgeConfig(agent="coherent_ts", correlated=True, n_stages=4, n_periods=5,
+                                                n_replications=3))):
+        run_bridge(cfg, _ctx(tmp_path / name))
+        agent = load_agent(tmp_path / name)
+        weights = agent.act(None, False, np.random.default_rng(0))
+        assert weights.shape == (3, make_bridge(4).n_edges) and (weights > 0).all()
+        shortest_paths(make_bridge(4), weights)
