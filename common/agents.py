@@ -421,8 +421,8 @@ def evaluate(agent: Agent, seeds: list[int], deterministic: bool, rng_seed: int 
     """Returns and lengths of one episode per seed in `seeds` (each from a reset with that seed), the policy's
     random draws from `np.random.default_rng(rng_seed)`."""
     if agent.family == "bandit":
-        raise ReproError("a bandit's agent is its posterior (load_agent(run).policy: alpha and beta per replication); "
-                         "it has no episodes to evaluate")
+        raise ReproError("a bandit's agent is its posterior, one per replication (common.agents.load_agent(run_dir): "
+                         "its .policy or .large arrays); it has no episodes to evaluate")
     rng = np.random.default_rng(rng_seed)
     if agent.family == "atari":
         env = _atari_env(agent.meta, seeds[0])
