@@ -85,7 +85,7 @@ def test_dqn_and_ppo_atari_agents_act_as_their_networks(tmp_path):
     net = QNetwork(4, "nature2015")
     save_dqn_agent(tmp_path / "dqn", DQNConfig(variant="nature2015"), net, 123)
     agent = load_agent(tmp_path / "dqn")
-    frames = np.random.default_rng(0).integers(0, 256, (6, 4, 84, 84), dtype=np.uint8)
+    frames = np.random.default_rng(0).integers(0, 256, (3, 4, 84, 84), dtype=np.uint8)
     with torch.no_grad():  # one observation at a time, as the agent acts (a batch may round differently)
         q = np.concatenate([net(torch.from_numpy(frames[i:i + 1])).numpy() for i in range(len(frames))])
     for i, obs in enumerate(frames):
