@@ -257,3 +257,23 @@ def test_bandit_agents_keep_their_posteriors(tmp_path):
         weights = agent.act(None, False, np.random.default_rng(0))
         assert weights.shape == (3, make_bridge(4).n_edges) and (weights > 0).all()
         shortest_paths(make_bridge(4), weights)
+
+
+def test_a_run_started_before_save_agent_at_steps_existed_resumes(results_root):
+    """An interrupted run whose config.yaml predates the key (the key at its default now) is the same run."""
+    spec = RunSpec(PPO, "table1", "quick", PENDULUM, 0)
+    spec.run_dir.mkdir(parents=True)
+    from common.config import to_yaml
+    from common.runs import resolve
+
+    old = "".join(line for line in to_yaml(resolve(spec)).splitlines(keepends=True)
+                  if not line.startswith("save_agent_at_steps"))
+    (spec.run_dir / "config.yaml").write_text(old)
+    assert execute(spec, show_progress=False) == "done"
+    assert (spec.run_dir / "config.yaml").read_text() == old and load_agent(spec.run_dir)
+    # a key at a value other than its default is a different run, as before
+    other = RunSpec(PPO, "table1", "quick", PENDULUM, 1)
+    other.run_dir.mkdir(parents=True)
+    (other.run_dir / "config.yaml").write_text(old.replace("seed: 0", "seed: 1").replace("obs_clip: 5.0", "obs_clip: 4.0"))
+    with pytest.raises(Exception, match="different config"):
+        execute(other, show_progress=False)
