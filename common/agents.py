@@ -252,7 +252,8 @@ class _TorchAtariAgent(Agent):
             net.torso, width = atari_torso(self.meta["network"])
             for head, n_out in self.heads(width):
                 setattr(net, head, nn.Linear(width, n_out))
-            net.load_state_dict({k: torch.from_numpy(v) for k, v in self.large.items()})
+            net.load_state_dict({k: torch.from_numpy(v) for k, v in self.large.items()
+                                 if not k.startswith("replay.")})  # a replay kept beside it (save_replay)
             self._cache["net"] = net.eval()
         return self._cache["net"]
 

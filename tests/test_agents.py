@@ -81,10 +81,13 @@ def test_dqn_and_ppo_atari_agents_act_as_their_networks(tmp_path):
     from papers.mnih2013_dqn.dqn import DQNConfig, QNetwork, epsilon_greedy, save_dqn_agent
     from papers.schulman2017_ppo.ppo_atari import PolicyValueNet
 
+    from papers.mnih2013_dqn.replay import FrameReplay
+
     torch.manual_seed(0)
     net = QNetwork(4, "nature2015")
-    save_dqn_agent(tmp_path / "dqn", DQNConfig(variant="nature2015"), net, 123)
+    save_dqn_agent(tmp_path / "dqn", DQNConfig(variant="nature2015"), net, 123, FrameReplay(64, 2))  # save_replay
     agent = load_agent(tmp_path / "dqn")
+    assert "replay.frames" in agent.large
     frames = np.random.default_rng(0).integers(0, 256, (3, 4, 84, 84), dtype=np.uint8)
     with torch.no_grad():  # one observation at a time, as the agent acts (a batch may round differently)
         q = np.concatenate([net(torch.from_numpy(frames[i:i + 1])).numpy() for i in range(len(frames))])
@@ -111,9 +114,10 @@ def test_sac_run_keeps_its_agent_and_snapshots_and_eval_matches_its_own_evaluati
     from papers.haarnoja2018_sac.sac import SACConfig, run_sac
 
     cfg = SACConfig(env_id="InvertedPendulum-v5", total_env_steps=1000, learning_starts=500, eval_every_steps=500,
-                    batch_size=32, hidden_units=32, save_agent_at_steps=[600])
+                    batch_size=32, hidden_units=32, save_agent_at_steps=[600], save_replay=True)
     evals = run_sac(cfg, _ctx(tmp_path))["evaluations"]
     agent = load_agent(tmp_path)
+    assert load_agent(tmp_path, with_large=True).large["replay.obs"].shape == (1000, 4)
     assert agent.meta["env_steps"] == 1000 and agent.meta["obs_dim"] == 4
     # the training loop evaluated the final policy on one episode reset with seed seed * 1,000,003 + step
     final = evaluate(agent, [cfg.seed * 1_000_003 + 999], deterministic=True)

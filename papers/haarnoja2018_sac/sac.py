@@ -66,6 +66,9 @@ class SACConfig:
     # env steps after which the policy is also kept (agent_step<N>.npz: the actor after that step's updates), for
     # experiments that need intermediate ("medium") policies (not in the papers)
     save_agent_at_steps: List[int] = field(default_factory=list)
+    # keep the final replay buffer too (replay.* in agent.large.npz, git-ignored: about 4 x (2 dim(S) + dim(A) + 2)
+    # bytes a transition, 170 MB for 1M steps of Walker2d), for experiments that learn from it (not in the papers)
+    save_replay: bool = False
 
 
 LOSS_COLUMNS = ("q_loss", "pi_loss", "alpha_or_v_loss", "alpha")
@@ -278,7 +281,7 @@ def check_losses(pending: list, first_step: int, cfg: SACConfig) -> None:
 
 # ---- the saved agent -------------------------------------------------------------------------------------------
 def save_sac_agent(ctx, cfg: SACConfig, agent: SAC, steps: int, scale: np.ndarray, center: np.ndarray,
-                   snapshot: int | None = None) -> None:
+                   snapshot: int | None = None, replay: "Replay | None" = None) -> None:
     """The actor and its action scaling (committed) and, for the final agent, the critics, v1's value networks and
     the temperature (beside the run, git-ignored) into the run folder (common/agents.py)."""
     actor = {k: v for k, v in to_cpu(agent.actor.state_dict()).items() if k.startswith("net.")}
@@ -293,6 +296,8 @@ def save_sac_agent(ctx, cfg: SACConfig, agent: SAC, steps: int, scale: np.ndarra
         large = {f"{name}.{k}": v for name in critics for k, v in to_cpu(getattr(agent, name).state_dict()).items()}
         if cfg.version == "v2":
             large["log_alpha"] = agent.log_alpha.detach().cpu()
+        if replay is not None:  # the transitions in the buffer, oldest overwritten past its capacity
+            large.update({f"replay.{k}": np.asarray(v) for k, v in replay.state().items()})
     save_agent(ctx, "squashed_gaussian_mlp", policy, meta, large=large, snapshot=snapshot)
 
 
@@ -408,7 +413,7 @@ def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
     state["step"] = cfg.total_env_steps
     bar.close()
     check_finite("parameters", agent.state_dict(), f"the end of training (env step {cfg.total_env_steps:,})")
-    save_sac_agent(ctx, cfg, agent, cfg.total_env_steps, scale, center)
+    save_sac_agent(ctx, cfg, agent, cfg.total_env_steps, scale, center, replay=replay if cfg.save_replay else None)
     episodes = pd.DataFrame(state["episodes"], columns=["env_step", "episode_return", "episode_length"])
     evals = pd.DataFrame(state["evaluations"], columns=["env_step", "eval_return", "q_loss", "pi_loss",
                                                         "alpha_or_v_loss", "alpha"])
