@@ -143,8 +143,9 @@ def load_agent(run_dir, snapshot: int | None = None, with_large: bool | None = N
             kept = snapshots(run_dir)
             raise AgentMissing(f"{run_dir} kept no agent at step {snapshot:,}; snapshots kept: "
                                + (", ".join(f"{s:,}" for s in kept) if kept else "none (save_agent_at_steps: [])"))
-        raise AgentMissing(f"{run_dir} has no saved agent (agent.json): it finished before runs kept their agents; "
-                           "run it again in an empty results folder (REPRO_RESULTS=...) to get one")
+        raise AgentMissing(f"{run_dir} has no saved agent (agent.json): it was recorded before runs kept their agents "
+                           "(run it again in an empty results folder, REPRO_RESULTS=..., to get one), or its runner "
+                           "has none to keep (the random-policy baseline)")
     doc = json.loads(meta_path.read_text())
     if doc.get("format") != FORMAT or doc.get("kind") not in KINDS:
         raise ReproError(f"{meta_path}: agent format {doc.get('format')} / kind {doc.get('kind')!r} is not one this "
