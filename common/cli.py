@@ -223,6 +223,98 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _find_run(args):
+    """The run folder that `repro eval` and `repro video` name: paper, experiment, variant, seed and budget (any
+    budget folder the experiment's runs use, custom ones included; without --budget, the only one holding this
+    variant and seed)."""
+    from .records import RunRecord
+    from .registry import get_paper
+    from .runs import results_root
+
+    exp = get_paper(args.paper).experiment(args.experiment)
+    variant = args.variant or (next(iter(exp.variants)) if len(exp.variants) == 1 else None)
+    if variant is None:
+        raise ReproError(f"{args.paper}/{args.experiment} has several variants; choose one with --variant: "
+                         f"{', '.join(exp.variants)}")
+    exp.variant(variant)
+    runs = results_root() / args.paper / "runs" / exp.run_experiment
+    budgets = sorted(p.parent.parent.name for p in runs.glob(f"*/{variant}/seed_{args.seed}"))
+    budget = args.budget
+    if budget is None:
+        if len(budgets) != 1:
+            where = f"{args.paper}/{exp.run_experiment}/*/{variant}/seed_{args.seed}"
+            raise ReproError(f"no run of {where} under {results_root()} (run it with `repro run {args.paper} "
+                             f"{args.experiment} --variant {variant} --seed {args.seed}`)" if not budgets else
+                             f"runs of {where} exist at several budgets; choose one with --budget: "
+                             f"{', '.join(budgets)}")
+        budget = budgets[0]
+    run_dir = runs / budget / variant / f"seed_{args.seed}"
+    record = RunRecord(run_dir)
+    status = record.status()
+    if status == "pending":
+        raise ReproError(f"no run record at {run_dir}" + (f" (budgets with this run: {', '.join(budgets)})"
+                                                          if budgets else ""))
+    if status != "done":
+        raise ReproError(f"{run_dir} is {status}, not a complete run: its agent is kept only when the run finishes"
+                         + (f" ({'; '.join(record.damage())})" if status == "damaged" else ""))
+    return exp, variant, budget, run_dir
+
+
+def _load_for(args):
+    from .agents import load_agent
+
+    exp, variant, budget, run_dir = _find_run(args)
+    return exp, run_dir, load_agent(run_dir, snapshot=args.step)
+
+
+def _cmd_eval(args) -> int:
+    import numpy as np
+
+    from .agents import env_description, eval_seeds, evaluate
+
+    if args.episodes < 1:
+        raise ReproError(f"--episodes must be at least 1, got {args.episodes}")
+    exp, run_dir, agent = _load_for(args)
+    deterministic = args.deterministic or agent.meta.get("default_deterministic", False)
+    seeds = eval_seeds(args.seed, args.episodes)
+    result = evaluate(agent, seeds, deterministic, rng_seed=args.seed)
+    r = np.asarray(result["returns"])
+    steps = int(sum(result["lengths"]))
+    units = "env steps" if agent.family == "mujoco" else \
+        f"agent steps = {steps * agent.meta['frame_skip']:,} emulator frames"
+    trained = agent.meta.get("env_steps", agent.meta.get("agent_steps"))
+    print(f"{run_dir}: {agent.meta['algorithm']} agent after {trained:,} "
+          f"{'env' if agent.family == 'mujoco' else 'agent'} steps"
+          + (f" (snapshot at step {agent.snapshot:,})" if agent.snapshot is not None else " (final)"))
+    print(f"environment: {env_description(agent)} (the experiment's: {exp.env_version})")
+    print(f"policy: {agent.protocol(deterministic)}")
+    print(f"episodes: {len(r)}, one per evaluation seed {seeds[0]}..{seeds[-1]} (2,000,000,000 + 1000 x the run's "
+          "seed + k: none is a seed its training used)")
+    print(f"return: mean {r.mean():.2f}, sd {r.std(ddof=1) if len(r) > 1 else 0.0:.2f}, min {r.min():.2f}, "
+          f"max {r.max():.2f}; {steps:,} {units}")
+    return 0
+
+
+def _cmd_video(args) -> int:
+    from pathlib import Path
+
+    from .agents import eval_seeds, record_video
+    from .runs import results_root
+
+    exp, run_dir, agent = _load_for(args)
+    deterministic = args.deterministic or agent.meta.get("default_deterministic", False)
+    seed = eval_seeds(args.seed, args.episode + 1)[args.episode]
+    budget = run_dir.parent.parent.name
+    out = Path(args.out) if args.out else (results_root() / args.paper / "videos" / exp.run_experiment / budget
+                                           / run_dir.parent.name / f"{run_dir.name}"
+                                           f"{'' if args.step is None else f'_step{args.step}'}.gif")
+    v = record_video(agent, out, seed, deterministic, max_steps=args.max_steps, rng_seed=args.seed)
+    print(f"{v['path']}: {v['frames']} frames ({v['frame_ms']} ms each) of one episode from seed {seed}, "
+          f"{v['steps']:,} agent steps{' (stopped at --max-steps)' if v['steps'] >= args.max_steps else ''}, "
+          f"return {v['return']:.2f}; policy: {agent.protocol(deterministic)}; frames from {v['backend']}")
+    return 0
+
+
 def _cmd_status(args) -> int:
     from .status import print_status
 
@@ -310,6 +402,32 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("dir_b")
     cmp_.add_argument("paper", nargs="?")
     cmp_.set_defaults(fn=_cmd_compare)
+
+    def agent_args(parser):
+        parser.add_argument("paper")
+        parser.add_argument("experiment")
+        parser.add_argument("--variant", default=None)
+        parser.add_argument("--seed", type=int, default=0, help="the run's seed (default 0)")
+        parser.add_argument("--budget", default=None,
+                            help="the run's budget folder (default: the only one holding this variant and seed)")
+        parser.add_argument("--step", type=int, default=None,
+                            help="a snapshot kept at this step (save_agent_at_steps) instead of the final agent")
+        parser.add_argument("--deterministic", action="store_true",
+                            help="the policy's mean (or greedy) action, instead of the experiment's protocol")
+
+    ev = sub.add_parser("eval", help="evaluate a run's saved agent: returns over fresh episodes (mean, sd, min, max)")
+    agent_args(ev)
+    ev.add_argument("--episodes", type=int, default=10, help="episodes, one per evaluation seed (default 10)")
+    ev.set_defaults(fn=_cmd_eval)
+
+    vid = sub.add_parser("video", help="film one episode of a run's saved agent as an animated GIF (headless)")
+    agent_args(vid)
+    vid.add_argument("--episode", type=int, default=0, help="which evaluation seed (0: the first of eval's)")
+    vid.add_argument("--max-steps", type=int, default=1000, help="stop the episode after this many agent steps")
+    vid.add_argument("--out", default=None,
+                     help="the .gif to write (default results/<paper>/videos/<experiment>/<budget>/<variant>/"
+                          "seed_<S>.gif, git-ignored)")
+    vid.set_defaults(fn=_cmd_video)
 
     st = sub.add_parser("status", help="done / damaged / running / failed / pending per experiment")
     st.add_argument("paper", nargs="?")

@@ -10,6 +10,10 @@
     FAILED             traceback of the last failed attempt
     RUNNING            live marker (host, pid, and progress: units done of the total, updated every 30 s), ignored by git
     checkpoint.pkl     state to resume from, with the wall time and units the work in it took, ignored by git
+    agent.json, agent.npz   the trained agent (common/agents.py): what it needs to act and its small policy, vouched
+                       for by DONE and committed
+    *.large.npz        an agent's large arrays (Atari networks, critics): kept beside the run, ignored by git and not
+                       vouched for by DONE (a clone without them is intact); agent.json records their checksum
 
 Every file is written atomically (temporary file, then rename), so a crash never leaves a half-written file and
 never a half-run that looks whole.
@@ -118,10 +122,15 @@ def package_versions() -> dict:
 
 #: Files of a run folder that its DONE marker does not vouch for: live state, locks, the Slurm ledger, temporaries.
 UNVOUCHED = ("DONE", "RUNNING", "FAILED", "checkpoint.pkl", ".lock", "slurm.json")
+#: Endings of files kept beside a run but never committed (git-ignored): an agent's large arrays (common/agents.py).
+#: DONE does not vouch for them, so a fresh clone without them is intact; the agent's .json (vouched) records their
+#: checksum, checked when they are loaded.
+UNVOUCHED_SUFFIXES = (".large.npz",)
 
 
 def _vouched(name: str) -> bool:
-    return not (name in UNVOUCHED or name.startswith(".") or name.endswith(".tmp") or name.startswith("checkpoint.pkl"))
+    return not (name in UNVOUCHED or name.startswith(".") or name.endswith(".tmp") or name.startswith("checkpoint.pkl")
+                or name.endswith(UNVOUCHED_SUFFIXES))
 
 
 def sha256_of(path: Path) -> str:
@@ -240,10 +249,14 @@ class RunRecord:
     def write_json(self, name: str, obj: Any) -> None:
         atomic_write_text(self.path / name, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
-    def ensure_config(self, config_yaml: str) -> None:
+    def ensure_config(self, config_yaml: str, defaults: dict | None = None) -> None:
+        """Write the run's config, or check that the folder's is the same. A folder started before a config key
+        existed (its config.yaml lacks the key) is the same run when the new key is at its default (`defaults`):
+        an interrupted run resumes under code that added, say, `save_agent_at_steps` (and keeps its config.yaml)."""
         p = self.path / "config.yaml"
         if p.exists():
-            if p.read_text() != config_yaml:
+            old_text = p.read_text()
+            if old_text != config_yaml and not _same_but_new_defaults(old_text, config_yaml, defaults):
                 raise ReproError(
                     f"{self.path} already holds a run with a different config; nothing was changed. "
                     "Use other overrides, another seed, or move that folder away."
@@ -353,6 +366,20 @@ class RunRecord:
         names = sorted(p.name for p in self.path.iterdir() if p.is_file() and _vouched(p.name))
         self.write_json("DONE", {"end": end, "tables": self.tables(),
                                  "sha256": {n: sha256_of(self.path / n) for n in names}})
+
+
+def _same_but_new_defaults(old_yaml: str, new_yaml: str, defaults: dict | None) -> bool:
+    """Whether `new_yaml` is `old_yaml` plus keys that are at their defaults (keys added to a config since)."""
+    import yaml
+
+    if defaults is None:
+        return False
+    old, new = yaml.safe_load(old_yaml), yaml.safe_load(new_yaml)
+    if not (isinstance(old, dict) and isinstance(new, dict)) or set(old) - set(new):
+        return False
+    added = set(new) - set(old)
+    return bool(added) and all(k in defaults and new[k] == defaults[k] for k in added) and \
+        all(old[k] == new[k] for k in old)
 
 
 @dataclass

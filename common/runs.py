@@ -8,6 +8,8 @@ import traceback
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from . import REPO_ROOT
 from .config import digest, merge, to_dict, to_yaml
 from .device import device_name
@@ -138,7 +140,7 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
             moved = record.set_aside(spec.set_aside_dir)
             print(f"repro: {spec.label} was damaged ({problems}); its record was moved to {moved} and the run "
                   "starts again", file=sys.stderr, flush=True)
-        record.ensure_config(to_yaml(cfg))
+        record.ensure_config(to_yaml(cfg), defaults=to_dict(OmegaConf.structured(exp.runner.schema)))
         git = git_state()  # the code this process runs: read before the run, not after
         attempt = record.start_attempt(launcher, git)
         ctx = RunContext(record, checkpoint_every_s=checkpoint_interval_s(), show_progress=show_progress)

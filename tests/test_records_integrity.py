@@ -53,7 +53,8 @@ def two_runs(results_root):
 def test_done_vouches_for_every_file_with_its_checksum(two_runs):
     record = RunRecord(two_runs[0].run_dir)
     sums = json.loads((record.path / "DONE").read_text())["sha256"]
-    assert set(sums) == {"attempts.jsonl", "config.yaml", "provenance.json", "curves.csv.gz", "replications.csv.gz"}
+    assert set(sums) == {"attempts.jsonl", "config.yaml", "provenance.json", "curves.csv.gz", "replications.csv.gz",
+                         "agent.json", "agent.npz"}  # the bandit's posteriors: its agent (common/agents.py)
     assert record.status() == "done" and record.damage() == ()
 
 

@@ -21,7 +21,8 @@ runs the policy in numpy. `matmul_dtype: bfloat16` runs the networks' matmuls in
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import List
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.agents import save_agent
 from common.device import to_cpu, torch_device
 from common import validate as check
 from common.finite import EmptyMetricError, MayBeNaN, NonFiniteError, TableRules, check_finite
@@ -62,6 +64,12 @@ class SACConfig:
     eval_episodes: int = 1
     matmul_dtype: str = "float32"  # float32 | bfloat16 (autocast for the networks' matmuls)
     torch_threads: int = 1
+    # env steps after which the policy is also kept (agent_step<N>.npz: the actor after that step's updates), for
+    # experiments that need intermediate ("medium") policies (not in the papers)
+    save_agent_at_steps: List[int] = field(default_factory=list)
+    # keep the final replay buffer too (replay.* in agent.large.npz, git-ignored: about 4 x (2 dim(S) + dim(A) + 2)
+    # bytes a transition, 170 MB for 1M steps of Walker2d), for experiments that learn from it (not in the papers)
+    save_replay: bool = False
 
 
 VERSIONS = ("v1", "v2")
@@ -293,6 +301,28 @@ def check_losses(pending: list, first_step: int, cfg: SACConfig) -> None:
                              f"{update:,} (env step {step:,})")
 
 
+# ---- the saved agent -------------------------------------------------------------------------------------------
+def save_sac_agent(ctx, cfg: SACConfig, agent: SAC, steps: int, scale: np.ndarray, center: np.ndarray,
+                   snapshot: int | None = None, replay: "Replay | None" = None) -> None:
+    """The actor and its action scaling (committed) and, for the final agent, the critics, v1's value networks and
+    the temperature (beside the run, git-ignored) into the run folder (common/agents.py)."""
+    actor = {k: v for k, v in to_cpu(agent.actor.state_dict()).items() if k.startswith("net.")}
+    policy = {**actor, "scale": scale, "center": center}  # float64, as acting uses
+    obs_dim = int(actor["net.0.weight"].shape[1])
+    meta = {"env_id": cfg.env_id, "obs_dim": obs_dim, "act_dim": agent.act_dim, "hidden_units": cfg.hidden_units,
+            "layers": 3, "activation": "relu", "log_std_min": LOG_STD_MIN, "log_std_max": LOG_STD_MAX,
+            "env_steps": int(steps), "algorithm": f"SAC {cfg.version}", "default_deterministic": True}
+    large = None
+    if snapshot is None:
+        critics = ("q", "v", "v_target") if cfg.version == "v1" else ("q", "q_target")
+        large = {f"{name}.{k}": v for name in critics for k, v in to_cpu(getattr(agent, name).state_dict()).items()}
+        if cfg.version == "v2":
+            large["log_alpha"] = agent.log_alpha.detach().cpu()
+        if replay is not None:  # the transitions in the buffer, oldest overwritten past its capacity
+            large.update({f"replay.{k}": np.asarray(v) for k, v in replay.state().items()})
+    save_agent(ctx, "squashed_gaussian_mlp", policy, meta, large=large, snapshot=snapshot)
+
+
 # ---- the loop --------------------------------------------------------------------------------------------------
 def evaluate(env, w, act_dim, scale, center, episodes: int, seed: int) -> float:
     """Deterministic evaluation: the policy's mean action (both papers)."""
@@ -320,6 +350,10 @@ def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
     replay = Replay(min(cfg.replay_size, cfg.total_env_steps), obs_dim, act_dim)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 11]))
     gen = torch.Generator().manual_seed(cfg.seed)
+    snapshot_steps = set(int(s) for s in cfg.save_agent_at_steps)
+    if any(not 0 < s <= cfg.total_env_steps for s in snapshot_steps):
+        raise ValueError(f"save_agent_at_steps must lie in 1..total_env_steps ({cfg.total_env_steps:,}); got "
+                         f"{sorted(snapshot_steps)}")
 
     state = ctx.restore()
     if state is None:
@@ -377,6 +411,8 @@ def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
                 pending_losses.append(agent.update(*replay.sample(idx, device), eps[0], eps[1]))
             if device.type != "cpu":
                 weights = actor_weights()
+        if step + 1 in snapshot_steps:
+            save_sac_agent(ctx, cfg, agent, step + 1, scale, center, snapshot=step + 1)
         if (step + 1) % cfg.eval_every_steps == 0:
             ret = evaluate(eval_env, weights, act_dim, scale, center, cfg.eval_episodes, cfg.seed * 1_000_003 + step)
             if pending_losses:  # the mean over this evaluation period's updates: a NaN in any shows here
@@ -398,6 +434,7 @@ def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
     state["step"] = cfg.total_env_steps
     bar.close()
     check_finite("parameters", agent.state_dict(), f"the end of training (env step {cfg.total_env_steps:,})")
+    save_sac_agent(ctx, cfg, agent, cfg.total_env_steps, scale, center, replay=replay if cfg.save_replay else None)
     episodes = pd.DataFrame(state["episodes"], columns=["env_step", "episode_return", "episode_length"])
     evals = pd.DataFrame(state["evaluations"], columns=["env_step", "eval_return", "q_loss", "pi_loss",
                                                         "alpha_or_v_loss", "alpha"])

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common import validate as check
+from common.agents import save_agent
 from common.atari import GAMES, PREPROCESS, clip_reward, lives_lost, make_atari, stream_seeds
 from common.device import module_device, to_cpu, torch_device
 from common.finite import EmptyMetricError, MayBeNaN, TableRules, check_finite
@@ -73,6 +74,9 @@ class DQNConfig:
     #   runs share a stream) | offset: seed + i for environment i, evaluation seed + 10,000 (runs recorded before)
     life_loss_terminal: bool = True  # not in the paper: the 2015 code marks a lost life terminal in training
     torch_threads: int = 2  # the CNN gains 1.5x from two threads on this machine class
+    # keep the final replay memory too (replay.* in agent.large.npz, git-ignored: about 7 KB a transition, 7 GB at
+    # the paper's million), for experiments that learn from it (not in the paper)
+    save_replay: bool = False
     checkpoint_min_interval_s: float = 1800.0  # the replay is large: checkpoint at most this often (and at epochs)
 
 
@@ -307,6 +311,20 @@ def evaluate(cfg: DQNConfig, net: QNetwork, env, seed, agent_steps: int, rng, mi
     return returns
 
 
+def save_dqn_agent(ctx, cfg: DQNConfig, net: QNetwork, agent_steps: int, replay: FrameReplay | None = None) -> None:
+    """The Q-network (beside the run, git-ignored: 0.7M parameters in 2013's network, 1.7M in 2015's) and what
+    acting needs (committed: game, frame skip, network, evaluation epsilon) into the run folder
+    (common/agents.py)."""
+    meta = {"game": cfg.game, "frame_skip": cfg.frame_skip, "network": cfg.variant,
+            "n_actions": int(net.out.out_features), "eval_epsilon": cfg.eval_epsilon,
+            "max_episode_frames": cfg.max_episode_frames, "agent_steps": int(agent_steps),
+            "algorithm": f"DQN ({cfg.variant})", "default_deterministic": False}
+    large = to_cpu(net.state_dict())
+    if replay is not None:
+        large.update({f"replay.{k}": np.asarray(v) for k, v in replay.state().items()})
+    save_agent(ctx, "atari_q_network", {}, meta, large=large)
+
+
 def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
     validate_dqn(cfg)
     device = torch_device()  # REPRO_DEVICE: cpu unless cuda is asked for
@@ -434,6 +452,7 @@ def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
     returns = evaluate(cfg, net, eval_env, env_seeds(cfg, cfg.seed * 1_000 + 999_999, EVAL, 999_999),
                        cfg.eval_agent_steps, eval_rng(cfg, rng, 999_999), min_episodes=cfg.final_eval_min_episodes)
     check_finite("final evaluation returns", returns, "the final evaluation")
+    save_dqn_agent(ctx, cfg, net, state["agent_steps"], replay if cfg.save_replay else None)
     episodes = pd.DataFrame(state["episodes"], columns=["agent_step", "episode_return", "episode_length"])
     epochs = pd.DataFrame(state["epochs"], columns=["epoch", "agent_step", "eval_mean_return", "eval_best_return",
                                                     "eval_episodes", "avg_max_q_heldout", "loss"])

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from common import validate as check
+from common.agents import save_agent
 
 from .common_sim import PeriodStats, random_argmax, rng_pair, summary_frame
 
@@ -122,4 +123,8 @@ def run_finite_arm(cfg: FiniteArmConfig, ctx) -> dict[str, pd.DataFrame]:
         bar.update(1)
         ctx.maybe_checkpoint(lambda: {**state, "rng": rng.bit_generator.state})
     bar.close()
+    # the agent: each replication's Beta posterior at the end (committed with the run; common/agents.py)
+    save_agent(ctx, "beta_bernoulli_posterior", {"alpha": alpha, "beta": beta},
+               {"agent": cfg.agent, "n_arms": K, "n_replications": R, "periods": T,
+                "forgetting_gamma": cfg.agent_forgetting_gamma})
     return {"curves": stats.curve_frame(cfg.seed), "replications": summary_frame(stats, cfg.seed)}

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from common import validate as check
+from common.agents import save_agent
 
 from .common_sim import PeriodStats, rng_pair, summary_frame
 
@@ -234,6 +235,13 @@ def run_bridge(cfg: BridgeConfig, ctx) -> dict[str, pd.DataFrame]:
         bar.update(1)
         ctx.maybe_checkpoint(lambda: {**state, "rng": rng.bit_generator.state})
     bar.close()
+    # the agent: each replication's posterior over ln theta (beside the run, git-ignored: 0.9 MB a run at the paper's
+    # budget, the coherent agent's covariances 48 MB in float32; common/agents.py)
+    posterior = ({"mean": mean, "cov": state["cov"].astype(np.float32)} if cfg.agent == "coherent_ts" else
+                 {"mean": mean, "precision": state["precision"]})
+    save_agent(ctx, "lognormal_edge_posterior", {}, {"agent": cfg.agent, "epsilon": cfg.epsilon,
+               "n_stages": cfg.n_stages, "n_replications": R, "periods": T, "correlated": cfg.correlated},
+               large=posterior)
     final_ratio = state["total_chosen"] / (T * optimal)
     return {"curves": stats.curve_frame(cfg.seed),
             "replications": summary_frame(stats, cfg.seed, final_distance_ratio=final_ratio)}

@@ -16,12 +16,14 @@ the losses they differentiate, and tested against torch autograd.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import List
 
 import numpy as np
 import pandas as pd
 
 from common import validate as check
+from common.agents import save_agent
 from common.envs import CLASSIC, MUJOCO_V5, RunningMeanStd, make_env, restore_env_state, save_env_state
 from common.finite import check_finite
 from common.npmlp import Adam, Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
@@ -51,6 +53,9 @@ class PPOConfig:
     normalize_advantages: bool = True  # reference code standardizes advantages per batch
     anneal: bool = True  # reference code (schedule='linear'): stepsize and eps multiplied by 1 - t/T_total
     bootstrap_truncation: bool = False  # reference code treats a time-limit end as terminal (Gym -v1 semantics)
+    # env steps after which the policy is also kept (agent_step<N>.npz), for experiments that need intermediate
+    # policies; taken at the end of the first iteration that reaches each (not in the paper)
+    save_agent_at_steps: List[int] = field(default_factory=list)
 
 
 def validate_ppo(cfg: PPOConfig) -> None:
@@ -165,6 +170,29 @@ def minibatch_gradient(cfg: PPOConfig, model: ActorCritic, x, act, adv, ret, old
     return loss_pi, float((err * err).mean())
 
 
+# ---- the saved agent -------------------------------------------------------------------------------------------
+def save_ppo_agent(ctx, cfg: PPOConfig, model: ActorCritic, rms: RunningMeanStd, steps: int,
+                   snapshot: int | None = None) -> None:
+    """The policy (its network, log std and the observation statistics, committed) and the value network (beside
+    the run, git-ignored) into the run folder (common/agents.py)."""
+    p = model.p
+    policy = {name: p[name] for name in p.names() if name.startswith("pi.") or name == "log_std"}
+    policy.update(obs_mean=rms.mean, obs_var=rms.var)
+    meta = {"env_id": cfg.env_id, "obs_dim": int(p["pi.0.w"].shape[0]), "act_dim": int(p["log_std"].shape[0]),
+            "hidden_units": cfg.hidden_units, "layers": LAYERS, "activation": "tanh",
+            "normalize_obs": cfg.normalize_obs, "obs_clip": cfg.obs_clip, "env_steps": int(steps),
+            "algorithm": f"PPO ({cfg.objective})", "default_deterministic": False}
+    save_agent(ctx, "gaussian_mlp", policy, meta, large=None if snapshot else
+               {name: p[name] for name in p.names() if name.startswith("v.")}, snapshot=snapshot)
+
+
+def _check_snapshot_steps(steps: list, total: int) -> list[int]:
+    bad = [s for s in steps if not 0 < int(s) <= total]
+    if bad:
+        raise ValueError(f"save_agent_at_steps must lie in 1..total_env_steps ({total:,}); got {bad}")
+    return sorted(int(s) for s in steps)
+
+
 # ---- the algorithm ---------------------------------------------------------------------------------------------
 def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
     validate_ppo(cfg)
@@ -175,6 +203,7 @@ def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7]))
     rms = RunningMeanStd((obs_dim,))
     n_iterations = math.ceil(cfg.total_env_steps / cfg.horizon)
+    snapshot_steps = _check_snapshot_steps(list(cfg.save_agent_at_steps), cfg.total_env_steps)
 
     state = ctx.restore()
     if state is None:
@@ -222,6 +251,7 @@ def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
                 state["episodes"].append((state["steps"] + t + 1, state["ep_return"], state["ep_length"]))
                 state["ep_return"], state["ep_length"] = 0.0, 0
                 obs, _ = env.reset()
+        steps_before = state["steps"]
         state["steps"] += T
         x_last = rms.normalize(obs, cfg.obs_clip) if cfg.normalize_obs else obs
         last_value = model.value(x_last)
@@ -261,9 +291,13 @@ def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
         state["iteration"] = iteration + 1
         ctx.count(T, "env-steps")
         bar.update(1)
+        for s in snapshot_steps:  # the policy after the iteration that reached step s
+            if steps_before < s <= state["steps"]:
+                save_ppo_agent(ctx, cfg, model, rms, state["steps"], snapshot=s)
         ctx.maybe_checkpoint(checkpoint_state)
     bar.close()
     env.close()
+    save_ppo_agent(ctx, cfg, model, rms, state["steps"])
     episodes = pd.DataFrame(state["episodes"], columns=["env_step", "episode_return", "episode_length"])
     iterations = pd.DataFrame(state["iterations"], columns=["iteration", "env_step", "kl", "policy_loss",
                                                             "value_loss", "beta", "lr"])

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from common import validate as check
+from common.agents import save_agent
 from common.atari import GAMES, clip_reward, lives_lost, make_atari, stream_seeds
 from common.finite import check_finite
 from common.networks import atari_torso, scale_frames
@@ -221,5 +222,10 @@ def run_ppo_atari(cfg: PPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
         ctx.maybe_checkpoint(checkpoint_state)
     bar.close()
     check_finite("parameters", net.state_dict(), f"the end of training (agent step {n_iterations * N * T:,})")
+    # the policy-value network (beside the run, git-ignored) and what acting needs (committed): common/agents.py
+    meta = {"game": cfg.game, "frame_skip": cfg.frame_skip, "network": cfg.network, "n_actions": int(n_actions),
+            "max_episode_frames": 108_000, "agent_steps": int(n_iterations * N * T), "algorithm": "PPO (Atari)",
+            "default_deterministic": False}
+    save_agent(ctx, "atari_policy_network", {}, meta, large={k: v.detach().clone() for k, v in net.state_dict().items()})
     episodes = pd.DataFrame(state["episodes"], columns=["agent_step", "episode_return", "episode_length"])
     return {"episodes": episodes.assign(seed=cfg.seed)}
