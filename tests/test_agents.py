@@ -169,7 +169,7 @@ def test_small_agent_is_vouched_large_part_is_not(results_root):
 
 def test_eval_of_a_fresh_quick_run_agrees_with_its_training_episodes(results_root, capsys):
     spec = RunSpec(PPO, "table1", "quick", PENDULUM, 0)
-    assert main(["run", PPO, "table1", "--variant", PENDULUM]) == 0
+    assert main(["run", PPO, "table1", "--variant", PENDULUM, "--budget", "quick"]) == 0
     assert main(["eval", PPO, "table1", "--variant", PENDULUM, "--episodes", "30"]) == 0
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith("return:"))

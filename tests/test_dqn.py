@@ -3,6 +3,8 @@ determinism, what a resumed run keeps and restarts, and learning a tiny Atari-li
 import numpy as np
 import pandas as pd
 import pytest
+
+from common.errors import ReproError
 import torch
 
 from common.atari import ToyVectorEnv, clip_reward, lives_lost, make_atari
@@ -287,7 +289,7 @@ def test_target_network_period_in_agent_steps_by_default_for_the_2015_variant():
                 refreshed_after.append(updates)
     assert refreshed_after == [1, 2_501, 5_001, 7_501, 10_001, 12_501] and updates == 12_501
     assert not any(refresh_target_now(DQNConfig(), s, s + 4) for s in range(0, 100_000, 4))  # 2013: none
-    with pytest.raises(ValueError, match="at most one"):
+    with pytest.raises(ReproError, match="at most one"):
         run_dqn(DQNConfig(target_update_every_agent_steps=1, target_update_every_updates=1), None)
 
 
