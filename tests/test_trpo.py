@@ -1,0 +1,167 @@
+"""TRPO (Schulman et al. 2015) and the shared on-policy pieces of common/onpolicy/: conjugate gradient against a
+direct solve, Fisher-vector products against the explicit Hessian of the mean KL (torch autograd on the same
+weights), the line search's acceptance on hand-made cases, learning cart-pole to a threshold, determinism, and
+resume after a crash equal to an uninterrupted run."""
+import numpy as np
+import pytest
+import torch
+
+from common.npmlp import Params, mlp_forward, mlp_shapes, normc_init
+from common.onpolicy import (categorical_fvp, conjugate_gradient, discounted_returns, gaussian_fvp, line_search,
+                             max_step, softmax)
+
+
+# ---- conjugate gradient and the maximal step ------------------------------------------------------------------------
+def test_conjugate_gradient_matches_a_direct_solve():
+    rng = np.random.default_rng(0)
+    m = rng.standard_normal((12, 12))
+    a = m @ m.T + 0.5 * np.eye(12)
+    b = rng.standard_normal(12)
+    # n steps solve an n x n system exactly in exact arithmetic (the default tolerance stops at |r|^2 < 1e-10)
+    x = conjugate_gradient(lambda v: a @ v, b, iters=12, residual_tol=1e-24)
+    np.testing.assert_allclose(x, np.linalg.solve(a, b), rtol=1e-7, atol=1e-8)
+    # 10 steps (Appendix C.1) on a well-conditioned 40 x 40 system
+    m = rng.standard_normal((40, 40)) / np.sqrt(40)
+    a = np.eye(40) + 0.1 * m @ m.T
+    b = rng.standard_normal(40)
+    np.testing.assert_allclose(conjugate_gradient(lambda v: a @ v, b, iters=10), np.linalg.solve(a, b), rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_max_step_meets_the_quadratic_kl_model_exactly():
+    rng = np.random.default_rng(1)
+    m = rng.standard_normal((5, 5))
+    a = m @ m.T + np.eye(5)
+    s = rng.standard_normal(5)
+    step = max_step(s, a @ s, 0.01)
+    assert 0.5 * step @ a @ step == pytest.approx(0.01, rel=1e-12)  # beta = sqrt(2 delta / s^T A s)
+    assert np.allclose(step / np.linalg.norm(step), s / np.linalg.norm(s))  # along s
+    assert not max_step(np.zeros(5), np.zeros(5), 0.01).any()
+
+
+def test_discounted_returns_match_brute_force():
+    rng = np.random.default_rng(2)
+    rewards = rng.standard_normal(9)
+    ends = np.array([0, 0, 1, 0, 1, 0, 0, 0, 1], bool)
+    q = discounted_returns(rewards, ends, 0.9)
+    starts = [0, 3, 5]
+    stops = [3, 5, 9]
+    for s0, s1 in zip(starts, stops):
+        for t in range(s0, s1):
+            assert q[t] == pytest.approx(sum(0.9 ** (k - t) * rewards[k] for k in range(t, s1)))
+
+
+# ---- Fisher-vector products against the explicit Hessian of the mean KL ---------------------------------------------
+def _policy(obs_dim, hidden, out_dim, log_std, seed):
+    sizes = [obs_dim, hidden, out_dim] if hidden else [obs_dim, out_dim]
+    shapes = {**mlp_shapes("mean", sizes)}
+    if log_std:
+        shapes["log_std"] = (out_dim,)
+    p = Params(shapes)
+    rng = np.random.default_rng(seed)
+    normc_init(p, "mean", len(sizes) - 1, 1.0, rng)
+    for name in p.names():  # non-zero biases and log stds, so every term of the Fisher matters
+        if name.endswith(".b") or name == "log_std":
+            p[name][...] = 0.3 * rng.standard_normal(p[name].shape)
+    return p, len(sizes) - 1
+
+
+def _torch_mlp(theta, p, layers, x):
+    """The same MLP as common.npmlp.mlp_forward, in torch, from a flat parameter vector with p's layout."""
+    views, start = {}, 0
+    for name, shape in p.shapes.items():
+        size = int(np.prod(shape))
+        views[name] = theta[start:start + size].reshape(shape)
+        start += size
+    h = torch.as_tensor(x)
+    for i in range(layers):
+        h = h @ views[f"mean.{i}.w"] + views[f"mean.{i}.b"]
+        if i < layers - 1:
+            h = torch.tanh(h)
+    return h, views
+
+
+@pytest.mark.parametrize("hidden", [0, 5])  # linear (cart-pole's six parameters) and one tanh hidden layer
+def test_gaussian_fvp_equals_the_hessian_of_the_mean_kl(hidden):
+    p, layers = _policy(4, hidden, 2, True, seed=3)
+    x = np.random.default_rng(4).standard_normal((7, 4))
+    theta_old = torch.tensor(p.flat.copy())
+
+    def mean_kl(theta):  # D_KL(pi_old || pi_theta), averaged over the batch's states
+        mu_old, v_old = _torch_mlp(theta_old, p, layers, x)
+        mu, v = _torch_mlp(theta, p, layers, x)
+        ls_old, ls = v_old["log_std"], v["log_std"]
+        kl = ls - ls_old + (torch.exp(2 * ls_old) + (mu_old - mu) ** 2) / (2 * torch.exp(2 * ls)) - 0.5
+        return kl.sum(-1).mean()
+
+    hessian = torch.autograd.functional.hessian(mean_kl, theta_old.clone()).numpy()
+    inputs = mlp_forward(p, "mean", layers, x)[1]
+    explicit = np.stack([gaussian_fvp(p, "mean", layers, "log_std", inputs, e) for e in np.eye(len(p.flat))], 1)
+    np.testing.assert_allclose(explicit, hessian, rtol=1e-9, atol=1e-12)
+    v = np.random.default_rng(5).standard_normal(len(p.flat))
+    np.testing.assert_allclose(gaussian_fvp(p, "mean", layers, "log_std", inputs, v, damping=0.1),
+                               hessian @ v + 0.1 * v, rtol=1e-9, atol=1e-12)
+
+
+def test_categorical_fvp_equals_the_hessian_of_the_mean_kl():
+    p, layers = _policy(3, 4, 5, False, seed=6)
+    x = np.random.default_rng(7).standard_normal((6, 3))
+    theta_old = torch.tensor(p.flat.copy())
+
+    def mean_kl(theta):
+        logits_old, _ = _torch_mlp(theta_old, p, layers, x)
+        logits, _ = _torch_mlp(theta, p, layers, x)
+        lp_old, lp = torch.log_softmax(logits_old, -1), torch.log_softmax(logits, -1)
+        return (lp_old.exp() * (lp_old - lp)).sum(-1).mean()
+
+    hessian = torch.autograd.functional.hessian(mean_kl, theta_old.clone()).numpy()
+    logits, inputs = mlp_forward(p, "mean", layers, x)
+    probs = softmax(logits)
+    explicit = np.stack([categorical_fvp(p, "mean", layers, inputs, probs, e) for e in np.eye(len(p.flat))], 1)
+    np.testing.assert_allclose(explicit, hessian, rtol=1e-9, atol=1e-12)
+
+
+# ---- the line search (Appendix C) -----------------------------------------------------------------------------------
+class Recorder:
+    """A hand-made problem: surrogate(theta) and KL(theta) of the scalar step size theta, with every call logged."""
+
+    def __init__(self, surrogate, kl):
+        self.surrogate, self.kl, self.tried = surrogate, kl, []
+
+    def __call__(self, theta):
+        self.tried.append(float(theta[0]))
+        return self.surrogate(theta[0]), self.kl(theta[0])
+
+
+def test_line_search_rejects_a_step_over_the_kl_bound_and_shrinks_geometrically():
+    # the surrogate improves along the whole step; the KL is 0.01 * t^2 / 0.1 = 0.1 t^2: over delta = 0.01 until
+    # t <= 0.316, so the search accepts t = 0.25 after shrinking 1 -> 0.5 -> 0.25
+    f = Recorder(lambda t: t, lambda t: 0.1 * t * t)
+    r = line_search(np.zeros(1), np.ones(1), f, max_kl=0.01)
+    assert r.accepted and r.backtracks == 2 and r.fraction == 0.25 and r.theta[0] == 0.25
+    assert f.tried == [0.0, 1.0, 0.5, 0.25]  # theta_old first, then geometric shrinking by 1/2
+    assert r.kl == pytest.approx(0.1 * 0.25 ** 2) and r.improvement == pytest.approx(0.25)
+    f = Recorder(lambda t: t, lambda t: 0.1 * t * t)
+    r = line_search(np.zeros(1), np.ones(1), f, max_kl=0.01, shrink=0.8)
+    assert f.tried[1:] == pytest.approx([0.8 ** k for k in range(len(f.tried) - 1)])
+    assert r.theta[0] == pytest.approx(0.8 ** 6) and r.backtracks == 6  # 0.8^5 = 0.328 > 0.316 >= 0.8^6
+
+
+def test_line_search_rejects_a_non_improving_step():
+    # KL always within the bound, the surrogate t - t^2 improves only for 0 < t < 1: t = 1 (L = 0) is rejected as
+    # not improving, t = 0.5 accepted
+    f = Recorder(lambda t: t - t * t, lambda t: 0.0)
+    r = line_search(np.zeros(1), np.ones(1), f, max_kl=0.01)
+    assert r.accepted and r.backtracks == 1 and r.theta[0] == 0.5
+    # a direction that never improves: every try rejected, the old parameters kept
+    f = Recorder(lambda t: -t, lambda t: 0.0)
+    theta_old = np.array([3.0])
+    r = line_search(theta_old, np.ones(1), f, max_kl=0.01, max_backtracks=10)
+    assert not r.accepted and r.theta[0] == 3.0 and r.backtracks == 10 and len(f.tried) == 11
+    assert r.improvement == 0.0
+
+
+def test_line_search_accepts_the_full_step_when_it_satisfies_both():
+    f = Recorder(lambda t: t, lambda t: 0.005 * t * t)
+    r = line_search(np.zeros(1), np.ones(1), f, max_kl=0.01)
+    assert r.accepted and r.backtracks == 0 and r.fraction == 1.0 and f.tried == [0.0, 1.0]
