@@ -165,3 +165,62 @@ def test_line_search_accepts_the_full_step_when_it_satisfies_both():
     f = Recorder(lambda t: t, lambda t: 0.005 * t * t)
     r = line_search(np.zeros(1), np.ones(1), f, max_kl=0.01)
     assert r.accepted and r.backtracks == 0 and r.fraction == 1.0 and f.tried == [0.0, 1.0]
+
+
+# ---- the runner: learning, determinism, resume ----------------------------------------------------------------------
+from conftest import execute_in, run_with_crashes, table_bytes  # noqa: E402
+
+PAPER = "schulman2015_trpo"
+
+
+def test_trpo_learns_cart_pole_with_a_linear_policy(tmp_path):
+    from common.records import RunContext, RunRecord
+    from papers.schulman2015_trpo.trpo import TRPOConfig, run_trpo
+
+    cfg = TRPOConfig(env_id="InvertedPendulum-v5", hidden_units=0, iterations=25, batch_steps=2000, seed=0)
+    out = run_trpo(cfg, RunContext(RunRecord(tmp_path), checkpoint_every_s=1e9, show_progress=False))
+    it = out["iterations"]
+    assert len(it) == 25 and it["env_step"].iloc[-1] >= 50_000
+    assert (it["kl"] <= cfg.max_kl).all()  # every accepted step within the trust region
+    # a random policy balances for about 5 steps; seeds 0-3 end at 170-1,000 (mean of the last 3 iterations) here
+    assert it["mean_return"].iloc[0] < 20
+    assert it["mean_return"].tail(3).mean() > 100
+
+
+@pytest.mark.parametrize("experiment,overrides", [
+    ("fig4_cartpole", (("batch_steps", 500), ("iterations", 6))),
+    ("fig4_hopper", (("batch_steps", 400), ("iterations", 5))),  # one hidden layer of 50 units
+])
+def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkeypatch, experiment, overrides):
+    from common.records import RunRecord
+    from common.runs import RunSpec
+
+    monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")  # a checkpoint after every iteration
+    roots = {name: execute_in(tmp_path / name, monkeypatch, PAPER, experiment, "quick", "single_path", 0, overrides)
+             for name in ("a", "b")}
+    assert table_bytes(roots["a"]) == table_bytes(roots["b"])  # same seed, same config: identical metrics
+
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
+    spec = RunSpec(PAPER, experiment, "quick", "single_path", 0, overrides)
+    run_with_crashes(spec, monkeypatch, (2, 4))
+    assert RunRecord(spec.run_dir).read_json("provenance.json")["attempts"] == 3
+    assert table_bytes(spec.run_dir) == table_bytes(roots["a"])
+
+
+def test_quick_budget_end_to_end_with_report(results_root):
+    from conftest import repro
+
+    out = repro("sweep", PAPER, "fig4_cartpole", "--budget", "quick", check=True).stdout
+    assert "failed 0" in out
+    repro("report", PAPER, check=True)
+    readme = (results_root / PAPER / "README.md").read_text()
+    assert "fig4_cartpole_balances" in readme and "reduced budget" in readme
+    assert (results_root / PAPER / "figures" / "fig4_cartpole_learning_curves.png").exists()
+
+
+def test_hopper_and_walker_paper_budget_dry_run_on_slurm(results_root):
+    from conftest import repro
+
+    out = repro("sweep", PAPER, "fig4_hopper", "--launcher", "slurm", "--profile", "local", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert "#SBATCH" in out.stdout

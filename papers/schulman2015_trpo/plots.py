@@ -1,0 +1,31 @@
+"""Figure 4 (learning curves per policy iteration), one panel per experiment, drawn from recorded runs."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib.pyplot as plt
+
+from common import plotting
+
+if TYPE_CHECKING:
+    from common.report import ExperimentData
+
+
+def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
+    """Mean episode return of each policy iteration's batch (the paper plots the cost, its negative, for Swimmer),
+    mean over runs with the claims' band."""
+    plotting.setup()
+    it = data.tables["iterations"]
+    fig, ax = plt.subplots(figsize=(4.5, 3.4))
+    kinds = set()
+    for variant in dict.fromkeys(it["variant"]):
+        g = it[it["variant"] == variant]
+        x, runs = plotting.run_matrix(g, "iteration", "mean_return")
+        kinds.add(plotting.runs_with_band(ax, x, runs, label=variant.replace("_", " "))[1])
+    env = str(next(iter(data.configs.values()))["env_id"]) if data.configs else experiment.name
+    ax.set(title=env, xlabel="policy iteration", ylabel="mean episode return of the batch")
+    ax.legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    plotting.budget_caption(fig, caption, plotting.band_text(kinds))
+    return plotting.save(fig, out_dir, f"{experiment.name}_learning_curves")

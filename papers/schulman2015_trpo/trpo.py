@@ -1,0 +1,220 @@
+"""Trust Region Policy Optimization (Schulman, Levine, Moritz, Jordan, Abbeel; ICML 2015; arXiv 1502.05477).
+
+Reads like the paper's practical algorithm (Sec. 6) with the single-path estimator (Sec. 5.1) and Appendix C:
+  1. Use the single path procedure to collect state-action pairs with Monte Carlo estimates of their Q-values:
+       Q_{theta_old}(s_t, a_t) ~ sum_{l>=0} gamma^l r_{t+l}  along the sampled trajectory        (Sec. 5.1)
+  2. Average over samples to construct the estimated objective and constraint of eq. (14):
+       maximize_theta  L(theta) = E_{s~rho_old, a~q}[ pi_theta(a|s) / q(a|s) Q_old(s, a) ]        (eq. 14)
+       subject to      mean KL  E_{s~rho_old}[ D_KL(pi_old(.|s) || pi_theta(.|s)) ] <= delta         (eq. 12, 14)
+     with q = pi_old (single path).
+  3. Approximately solve the constrained problem (Appendix C): search direction s = A^{-1} g by 10 steps of
+     conjugate gradient, A the Fisher matrix as the analytic Hessian of the mean KL, its products J^T M J v
+     computed on 10% of the batch (Appendix C.1); maximal step beta = sqrt(2 delta / s^T A s); backtracking line
+     search until the surrogate improves and the mean KL is at most delta.
+The pieces of step 3 are shared with the other on-policy papers (`common/onpolicy/`).
+
+Policy (Appendix D, Sec. 8.1, Table 2): a Gaussian with diagonal covariance independent of the state, its mean a
+fully connected network of the state with one hidden layer (30 units on Swimmer, 50 on Hopper and Walker), its log
+standard deviations a separate parameter vector r; on cart-pole a linear policy with six parameters (4 weights and
+a bias for the mean, one log std). The hidden nonlinearity is not stated in the paper: tanh, as in the first
+author's modular_rl. Each choice the paper does not state is a config key, listed in README.md.
+
+Everything runs in numpy on one flat parameter vector (`common/npmlp.py`): the policy is small and the batch large,
+so a framework's per-operation overhead would cost more than the arithmetic.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from common.envs import RunningMeanStd, make_env, restore_env_state, save_env_state
+from common.errors import ReproError
+from common.finite import check_finite, finite_mean
+from common.npmlp import Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
+from common.onpolicy import (conjugate_gradient, discounted_returns, gaussian_entropy, gaussian_fvp, gaussian_kl,
+                             gaussian_log_prob, line_search, max_step)
+
+BASELINES = ("none", "linear")
+
+
+@dataclass
+class TRPOConfig:
+    seed: int = 0
+    env_id: str = "Swimmer-v5"
+    iterations: int = 200  # policy iterations (Table 2: 200 on Swimmer, Hopper and Walker)
+    batch_steps: int = 50_000  # simulation steps per iteration (Table 2: 50K Swimmer, 1M Hopper and Walker)
+    path_length: int = 1000  # single path: maximal path length (Table 2, "SP: path len.")
+    hidden_units: int = 30  # one hidden layer (Sec. 8.1, Table 2: 30 Swimmer, 50 Hopper/Walker); 0: linear policy
+    max_kl: float = 0.01  # delta, "Stepsize (D_KL)" (Table 2)
+    gamma: float = 0.99  # discount (Table 2)
+    cg_iters: int = 10  # conjugate-gradient iterations k = 10 (Appendix C.1)
+    fvp_fraction: float = 0.1  # Fisher-vector products on 10% of the batch (Appendix C.1)
+    cg_damping: float = 1e-3  # not stated: A + damping I in CG; modular_rl's default (baselines: 0.1)
+    backtrack_shrink: float = 0.5  # not stated: "shrink exponentially"; modular_rl and baselines halve the step
+    max_backtracks: int = 10  # not stated; modular_rl and baselines try 10 step sizes
+    baseline: str = "none"  # none: Q as in Sec. 5.1 (the paper has no value function) | linear: a deviation
+    normalize_obs: bool = True  # not stated: running mean/std filter of observations, modular_rl's default
+    obs_clip: float = 5.0  # modular_rl's ZFilter clips normalized observations to [-5, 5]
+    init_log_std: float = 0.0  # not stated: initial sigma = 1 (modular_rl)
+
+
+# ---- the policy --------------------------------------------------------------------------------------------------
+class GaussianPolicy:
+    """pi_theta(a|s) = N(mean(s), diag(exp(r))^2): mean an MLP with one tanh hidden layer (or linear), r the
+    separate log-std vector (Appendix D). All parameters sit in one flat vector, `self.p.flat` = theta."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int, init_log_std: float, rng: np.random.Generator):
+        sizes = [obs_dim, hidden, act_dim] if hidden > 0 else [obs_dim, act_dim]
+        self.layers = len(sizes) - 1
+        self.p = Params({**mlp_shapes("mean", sizes), "log_std": (act_dim,)})
+        # not stated: normc initialization, output layer at scale 0.1 (modular_rl scales its last layer by 0.1)
+        normc_init(self.p, "mean", self.layers, 0.1, rng)
+        self.p["log_std"][...] = init_log_std
+
+    def mean(self, x: np.ndarray) -> np.ndarray:
+        return mlp_forward(self.p, "mean", self.layers, x)[0]
+
+
+# ---- the optional value baseline (a deviation; off by default) -----------------------------------------------------
+def _baseline_features(obs: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Features of the linear time-varying baseline of rllab (Duan et al. 2016): [s, s^2, t, t^2, t^3, 1]."""
+    o = np.clip(obs, -10, 10)
+    al = (t / 100.0)[:, None]
+    return np.concatenate([o, o * o, al, al ** 2, al ** 3, np.ones_like(al)], axis=1)
+
+
+def _fit_baseline(obs: np.ndarray, t: np.ndarray, returns: np.ndarray, reg: float = 1e-5) -> np.ndarray:
+    f = _baseline_features(obs, t)
+    return np.linalg.solve(f.T @ f + reg * np.eye(f.shape[1]), f.T @ returns)
+
+
+# ---- the algorithm -----------------------------------------------------------------------------------------------
+def run_trpo(cfg: TRPOConfig, ctx) -> dict[str, pd.DataFrame]:
+    if cfg.baseline not in BASELINES:
+        raise ReproError(f"baseline must be one of {', '.join(BASELINES)}, got {cfg.baseline!r}")
+    env = make_env(cfg.env_id, cfg.seed)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    policy = GaussianPolicy(obs_dim, act_dim, cfg.hidden_units, cfg.init_log_std,
+                            np.random.default_rng(np.random.SeedSequence([cfg.seed, 5])))
+    p = policy.p
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7]))
+    rms = RunningMeanStd((obs_dim,))
+    baseline_coef = np.zeros(2 * obs_dim + 4)
+
+    state = ctx.restore()
+    if state is None:
+        state = {"iteration": 0, "steps": 0, "episodes": [], "iterations": []}
+    else:
+        p.flat[...] = state["policy"]
+        rms.__dict__.update(state["rms"])
+        rng.bit_generator.state = state["rng"]
+        restore_env_state(env, state["env"])
+        baseline_coef = state["baseline_coef"]
+
+    def checkpoint_state() -> dict:
+        return {**state, "policy": p.flat.copy(), "rms": dict(rms.__dict__), "rng": rng.bit_generator.state,
+                "env": save_env_state(env), "baseline_coef": baseline_coef.copy()}
+
+    def normalize(o: np.ndarray) -> np.ndarray:
+        return rms.normalize(o, cfg.obs_clip) if cfg.normalize_obs else o
+
+    capacity = cfg.batch_steps + cfg.path_length  # the last path of a batch runs to its end
+    buf_obs, buf_act = np.zeros((capacity, obs_dim)), np.zeros((capacity, act_dim))
+    buf_rew, buf_t = np.zeros(capacity), np.zeros(capacity)
+    buf_end = np.zeros(capacity, dtype=bool)
+    bar = ctx.progress(cfg.iterations, f"TRPO {cfg.env_id}", initial=state["iteration"], unit="iterations")
+    for iteration in range(state["iteration"], cfg.iterations):
+        # -- 1. single path: simulate pi_old from s_0 ~ rho_0 for whole trajectories (Sec. 5.1) -----------------
+        n, first_episode = 0, len(state["episodes"])
+        std = np.exp(p["log_std"])
+        while n < cfg.batch_steps:
+            obs, _ = env.reset()
+            ep_return, length = 0.0, 0
+            while True:
+                action = policy.mean(normalize(obs)) + std * rng.standard_normal(act_dim)
+                buf_obs[n], buf_act[n], buf_t[n] = obs, action, length
+                obs, reward, terminated, truncated, _ = env.step(action)
+                buf_rew[n] = reward
+                ep_return += reward
+                length += 1
+                n += 1
+                if terminated or truncated or length >= cfg.path_length:
+                    buf_end[n - 1] = True
+                    break
+                buf_end[n - 1] = False
+            check_finite("episode return", ep_return, f"env step {state['steps'] + n:,}")
+            state["episodes"].append((iteration, state["steps"] + n, ep_return, length))
+        state["steps"] += n
+        where = f"iteration {iteration} (env step {state['steps']:,})"
+        obs_b, act_b, t_b = buf_obs[:n], buf_act[:n], buf_t[:n]
+
+        # -- Q-value estimates: discounted sums of future rewards along each trajectory (Sec. 5.1) ---------------
+        q = discounted_returns(buf_rew[:n], buf_end[:n], cfg.gamma)
+        if cfg.baseline == "linear":  # deviation: A = Q - b(s, t), b fitted on the previous batches
+            adv = q - _baseline_features(obs_b, t_b) @ baseline_coef
+            baseline_coef = _fit_baseline(obs_b, t_b, q)
+        else:
+            adv = q  # the paper: Q in place of A (changes the objective by a constant only, Sec. 5)
+        if cfg.normalize_obs:  # update the filter with the batch, then define pi_old and learn on the same inputs
+            rms.update(obs_b)
+        x = normalize(obs_b)
+
+        # -- 2. the surrogate objective and the KL constraint of eq. (14), estimated over the batch ---------------
+        theta_old = p.flat.copy()
+        old_mean, old_inputs = mlp_forward(p, "mean", policy.layers, x)
+        old_log_std = p["log_std"].copy()
+        old_logp = gaussian_log_prob(old_mean, old_log_std, act_b)
+
+        def evaluate(theta: np.ndarray) -> tuple[float, float]:
+            """(L(theta), mean KL(pi_old || pi_theta)) on the batch (eq. 14)."""
+            p.flat[...] = theta
+            mean = policy.mean(x)
+            ratio = np.exp(gaussian_log_prob(mean, p["log_std"], act_b) - old_logp)  # pi_theta / q, q = pi_old
+            return float((ratio * adv).mean()), float(gaussian_kl(old_mean, old_log_std, mean, p["log_std"]).mean())
+
+        # g = grad L at theta_old = mean_t Q_t grad log pi(a_t|s_t); with z = a - mean(s), sigma = exp(r):
+        #   d log pi / d mean = z / sigma^2;   d log pi / d r = z^2 / sigma^2 - 1
+        var = np.exp(2 * old_log_std)
+        z = act_b - old_mean
+        d_logp = (adv / n)[:, None]
+        mlp_backward(p, "mean", policy.layers, old_inputs, d_logp * z / var)
+        p.g("log_std")[...] = (d_logp * (z * z / var - 1.0)).sum(0)
+        g = p.grad.copy()
+        check_finite("policy gradient", g, where)
+
+        # -- 3. search direction by conjugate gradient on A s = g, A v = J^T M J v on 10% of the batch (App. C) ---
+        sub = rng.choice(n, size=max(1, int(math.ceil(cfg.fvp_fraction * n))), replace=False)
+        sub_inputs = mlp_forward(p, "mean", policy.layers, x[np.sort(sub)])[1]
+
+        def fvp(v: np.ndarray) -> np.ndarray:
+            return gaussian_fvp(p, "mean", policy.layers, "log_std", sub_inputs, v, cfg.cg_damping)
+
+        s = conjugate_gradient(fvp, g, cfg.cg_iters)
+        full_step = max_step(s, fvp(s), cfg.max_kl)  # beta s, beta = sqrt(2 delta / s^T A s)
+        # -- line search: shrink exponentially until L improves and mean KL <= delta (Appendix C) ---------------
+        result = line_search(theta_old, full_step, evaluate, cfg.max_kl, cfg.backtrack_shrink, cfg.max_backtracks)
+        p.flat[...] = result.theta
+
+        returns = [e[2] for e in state["episodes"][first_episode:]]
+        mean_return = finite_mean("mean episode return", returns, where)
+        check_finite("surrogate improvement", result.improvement, where)
+        check_finite("KL", result.kl, where)
+        check_finite("parameters", p.flat, where)
+        check_finite("observation statistics", {"mean": rms.mean, "variance": rms.var}, where)
+        state["iterations"].append((iteration, state["steps"], mean_return, len(returns), result.improvement,
+                                    result.kl, int(result.accepted), result.backtracks,
+                                    gaussian_entropy(p["log_std"])))
+        state["iteration"] = iteration + 1
+        ctx.count(n, "env-steps")
+        bar.update(1)
+        ctx.maybe_checkpoint(checkpoint_state)
+    bar.close()
+    env.close()
+    episodes = pd.DataFrame(state["episodes"], columns=["iteration", "env_step", "episode_return", "episode_length"])
+    iterations = pd.DataFrame(state["iterations"], columns=[
+        "iteration", "env_step", "mean_return", "episodes", "surrogate_improvement", "kl", "accepted", "backtracks",
+        "entropy"])
+    return {"episodes": episodes.assign(seed=cfg.seed), "iterations": iterations.assign(seed=cfg.seed)}
