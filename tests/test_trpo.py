@@ -187,40 +187,87 @@ def test_trpo_learns_cart_pole_with_a_linear_policy(tmp_path):
     assert it["mean_return"].tail(3).mean() > 100
 
 
-@pytest.mark.parametrize("experiment,overrides", [
-    ("fig4_cartpole", (("batch_steps", 500), ("iterations", 6))),
-    ("fig4_hopper", (("batch_steps", 400), ("iterations", 5))),  # one hidden layer of 50 units
+@pytest.mark.parametrize("experiment,variant,overrides", [
+    ("fig4_cartpole", "single_path", (("batch_steps", 500), ("iterations", 6))),
+    ("fig4_hopper", "single_path", (("batch_steps", 400), ("iterations", 5))),  # one hidden layer of 50 units
+    ("fig4_hopper", "vine", (("iterations", 5),)),  # the quick budget's trunks and rollouts from saved states
 ])
-def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkeypatch, experiment, overrides):
+def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkeypatch, experiment, variant,
+                                                                overrides):
     from common.records import RunRecord
     from common.runs import RunSpec
 
     monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")  # a checkpoint after every iteration
-    roots = {name: execute_in(tmp_path / name, monkeypatch, PAPER, experiment, "quick", "single_path", 0, overrides)
+    roots = {name: execute_in(tmp_path / name, monkeypatch, PAPER, experiment, "quick", variant, 0, overrides)
              for name in ("a", "b")}
     assert table_bytes(roots["a"]) == table_bytes(roots["b"])  # same seed, same config: identical metrics
 
     monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
-    spec = RunSpec(PAPER, experiment, "quick", "single_path", 0, overrides)
+    spec = RunSpec(PAPER, experiment, "quick", variant, 0, overrides)
     run_with_crashes(spec, monkeypatch, (2, 4))
     assert RunRecord(spec.run_dir).read_json("provenance.json")["attempts"] == 3
     assert table_bytes(spec.run_dir) == table_bytes(roots["a"])
 
 
-def test_quick_budget_end_to_end_with_report(results_root):
-    from conftest import repro
+def test_quick_budget_end_to_end_with_report(results_root, capsys):
+    from common import cli
 
-    out = repro("sweep", PAPER, "fig4_cartpole", "--budget", "quick", check=True).stdout
-    assert "failed 0" in out
-    repro("report", PAPER, check=True)
+    assert cli.main(["sweep", PAPER, "fig4_cartpole", "--budget", "quick"]) == 0
+    assert "failed 0" in capsys.readouterr().out
+    assert cli.main(["report", PAPER]) == 0
     readme = (results_root / PAPER / "README.md").read_text()
-    assert "fig4_cartpole_balances" in readme and "reduced budget" in readme
+    assert "fig4_cartpole_balances" in readme and "fig4_cartpole_balances_vine" in readme
+    assert "reduced budget" in readme
     assert (results_root / PAPER / "figures" / "fig4_cartpole_learning_curves.png").exists()
 
 
-def test_hopper_and_walker_paper_budget_dry_run_on_slurm(results_root):
-    from conftest import repro
+def test_hopper_and_walker_paper_budget_dry_run_on_slurm(results_root, capsys):
+    from common import cli
 
-    out = repro("sweep", PAPER, "fig4_hopper", "--launcher", "slurm", "--profile", "local", "--dry-run")
-    assert out.returncode == 0, out.stderr
-    assert "#SBATCH" in out.stdout
+    for experiment in ("fig4_hopper", "fig4_walker"):
+        assert cli.main(["sweep", PAPER, experiment, "--launcher", "slurm", "--profile", "local", "--dry-run"]) == 0
+        out = capsys.readouterr().out
+        assert "10 runs" in out and "#SBATCH --array=0-9" in out  # 2 variants x 5 seeds at the paper's budget
+
+
+def test_physics_state_restores_a_mujoco_task_exactly():
+    """Vine rollouts start from saved states (Sec. 5.2): the same actions from a restored state give the same
+    observations, rewards and ends, bit for bit."""
+    from common.envs import make_env, physics_state, set_physics_state
+
+    env = make_env("Hopper-v5", 0)
+    env.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        env.step(rng.uniform(-1, 1, 3))
+    saved = physics_state(env)
+    actions = rng.uniform(-1, 1, (30, 3))
+
+    def roll():
+        out = []
+        for a in actions:
+            obs, r, term, trunc, _ = env.step(a)
+            out.append((obs.copy(), r, term, trunc))
+            if term or trunc:
+                break
+        return out
+
+    first = roll()
+    set_physics_state(env, saved)
+    second = roll()
+    assert len(first) == len(second)
+    for (o1, r1, t1, u1), (o2, r2, t2, u2) in zip(first, second):
+        assert np.array_equal(o1, o2) and r1 == r2 and t1 == t2 and u1 == u2
+
+
+def test_vine_learns_cart_pole_a_little(tmp_path):
+    from common.records import RunContext, RunRecord
+    from papers.schulman2015_trpo.trpo import TRPOConfig, run_trpo
+
+    # fig4_cartpole's vine settings (50 trunks, 100 states x 4 actions, rollouts of 50 steps), 12 iterations
+    cfg = TRPOConfig(env_id="InvertedPendulum-v5", hidden_units=0, method="vine", iterations=12, vine_trunks=50,
+                     vine_trunk_length=1000, vine_states=100, vine_actions=4, vine_rollout_length=50, seed=0)
+    it = run_trpo(cfg, RunContext(RunRecord(tmp_path), checkpoint_every_s=1e9, show_progress=False))["iterations"]
+    assert (it["kl"] <= cfg.max_kl).all() and it["accepted"].all()
+    # random policy: about 5 steps; seeds 1 and 2 reach 22 and 28 (mean of iterations 10-11) at this budget
+    assert it["mean_return"].iloc[0] < 10 and it["mean_return"].tail(2).mean() > 15

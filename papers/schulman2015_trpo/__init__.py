@@ -1,6 +1,6 @@
 """Schulman et al. (2015): Trust Region Policy Optimization (ICML 2015, arXiv 1502.05477).
 
-The algorithm is trpo.py (single path, Sec. 5.1, Sec. 6, Appendix C), built on the shared on-policy pieces in
+The algorithm is trpo.py (single path and vine, Sec. 5.1-5.2, Sec. 6, Appendix C), built on the shared on-policy pieces in
 common/onpolicy/ (conjugate gradient, Fisher-vector products, the KL-constrained line search); experiments.yaml lists
 Figure 4's four tasks; claims.yaml what the paper states about them.
 """

@@ -13,6 +13,13 @@ Reads like the paper's practical algorithm (Sec. 6) with the single-path estimat
      search until the surrogate improves and the mean KL is at most delta.
 The pieces of step 3 are shared with the other on-policy papers (`common/onpolicy/`).
 
+Vine (Sec. 5.2, Figure 1): simulate pi_old to get trunk trajectories; choose a subset of N states along them (the
+rollout set); at each s_n sample K actions a_{n,k} ~ q = pi_old and estimate Q(s_n, a_{n,k}) by a short rollout
+from (s_n, a_{n,k}) that then follows pi_old, with the same random numbers for the K rollouts of a state (common
+random numbers); the objective is the self-normalized importance-sampling estimate of eq. (16):
+       L_n(theta) = sum_k [pi_theta(a_nk|s_n) / pi_old(a_nk|s_n)] Q(s_n, a_nk) / sum_k pi_theta(a_nk|s_n) / pi_old(a_nk|s_n)
+averaged over the rollout set; the KL constraint averages over the trunks' states.
+
 Policy (Appendix D, Sec. 8.1, Table 2): a Gaussian with diagonal covariance independent of the state, its mean a
 fully connected network of the state with one hidden layer (30 units on Swimmer, 50 on Hopper and Walker), its log
 standard deviations a separate parameter vector r; on cart-pole a linear policy with six parameters (4 weights and
@@ -38,14 +45,16 @@ from common.onpolicy import (conjugate_gradient, discounted_returns, gaussian_en
                              gaussian_log_prob, line_search, max_step)
 
 BASELINES = ("none", "linear")
+METHODS = ("single_path", "vine")
 
 
 @dataclass
 class TRPOConfig:
     seed: int = 0
     env_id: str = "Swimmer-v5"
+    method: str = "single_path"  # single_path (Sec. 5.1) | vine (Sec. 5.2)
     iterations: int = 200  # policy iterations (Table 2: 200 on Swimmer, Hopper and Walker)
-    batch_steps: int = 50_000  # simulation steps per iteration (Table 2: 50K Swimmer, 1M Hopper and Walker)
+    batch_steps: int = 50_000  # single path: simulation steps per iteration (Table 2: 50K Swimmer, 1M Hopper/Walker)
     path_length: int = 1000  # single path: maximal path length (Table 2, "SP: path len.")
     hidden_units: int = 30  # one hidden layer (Sec. 8.1, Table 2: 30 Swimmer, 50 Hopper/Walker); 0: linear policy
     max_kl: float = 0.01  # delta, "Stepsize (D_KL)" (Table 2)
@@ -59,6 +68,12 @@ class TRPOConfig:
     normalize_obs: bool = True  # not stated: running mean/std filter of observations, modular_rl's default
     obs_clip: float = 5.0  # modular_rl's ZFilter clips normalized observations to [-5, 5]
     init_log_std: float = 0.0  # not stated: initial sigma = 1 (modular_rl)
+    # vine (Table 2, order Swimmer / Hopper / Walker)
+    vine_trunks: int = 16  # "num. rollouts for sampling": trunk trajectories per iteration
+    vine_trunk_length: int = 1000  # "len. rollouts for sampling"
+    vine_states: int = 125  # N: rollout-set size = "Q-values per batch" / "rollouts per state" = 500/4, 2500/4
+    vine_actions: int = 4  # K: "rollouts per state"
+    vine_rollout_length: int = 50  # "rollout length": 50 / 100 / 100
 
 
 # ---- the policy --------------------------------------------------------------------------------------------------
@@ -91,10 +106,94 @@ def _fit_baseline(obs: np.ndarray, t: np.ndarray, returns: np.ndarray, reg: floa
     return np.linalg.solve(f.T @ f + reg * np.eye(f.shape[1]), f.T @ returns)
 
 
+# ---- sampling -----------------------------------------------------------------------------------------------------
+class Sampler:
+    """Runs pi_old in the environment: whole paths (single path and vine trunks) and vine rollouts."""
+
+    def __init__(self, cfg: TRPOConfig, env, policy: GaussianPolicy, rng: np.random.Generator, normalize, state):
+        self.cfg, self.env, self.policy, self.rng, self.normalize, self.state = cfg, env, policy, rng, normalize, state
+        self.obs_dim, self.act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+
+    def paths(self, iteration: int, min_steps: int, max_paths: int, path_length: int, snapshots: bool = False):
+        """Whole paths from s_0 ~ rho_0 under pi_old until at least `min_steps` steps or `max_paths` paths, each at
+        most `path_length` steps: observations, actions, rewards, time indices, episode ends (and, for the vine,
+        the physics state before each step). Each path is recorded as an episode."""
+        from common.envs import physics_state
+
+        p, act_dim = self.policy.p, self.act_dim
+        std = np.exp(p["log_std"])
+        obs_l, act_l, rew_l, t_l, end_l, snap_l = [], [], [], [], [], []
+        n = paths = 0
+        while n < min_steps and paths < max_paths:
+            obs, _ = self.env.reset()
+            ep_return, length = 0.0, 0
+            while True:
+                if snapshots:
+                    snap_l.append(physics_state(self.env))
+                action = self.policy.mean(self.normalize(obs)) + std * self.rng.standard_normal(act_dim)
+                obs_l.append(obs)
+                act_l.append(action)
+                t_l.append(length)
+                obs, reward, terminated, truncated, _ = self.env.step(action)
+                rew_l.append(reward)
+                ep_return += reward
+                length += 1
+                n += 1
+                done = terminated or truncated or length >= path_length
+                end_l.append(done)
+                if done:
+                    break
+            paths += 1
+            check_finite("episode return", ep_return, f"env step {self.state['steps'] + n:,}")
+            self.state["episodes"].append((iteration, self.state["steps"] + n, ep_return, length))
+        self.state["steps"] += n
+        out = {"obs": np.array(obs_l), "act": np.array(act_l), "rew": np.array(rew_l), "t": np.array(t_l, float),
+               "end": np.array(end_l, bool), "n": n}
+        if snapshots:
+            out["snap"] = np.array(snap_l)
+        return out
+
+    def vine_q(self, trunks: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rollout set and its Q estimates (Sec. 5.2): N states drawn uniformly from the trunks' states (how the
+        paper picks them is not stated), K actions each from q = pi_old, one rollout of at most `vine_rollout_length`
+        steps per action, following pi_old after the first action with the same noise for the K rollouts of a
+        state (common random numbers). Returns (state indices (N,), actions (N, K, act_dim), Q (N, K))."""
+        from common.envs import physics_state, set_physics_state
+
+        cfg, p, env = self.cfg, self.policy.p, self.env
+        std = np.exp(p["log_std"])
+        n_states = min(cfg.vine_states, trunks["n"])
+        idx = np.sort(self.rng.choice(trunks["n"], size=n_states, replace=False))
+        actions = np.empty((n_states, cfg.vine_actions, self.act_dim))
+        q = np.zeros((n_states, cfg.vine_actions))
+        resume = physics_state(env)  # the rollouts leave the environment where the trunks did
+        steps = 0
+        for j, i in enumerate(idx):
+            mean = self.policy.mean(self.normalize(trunks["obs"][i]))
+            actions[j] = mean + std * self.rng.standard_normal((cfg.vine_actions, self.act_dim))  # a_nk ~ q = pi_old
+            noise = self.rng.standard_normal((cfg.vine_rollout_length, self.act_dim))  # common random numbers
+            for k in range(cfg.vine_actions):
+                set_physics_state(env, trunks["snap"][i])
+                action, discount = actions[j, k], 1.0
+                for step in range(cfg.vine_rollout_length):
+                    obs, reward, terminated, truncated, _ = env.step(action)
+                    q[j, k] += discount * reward
+                    discount *= cfg.gamma
+                    steps += 1
+                    if terminated or truncated:
+                        break
+                    action = self.policy.mean(self.normalize(obs)) + std * noise[step]
+        set_physics_state(env, resume)
+        self.state["steps"] += steps
+        return idx, actions, q
+
+
 # ---- the algorithm -----------------------------------------------------------------------------------------------
 def run_trpo(cfg: TRPOConfig, ctx) -> dict[str, pd.DataFrame]:
     if cfg.baseline not in BASELINES:
         raise ReproError(f"baseline must be one of {', '.join(BASELINES)}, got {cfg.baseline!r}")
+    if cfg.method not in METHODS:
+        raise ReproError(f"method must be one of {', '.join(METHODS)}, got {cfg.method!r}")
     env = make_env(cfg.env_id, cfg.seed)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     policy = GaussianPolicy(obs_dim, act_dim, cfg.hidden_units, cfg.init_log_std,
@@ -121,73 +220,76 @@ def run_trpo(cfg: TRPOConfig, ctx) -> dict[str, pd.DataFrame]:
     def normalize(o: np.ndarray) -> np.ndarray:
         return rms.normalize(o, cfg.obs_clip) if cfg.normalize_obs else o
 
-    capacity = cfg.batch_steps + cfg.path_length  # the last path of a batch runs to its end
-    buf_obs, buf_act = np.zeros((capacity, obs_dim)), np.zeros((capacity, act_dim))
-    buf_rew, buf_t = np.zeros(capacity), np.zeros(capacity)
-    buf_end = np.zeros(capacity, dtype=bool)
-    bar = ctx.progress(cfg.iterations, f"TRPO {cfg.env_id}", initial=state["iteration"], unit="iterations")
+    sampler = Sampler(cfg, env, policy, rng, normalize, state)
+    bar = ctx.progress(cfg.iterations, f"TRPO {cfg.method} {cfg.env_id}", initial=state["iteration"],
+                       unit="iterations")
     for iteration in range(state["iteration"], cfg.iterations):
-        # -- 1. single path: simulate pi_old from s_0 ~ rho_0 for whole trajectories (Sec. 5.1) -----------------
-        n, first_episode = 0, len(state["episodes"])
-        std = np.exp(p["log_std"])
-        while n < cfg.batch_steps:
-            obs, _ = env.reset()
-            ep_return, length = 0.0, 0
-            while True:
-                action = policy.mean(normalize(obs)) + std * rng.standard_normal(act_dim)
-                buf_obs[n], buf_act[n], buf_t[n] = obs, action, length
-                obs, reward, terminated, truncated, _ = env.step(action)
-                buf_rew[n] = reward
-                ep_return += reward
-                length += 1
-                n += 1
-                if terminated or truncated or length >= cfg.path_length:
-                    buf_end[n - 1] = True
-                    break
-                buf_end[n - 1] = False
-            check_finite("episode return", ep_return, f"env step {state['steps'] + n:,}")
-            state["episodes"].append((iteration, state["steps"] + n, ep_return, length))
-        state["steps"] += n
-        where = f"iteration {iteration} (env step {state['steps']:,})"
-        obs_b, act_b, t_b = buf_obs[:n], buf_act[:n], buf_t[:n]
-
-        # -- Q-value estimates: discounted sums of future rewards along each trajectory (Sec. 5.1) ---------------
-        q = discounted_returns(buf_rew[:n], buf_end[:n], cfg.gamma)
-        if cfg.baseline == "linear":  # deviation: A = Q - b(s, t), b fitted on the previous batches
-            adv = q - _baseline_features(obs_b, t_b) @ baseline_coef
-            baseline_coef = _fit_baseline(obs_b, t_b, q)
+        steps_before, first_episode = state["steps"], len(state["episodes"])
+        if cfg.method == "single_path":
+            # -- 1. single path: simulate pi_old from s_0 ~ rho_0 for whole trajectories (Sec. 5.1) -------------
+            batch = sampler.paths(iteration, cfg.batch_steps, 10 ** 12, cfg.path_length)
+            # Q-value estimates: discounted sums of future rewards along each trajectory (Sec. 5.1)
+            q = discounted_returns(batch["rew"], batch["end"], cfg.gamma)
+            if cfg.baseline == "linear":  # deviation: A = Q - b(s, t), b fitted on the previous batches
+                adv = q - _baseline_features(batch["obs"], batch["t"]) @ baseline_coef
+                baseline_coef = _fit_baseline(batch["obs"], batch["t"], q)
+            else:
+                adv = q  # the paper: Q in place of A (changes the objective by a constant only, Sec. 5)
+            obj_obs, obj_act = batch["obs"], batch["act"]
         else:
-            adv = q  # the paper: Q in place of A (changes the objective by a constant only, Sec. 5)
+            # -- 1. vine: trunks under pi_old, then K rollouts from each state of the rollout set (Sec. 5.2) -------
+            batch = sampler.paths(iteration, 10 ** 12, cfg.vine_trunks, cfg.vine_trunk_length, snapshots=True)
+            idx, vine_act, vine_q = sampler.vine_q(batch)
+            obj_obs = np.repeat(batch["obs"][idx], cfg.vine_actions, axis=0)  # (N K, obs_dim): state n, action k
+            obj_act, q = vine_act.reshape(-1, act_dim), vine_q
+        where = f"iteration {iteration} (env step {state['steps']:,})"
         if cfg.normalize_obs:  # update the filter with the batch, then define pi_old and learn on the same inputs
-            rms.update(obs_b)
-        x = normalize(obs_b)
+            rms.update(batch["obs"])
+        x_kl, x_obj = normalize(batch["obs"]), normalize(obj_obs)
 
         # -- 2. the surrogate objective and the KL constraint of eq. (14), estimated over the batch ---------------
         theta_old = p.flat.copy()
-        old_mean, old_inputs = mlp_forward(p, "mean", policy.layers, x)
         old_log_std = p["log_std"].copy()
-        old_logp = gaussian_log_prob(old_mean, old_log_std, act_b)
+        old_mean_kl = policy.mean(x_kl)  # pi_old on the states of the KL constraint
+        old_mean, old_inputs = mlp_forward(p, "mean", policy.layers, x_obj)  # ... and on those of the objective
+        old_logp = gaussian_log_prob(old_mean, old_log_std, obj_act)
+        if cfg.method == "single_path":
+            def surrogate(ratio: np.ndarray) -> float:  # eq. (14): mean_t ratio_t Q_t
+                return float((ratio * adv).mean())
+
+            # dL/d log pi_t at theta_old (ratio 1): Q_t / T
+            coef = adv / len(adv)
+        else:
+            n_states, k_actions = q.shape
+
+            def surrogate(ratio: np.ndarray) -> float:  # eq. (16), averaged over the rollout set
+                w = ratio.reshape(n_states, k_actions)
+                return float(((w * q).sum(1) / w.sum(1)).mean())
+
+            # dL_n/d w_k at w = 1: (Q_nk - mean_k Q_nk) / K; chain rule d w / d log pi = w = 1
+            coef = ((q - q.mean(1, keepdims=True)) / (k_actions * n_states)).reshape(-1)
 
         def evaluate(theta: np.ndarray) -> tuple[float, float]:
-            """(L(theta), mean KL(pi_old || pi_theta)) on the batch (eq. 14)."""
+            """(L(theta), mean KL(pi_old || pi_theta)) on the batch (eq. 14, 16)."""
             p.flat[...] = theta
-            mean = policy.mean(x)
-            ratio = np.exp(gaussian_log_prob(mean, p["log_std"], act_b) - old_logp)  # pi_theta / q, q = pi_old
-            return float((ratio * adv).mean()), float(gaussian_kl(old_mean, old_log_std, mean, p["log_std"]).mean())
+            ratio = np.exp(gaussian_log_prob(policy.mean(x_obj), p["log_std"], obj_act) - old_logp)  # pi / q
+            kl = gaussian_kl(old_mean_kl, old_log_std, policy.mean(x_kl), p["log_std"]).mean()
+            return surrogate(ratio), float(kl)
 
-        # g = grad L at theta_old = mean_t Q_t grad log pi(a_t|s_t); with z = a - mean(s), sigma = exp(r):
+        # g = grad L at theta_old = sum_i coef_i grad log pi(a_i|s_i); with z = a - mean(s), sigma = exp(r):
         #   d log pi / d mean = z / sigma^2;   d log pi / d r = z^2 / sigma^2 - 1
         var = np.exp(2 * old_log_std)
-        z = act_b - old_mean
-        d_logp = (adv / n)[:, None]
+        z = obj_act - old_mean
+        d_logp = coef[:, None]
         mlp_backward(p, "mean", policy.layers, old_inputs, d_logp * z / var)
         p.g("log_std")[...] = (d_logp * (z * z / var - 1.0)).sum(0)
         g = p.grad.copy()
         check_finite("policy gradient", g, where)
 
         # -- 3. search direction by conjugate gradient on A s = g, A v = J^T M J v on 10% of the batch (App. C) ---
-        sub = rng.choice(n, size=max(1, int(math.ceil(cfg.fvp_fraction * n))), replace=False)
-        sub_inputs = mlp_forward(p, "mean", policy.layers, x[np.sort(sub)])[1]
+        n_kl = len(x_kl)
+        sub = rng.choice(n_kl, size=max(1, int(math.ceil(cfg.fvp_fraction * n_kl))), replace=False)
+        sub_inputs = mlp_forward(p, "mean", policy.layers, x_kl[np.sort(sub)])[1]
 
         def fvp(v: np.ndarray) -> np.ndarray:
             return gaussian_fvp(p, "mean", policy.layers, "log_std", sub_inputs, v, cfg.cg_damping)
@@ -208,7 +310,7 @@ def run_trpo(cfg: TRPOConfig, ctx) -> dict[str, pd.DataFrame]:
                                     result.kl, int(result.accepted), result.backtracks,
                                     gaussian_entropy(p["log_std"])))
         state["iteration"] = iteration + 1
-        ctx.count(n, "env-steps")
+        ctx.count(state["steps"] - steps_before, "env-steps")
         bar.update(1)
         ctx.maybe_checkpoint(checkpoint_state)
     bar.close()
