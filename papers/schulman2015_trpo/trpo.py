@@ -110,9 +110,18 @@ def _fit_baseline(obs: np.ndarray, t: np.ndarray, returns: np.ndarray, reg: floa
 class Sampler:
     """Runs pi_old in the environment: whole paths (single path and vine trunks) and vine rollouts."""
 
-    def __init__(self, cfg: TRPOConfig, env, policy: GaussianPolicy, rng: np.random.Generator, normalize, state):
-        self.cfg, self.env, self.policy, self.rng, self.normalize, self.state = cfg, env, policy, rng, normalize, state
+    def __init__(self, cfg: TRPOConfig, env, policy: GaussianPolicy, rng: np.random.Generator, rms: RunningMeanStd,
+                 state: dict):
+        self.cfg, self.env, self.policy, self.rng, self.rms, self.state = cfg, env, policy, rng, rms, state
         self.obs_dim, self.act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+
+    def normalizer(self):
+        """The observation filter as it stands (it changes between batches only): `RunningMeanStd.normalize`'s
+        arithmetic with its square root taken once, for the per-step calls."""
+        if not self.cfg.normalize_obs:
+            return lambda o: o
+        mean, std, clip = self.rms.mean, np.sqrt(self.rms.var + 1e-8), self.cfg.obs_clip
+        return lambda o: np.minimum(np.maximum((o - mean) / std, -clip), clip)
 
     def paths(self, iteration: int, min_steps: int, max_paths: int, path_length: int, snapshots: bool = False):
         """Whole paths from s_0 ~ rho_0 under pi_old until at least `min_steps` steps or `max_paths` paths, each at
@@ -120,7 +129,7 @@ class Sampler:
         the physics state before each step). Each path is recorded as an episode."""
         from common.envs import physics_state
 
-        p, act_dim = self.policy.p, self.act_dim
+        p, act_dim, normalize = self.policy.p, self.act_dim, self.normalizer()
         std = np.exp(p["log_std"])
         obs_l, act_l, rew_l, t_l, end_l, snap_l = [], [], [], [], [], []
         n = paths = 0
@@ -130,7 +139,7 @@ class Sampler:
             while True:
                 if snapshots:
                     snap_l.append(physics_state(self.env))
-                action = self.policy.mean(self.normalize(obs)) + std * self.rng.standard_normal(act_dim)
+                action = self.policy.mean(normalize(obs)) + std * self.rng.standard_normal(act_dim)
                 obs_l.append(obs)
                 act_l.append(action)
                 t_l.append(length)
@@ -160,7 +169,7 @@ class Sampler:
         state (common random numbers). Returns (state indices (N,), actions (N, K, act_dim), Q (N, K))."""
         from common.envs import physics_state, set_physics_state
 
-        cfg, p, env = self.cfg, self.policy.p, self.env
+        cfg, p, env, normalize = self.cfg, self.policy.p, self.env, self.normalizer()
         std = np.exp(p["log_std"])
         n_states = min(cfg.vine_states, trunks["n"])
         idx = np.sort(self.rng.choice(trunks["n"], size=n_states, replace=False))
@@ -169,7 +178,7 @@ class Sampler:
         resume = physics_state(env)  # the rollouts leave the environment where the trunks did
         steps = 0
         for j, i in enumerate(idx):
-            mean = self.policy.mean(self.normalize(trunks["obs"][i]))
+            mean = self.policy.mean(normalize(trunks["obs"][i]))
             actions[j] = mean + std * self.rng.standard_normal((cfg.vine_actions, self.act_dim))  # a_nk ~ q = pi_old
             noise = self.rng.standard_normal((cfg.vine_rollout_length, self.act_dim))  # common random numbers
             for k in range(cfg.vine_actions):
@@ -182,7 +191,7 @@ class Sampler:
                     steps += 1
                     if terminated or truncated:
                         break
-                    action = self.policy.mean(self.normalize(obs)) + std * noise[step]
+                    action = self.policy.mean(normalize(obs)) + std * noise[step]
         set_physics_state(env, resume)
         self.state["steps"] += steps
         return idx, actions, q
@@ -220,7 +229,7 @@ def run_trpo(cfg: TRPOConfig, ctx) -> dict[str, pd.DataFrame]:
     def normalize(o: np.ndarray) -> np.ndarray:
         return rms.normalize(o, cfg.obs_clip) if cfg.normalize_obs else o
 
-    sampler = Sampler(cfg, env, policy, rng, normalize, state)
+    sampler = Sampler(cfg, env, policy, rng, rms, state)
     bar = ctx.progress(cfg.iterations, f"TRPO {cfg.method} {cfg.env_id}", initial=state["iteration"],
                        unit="iterations")
     for iteration in range(state["iteration"], cfg.iterations):
