@@ -121,6 +121,26 @@ def test_categorical_fvp_equals_the_hessian_of_the_mean_kl():
     np.testing.assert_allclose(explicit, hessian, rtol=1e-9, atol=1e-12)
 
 
+def test_torch_categorical_fvp_of_a_conv_net_equals_the_hessian_of_the_mean_kl():
+    """The Atari policy's Fisher-vector product (forward-mode J v, backward J^T u) against double backpropagation of
+    the mean KL, on a small convolutional network."""
+    from common.onpolicy.torch_fisher import categorical_fvp_fn
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(4, 3, 4, 2), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(3 * 5 * 5, 6), torch.nn.Tanh(), torch.nn.Linear(6, 4)).double()
+    x = torch.rand(9, 4, 12, 12, dtype=torch.float64)
+    params = list(net.parameters())
+    with torch.no_grad():
+        old = torch.log_softmax(net(x), -1)
+    v = np.random.default_rng(8).standard_normal(sum(p.numel() for p in params))
+    kl = (old.exp() * (old - torch.log_softmax(net(x), -1))).sum(-1).mean()
+    grads = torch.autograd.grad(kl, params, create_graph=True)
+    gv = (torch.cat([g.reshape(-1) for g in grads]) * torch.as_tensor(v)).sum()
+    hv = torch.cat([h.reshape(-1) for h in torch.autograd.grad(gv, params)]).numpy()
+    np.testing.assert_allclose(categorical_fvp_fn(net, x, damping=0.1)(v), hv + 0.1 * v, rtol=1e-9, atol=1e-12)
+
+
 # ---- the line search (Appendix C) -----------------------------------------------------------------------------------
 class Recorder:
     """A hand-made problem: surrogate(theta) and KL(theta) of the scalar step size theta, with every call logged."""
@@ -221,13 +241,15 @@ def test_quick_budget_end_to_end_with_report(results_root, capsys):
     assert (results_root / PAPER / "figures" / "fig4_cartpole_learning_curves.png").exists()
 
 
-def test_hopper_and_walker_paper_budget_dry_run_on_slurm(results_root, capsys):
+def test_hopper_walker_and_atari_paper_budget_dry_run_on_slurm(results_root, capsys):
     from common import cli
 
     for experiment in ("fig4_hopper", "fig4_walker"):
         assert cli.main(["sweep", PAPER, experiment, "--launcher", "slurm", "--profile", "local", "--dry-run"]) == 0
         out = capsys.readouterr().out
         assert "10 runs" in out and "#SBATCH --array=0-9" in out  # 2 variants x 5 seeds at the paper's budget
+    assert cli.main(["sweep", PAPER, "table1", "--launcher", "slurm", "--profile", "local", "--dry-run"]) == 0
+    assert "#SBATCH --array=0-6" in capsys.readouterr().out  # Table 1: one run per game
 
 
 def test_physics_state_restores_a_mujoco_task_exactly():
@@ -271,3 +293,17 @@ def test_vine_learns_cart_pole_a_little(tmp_path):
     assert (it["kl"] <= cfg.max_kl).all() and it["accepted"].all()
     # random policy: about 5 steps; seeds 1 and 2 reach 22 and 28 (mean of iterations 10-11) at this budget
     assert it["mean_return"].iloc[0] < 10 and it["mean_return"].tail(2).mean() > 15
+
+
+def test_atari_single_path_runs_on_the_toy_task_and_is_deterministic(tmp_path):
+    from common.records import RunContext, RunRecord
+    from papers.schulman2015_trpo.trpo_atari import TRPOAtariConfig, run_trpo_atari
+
+    cfg = TRPOAtariConfig(game="Toy", iterations=2, batch_steps=72, num_actors=8)
+    runs = [run_trpo_atari(cfg, RunContext(RunRecord(tmp_path / str(i)), checkpoint_every_s=1e9,
+                                           show_progress=False)) for i in range(2)]
+    it = runs[0]["iterations"]
+    assert len(it) == 2 and (it["kl"] <= cfg.max_kl).all() and it["accepted"].all()
+    assert len(runs[0]["episodes"]) >= 8  # every toy episode lasts 8 steps
+    for name in ("episodes", "iterations"):
+        assert runs[0][name].equals(runs[1][name])

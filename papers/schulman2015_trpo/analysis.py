@@ -32,3 +32,17 @@ def run_summary(experiment, data) -> pd.DataFrame:
                      "final_return_last10": round(float(g["mean_return"].tail(10).mean()), 1),
                      "line_search_rejections": int((g["accepted"] == 0).sum())})
     return pd.DataFrame(rows)
+
+
+LAST_GAMES = 100
+
+
+def atari_score_values(claim, data_by_exp) -> np.ndarray:
+    """Claims statistic for Table 1: per run of one game, the mean (unclipped) score of its last 100 games (the
+    paper does not say how its scores were computed: README)."""
+    data = data_by_exp.get(claim.experiment)
+    if data is None:
+        return np.array([])
+    ep = data.tables["episodes"]
+    ep = ep[ep["variant"] == claim.statistic["variant"]].sort_values("agent_step")
+    return ep.groupby("seed")["episode_return"].apply(lambda x: x.tail(LAST_GAMES).mean()).to_numpy()

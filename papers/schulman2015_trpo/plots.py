@@ -29,3 +29,30 @@ def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[
     fig.tight_layout()
     plotting.budget_caption(fig, caption, plotting.band_text(kinds))
     return plotting.save(fig, out_dir, f"{experiment.name}_learning_curves")
+
+
+def plot_atari(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
+    """Figure 5 (Appendix F) in the paper's layout, one panel per game: the mean score of the games that ended in
+    each policy iteration (the paper plots the cost, its negative)."""
+    import numpy as np
+
+    plotting.setup()
+    ep = data.tables["episodes"]
+    per_iter = ep.groupby(["variant", "seed", "iteration"], as_index=False)["episode_return"].mean()
+    games = list(dict.fromkeys(per_iter["variant"]))
+    if not games:  # no game ended yet (a short run): nothing to draw
+        return []
+    ncols = min(4, len(games))
+    nrows = int(np.ceil(len(games) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), squeeze=False)
+    kinds = set()
+    for ax, game in zip(axes.flat, games):
+        x, runs = plotting.run_matrix(per_iter[per_iter["variant"] == game], "iteration", "episode_return")
+        kinds.add(plotting.runs_with_band(ax, x, runs, label="single path")[1])
+        ax.set(title=game, xlabel="policy iteration", ylabel="mean score of the games ended")
+        ax.legend(frameon=False, fontsize=7)
+    for ax in list(axes.flat)[len(games):]:
+        ax.axis("off")
+    fig.tight_layout()
+    plotting.budget_caption(fig, caption, plotting.band_text(kinds))
+    return plotting.save(fig, out_dir, f"{experiment.name}_learning_curves")
