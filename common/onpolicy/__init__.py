@@ -8,8 +8,8 @@
   - `torch_fisher` (imported on its own, as it needs torch): the categorical Fisher-vector product of a torch module
     (e.g. an Atari network), J v by forward mode and J^T u by backpropagation.
 
-Everything but `torch_fisher` works on the flat parameter vector of `common.npmlp.Params`; each paper keeps its algorithm readable in
-its folder and imports these pieces.
+Everything but `torch_fisher` works on the flat parameter vector of `common.npmlp.Params`; each paper keeps its
+algorithm readable in its folder and imports these pieces.
 """
 from .advantages import discounted_returns, gae
 from .distributions import (categorical_kl, categorical_log_prob, gaussian_entropy, gaussian_kl,

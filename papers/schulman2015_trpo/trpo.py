@@ -17,7 +17,7 @@ Vine (Sec. 5.2, Figure 1): simulate pi_old to get trunk trajectories; choose a s
 rollout set); at each s_n sample K actions a_{n,k} ~ q = pi_old and estimate Q(s_n, a_{n,k}) by a short rollout
 from (s_n, a_{n,k}) that then follows pi_old, with the same random numbers for the K rollouts of a state (common
 random numbers); the objective is the self-normalized importance-sampling estimate of eq. (16):
-       L_n(theta) = sum_k [pi_theta(a_nk|s_n) / pi_old(a_nk|s_n)] Q(s_n, a_nk) / sum_k pi_theta(a_nk|s_n) / pi_old(a_nk|s_n)
+       L_n(theta) = sum_k w_nk(theta) Q(s_n, a_nk) / sum_k w_nk(theta),  w_nk = pi_theta(a_nk|s_n) / pi_old(a_nk|s_n)
 averaged over the rollout set; the KL constraint averages over the trunks' states.
 
 Policy (Appendix D, Sec. 8.1, Table 2): a Gaussian with diagonal covariance independent of the state, its mean a
