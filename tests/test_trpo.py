@@ -307,3 +307,35 @@ def test_atari_single_path_runs_on_the_toy_task_and_is_deterministic(tmp_path):
     assert len(runs[0]["episodes"]) >= 8  # every toy episode lasts 8 steps
     for name in ("episodes", "iterations"):
         assert runs[0][name].equals(runs[1][name])
+
+
+def test_a_policy_that_goes_non_finite_fails_the_run_in_one_line(results_root, capsys):
+    """init_log_std=1000 (sigma = e^1000 = inf): the policy gradient is NaN in the first iteration."""
+    from common import cli
+    from common.records import RunRecord
+
+    rc = cli.main(["run", PAPER, "fig4_cartpole", "--variant", "single_path", "init_log_std=1000.0"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "run failed: non-finite policy gradient (nan in 6 of 6 values) at iteration 0 (env step " in err
+    assert "init_log_std=1000.0 (paper budget: 0.0)" in err and "Traceback" not in err
+    (run_dir,) = (results_root / PAPER / "runs" / "fig4_cartpole").glob("quick-custom-*/single_path/seed_0")
+    assert RunRecord(run_dir).status() == "failed" and not list(run_dir.glob("*.csv.gz"))
+
+
+def test_linear_baseline_option_runs_and_fits_by_least_squares(tmp_path):
+    from common.errors import ReproError
+    from common.records import RunContext, RunRecord
+    from papers.schulman2015_trpo.trpo import TRPOConfig, _baseline_features, _fit_baseline, run_trpo
+
+    rng = np.random.default_rng(9)
+    obs, t = rng.standard_normal((50, 3)), np.arange(50.0)
+    coef = rng.standard_normal(10)
+    returns = _baseline_features(obs, t) @ coef
+    np.testing.assert_allclose(_fit_baseline(obs, t, returns, reg=0.0), coef, rtol=1e-6, atol=1e-8)
+    cfg = TRPOConfig(env_id="InvertedPendulum-v5", hidden_units=0, iterations=3, batch_steps=500, baseline="linear")
+    it = run_trpo(cfg, RunContext(RunRecord(tmp_path / "a"), checkpoint_every_s=1e9, show_progress=False))["iterations"]
+    assert len(it) == 3 and np.isfinite(it[["mean_return", "kl", "surrogate_improvement"]].to_numpy()).all()
+    with pytest.raises(ReproError, match="needs no baseline"):
+        run_trpo(TRPOConfig(env_id="InvertedPendulum-v5", method="vine", baseline="linear"),
+                 RunContext(RunRecord(tmp_path / "b"), checkpoint_every_s=1e9, show_progress=False))

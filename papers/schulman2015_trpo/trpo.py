@@ -203,6 +203,8 @@ def run_trpo(cfg: TRPOConfig, ctx) -> dict[str, pd.DataFrame]:
         raise ReproError(f"baseline must be one of {', '.join(BASELINES)}, got {cfg.baseline!r}")
     if cfg.method not in METHODS:
         raise ReproError(f"method must be one of {', '.join(METHODS)}, got {cfg.method!r}")
+    if cfg.method == "vine" and cfg.baseline != "none":
+        raise ReproError("the vine estimator (eq. 16) needs no baseline (Sec. 5.2): use baseline=none with method=vine")
     env = make_env(cfg.env_id, cfg.seed)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     policy = GaussianPolicy(obs_dim, act_dim, cfg.hidden_units, cfg.init_log_std,
