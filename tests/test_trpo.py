@@ -103,6 +103,28 @@ def test_gaussian_fvp_equals_the_hessian_of_the_mean_kl(hidden):
                                hessian @ v + 0.1 * v, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("hidden", [0, 5])
+def test_empirical_fvp_equals_the_covariance_of_per_sample_score_vectors(hidden):
+    from common.onpolicy import gaussian_empirical_fvp
+
+    p, layers = _policy(4, hidden, 2, True, seed=10)
+    rng = np.random.default_rng(11)
+    x, act = rng.standard_normal((7, 4)), rng.standard_normal((7, 2))
+    theta = torch.tensor(p.flat.copy(), requires_grad=True)
+    scores = []
+    for i in range(len(x)):  # per-sample gradients of log pi(a_i|s_i) by torch autograd
+        mu, views = _torch_mlp(theta, p, layers, x[i:i + 1])
+        ls = views["log_std"]
+        logp = (-0.5 * ((torch.as_tensor(act[i:i + 1]) - mu) / ls.exp()) ** 2 - ls).sum()
+        scores.append(torch.autograd.grad(logp, theta)[0].numpy())
+    s_mat = np.array(scores)
+    explicit = s_mat.T @ s_mat / len(x)
+    inputs = mlp_forward(p, "mean", layers, x)[1]
+    v = rng.standard_normal(len(p.flat))
+    np.testing.assert_allclose(gaussian_empirical_fvp(p, "mean", layers, "log_std", inputs, act, v),
+                               explicit @ v, rtol=1e-9, atol=1e-12)
+
+
 def test_categorical_fvp_equals_the_hessian_of_the_mean_kl():
     p, layers = _policy(3, 4, 5, False, seed=6)
     x = np.random.default_rng(7).standard_normal((6, 3))
@@ -280,6 +302,22 @@ def test_physics_state_restores_a_mujoco_task_exactly():
     assert len(first) == len(second)
     for (o1, r1, t1, u1), (o2, r2, t2, u2) in zip(first, second):
         assert np.array_equal(o1, o2) and r1 == r2 and t1 == t2 and u1 == u2
+
+
+@pytest.mark.parametrize("option,threshold", [
+    ((("fisher", "empirical"),), 100),  # seed 0 ends near 500-700 here
+    ((("kl_constraint", "max"),), 12),  # slower: every step bounded by the worst state; seed 0 ends near 20-40
+    ((("step_rule", "natural_gradient"), ("ng_stepsize", 0.1)), 40),  # seed 0 ends near 100-140
+])
+def test_figure4_comparisons_learn_cart_pole(tmp_path, option, threshold):
+    """Figure 4's comparisons that share TRPO's sampling, each learning cart-pole (random policy: about 5 steps)."""
+    from common.records import RunContext, RunRecord
+    from papers.schulman2015_trpo.trpo import TRPOConfig, run_trpo
+
+    cfg = TRPOConfig(env_id="InvertedPendulum-v5", hidden_units=0, iterations=20, batch_steps=2000, seed=0,
+                     **dict(option))
+    it = run_trpo(cfg, RunContext(RunRecord(tmp_path), checkpoint_every_s=1e9, show_progress=False))["iterations"]
+    assert it["mean_return"].iloc[0] < 10 and it["mean_return"].tail(3).mean() > threshold
 
 
 def test_vine_learns_cart_pole_a_little(tmp_path):

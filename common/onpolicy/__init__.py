@@ -14,9 +14,9 @@ algorithm readable in its folder and imports these pieces.
 from .advantages import discounted_returns, gae
 from .distributions import (categorical_kl, categorical_log_prob, gaussian_entropy, gaussian_kl,
                             gaussian_log_prob, softmax)
-from .natural import (LineSearchResult, categorical_fvp, conjugate_gradient, gaussian_fvp, line_search, max_step,
-                      mlp_jvp)
+from .natural import (LineSearchResult, categorical_fvp, conjugate_gradient, gaussian_empirical_fvp, gaussian_fvp,
+                      line_search, max_step, mlp_jvp)
 
 __all__ = ["discounted_returns", "gae", "categorical_kl", "categorical_log_prob", "gaussian_entropy", "gaussian_kl",
-           "gaussian_log_prob", "softmax", "LineSearchResult", "categorical_fvp", "conjugate_gradient", "gaussian_fvp",
-           "line_search", "max_step", "mlp_jvp"]
+           "gaussian_log_prob", "softmax", "LineSearchResult", "categorical_fvp", "conjugate_gradient",
+           "gaussian_empirical_fvp", "gaussian_fvp", "line_search", "max_step", "mlp_jvp"]

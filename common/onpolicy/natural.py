@@ -80,6 +80,25 @@ def gaussian_fvp(p: Params, prefix: str, n_layers: int, log_std: str, inputs: li
     return out
 
 
+def gaussian_empirical_fvp(p: Params, prefix: str, n_layers: int, log_std: str, inputs: list[np.ndarray],
+                           act: np.ndarray, v: np.ndarray, damping: float = 0.0) -> np.ndarray:
+    """The empirical Fisher matrix times v: the covariance of the per-sample score vectors,
+    F_emp v = mean_n s_n (s_n . v), s_n = grad log pi(a_n|s_n) (TRPO Sec. 8.1's "empirical FIM" comparison), for the
+    diagonal-Gaussian policy of `gaussian_fvp`; s_n . v by forward mode, the sum over n by one backward pass."""
+    n = inputs[0].shape[0]
+    mean = inputs[-1] @ p[f"{prefix}.{n_layers - 1}.w"] + p[f"{prefix}.{n_layers - 1}.b"]
+    var = np.exp(2.0 * p[log_std])
+    z = act - mean
+    d_mean, d_log_std = z / var, z * z / var - 1.0  # d log pi / d mean, d log pi / d log std
+    sv = (d_mean * mlp_jvp(p, prefix, n_layers, inputs, v)).sum(1) + d_log_std @ flat_views(p, v)[log_std]
+    out = np.zeros_like(p.flat)
+    _backward_into(p, prefix, n_layers, inputs, (sv / n)[:, None] * d_mean, out)
+    flat_views(p, out)[log_std][...] = ((sv / n)[:, None] * d_log_std).sum(0)
+    if damping:
+        out += damping * v
+    return out
+
+
 def categorical_fvp(p: Params, prefix: str, n_layers: int, inputs: list[np.ndarray], probs: np.ndarray,
                     v: np.ndarray, damping: float = 0.0) -> np.ndarray:
     """F v for a categorical policy with logits = MLP `prefix`(s) and probabilities `probs` at theta_old:

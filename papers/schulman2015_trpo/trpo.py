@@ -41,11 +41,14 @@ from common.envs import RunningMeanStd, make_env, restore_env_state, save_env_st
 from common.errors import ReproError
 from common.finite import check_finite, finite_mean
 from common.npmlp import Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
-from common.onpolicy import (conjugate_gradient, discounted_returns, gaussian_entropy, gaussian_fvp, gaussian_kl,
-                             gaussian_log_prob, line_search, max_step)
+from common.onpolicy import (LineSearchResult, conjugate_gradient, discounted_returns, gaussian_empirical_fvp,
+                             gaussian_entropy, gaussian_fvp, gaussian_kl, gaussian_log_prob, line_search, max_step)
 
 BASELINES = ("none", "linear")
 METHODS = ("single_path", "vine")
+STEP_RULES = ("trust_region", "natural_gradient")
+FISHERS = ("kl_hessian", "empirical")
+KL_CONSTRAINTS = ("mean", "max")
 
 
 @dataclass
@@ -68,6 +71,11 @@ class TRPOConfig:
     normalize_obs: bool = True  # not stated: running mean/std filter of observations, modular_rl's default
     obs_clip: float = 5.0  # modular_rl's ZFilter clips normalized observations to [-5, 5]
     init_log_std: float = 0.0  # not stated: initial sigma = 1 (modular_rl)
+    # Figure 4's comparisons that share TRPO's sampling (Sec. 8.1; settings not stated beyond these)
+    step_rule: str = "trust_region"  # trust_region (TRPO) | natural_gradient: theta + (1/lambda) A^-1 g, no search
+    ng_stepsize: float = 0.01  # 1/lambda of the natural gradient's fixed penalty (eq. 17); the paper's is not stated
+    fisher: str = "kl_hessian"  # kl_hessian: A = Hessian of the mean KL (Sec. 6) | empirical: covariance of scores
+    kl_constraint: str = "mean"  # mean (eq. 12) | max: the line search bounds the largest KL over the batch (eq. 11)
     # vine (Table 2, order Swimmer / Hopper / Walker)
     vine_trunks: int = 16  # "num. rollouts for sampling": trunk trajectories per iteration
     vine_trunk_length: int = 1000  # "len. rollouts for sampling"
@@ -203,6 +211,9 @@ def run_trpo(cfg: TRPOConfig, ctx) -> dict[str, pd.DataFrame]:
         raise ReproError(f"baseline must be one of {', '.join(BASELINES)}, got {cfg.baseline!r}")
     if cfg.method not in METHODS:
         raise ReproError(f"method must be one of {', '.join(METHODS)}, got {cfg.method!r}")
+    for key, valid in (("step_rule", STEP_RULES), ("fisher", FISHERS), ("kl_constraint", KL_CONSTRAINTS)):
+        if getattr(cfg, key) not in valid:
+            raise ReproError(f"{key} must be one of {', '.join(valid)}, got {getattr(cfg, key)!r}")
     if cfg.method == "vine" and cfg.baseline != "none":
         raise ReproError("the vine estimator (eq. 16) needs no baseline (Sec. 5.2): use baseline=none with method=vine")
     env = make_env(cfg.env_id, cfg.seed)
@@ -284,8 +295,8 @@ def run_trpo(cfg: TRPOConfig, ctx) -> dict[str, pd.DataFrame]:
             """(L(theta), mean KL(pi_old || pi_theta)) on the batch (eq. 14, 16)."""
             p.flat[...] = theta
             ratio = np.exp(gaussian_log_prob(policy.mean(x_obj), p["log_std"], obj_act) - old_logp)  # pi / q
-            kl = gaussian_kl(old_mean_kl, old_log_std, policy.mean(x_kl), p["log_std"]).mean()
-            return surrogate(ratio), float(kl)
+            kl = gaussian_kl(old_mean_kl, old_log_std, policy.mean(x_kl), p["log_std"])
+            return surrogate(ratio), float(kl.max() if cfg.kl_constraint == "max" else kl.mean())
 
         # g = grad L at theta_old = sum_i coef_i grad log pi(a_i|s_i); with z = a - mean(s), sigma = exp(r):
         #   d log pi / d mean = z / sigma^2;   d log pi / d r = z^2 / sigma^2 - 1
@@ -300,15 +311,32 @@ def run_trpo(cfg: TRPOConfig, ctx) -> dict[str, pd.DataFrame]:
         # -- 3. search direction by conjugate gradient on A s = g, A v = J^T M J v on 10% of the batch (App. C) ---
         n_kl = len(x_kl)
         sub = rng.choice(n_kl, size=max(1, int(math.ceil(cfg.fvp_fraction * n_kl))), replace=False)
-        sub_inputs = mlp_forward(p, "mean", policy.layers, x_kl[np.sort(sub)])[1]
+        if cfg.fisher == "kl_hessian":
+            sub_inputs = mlp_forward(p, "mean", policy.layers, x_kl[np.sort(sub)])[1]
 
-        def fvp(v: np.ndarray) -> np.ndarray:
-            return gaussian_fvp(p, "mean", policy.layers, "log_std", sub_inputs, v, cfg.cg_damping)
+            def fvp(v: np.ndarray) -> np.ndarray:
+                return gaussian_fvp(p, "mean", policy.layers, "log_std", sub_inputs, v, cfg.cg_damping)
+        else:  # empirical FIM: the covariance of the score vectors of the objective's samples (Sec. 8.1)
+            if cfg.method == "vine":  # those are the rollout set's (state, action) pairs, not the trunks'
+                sub = rng.choice(len(x_obj), size=max(1, int(math.ceil(cfg.fvp_fraction * len(x_obj)))),
+                                 replace=False)
+            sub = np.sort(sub)
+            sub_inputs, sub_act = mlp_forward(p, "mean", policy.layers, x_obj[sub])[1], obj_act[sub]
+
+            def fvp(v: np.ndarray) -> np.ndarray:
+                return gaussian_empirical_fvp(p, "mean", policy.layers, "log_std", sub_inputs, sub_act, v,
+                                              cfg.cg_damping)
 
         s = conjugate_gradient(fvp, g, cfg.cg_iters)
-        full_step = max_step(s, fvp(s), cfg.max_kl)  # beta s, beta = sqrt(2 delta / s^T A s)
-        # -- line search: shrink exponentially until L improves and mean KL <= delta (Appendix C) ---------------
-        result = line_search(theta_old, full_step, evaluate, cfg.max_kl, cfg.backtrack_shrink, cfg.max_backtracks)
+        if cfg.step_rule == "natural_gradient":  # fixed penalty: theta + (1/lambda) A^-1 g, no line search (eq. 17)
+            theta = theta_old + cfg.ng_stepsize * s
+            improvement, kl = (np.subtract(evaluate(theta), (evaluate(theta_old)[0], 0.0))).tolist()
+            result = LineSearchResult(theta, True, 0, improvement, kl, 1.0)
+        else:
+            full_step = max_step(s, fvp(s), cfg.max_kl)  # beta s, beta = sqrt(2 delta / s^T A s)
+            # -- line search: shrink exponentially until L improves and KL <= delta (Appendix C) -------------------
+            result = line_search(theta_old, full_step, evaluate, cfg.max_kl, cfg.backtrack_shrink,
+                                 cfg.max_backtracks)
         p.flat[...] = result.theta
 
         returns = [e[2] for e in state["episodes"][first_episode:]]
