@@ -377,3 +377,19 @@ def test_linear_baseline_option_runs_and_fits_by_least_squares(tmp_path):
     with pytest.raises(ReproError, match="needs no baseline"):
         run_trpo(TRPOConfig(env_id="InvertedPendulum-v5", method="vine", baseline="linear"),
                  RunContext(RunRecord(tmp_path / "b"), checkpoint_every_s=1e9, show_progress=False))
+
+
+def test_atari_run_resumes_after_a_crash(tmp_path, monkeypatch):
+    """ale-py cannot save emulator states, so a resumed Atari run restarts its games (as PPO's): it completes
+    with every iteration recorded once, from the checkpointed policy."""
+    from common.records import RunRecord
+    from common.runs import RunSpec
+
+    monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path))
+    spec = RunSpec(PAPER, "table1", "quick", "Pong", 0, (("batch_steps", 72), ("game", "Toy"), ("iterations", 2)))
+    record = run_with_crashes(spec, monkeypatch, (1,))
+    assert record.read_json("provenance.json")["attempts"] == 2
+    it = record.read_table("iterations")
+    assert it["iteration"].tolist() == [0, 1] and it["agent_step"].tolist() == [72, 144]
+    assert RunRecord(spec.run_dir).is_complete()
