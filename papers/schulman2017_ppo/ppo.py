@@ -27,6 +27,8 @@ from common.agents import save_agent
 from common.envs import CLASSIC, MUJOCO_V5, RunningMeanStd, make_env, restore_env_state, save_env_state
 from common.finite import check_finite
 from common.npmlp import Adam, Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
+# GAE (eq. 11-12) and the Gaussian log-likelihood and KL are shared with the other on-policy papers
+from common.onpolicy import gae, gaussian_kl, gaussian_log_prob  # noqa: F401 (gae is also used by the tests)
 
 OBJECTIVES = ("clip", "none", "adaptive_kl", "fixed_kl")
 
@@ -94,36 +96,7 @@ class ActorCritic:
         return mlp_forward(self.p, "v", LAYERS, x)[0][..., 0]
 
 
-def gaussian_log_prob(mean: np.ndarray, log_std: np.ndarray, act: np.ndarray) -> np.ndarray:
-    """log pi(a|s) of a diagonal Gaussian, summed over action dimensions."""
-    return (-0.5 * ((act - mean) / np.exp(log_std)) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-
-
-# ---- advantage estimation --------------------------------------------------------------------------------------
-def gae(rewards: np.ndarray, values: np.ndarray, episode_ends: np.ndarray, last_value: float, gamma: float,
-        lam: float) -> np.ndarray:
-    """Generalized advantage estimation (eq. 11-12) over one batch of T steps.
-    `episode_ends[t]` is True when the episode ended after step t: then V(s_{t+1}) counts as 0 and the sum stops.
-    (A truncation that should bootstrap has gamma V(s_final) folded into its reward beforehand.)"""
-    T = len(rewards)
-    adv = np.zeros(T)
-    last = 0.0
-    for t in range(T - 1, -1, -1):
-        not_end = 1.0 - float(episode_ends[t])
-        next_value = last_value if t == T - 1 else values[t + 1]
-        delta = rewards[t] + gamma * next_value * not_end - values[t]  # eq. 12
-        last = delta + gamma * lam * not_end * last  # eq. 11, recursively
-        adv[t] = last
-    return adv
-
-
 # ---- surrogate objectives and their gradients -------------------------------------------------------------------
-def gaussian_kl(mean_old, log_std_old, mean, log_std) -> np.ndarray:
-    """KL[pi_old || pi] for diagonal Gaussians, summed over action dimensions."""
-    var_old, var = np.exp(2 * log_std_old), np.exp(2 * log_std)
-    return (log_std - log_std_old + (var_old + (mean_old - mean) ** 2) / (2 * var) - 0.5).sum(-1)
-
-
 def surrogate(cfg: PPOConfig, ratio: np.ndarray, adv: np.ndarray, kl: np.ndarray | None, eps: float,
               beta: float) -> tuple[float, np.ndarray, np.ndarray | None]:
     """Negative surrogate objective (to minimise), averaged over the minibatch, with its derivatives with respect to

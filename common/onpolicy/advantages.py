@@ -1,0 +1,37 @@
+"""Returns and advantages over a batch of steps laid end to end (episodes separated by `episode_ends`)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def discounted_returns(rewards: np.ndarray, episode_ends: np.ndarray, gamma: float,
+                       last_value: float = 0.0) -> np.ndarray:
+    """Q_t = sum_{l>=0} gamma^l r_{t+l}, summed to the end of t's episode (TRPO Sec. 5.1: "computing the discounted
+    sum of future rewards along the trajectory"). `episode_ends[t]` is True when the episode ended after step t.
+    Steps after the last episode end belong to a path cut by the batch: `last_value` stands for the return beyond
+    it (0: the sum simply stops)."""
+    q = np.empty(len(rewards))
+    running = last_value
+    for t in range(len(rewards) - 1, -1, -1):
+        if episode_ends[t]:
+            running = 0.0
+        running = rewards[t] + gamma * running
+        q[t] = running
+    return q
+
+
+def gae(rewards: np.ndarray, values: np.ndarray, episode_ends: np.ndarray, last_value: float, gamma: float,
+        lam: float) -> np.ndarray:
+    """Generalized advantage estimation (PPO eq. 11-12; Schulman et al. 2016) over one batch of T steps.
+    `episode_ends[t]` is True when the episode ended after step t: then V(s_{t+1}) counts as 0 and the sum stops.
+    (A truncation that should bootstrap has gamma V(s_final) folded into its reward beforehand.)"""
+    T = len(rewards)
+    adv = np.zeros(T)
+    last = 0.0
+    for t in range(T - 1, -1, -1):
+        not_end = 1.0 - float(episode_ends[t])
+        next_value = last_value if t == T - 1 else values[t + 1]
+        delta = rewards[t] + gamma * next_value * not_end - values[t]  # eq. 12
+        last = delta + gamma * lam * not_end * last  # eq. 11, recursively
+        adv[t] = last
+    return adv

@@ -1,0 +1,31 @@
+"""Schulman et al. (2015): Trust Region Policy Optimization (ICML 2015, arXiv 1502.05477).
+
+The algorithm is trpo.py (single path and vine, Sec. 5.1-5.2, Sec. 6, Appendix C), built on the shared on-policy
+pieces in common/onpolicy/ (conjugate gradient, Fisher-vector products, the KL-constrained line search); Atari is
+trpo_atari.py. experiments.yaml lists Figure 4's four tasks and Table 1; claims.yaml what the paper states.
+"""
+from common.finite import TableRules
+from common.registry import Runner
+
+from .analysis import atari_score_values, final_return_values, run_summary
+from .plots import plot, plot_atari
+from .trpo import TRPOConfig, run_trpo
+from .trpo_atari import TRPOAtariConfig, run_trpo_atari
+
+RUNNERS = {
+    # every iteration collects whole paths, so every iteration records at least one episode
+    "trpo": Runner(TRPOConfig, run_trpo, tables={"episodes": TableRules(), "iterations": TableRules()}),
+    # a short Atari run may end no game
+    "trpo_atari": Runner(TRPOAtariConfig, run_trpo_atari, tables={"episodes": TableRules(may_be_empty=True)}),
+}
+
+#: Figures (experiments.yaml names one with `figure:`, "default" unless given).
+FIGURES = {"default": plot, "atari": plot_atari}
+
+#: Per-run tables in the regenerated README (experiments.yaml `summary:`).
+SUMMARIES = {"per_run": run_summary}
+
+#: Per-run statistics for the claims (`statistic: {custom: NAME}`).
+STATISTICS = {"final_return": final_return_values, "atari_score": atari_score_values}
+
+__all__ = ["RUNNERS", "FIGURES", "SUMMARIES", "STATISTICS"]

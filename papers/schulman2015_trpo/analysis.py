@@ -1,0 +1,48 @@
+"""Figure 4's numbers from recorded runs: per run, the mean return of the episodes of its last iterations."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def final_returns(iterations: pd.DataFrame, last: int) -> pd.DataFrame:
+    """One row per run (variant, seed): the mean over its last `last` policy iterations of each iteration's mean
+    episode return (the quantity Figure 4 plots per iteration)."""
+    tail = iterations.sort_values("iteration").groupby(["variant", "seed"]).tail(last)
+    return tail.groupby(["variant", "seed"], as_index=False)["mean_return"].mean()
+
+
+def final_return_values(claim, data_by_exp) -> np.ndarray:
+    """Claims statistic: per run of one variant, the mean episode return over its last `last_iterations`."""
+    data = data_by_exp.get(claim.experiment)
+    if data is None:
+        return np.array([])
+    scores = final_returns(data.tables["iterations"], int(claim.statistic.get("last_iterations", 10)))
+    return scores.loc[scores["variant"] == claim.statistic["variant"], "mean_return"].to_numpy()
+
+
+def run_summary(experiment, data) -> pd.DataFrame:
+    """Per run: the final return (last 10 iterations), the first iteration's, steps, and how often the line search
+    kept the old policy."""
+    it = data.tables["iterations"].sort_values("iteration")
+    rows = []
+    for (variant, seed), g in it.groupby(["variant", "seed"]):
+        rows.append({"variant": variant, "seed": seed, "iterations": len(g), "env_steps": int(g["env_step"].max()),
+                     "first_iteration_return": round(float(g["mean_return"].iloc[0]), 1),
+                     "final_return_last10": round(float(g["mean_return"].tail(10).mean()), 1),
+                     "line_search_rejections": int((g["accepted"] == 0).sum())})
+    return pd.DataFrame(rows)
+
+
+LAST_GAMES = 100
+
+
+def atari_score_values(claim, data_by_exp) -> np.ndarray:
+    """Claims statistic for Table 1: per run of one game, the mean (unclipped) score of its last 100 games (the
+    paper does not say how its scores were computed: README)."""
+    data = data_by_exp.get(claim.experiment)
+    if data is None:
+        return np.array([])
+    ep = data.tables["episodes"]
+    ep = ep[ep["variant"] == claim.statistic["variant"]].sort_values("agent_step")
+    return ep.groupby("seed")["episode_return"].apply(lambda x: x.tail(LAST_GAMES).mean()).to_numpy()

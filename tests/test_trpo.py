@@ -1,0 +1,395 @@
+"""TRPO (Schulman et al. 2015) and the shared on-policy pieces of common/onpolicy/: conjugate gradient against a
+direct solve, Fisher-vector products against the explicit Hessian of the mean KL (torch autograd on the same
+weights), the line search's acceptance on hand-made cases, learning cart-pole to a threshold, determinism, and
+resume after a crash equal to an uninterrupted run."""
+import numpy as np
+import pytest
+import torch
+
+from common.npmlp import Params, mlp_forward, mlp_shapes, normc_init
+from common.onpolicy import (categorical_fvp, conjugate_gradient, discounted_returns, gaussian_fvp, line_search,
+                             max_step, softmax)
+
+
+# ---- conjugate gradient and the maximal step ------------------------------------------------------------------------
+def test_conjugate_gradient_matches_a_direct_solve():
+    rng = np.random.default_rng(0)
+    m = rng.standard_normal((12, 12))
+    a = m @ m.T + 0.5 * np.eye(12)
+    b = rng.standard_normal(12)
+    # n steps solve an n x n system exactly in exact arithmetic (the default tolerance stops at |r|^2 < 1e-10)
+    x = conjugate_gradient(lambda v: a @ v, b, iters=12, residual_tol=1e-24)
+    np.testing.assert_allclose(x, np.linalg.solve(a, b), rtol=1e-7, atol=1e-8)
+    # 10 steps (Appendix C.1) on a well-conditioned 40 x 40 system
+    m = rng.standard_normal((40, 40)) / np.sqrt(40)
+    a = np.eye(40) + 0.1 * m @ m.T
+    b = rng.standard_normal(40)
+    np.testing.assert_allclose(conjugate_gradient(lambda v: a @ v, b, iters=10), np.linalg.solve(a, b), rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_max_step_meets_the_quadratic_kl_model_exactly():
+    rng = np.random.default_rng(1)
+    m = rng.standard_normal((5, 5))
+    a = m @ m.T + np.eye(5)
+    s = rng.standard_normal(5)
+    step = max_step(s, a @ s, 0.01)
+    assert 0.5 * step @ a @ step == pytest.approx(0.01, rel=1e-12)  # beta = sqrt(2 delta / s^T A s)
+    assert np.allclose(step / np.linalg.norm(step), s / np.linalg.norm(s))  # along s
+    assert not max_step(np.zeros(5), np.zeros(5), 0.01).any()
+
+
+def test_discounted_returns_match_brute_force():
+    rng = np.random.default_rng(2)
+    rewards = rng.standard_normal(9)
+    ends = np.array([0, 0, 1, 0, 1, 0, 0, 0, 1], bool)
+    q = discounted_returns(rewards, ends, 0.9)
+    starts = [0, 3, 5]
+    stops = [3, 5, 9]
+    for s0, s1 in zip(starts, stops):
+        for t in range(s0, s1):
+            assert q[t] == pytest.approx(sum(0.9 ** (k - t) * rewards[k] for k in range(t, s1)))
+
+
+# ---- Fisher-vector products against the explicit Hessian of the mean KL ---------------------------------------------
+def _policy(obs_dim, hidden, out_dim, log_std, seed):
+    sizes = [obs_dim, hidden, out_dim] if hidden else [obs_dim, out_dim]
+    shapes = {**mlp_shapes("mean", sizes)}
+    if log_std:
+        shapes["log_std"] = (out_dim,)
+    p = Params(shapes)
+    rng = np.random.default_rng(seed)
+    normc_init(p, "mean", len(sizes) - 1, 1.0, rng)
+    for name in p.names():  # non-zero biases and log stds, so every term of the Fisher matters
+        if name.endswith(".b") or name == "log_std":
+            p[name][...] = 0.3 * rng.standard_normal(p[name].shape)
+    return p, len(sizes) - 1
+
+
+def _torch_mlp(theta, p, layers, x):
+    """The same MLP as common.npmlp.mlp_forward, in torch, from a flat parameter vector with p's layout."""
+    views, start = {}, 0
+    for name, shape in p.shapes.items():
+        size = int(np.prod(shape))
+        views[name] = theta[start:start + size].reshape(shape)
+        start += size
+    h = torch.as_tensor(x)
+    for i in range(layers):
+        h = h @ views[f"mean.{i}.w"] + views[f"mean.{i}.b"]
+        if i < layers - 1:
+            h = torch.tanh(h)
+    return h, views
+
+
+@pytest.mark.parametrize("hidden", [0, 5])  # linear (cart-pole's six parameters) and one tanh hidden layer
+def test_gaussian_fvp_equals_the_hessian_of_the_mean_kl(hidden):
+    p, layers = _policy(4, hidden, 2, True, seed=3)
+    x = np.random.default_rng(4).standard_normal((7, 4))
+    theta_old = torch.tensor(p.flat.copy())
+
+    def mean_kl(theta):  # D_KL(pi_old || pi_theta), averaged over the batch's states
+        mu_old, v_old = _torch_mlp(theta_old, p, layers, x)
+        mu, v = _torch_mlp(theta, p, layers, x)
+        ls_old, ls = v_old["log_std"], v["log_std"]
+        kl = ls - ls_old + (torch.exp(2 * ls_old) + (mu_old - mu) ** 2) / (2 * torch.exp(2 * ls)) - 0.5
+        return kl.sum(-1).mean()
+
+    hessian = torch.autograd.functional.hessian(mean_kl, theta_old.clone()).numpy()
+    inputs = mlp_forward(p, "mean", layers, x)[1]
+    explicit = np.stack([gaussian_fvp(p, "mean", layers, "log_std", inputs, e) for e in np.eye(len(p.flat))], 1)
+    np.testing.assert_allclose(explicit, hessian, rtol=1e-9, atol=1e-12)
+    v = np.random.default_rng(5).standard_normal(len(p.flat))
+    np.testing.assert_allclose(gaussian_fvp(p, "mean", layers, "log_std", inputs, v, damping=0.1),
+                               hessian @ v + 0.1 * v, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("hidden", [0, 5])
+def test_empirical_fvp_equals_the_covariance_of_per_sample_score_vectors(hidden):
+    from common.onpolicy import gaussian_empirical_fvp
+
+    p, layers = _policy(4, hidden, 2, True, seed=10)
+    rng = np.random.default_rng(11)
+    x, act = rng.standard_normal((7, 4)), rng.standard_normal((7, 2))
+    theta = torch.tensor(p.flat.copy(), requires_grad=True)
+    scores = []
+    for i in range(len(x)):  # per-sample gradients of log pi(a_i|s_i) by torch autograd
+        mu, views = _torch_mlp(theta, p, layers, x[i:i + 1])
+        ls = views["log_std"]
+        logp = (-0.5 * ((torch.as_tensor(act[i:i + 1]) - mu) / ls.exp()) ** 2 - ls).sum()
+        scores.append(torch.autograd.grad(logp, theta)[0].numpy())
+    s_mat = np.array(scores)
+    explicit = s_mat.T @ s_mat / len(x)
+    inputs = mlp_forward(p, "mean", layers, x)[1]
+    v = rng.standard_normal(len(p.flat))
+    np.testing.assert_allclose(gaussian_empirical_fvp(p, "mean", layers, "log_std", inputs, act, v),
+                               explicit @ v, rtol=1e-9, atol=1e-12)
+
+
+def test_categorical_fvp_equals_the_hessian_of_the_mean_kl():
+    p, layers = _policy(3, 4, 5, False, seed=6)
+    x = np.random.default_rng(7).standard_normal((6, 3))
+    theta_old = torch.tensor(p.flat.copy())
+
+    def mean_kl(theta):
+        logits_old, _ = _torch_mlp(theta_old, p, layers, x)
+        logits, _ = _torch_mlp(theta, p, layers, x)
+        lp_old, lp = torch.log_softmax(logits_old, -1), torch.log_softmax(logits, -1)
+        return (lp_old.exp() * (lp_old - lp)).sum(-1).mean()
+
+    hessian = torch.autograd.functional.hessian(mean_kl, theta_old.clone()).numpy()
+    logits, inputs = mlp_forward(p, "mean", layers, x)
+    probs = softmax(logits)
+    explicit = np.stack([categorical_fvp(p, "mean", layers, inputs, probs, e) for e in np.eye(len(p.flat))], 1)
+    np.testing.assert_allclose(explicit, hessian, rtol=1e-9, atol=1e-12)
+
+
+def test_torch_categorical_fvp_of_a_conv_net_equals_the_hessian_of_the_mean_kl():
+    """The Atari policy's Fisher-vector product (forward-mode J v, backward J^T u) against double backpropagation of
+    the mean KL, on a small convolutional network."""
+    from common.onpolicy.torch_fisher import categorical_fvp_fn
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(4, 3, 4, 2), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(3 * 5 * 5, 6), torch.nn.Tanh(), torch.nn.Linear(6, 4)).double()
+    x = torch.rand(9, 4, 12, 12, dtype=torch.float64)
+    params = list(net.parameters())
+    with torch.no_grad():
+        old = torch.log_softmax(net(x), -1)
+    v = np.random.default_rng(8).standard_normal(sum(p.numel() for p in params))
+    kl = (old.exp() * (old - torch.log_softmax(net(x), -1))).sum(-1).mean()
+    grads = torch.autograd.grad(kl, params, create_graph=True)
+    gv = (torch.cat([g.reshape(-1) for g in grads]) * torch.as_tensor(v)).sum()
+    hv = torch.cat([h.reshape(-1) for h in torch.autograd.grad(gv, params)]).numpy()
+    np.testing.assert_allclose(categorical_fvp_fn(net, x, damping=0.1)(v), hv + 0.1 * v, rtol=1e-9, atol=1e-12)
+
+
+# ---- the line search (Appendix C) -----------------------------------------------------------------------------------
+class Recorder:
+    """A hand-made problem: surrogate(theta) and KL(theta) of the scalar step size theta, with every call logged."""
+
+    def __init__(self, surrogate, kl):
+        self.surrogate, self.kl, self.tried = surrogate, kl, []
+
+    def __call__(self, theta):
+        self.tried.append(float(theta[0]))
+        return self.surrogate(theta[0]), self.kl(theta[0])
+
+
+def test_line_search_rejects_a_step_over_the_kl_bound_and_shrinks_geometrically():
+    # the surrogate improves along the whole step; the KL is 0.01 * t^2 / 0.1 = 0.1 t^2: over delta = 0.01 until
+    # t <= 0.316, so the search accepts t = 0.25 after shrinking 1 -> 0.5 -> 0.25
+    f = Recorder(lambda t: t, lambda t: 0.1 * t * t)
+    r = line_search(np.zeros(1), np.ones(1), f, max_kl=0.01)
+    assert r.accepted and r.backtracks == 2 and r.fraction == 0.25 and r.theta[0] == 0.25
+    assert f.tried == [0.0, 1.0, 0.5, 0.25]  # theta_old first, then geometric shrinking by 1/2
+    assert r.kl == pytest.approx(0.1 * 0.25 ** 2) and r.improvement == pytest.approx(0.25)
+    f = Recorder(lambda t: t, lambda t: 0.1 * t * t)
+    r = line_search(np.zeros(1), np.ones(1), f, max_kl=0.01, shrink=0.8)
+    assert f.tried[1:] == pytest.approx([0.8 ** k for k in range(len(f.tried) - 1)])
+    assert r.theta[0] == pytest.approx(0.8 ** 6) and r.backtracks == 6  # 0.8^5 = 0.328 > 0.316 >= 0.8^6
+
+
+def test_line_search_rejects_a_non_improving_step():
+    # KL always within the bound, the surrogate t - t^2 improves only for 0 < t < 1: t = 1 (L = 0) is rejected as
+    # not improving, t = 0.5 accepted
+    f = Recorder(lambda t: t - t * t, lambda t: 0.0)
+    r = line_search(np.zeros(1), np.ones(1), f, max_kl=0.01)
+    assert r.accepted and r.backtracks == 1 and r.theta[0] == 0.5
+    # a direction that never improves: every try rejected, the old parameters kept
+    f = Recorder(lambda t: -t, lambda t: 0.0)
+    theta_old = np.array([3.0])
+    r = line_search(theta_old, np.ones(1), f, max_kl=0.01, max_backtracks=10)
+    assert not r.accepted and r.theta[0] == 3.0 and r.backtracks == 10 and len(f.tried) == 11
+    assert r.improvement == 0.0
+
+
+def test_line_search_accepts_the_full_step_when_it_satisfies_both():
+    f = Recorder(lambda t: t, lambda t: 0.005 * t * t)
+    r = line_search(np.zeros(1), np.ones(1), f, max_kl=0.01)
+    assert r.accepted and r.backtracks == 0 and r.fraction == 1.0 and f.tried == [0.0, 1.0]
+
+
+# ---- the runner: learning, determinism, resume ----------------------------------------------------------------------
+from conftest import execute_in, run_with_crashes, table_bytes  # noqa: E402
+
+PAPER = "schulman2015_trpo"
+
+
+def test_trpo_learns_cart_pole_with_a_linear_policy(tmp_path):
+    from common.records import RunContext, RunRecord
+    from papers.schulman2015_trpo.trpo import TRPOConfig, run_trpo
+
+    cfg = TRPOConfig(env_id="InvertedPendulum-v5", hidden_units=0, iterations=25, batch_steps=2000, seed=0)
+    out = run_trpo(cfg, RunContext(RunRecord(tmp_path), checkpoint_every_s=1e9, show_progress=False))
+    it = out["iterations"]
+    assert len(it) == 25 and it["env_step"].iloc[-1] >= 50_000
+    assert (it["kl"] <= cfg.max_kl).all()  # every accepted step within the trust region
+    # a random policy balances for about 5 steps; seeds 0-3 end at 170-1,000 (mean of the last 3 iterations) here
+    assert it["mean_return"].iloc[0] < 20
+    assert it["mean_return"].tail(3).mean() > 100
+
+
+@pytest.mark.parametrize("experiment,variant,overrides", [
+    ("fig4_cartpole", "single_path", (("batch_steps", 500), ("iterations", 6))),
+    ("fig4_hopper", "single_path", (("batch_steps", 400), ("iterations", 5))),  # one hidden layer of 50 units
+    ("fig4_hopper", "vine", (("iterations", 5),)),  # the quick budget's trunks and rollouts from saved states
+])
+def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkeypatch, experiment, variant,
+                                                                overrides):
+    from common.records import RunRecord
+    from common.runs import RunSpec
+
+    monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")  # a checkpoint after every iteration
+    roots = {name: execute_in(tmp_path / name, monkeypatch, PAPER, experiment, "quick", variant, 0, overrides)
+             for name in ("a", "b")}
+    assert table_bytes(roots["a"]) == table_bytes(roots["b"])  # same seed, same config: identical metrics
+
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
+    spec = RunSpec(PAPER, experiment, "quick", variant, 0, overrides)
+    run_with_crashes(spec, monkeypatch, (2, 4))
+    assert RunRecord(spec.run_dir).read_json("provenance.json")["attempts"] == 3
+    assert table_bytes(spec.run_dir) == table_bytes(roots["a"])
+
+
+def test_quick_budget_end_to_end_with_report(results_root, capsys):
+    from common import cli
+
+    assert cli.main(["sweep", PAPER, "fig4_cartpole", "--budget", "quick"]) == 0
+    assert "failed 0" in capsys.readouterr().out
+    assert cli.main(["report", PAPER]) == 0
+    readme = (results_root / PAPER / "README.md").read_text()
+    assert "fig4_cartpole_balances" in readme and "fig4_cartpole_balances_vine" in readme
+    assert "reduced budget" in readme
+    assert (results_root / PAPER / "figures" / "fig4_cartpole_learning_curves.png").exists()
+
+
+def test_hopper_walker_and_atari_paper_budget_dry_run_on_slurm(results_root, capsys):
+    from common import cli
+
+    for experiment in ("fig4_hopper", "fig4_walker"):
+        assert cli.main(["sweep", PAPER, experiment, "--launcher", "slurm", "--profile", "local", "--dry-run"]) == 0
+        out = capsys.readouterr().out
+        assert "10 runs" in out and "#SBATCH --array=0-9" in out  # 2 variants x 5 seeds at the paper's budget
+    assert cli.main(["sweep", PAPER, "table1", "--launcher", "slurm", "--profile", "local", "--dry-run"]) == 0
+    assert "#SBATCH --array=0-6" in capsys.readouterr().out  # Table 1: one run per game
+
+
+def test_physics_state_restores_a_mujoco_task_exactly():
+    """Vine rollouts start from saved states (Sec. 5.2): the same actions from a restored state give the same
+    observations, rewards and ends, bit for bit."""
+    from common.envs import make_env, physics_state, set_physics_state
+
+    env = make_env("Hopper-v5", 0)
+    env.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        env.step(rng.uniform(-1, 1, 3))
+    saved = physics_state(env)
+    actions = rng.uniform(-1, 1, (30, 3))
+
+    def roll():
+        out = []
+        for a in actions:
+            obs, r, term, trunc, _ = env.step(a)
+            out.append((obs.copy(), r, term, trunc))
+            if term or trunc:
+                break
+        return out
+
+    first = roll()
+    set_physics_state(env, saved)
+    second = roll()
+    assert len(first) == len(second)
+    for (o1, r1, t1, u1), (o2, r2, t2, u2) in zip(first, second):
+        assert np.array_equal(o1, o2) and r1 == r2 and t1 == t2 and u1 == u2
+
+
+@pytest.mark.parametrize("option,threshold", [
+    ((("fisher", "empirical"),), 100),  # seed 0 ends near 500-700 here
+    ((("kl_constraint", "max"),), 12),  # slower: every step bounded by the worst state; seed 0 ends near 20-40
+    ((("step_rule", "natural_gradient"), ("ng_stepsize", 0.1)), 40),  # seed 0 ends near 100-140
+])
+def test_figure4_comparisons_learn_cart_pole(tmp_path, option, threshold):
+    """Figure 4's comparisons that share TRPO's sampling, each learning cart-pole (random policy: about 5 steps)."""
+    from common.records import RunContext, RunRecord
+    from papers.schulman2015_trpo.trpo import TRPOConfig, run_trpo
+
+    cfg = TRPOConfig(env_id="InvertedPendulum-v5", hidden_units=0, iterations=20, batch_steps=2000, seed=0,
+                     **dict(option))
+    it = run_trpo(cfg, RunContext(RunRecord(tmp_path), checkpoint_every_s=1e9, show_progress=False))["iterations"]
+    assert it["mean_return"].iloc[0] < 10 and it["mean_return"].tail(3).mean() > threshold
+
+
+def test_vine_learns_cart_pole_a_little(tmp_path):
+    from common.records import RunContext, RunRecord
+    from papers.schulman2015_trpo.trpo import TRPOConfig, run_trpo
+
+    # fig4_cartpole's vine settings (50 trunks, 100 states x 4 actions, rollouts of 50 steps), 12 iterations
+    cfg = TRPOConfig(env_id="InvertedPendulum-v5", hidden_units=0, method="vine", iterations=12, vine_trunks=50,
+                     vine_trunk_length=1000, vine_states=100, vine_actions=4, vine_rollout_length=50, seed=0)
+    it = run_trpo(cfg, RunContext(RunRecord(tmp_path), checkpoint_every_s=1e9, show_progress=False))["iterations"]
+    assert (it["kl"] <= cfg.max_kl).all() and it["accepted"].all()
+    # random policy: about 5 steps; seeds 1 and 2 reach 22 and 28 (mean of iterations 10-11) at this budget
+    assert it["mean_return"].iloc[0] < 10 and it["mean_return"].tail(2).mean() > 15
+
+
+def test_atari_single_path_runs_on_the_toy_task_and_is_deterministic(tmp_path):
+    from common.records import RunContext, RunRecord
+    from papers.schulman2015_trpo.trpo_atari import TRPOAtariConfig, run_trpo_atari
+
+    cfg = TRPOAtariConfig(game="Toy", iterations=2, batch_steps=72, num_actors=8)
+    runs = [run_trpo_atari(cfg, RunContext(RunRecord(tmp_path / str(i)), checkpoint_every_s=1e9,
+                                           show_progress=False)) for i in range(2)]
+    it = runs[0]["iterations"]
+    assert len(it) == 2 and (it["kl"] <= cfg.max_kl).all() and it["accepted"].all()
+    assert len(runs[0]["episodes"]) >= 8  # every toy episode lasts 8 steps
+    for name in ("episodes", "iterations"):
+        assert runs[0][name].equals(runs[1][name])
+
+
+def test_a_policy_that_goes_non_finite_fails_the_run_in_one_line(results_root, capsys):
+    """init_log_std=1000 (sigma = e^1000 = inf): the policy gradient is NaN in the first iteration."""
+    from common import cli
+    from common.records import RunRecord
+
+    rc = cli.main(["run", PAPER, "fig4_cartpole", "--variant", "single_path", "init_log_std=1000.0"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "run failed: non-finite policy gradient (nan in 6 of 6 values) at iteration 0 (env step " in err
+    assert "init_log_std=1000.0 (paper budget: 0.0)" in err and "Traceback" not in err
+    (run_dir,) = (results_root / PAPER / "runs" / "fig4_cartpole").glob("quick-custom-*/single_path/seed_0")
+    assert RunRecord(run_dir).status() == "failed" and not list(run_dir.glob("*.csv.gz"))
+
+
+def test_linear_baseline_option_runs_and_fits_by_least_squares(tmp_path):
+    from common.errors import ReproError
+    from common.records import RunContext, RunRecord
+    from papers.schulman2015_trpo.trpo import TRPOConfig, _baseline_features, _fit_baseline, run_trpo
+
+    rng = np.random.default_rng(9)
+    obs, t = rng.standard_normal((50, 3)), np.arange(50.0)
+    coef = rng.standard_normal(10)
+    returns = _baseline_features(obs, t) @ coef
+    np.testing.assert_allclose(_fit_baseline(obs, t, returns, reg=0.0), coef, rtol=1e-6, atol=1e-8)
+    cfg = TRPOConfig(env_id="InvertedPendulum-v5", hidden_units=0, iterations=3, batch_steps=500, baseline="linear")
+    it = run_trpo(cfg, RunContext(RunRecord(tmp_path / "a"), checkpoint_every_s=1e9, show_progress=False))["iterations"]
+    assert len(it) == 3 and np.isfinite(it[["mean_return", "kl", "surrogate_improvement"]].to_numpy()).all()
+    with pytest.raises(ReproError, match="needs no baseline"):
+        run_trpo(TRPOConfig(env_id="InvertedPendulum-v5", method="vine", baseline="linear"),
+                 RunContext(RunRecord(tmp_path / "b"), checkpoint_every_s=1e9, show_progress=False))
+
+
+def test_atari_run_resumes_after_a_crash(tmp_path, monkeypatch):
+    """ale-py cannot save emulator states, so a resumed Atari run restarts its games (as PPO's): it completes
+    with every iteration recorded once, from the checkpointed policy."""
+    from common.records import RunRecord
+    from common.runs import RunSpec
+
+    monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path))
+    spec = RunSpec(PAPER, "table1", "quick", "Pong", 0, (("batch_steps", 72), ("game", "Toy"), ("iterations", 2)))
+    record = run_with_crashes(spec, monkeypatch, (1,))
+    assert record.read_json("provenance.json")["attempts"] == 2
+    it = record.read_table("iterations")
+    assert it["iteration"].tolist() == [0, 1] and it["agent_step"].tolist() == [72, 144]
+    assert RunRecord(spec.run_dir).is_complete()
