@@ -222,7 +222,7 @@ EXPERIMENTS_FILE = Map({"paper": Map({"title": STR, "citation": STR}, required=(
 # ---- claims.yaml -----------------------------------------------------------------------------------------------
 SOURCE = Map({"figure": STR, "table": STR, "page": Scalar("int", "str", "null")},
              rule=lambda keys: None if keys & {"figure", "table"} else "name a figure or a table")
-_CUSTOM_ONLY = {"variants", "setting", "max_step", "env", "episodes"}  # read by a paper's STATISTICS functions
+_CUSTOM_ONLY = {"variants", "setting", "max_step", "env", "episodes", "last_iterations"}  # read by STATISTICS functions
 
 
 def _statistic_rule(keys: set) -> str | None:
@@ -242,7 +242,8 @@ def _statistic_rule(keys: set) -> str | None:
 
 STATISTIC = Map({"custom": STR, "column": STR, "variant": STR, "variants": Seq(STR), "difference": Seq(STR, length=2),
                  "ratio": Seq(STR, length=2), "setting": STR, "normalized_over": Scalar("str", choices=("experiment",)),
-                 "max_step": Scalar("int", "null"), "env": Scalar("str", "null"), "episodes": Scalar("int", minimum=1)},
+                 "max_step": Scalar("int", "null"), "env": Scalar("str", "null"), "episodes": Scalar("int", minimum=1),
+                 "last_iterations": Scalar("int", minimum=1)},
                 rule=_statistic_rule)
 
 

@@ -352,7 +352,7 @@ def test_a_policy_that_goes_non_finite_fails_the_run_in_one_line(results_root, c
     from common import cli
     from common.records import RunRecord
 
-    rc = cli.main(["run", PAPER, "fig4_cartpole", "--variant", "single_path", "init_log_std=1000.0"])
+    rc = cli.main(["run", PAPER, "fig4_cartpole", "--variant", "single_path", "--budget", "quick", "init_log_std=1000.0"])
     err = capsys.readouterr().err
     assert rc == 1
     assert "run failed: non-finite policy gradient (nan in 6 of 6 values) at iteration 0 (env step " in err

@@ -9,14 +9,15 @@ from common.registry import Runner
 
 from .analysis import atari_score_values, final_return_values, run_summary
 from .plots import plot, plot_atari
-from .trpo import TRPOConfig, run_trpo
-from .trpo_atari import TRPOAtariConfig, run_trpo_atari
+from .trpo import TRPOConfig, run_trpo, validate_trpo
+from .trpo_atari import TRPOAtariConfig, run_trpo_atari, validate_trpo_atari
 
 RUNNERS = {
     # every iteration collects whole paths, so every iteration records at least one episode
-    "trpo": Runner(TRPOConfig, run_trpo, tables={"episodes": TableRules(), "iterations": TableRules()}),
+    "trpo": Runner(TRPOConfig, run_trpo, validate_trpo, tables={"episodes": TableRules(), "iterations": TableRules()}),
     # a short Atari run may end no game
-    "trpo_atari": Runner(TRPOAtariConfig, run_trpo_atari, tables={"episodes": TableRules(may_be_empty=True)}),
+    "trpo_atari": Runner(TRPOAtariConfig, run_trpo_atari, validate_trpo_atari,
+                         tables={"episodes": TableRules(may_be_empty=True)}),
 }
 
 #: Figures (experiments.yaml names one with `figure:`, "default" unless given).

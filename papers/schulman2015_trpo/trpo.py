@@ -37,7 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from common.envs import RunningMeanStd, make_env, restore_env_state, save_env_state
+from common import validate as check
+from common.envs import CLASSIC, MUJOCO_V5, RunningMeanStd, make_env, restore_env_state, save_env_state
 from common.errors import ReproError
 from common.finite import check_finite, finite_mean
 from common.npmlp import Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
@@ -82,6 +83,26 @@ class TRPOConfig:
     vine_states: int = 125  # N: rollout-set size = "Q-values per batch" / "rollouts per state" = 500/4, 2500/4
     vine_actions: int = 4  # K: "rollouts per state"
     vine_rollout_length: int = 50  # "rollout length": 50 / 100 / 100
+
+
+def validate_trpo(cfg: TRPOConfig) -> None:
+    """Values the algorithm can use (checked before any run starts): a known task, method and step rule; positive
+    sizes and KL bound; discount in [0, 1]; shares and shrink factors in (0, 1]."""
+    check.seed(cfg)
+    check.one_of(cfg, "env_id", MUJOCO_V5 + CLASSIC)
+    check.one_of(cfg, "method", ("single_path", "vine"))
+    check.one_of(cfg, "step_rule", ("trust_region", "natural_gradient"))
+    check.one_of(cfg, "fisher", ("kl_hessian", "empirical"))
+    check.one_of(cfg, "kl_constraint", ("mean", "max"))
+    check.one_of(cfg, "baseline", ("none", "linear"))
+    check.at_least(cfg, 1, "iterations", "batch_steps", "path_length", "cg_iters", "max_backtracks", "vine_trunks",
+                   "vine_trunk_length", "vine_states", "vine_actions", "vine_rollout_length")
+    check.at_least(cfg, 0, "hidden_units")
+    check.positive(cfg, "max_kl", "ng_stepsize", "obs_clip")
+    check.at_least(cfg, 0.0, "cg_damping")
+    check.between(cfg, 0, 1, "gamma")
+    check.between(cfg, 0, 1, "fvp_fraction", "backtrack_shrink", lo_open=True)
+    check.finite(cfg, "init_log_std")
 
 
 # ---- the policy --------------------------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from common.atari import clip_reward, make_atari
+from common import validate as check
+from common.atari import GAMES, clip_reward, make_atari, stream_seeds
 from common.finite import check_finite
 from common.networks import scale_frames
 from common.onpolicy import conjugate_gradient, discounted_returns, line_search, max_step
@@ -52,6 +53,19 @@ class TRPOAtariConfig:
     torch_threads: int = 1
 
 
+def validate_trpo_atari(cfg: TRPOAtariConfig) -> None:
+    """Values the algorithm can use (checked before any run starts): a known game (or the Toy task), positive sizes,
+    a positive KL bound, discount in [0, 1], a share of the batch for the Fisher-vector products in (0, 1]."""
+    check.seed(cfg)
+    check.one_of(cfg, "game", (*GAMES, "Toy"))
+    check.at_least(cfg, 1, "iterations", "batch_steps", "num_actors", "frame_skip", "cg_iters", "max_backtracks",
+                   "channels", "hidden_units", "torch_threads")
+    check.positive(cfg, "max_kl")
+    check.at_least(cfg, 0.0, "cg_damping")
+    check.between(cfg, 0, 1, "gamma")
+    check.between(cfg, 0, 1, "fvp_fraction", "backtrack_shrink", lo_open=True)
+
+
 class AtariPolicy(nn.Module):
     """pi_theta(a|s) = softmax(f_theta(s)): conv 16 4x4/2, conv 16 4x4/2, fully connected 20 (Sec. 8.2, Figure 3);
     the nonlinearity is not stated: ReLU, as the network of Mnih et al. 2013 whose preprocessing the paper follows."""
@@ -69,7 +83,8 @@ class AtariPolicy(nn.Module):
 def run_trpo_atari(cfg: TRPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
-    env, obs = make_atari(cfg.game, cfg.num_actors, cfg.seed, cfg.frame_skip)
+    # one emulator seed per actor from the run seed's SeedSequence: no two runs share a stream (common/atari.py)
+    env, obs = make_atari(cfg.game, cfg.num_actors, stream_seeds(cfg.seed, cfg.num_actors, 0), cfg.frame_skip)
     N = cfg.num_actors
     T = math.ceil(cfg.batch_steps / N)  # steps per actor and iteration
     policy = AtariPolicy(env.single_action_space.n, cfg.channels, cfg.hidden_units)
