@@ -54,6 +54,16 @@ def _check_device(local: bool) -> None:
         torch_device()
 
 
+def _variant(args, exp) -> str:
+    """The variant a command names (`--variant`), or the experiment's only one; an error lists them otherwise."""
+    variant = args.variant or (next(iter(exp.variants)) if len(exp.variants) == 1 else None)
+    if variant is None:
+        raise ReproError(f"{args.paper}/{args.experiment} has several variants; choose one with --variant: "
+                         f"{', '.join(exp.variants)}")
+    exp.variant(variant)
+    return variant
+
+
 def _cmd_run(args) -> int:
     from .config import parse_overrides
     from .registry import get_paper
@@ -61,11 +71,7 @@ def _cmd_run(args) -> int:
 
     _check_device(local=True)
     exp = get_paper(args.paper).experiment(args.experiment)
-    variant = args.variant or (next(iter(exp.variants)) if len(exp.variants) == 1 else None)
-    if variant is None:
-        raise ReproError(f"{args.paper}/{args.experiment} has several variants; choose one with --variant: "
-                         f"{', '.join(exp.variants)}")
-    exp.variant(variant)
+    variant = _variant(args, exp)
     exp.budget(args.budget)
     overrides = parse_overrides(args.overrides)
     if "seed" in overrides:
@@ -232,11 +238,7 @@ def _find_run(args):
     from .runs import results_root
 
     exp = get_paper(args.paper).experiment(args.experiment)
-    variant = args.variant or (next(iter(exp.variants)) if len(exp.variants) == 1 else None)
-    if variant is None:
-        raise ReproError(f"{args.paper}/{args.experiment} has several variants; choose one with --variant: "
-                         f"{', '.join(exp.variants)}")
-    exp.variant(variant)
+    variant = _variant(args, exp)
     runs = results_root() / args.paper / "runs" / exp.run_experiment
     budgets = sorted(p.parent.parent.name for p in runs.glob(f"*/{variant}/seed_{args.seed}"))
     budget = args.budget

@@ -284,29 +284,19 @@ def evaluate(cfg: DQNConfig, net: QNetwork, env, seed, agent_steps: int, rng, mi
     dev = module_device(net)
     returns, running, was_done = [], np.zeros(n), np.zeros(n, bool)
     steps, window = 0, max(agent_steps // n, 1)
-    if cfg.eval_protocol == "complete_started":
-        counting = np.ones(n, bool)  # the stream's current episode started inside the window
-        while counting.any():
-            steps += 1
-            with torch.no_grad():
-                q = net(torch.from_numpy(obs).to(dev)).cpu().numpy()
-            obs, r, term, trunc, _ = env.step(epsilon_greedy(q, cfg.eval_epsilon, rng))
-            running += np.where(was_done, 0.0, r)
-            done = (term | trunc) & ~was_done
-            returns += list(running[done & counting])
-            running[done | was_done] = 0.0
-            counting &= ~(done & (steps >= window))  # the next episode would start after the window: not counted
-            was_done = term | trunc
-        return returns
-    while steps < window or len(returns) < min_episodes:
+    complete_started = cfg.eval_protocol == "complete_started"
+    counting = np.ones(n, bool)  # complete_started: the stream's current episode started inside the window
+    while counting.any() if complete_started else (steps < window or len(returns) < min_episodes):
         steps += 1
         with torch.no_grad():
             q = net(torch.from_numpy(obs).to(dev)).cpu().numpy()
         obs, r, term, trunc, _ = env.step(epsilon_greedy(q, cfg.eval_epsilon, rng))
         running += np.where(was_done, 0.0, r)
         done = (term | trunc) & ~was_done
-        returns += list(running[done])
+        returns += list(running[done & counting])
         running[done | was_done] = 0.0
+        if complete_started:  # the stream's next episode would start after the window: not counted
+            counting &= ~(done & (steps >= window))
         was_done = term | trunc
     return returns
 
