@@ -252,7 +252,9 @@ def format_bench(r: dict) -> list[str]:
 
 
 def threads_text(threads: dict) -> str:
-    return ", ".join(f"{who} {n}" for who, n in threads.items())
+    """'this repository N, peer M' (this repository first, whatever order a JSON file kept)."""
+    order = sorted(threads, key=lambda who: who != "this repository")
+    return ", ".join(f"{who} {threads[who]}" for who in order)
 
 
 def load_text(shares: list[float]) -> str:
