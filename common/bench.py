@@ -136,8 +136,8 @@ def run_bench(paper_name: str, experiment: str, variant: str | None, n_steps: in
         from . import peers
 
         if not peers.available():
-            raise ReproError(f"the peer for this benchmark needs {peers.missing_reason()}; "
-                             f"or run without it (--no-peer)")
+            raise ReproError(f"this benchmark's peer cannot run: {peers.missing_reason()}; "
+                             f"or time the loop alone with --no-peer")
     with tempfile.TemporaryDirectory() as scratch:
         if len(entry) == 2:  # a bench without the environment/training split: one run, as measured before
             result = fn(cfg, n_steps, Path(scratch))
