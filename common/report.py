@@ -411,7 +411,9 @@ def _peer_text(r: dict) -> str:
 
     p = r.get("peer")
     if not p:
-        return "not measured (recorded before peers ran in the same invocation)" if "runs" not in r else "no peer"
+        if "runs" in r or not r.get("references"):
+            return "—"  # timed without a peer, or an algorithm with none
+        return "not measured (recorded before peers ran in the same invocation)"
     lo, hi = p["ratio_range"]
     return (f"{p['name']} {p['steps_per_s']:,.0f} {r['unit']}: {p['median_ratio']:.2f}x [{lo:.2f}-{hi:.2f}], "
             f"{p['rounds']} rounds; threads {threads_text(p['threads'])}; other load {load_text(p['other_load'])}")
