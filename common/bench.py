@@ -20,11 +20,12 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .config import to_dict
 from .errors import ReproError
-from .records import atomic_write_text, git_state, machine, now, package_versions
+from .records import RunContext, atomic_write_text, git_state, machine, now, package_versions
 from .registry import get_paper
 from .runs import RunSpec, resolve, results_root
 
@@ -60,6 +61,33 @@ def _save(filename: str, result: dict) -> None:
 def _context(paper_name: str, experiment: str, variant: str, ov: tuple) -> dict:
     return {"paper": paper_name, "experiment": experiment, "variant": variant, "overrides": dict(ov), "when": now(),
             "git": git_state(), "machine": machine(), "packages": package_versions(), "python": platform.python_version()}
+
+
+@dataclass
+class LearningPhaseContext(RunContext):
+    """A run context that notes the times when the run's count of units first reaches `start_at` (the end of the
+    warm-up before learning starts) and `stop_at` (the end of training, before any final evaluation and the
+    writing of the record): a bench times the learning phase inside the run, so that first-use costs fall in the
+    warm-up of the run it measures instead of in a separate, earlier run."""
+
+    start_at: int = 0
+    stop_at: int | None = None
+    started: float | None = None
+    stopped: float | None = None
+
+    def count(self, n: int, unit: str) -> None:
+        super().count(n, unit)
+        if self.started is None and self.units >= self.start_at:
+            self.started = time.perf_counter()
+        if self.stopped is None and self.stop_at is not None and self.units >= self.stop_at:
+            self.stopped = time.perf_counter()
+
+    def learning_rate(self) -> float:
+        """Units per second between the start of the learning phase and `stop_at`."""
+        if self.started is None or self.stopped is None:
+            raise ReproError(f"the run never reached the end of its learning phase (units {self.start_at:,} to "
+                             f"{self.stop_at or 0:,})")
+        return (self.stop_at - self.start_at) / max(self.stopped - self.started, 1e-9)
 
 
 # ---- the share of the machine other processes use ----------------------------------------------------------------

@@ -152,3 +152,22 @@ def test_bench_alternates_the_ppo_loop_with_its_peer(results_root):
     assert [x["who"] == "this repository" for x in r["runs"]] == [True, False, True, False]
     saved = json.loads((results_root / "schulman2017_ppo" / "bench.json").read_text())
     assert next(iter(saved.values()))["peer"]["ratios"] == p["ratios"]
+
+
+def test_learning_phase_is_timed_inside_the_run_from_the_end_of_the_warm_up(tmp_path, monkeypatch):
+    import common.bench as bench
+    from common.records import RunRecord
+
+    clock = iter([10.0, 11.0, 12.0, 15.0])
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
+    ctx = bench.LearningPhaseContext(RunRecord(tmp_path), 1e9, False, start_at=8, stop_at=16)
+    ctx.count(4, "agent-steps")
+    assert ctx.started is None
+    ctx.count(4, "agent-steps")  # reaches the end of the warm-up: the clock starts (10.0)
+    ctx.count(4, "agent-steps")
+    ctx.count(4, "agent-steps")  # reaches the end of training (11.0); later counts leave both
+    ctx.count(4, "agent-steps")
+    assert (ctx.started, ctx.stopped) == (10.0, 11.0) and ctx.learning_rate() == 8 / (11.0 - 10.0)
+    never = bench.LearningPhaseContext(RunRecord(tmp_path / "b"), 1e9, False, start_at=100, stop_at=200)
+    with pytest.raises(ReproError, match="never reached"):
+        never.learning_rate()

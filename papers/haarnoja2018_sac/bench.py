@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from common.envs import make_env
-from common.records import RunContext, RunRecord
+from common.records import RunRecord
 
 from .sac import SACConfig, run_sac
 
@@ -27,7 +27,8 @@ def bench(cfg: SACConfig, n_steps: int, scratch: Path, environment: bool = True,
     out = {"unit": "env-steps/s", "threads": cfg.torch_threads,
            "references": REFERENCE_STEPS_PER_S.get(cfg.env_id, {}), "references_measured": REFERENCES_MEASURED,
            "note": f"SAC {cfg.version}, {cfg.torch_threads} torch thread(s), matmuls {cfg.matmul_dtype}, batch "
-                   f"{cfg.batch_size}, {cfg.updates_per_step} update per env step; learning phase only"}
+                   f"{cfg.batch_size}, {cfg.updates_per_step} update per env step; learning phase only, timed inside "
+                   "the run after its warm-up"}
     if environment:
         env = make_env(cfg.env_id, cfg.seed)
         rng = np.random.default_rng(cfg.seed)
@@ -38,17 +39,15 @@ def bench(cfg: SACConfig, n_steps: int, scratch: Path, environment: bool = True,
             if terminated or truncated:
                 env.reset()
         out["environment_only"] = n_steps / (time.perf_counter() - start)
-    if training:
-        warmup = WARMUP
-        run_cfg = replace(cfg, total_env_steps=warmup + n_steps, learning_starts=warmup,
-                          eval_every_steps=warmup + n_steps)
-        ctx = RunContext(RunRecord(scratch), checkpoint_every_s=1e9, show_progress=False)
-        t0 = time.perf_counter()
-        run_sac(replace(run_cfg, total_env_steps=warmup), ctx)  # start-up and random phase alone
-        t_warm = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        run_sac(run_cfg, RunContext(RunRecord(scratch / "full"), checkpoint_every_s=1e9, show_progress=False))
-        out["training"] = n_steps / max(time.perf_counter() - t1 - t_warm, 1e-9)
+    if training:  # the learning phase timed inside the run, after its own warm-up
+        from common.bench import LearningPhaseContext
+
+        run_cfg = replace(cfg, total_env_steps=WARMUP + n_steps, learning_starts=WARMUP,
+                          eval_every_steps=WARMUP + n_steps)
+        ctx = LearningPhaseContext(RunRecord(scratch), checkpoint_every_s=1e9, show_progress=False, start_at=WARMUP,
+                                   stop_at=WARMUP + n_steps)
+        run_sac(run_cfg, ctx)
+        out["training"] = ctx.learning_rate()
     return out
 
 
