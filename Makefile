@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install reproduce test report slurm-up slurm-down clean-venv
+.PHONY: install peers reproduce test report slurm-up slurm-down clean-venv
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,11 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The optional peer that `repro bench` times next to this repository's loops (stable-baselines3, pinned); the
+# default install and `make test` do not need it (its tests skip without it).
+peers: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[peers]'
 
 reproduce: $(STAMP)
 	$(BIN)/repro sweep russo2017_thompson all --budget paper --jobs 2

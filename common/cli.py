@@ -170,7 +170,7 @@ def _cmd_bench(args) -> int:
         lines = format_profile(result)
     else:
         result = run_bench(args.paper, args.experiment, args.variant, args.steps, save=not args.no_save,
-                           overrides=parse_overrides(args.overrides))
+                           overrides=parse_overrides(args.overrides), rounds=args.rounds, peer=not args.no_peer)
         lines = format_bench(result)
     for line in lines:
         print(line)
@@ -376,6 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("overrides", nargs="*", help="config overrides, key=value (e.g. matmul_dtype=bfloat16)")
     b.add_argument("--variant", default=None)
     b.add_argument("--steps", type=int, default=20480, help="environment steps (or periods) timed")
+    b.add_argument("--rounds", type=int, default=2,
+                   help="alternating rounds of the training loop and its peer, A B A B (at least 2 for a range)")
+    b.add_argument("--no-peer", action="store_true",
+                   help="time the training loop alone (the peer, stable-baselines3, is an optional extra: make peers)")
     b.add_argument("--profile", action="store_true",
                    help="instead: where one update's time goes (ms per update, FLOPs, matmul rate, time shares), "
                         "saved to results/<paper>/profile.json")

@@ -379,20 +379,44 @@ def _speed_markdown(out: Path) -> str:
     if not path.exists():
         return "## Speed\n\nNo benchmark recorded yet (`repro bench PAPER EXPERIMENT`).\n"
     rows = ["## Speed\n", "Measured by `repro bench` in one process: the full training loop and environment-only stepping "
-            "of the same environment, on the machine named.\n",
-            "| benchmark | setting | environment only | training | ratio | reference implementations (same machine class) | machine, commit |",
-            "|---|---|---|---|---|---|---|"]
+            "of the same environment, on the machine named. The peer (stable-baselines3 with the same settings and "
+            "thread count) ran in the same invocation, alternating with the loop (A B A B); its column gives the "
+            "median ratio this / peer over the rounds [range], the threads of each and the share of the machine "
+            "that other processes used during each run (A, B, A, B, ...). The last column is context only: "
+            "speeds measured on another day and host.\n",
+            "| benchmark | setting | environment only | training | ratio | measured peer (same invocation): median "
+            "ratio [range], threads, other load | context: reference implementations measured elsewhere | "
+            "machine, commit, date |",
+            "|---|---|---|---|---|---|---|---|"]
     for key, r in sorted(json.loads(path.read_text()).items()):
-        refs = "; ".join(f"{name}: {lo:,}-{hi:,} ({r['training'] / hi:.1f}-{r['training'] / lo:.1f}x)"
-                         for name, (lo, hi) in sorted(r.get("references", {}).items())) or "—"
+        when = r.get("references_measured")
+        where = f"measured {when['when']}, {when['machine']}" if when else "measured on another day, same machine class"
+        refs = "; ".join(f"{name}: {lo:,}-{hi:,}" for name, (lo, hi) in sorted(r.get("references", {}).items()))
+        refs = f"{refs} ({where})" if refs else "—"
         extra = ""
         if "environment_only_gym_wrappers" in r:
             g = r["environment_only_gym_wrappers"]
             extra = f"; through CleanRL's gymnasium wrappers {g:,.0f} (training / that: {r['training'] / g:.2f})"
-        machine = _machine_text(r)
+        machine = f"{_machine_text(r)}; {r.get('when', '?')[:10]}"
         rows.append(f"| {key} | {_md_escape(r['note'])} | {r['environment_only']:,.0f} {r['unit']}{extra} | "
-                    f"{r['training']:,.0f} {r['unit']} | {r['ratio']:.2f} | {refs} | {_md_escape(machine)} |")
+                    f"{r['training']:,.0f} {r['unit']} | {r['ratio']:.2f} | {_md_escape(_peer_text(r))} | "
+                    f"{_md_escape(refs)} | {_md_escape(machine)} |")
     return "\n".join(rows) + "\n" + _profile_markdown(out)
+
+
+def _peer_text(r: dict) -> str:
+    """The peer column of one bench.json entry: 'NAME N steps/s: 3.1x [2.9-3.4], 2 rounds; threads ...; other load
+    A% B% A% B%', or why there is none."""
+    from .bench import load_text, threads_text
+
+    p = r.get("peer")
+    if not p:
+        if "runs" in r or not r.get("references"):
+            return "—"  # timed without a peer, or an algorithm with none
+        return "not measured (recorded before peers ran in the same invocation)"
+    lo, hi = p["ratio_range"]
+    return (f"{p['name']} {p['steps_per_s']:,.0f} {r['unit']}: {p['median_ratio']:.2f}x [{lo:.2f}-{hi:.2f}], "
+            f"{p['rounds']} rounds; threads {threads_text(p['threads'])}; other load {load_text(p['other_load'])}")
 
 
 def _machine_text(r: dict) -> str:

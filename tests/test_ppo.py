@@ -50,7 +50,7 @@ def test_quick_budget_end_to_end_with_report(results_root):
 def test_bench_reports_training_next_to_environment_only(results_root):
     from common.bench import run_bench
 
-    r = run_bench(PAPER, "fig3", "clip0.2__InvertedPendulum-v5", 2048, save=True)
+    r = run_bench(PAPER, "fig3", "clip0.2__InvertedPendulum-v5", 2048, save=True, rounds=1, peer=False)
     assert r["environment_only"] > r["training"] > 0 and 0 < r["ratio"] < 1
     assert r["environment_only_gym_wrappers"] > 0 and (results_root / PAPER / "bench.json").exists()
 

@@ -7,11 +7,11 @@ from common.registry import Runner
 
 from .analysis import (alpha_drift_values, final_eval_values, final_train_values, max_eval_values, plot,
                        run_summary, tasks_aggregate, v2_minus_v1_values)
-from .bench import bench, profile
+from .bench import bench, peer, profile
 from .sac import TABLES, SACConfig, run_sac, validate_sac
 
 RUNNERS = {"sac": Runner(SACConfig, run_sac, validate_sac, tables=TABLES)}
-BENCH = {"sac": (RUNNERS["sac"], bench)}
+BENCH = {"sac": (RUNNERS["sac"], bench, peer)}
 PROFILE = {"sac": (RUNNERS["sac"], profile)}
 STATISTICS = {"max_eval": max_eval_values, "final_eval": final_eval_values, "final_train": final_train_values,
               "v2_minus_v1": v2_minus_v1_values, "alpha_drift": alpha_drift_values}

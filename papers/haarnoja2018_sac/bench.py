@@ -8,38 +8,61 @@ from pathlib import Path
 import numpy as np
 
 from common.envs import make_env
-from common.records import RunContext, RunRecord
+from common.records import RunRecord
 
 from .sac import SACConfig, run_sac
 
-#: Measured on this machine class (2 cores, CPU only), from the project's shared perf notes (steps/s after learning
-#: starts): CleanRL sac_continuous_action and stable-baselines3 SAC on Hopper-v5, default hyperparameters.
+#: Context only: measured on another day on another host of this machine class (2 cores, CPU only), from the
+#: project's shared perf notes (steps/s after learning starts): CleanRL sac_continuous_action and stable-baselines3
+#: SAC on Hopper-v5, default hyperparameters. The peer measured in the same invocation (`peer`) is the comparison.
+REFERENCES_MEASURED = {"when": "2026-11-21 or before", "machine": "another 2-core CPU host of this class"}
 REFERENCE_STEPS_PER_S = {"Hopper-v5": {"CleanRL sac_continuous_action": (50, 65), "stable-baselines3 SAC": (44, 59)}}
 
 
-def bench(cfg: SACConfig, n_steps: int, scratch: Path) -> dict:
-    env = make_env(cfg.env_id, cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    env.reset(seed=cfg.seed)
-    start = time.perf_counter()
-    for _ in range(n_steps):
-        _, _, terminated, truncated, _ = env.step(rng.uniform(env.action_space.low, env.action_space.high))
-        if terminated or truncated:
-            env.reset()
-    env_sps = n_steps / (time.perf_counter() - start)
-    warmup = 1000  # learning starts after 1000 random steps; only the learning phase is timed
-    run_cfg = replace(cfg, total_env_steps=warmup + n_steps, learning_starts=warmup, eval_every_steps=warmup + n_steps)
-    ctx = RunContext(RunRecord(scratch), checkpoint_every_s=1e9, show_progress=False)
-    t0 = time.perf_counter()
-    run_sac(replace(run_cfg, total_env_steps=warmup), ctx)  # start-up and random phase alone
-    t_warm = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    run_sac(run_cfg, RunContext(RunRecord(scratch / "full"), checkpoint_every_s=1e9, show_progress=False))
-    train_sps = n_steps / max(time.perf_counter() - t1 - t_warm, 1e-9)
-    return {"unit": "env-steps/s", "environment_only": env_sps, "training": train_sps,
-            "references": REFERENCE_STEPS_PER_S.get(cfg.env_id, {}),
-            "note": f"SAC {cfg.version}, {cfg.torch_threads} torch thread(s), matmuls {cfg.matmul_dtype}, batch "
-                    f"{cfg.batch_size}, {cfg.updates_per_step} update per env step; learning phase only"}
+WARMUP = 1000  # learning starts after 1000 random steps; only the learning phase is timed
+
+
+def bench(cfg: SACConfig, n_steps: int, scratch: Path, environment: bool = True, training: bool = True) -> dict:
+    """Environment-only stepping and the training loop's learning phase (`environment` / `training`: which)."""
+    out = {"unit": "env-steps/s", "threads": cfg.torch_threads,
+           "references": REFERENCE_STEPS_PER_S.get(cfg.env_id, {}), "references_measured": REFERENCES_MEASURED,
+           "note": f"SAC {cfg.version}, {cfg.torch_threads} torch thread(s), matmuls {cfg.matmul_dtype}, batch "
+                   f"{cfg.batch_size}, {cfg.updates_per_step} update per env step; learning phase only, timed inside "
+                   "the run after its warm-up"}
+    if environment:
+        env = make_env(cfg.env_id, cfg.seed)
+        rng = np.random.default_rng(cfg.seed)
+        env.reset(seed=cfg.seed)
+        start = time.perf_counter()
+        for _ in range(n_steps):
+            _, _, terminated, truncated, _ = env.step(rng.uniform(env.action_space.low, env.action_space.high))
+            if terminated or truncated:
+                env.reset()
+        out["environment_only"] = n_steps / (time.perf_counter() - start)
+    if training:  # the learning phase timed inside the run, after its own warm-up
+        from common.bench import LearningPhaseContext
+
+        run_cfg = replace(cfg, total_env_steps=WARMUP + n_steps, learning_starts=WARMUP,
+                          eval_every_steps=WARMUP + n_steps)
+        ctx = LearningPhaseContext(RunRecord(scratch), checkpoint_every_s=1e9, show_progress=False, start_at=WARMUP,
+                                   stop_at=WARMUP + n_steps)
+        run_sac(run_cfg, ctx)
+        out["training"] = ctx.learning_rate()
+    return out
+
+
+def peer(cfg: SACConfig, n_steps: int) -> dict | None:
+    """stable-baselines3 SAC with this run's networks, batch, replay, update ratio, temperature rule and torch
+    threads, timed over its learning phase after the same warm-up; None for matmul_dtype other than float32."""
+    from common import peers
+
+    if cfg.matmul_dtype != "float32":
+        return None
+    return peers.sac(cfg.env_id, n_steps, seed=cfg.seed, learning_starts=WARMUP, hidden_units=cfg.hidden_units,
+                     batch_size=cfg.batch_size, lr=cfg.lr, gamma=cfg.gamma, tau=cfg.tau, replay_size=cfg.replay_size,
+                     updates_per_step=cfg.updates_per_step, init_alpha=cfg.init_alpha,
+                     target_entropy_per_dim=cfg.target_entropy_per_dim,
+                     fixed_alpha=1.0 / cfg.reward_scale if cfg.version == "v1" else None, threads=cfg.torch_threads)
 
 
 def profile(cfg: SACConfig) -> dict:

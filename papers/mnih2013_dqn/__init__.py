@@ -7,11 +7,11 @@ from common.registry import Runner
 
 from .analysis import (best_episode_values, final_eval_mean_values, max_heldout_q_values, plot, plot_q_divergence,
                        heldout_q_summary, table1_aggregate, table1_summary)
-from .bench import bench, profile
+from .bench import bench, peer, profile
 from .dqn import LEGACY, TABLES, DQNConfig, run_dqn, validate_dqn
 
 RUNNERS = {"dqn": Runner(DQNConfig, run_dqn, validate_dqn, tables=TABLES, legacy=LEGACY)}
-BENCH = {"dqn": (RUNNERS["dqn"], bench)}
+BENCH = {"dqn": (RUNNERS["dqn"], bench, peer)}
 PROFILE = {"dqn": (RUNNERS["dqn"], profile)}
 STATISTICS = {"final_eval_mean": final_eval_mean_values, "best_episode": best_episode_values,
               "max_heldout_q": max_heldout_q_values}

@@ -8,35 +8,59 @@ from pathlib import Path
 import numpy as np
 
 from common.atari import make_atari
-from common.records import RunContext, RunRecord
+from common.records import RunRecord
 
 from .dqn import DQNConfig, run_dqn
 
-#: Measured on this machine class (2 cores, CPU only), from the project's shared perf notes: CleanRL dqn_atari on
-#: Breakout after learning starts (one update per 4 agent steps, Nature CNN).
+#: Context only: measured on another day on another host of this machine class (2 cores, CPU only), from the
+#: project's shared perf notes: CleanRL dqn_atari on Breakout after learning starts (one update per 4 agent steps,
+#: Nature CNN). The peer measured in the same invocation (`peer`) is the comparison.
+REFERENCES_MEASURED = {"when": "2026-11-21 or before", "machine": "another 2-core CPU host of this class"}
 REFERENCE_STEPS_PER_S = {"Breakout": {"CleanRL dqn_atari (Nature CNN)": (59, 80)}}
 
 
-def bench(cfg: DQNConfig, n_steps: int, scratch: Path) -> dict:
-    env, _ = make_atari(cfg.game, cfg.num_envs, cfg.seed, cfg.frame_skip, frame_preprocess=cfg.frame_preprocess)
-    rng = np.random.default_rng(cfg.seed)
-    start = time.perf_counter()
-    for _ in range(n_steps // cfg.num_envs):
-        env.step(rng.integers(0, env.single_action_space.n, cfg.num_envs))
-    env_sps = n_steps / (time.perf_counter() - start)
-    warm = 2000
-    small = replace(cfg, learning_starts_agent_steps=warm, replay_capacity_agent_steps=50_000, heldout_states=32,
-                    epoch_updates=10**9)
-    t0 = time.perf_counter()
-    run_dqn(replace(small, total_agent_steps=warm), RunContext(RunRecord(scratch), 1e9, False))
-    t_warm = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    run_dqn(replace(small, total_agent_steps=warm + n_steps), RunContext(RunRecord(scratch / "b"), 1e9, False))
-    train_sps = n_steps / max(time.perf_counter() - t1 - t_warm, 1e-9)
-    return {"unit": "agent-steps/s", "environment_only": env_sps, "training": train_sps,
-            "references": REFERENCE_STEPS_PER_S.get(cfg.game, {}),
-            "note": f"DQN {cfg.variant}, {cfg.num_envs} envs, one update per {cfg.update_every_agent_steps} agent steps, "
-                    f"batch {cfg.batch_size}, {cfg.torch_threads} torch threads; learning phase only"}
+WARMUP = 2000  # agent steps before learning starts; only the learning phase is timed
+REPLAY = 50_000  # a small replay for the bench (the paper's million-step one takes minutes to allocate and fill)
+
+
+def bench(cfg: DQNConfig, n_steps: int, scratch: Path, environment: bool = True, training: bool = True) -> dict:
+    """Environment-only stepping and the training loop's learning phase (`environment` / `training`: which)."""
+    out = {"unit": "agent-steps/s", "threads": cfg.torch_threads,
+           "references": REFERENCE_STEPS_PER_S.get(cfg.game, {}), "references_measured": REFERENCES_MEASURED,
+           "note": f"DQN {cfg.variant}, {cfg.num_envs} envs, one update per {cfg.update_every_agent_steps} agent "
+                   f"steps, batch {cfg.batch_size}, {cfg.torch_threads} torch threads; learning phase only, timed "
+                   "inside the run after its warm-up"}
+    if environment:
+        env, _ = make_atari(cfg.game, cfg.num_envs, cfg.seed, cfg.frame_skip, frame_preprocess=cfg.frame_preprocess)
+        rng = np.random.default_rng(cfg.seed)
+        start = time.perf_counter()
+        for _ in range(n_steps // cfg.num_envs):
+            env.step(rng.integers(0, env.single_action_space.n, cfg.num_envs))
+        out["environment_only"] = n_steps / (time.perf_counter() - start)
+    if training:  # the learning phase timed inside the run, after its own warm-up
+        from common.bench import LearningPhaseContext
+
+        small = replace(cfg, learning_starts_agent_steps=WARMUP, replay_capacity_agent_steps=REPLAY,
+                        heldout_states=32, epoch_updates=10**9, total_agent_steps=WARMUP + n_steps)
+        ctx = LearningPhaseContext(RunRecord(scratch), 1e9, False, start_at=WARMUP, stop_at=WARMUP + n_steps)
+        run_dqn(small, ctx)
+        out["training"] = ctx.learning_rate()
+    return out
+
+
+def peer(cfg: DQNConfig, n_steps: int) -> dict | None:
+    """stable-baselines3 DQN with this run's network, environments, preprocessing, replay ratio, RMSProp and torch
+    threads, timed over its learning phase after the same warm-up; None for the Toy task."""
+    from common import peers
+
+    if cfg.game == "Toy":
+        return None
+    target = cfg.target_update_every_agent_steps or cfg.target_update_every_updates * cfg.update_every_agent_steps
+    return peers.dqn(cfg.game, n_steps, seed=cfg.seed, variant=cfg.variant, num_envs=cfg.num_envs,
+                     frame_skip=cfg.frame_skip, learning_starts=WARMUP, replay_size=REPLAY, batch_size=cfg.batch_size,
+                     update_every_agent_steps=cfg.update_every_agent_steps, target_update_every_agent_steps=target,
+                     lr=cfg.lr, rmsprop_decay=cfg.rmsprop_decay, rmsprop_eps=cfg.rmsprop_eps, gamma=cfg.gamma,
+                     max_episode_frames=cfg.max_episode_frames, threads=cfg.torch_threads)
 
 
 def profile(cfg: DQNConfig) -> dict:

@@ -7,7 +7,7 @@ from common.finite import TableRules
 from common.registry import Runner
 
 from .analysis import atari_last100_values, atari_summary, final_return_values, normalized_score_values, table1_aggregate
-from .bench import bench
+from .bench import bench, peer
 from .baselines import RandomPolicyConfig, run_random_policy, validate_random_policy
 from .plots import plot
 from .ppo import PPOConfig, run_ppo, validate_ppo
@@ -29,7 +29,7 @@ FIGURES = {"default": plot}
 SUMMARIES = {"atari": atari_summary}
 
 #: Benchmarks (`repro bench`): name -> (runner, function(cfg, n_steps, scratch_dir) -> dict).
-BENCH = {"ppo": (RUNNERS["ppo"], bench)}
+BENCH = {"ppo": (RUNNERS["ppo"], bench, peer)}
 
 #: Per-run statistics that need several experiments (claims name them with `statistic: {custom: NAME}`).
 STATISTICS = {"normalized_score": normalized_score_values, "final_return": final_return_values,
