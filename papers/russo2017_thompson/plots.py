@@ -92,10 +92,35 @@ def _regret_and_mean(experiment, data: ExperimentData, out_dir: Path, caption: s
     return plotting.save(fig, out_dir, f"{experiment.name}_{suffix}")
 
 
+AS_RUN = "_as_run"  # variants as the authors' code ran them (README, deviations 1-3)
+
+
+def _label(variant: str) -> str:
+    base = variant.removesuffix(AS_RUN)
+    return LABELS.get(base, base)
+
+
 def plot_bridge(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
-    """Online shortest path (Figures 4.1 and 4.3): per-period regret, and the travel time over the optimal one."""
-    return _regret_and_mean(experiment, data, out_dir, caption, "distance_ratio_mean", "total distance / optimal",
-                            "bridge")
+    """Online shortest path (Figures 4.1 and 4.3): per-period regret, and the travel time over the optimal one.
+    With "as run" variants, a second row draws them: the top row is the tutorial's text, the bottom the code's."""
+    curves = data.tables["curves"]
+    as_run = curves["variant"].str.endswith(AS_RUN)
+    if not as_run.any():
+        return _regret_and_mean(experiment, data, out_dir, caption, "distance_ratio_mean", "total distance / optimal",
+                                "bridge")
+    plotting.setup()
+    number = figure_number(experiment)
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.4), sharey="col")
+    rows = [(curves[~as_run], "as described: binomial bridge (184,756 paths)"),
+            (curves[as_run], "as run: the authors' code's graph (10,946 paths)")]
+    for (sub, where), (ax_regret, ax_ratio) in zip(rows, axes):
+        sub = sub.assign(variant=sub["variant"].map(_label))
+        _regret_panel(ax_regret, sub, f"{number}a, {where}")
+        _mean_panel(ax_ratio, sub, "distance_ratio_mean", "total distance / optimal", f"{number}b, {where}")
+    for ax in axes.flat:
+        ax.title.set_fontsize(9)
+    plotting.budget_caption(fig, caption, f"(a) {REGRET_BAND}; (b) {MEAN_ONLY}")
+    return plotting.save(fig, out_dir, f"{experiment.name}_bridge")
 
 
 def plot_prior(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
