@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import REPO_ROOT
 from .config import digest, merge, to_yaml
-from .device import device_name
+from .device import determinism, device_name
 from .errors import ReproError
 from .records import RunContext, RunRecord, git_state, machine, now, package_versions
 from .registry import Experiment, get_paper
@@ -141,6 +141,7 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
                                "per_second": round(ctx.units / wall_s, 1) if wall_s > 0 else None},
                 "env_version": exp.env_version,
                 "device": device_name(),  # REPRO_DEVICE: where torch networks ran (cpu unless cuda was asked for)
+                **determinism(),  # "deterministic": true/false and "deterministic_reason" (common/device.py)
             })
         except BaseException as exc:  # recorded (if the disk lets it), then re-raised: the launcher reports it
             with contextlib.suppress(OSError):
