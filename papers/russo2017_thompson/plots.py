@@ -26,18 +26,20 @@ LABELS = {
 }
 
 
-def _regret_panel(ax, curves: pd.DataFrame, title: str) -> None:
+def _regret_panel(ax, curves: pd.DataFrame, title: str, colors: dict | None = None) -> None:
     pooled = plotting.pool_curves(curves, ["variant", "t"], "regret_mean", "regret_sd")
     for variant, g in pooled.groupby("variant", sort=False):
-        plotting.line_with_band(ax, g["t"], g["mean"], g["lo"], g["hi"], label=LABELS.get(variant, variant))
+        plotting.line_with_band(ax, g["t"], g["mean"], g["lo"], g["hi"], label=LABELS.get(variant, variant),
+                                color=(colors or {}).get(variant))
     ax.set(xlabel="time period (t)", ylabel="per-period regret", title=title)
     ax.legend(frameon=False)
 
 
-def _mean_panel(ax, curves: pd.DataFrame, column: str, ylabel: str, title: str) -> None:
+def _mean_panel(ax, curves: pd.DataFrame, column: str, ylabel: str, title: str, colors: dict | None = None) -> None:
     pooled = plotting.pool_curves(curves, ["variant", "t"], column)
     for variant, g in pooled.groupby("variant", sort=False):
-        plotting.line_with_band(ax, g["t"], g["mean"], label=LABELS.get(variant, variant))
+        plotting.line_with_band(ax, g["t"], g["mean"], label=LABELS.get(variant, variant),
+                                color=(colors or {}).get(variant))
     ax.set(xlabel="time period (t)", ylabel=ylabel, title=title)
     ax.legend(frameon=False)
 
@@ -96,6 +98,8 @@ AS_RUN = "_as_run"  # variants as the authors' code ran them (README, deviations
 
 
 def _label(variant: str) -> str:
+    if variant == "coherent_ts_as_run":
+        return "coherent TS (the authors' update, on ln y)"
     base = variant.removesuffix(AS_RUN)
     return LABELS.get(base, base)
 
@@ -113,12 +117,19 @@ def plot_bridge(experiment, data: ExperimentData, out_dir: Path, caption: str) -
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.4), sharey="col")
     rows = [(curves[~as_run], "as described: binomial bridge (184,756 paths)"),
             (curves[as_run], "as run: the authors' code's graph (10,946 paths)")]
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    order = list(dict.fromkeys(v.removesuffix(AS_RUN) for v in curves["variant"]))
+    colors = {v: cycle[order.index(v.removesuffix(AS_RUN)) % len(cycle)] for v in curves["variant"].unique()}
     for (sub, where), (ax_regret, ax_ratio) in zip(rows, axes):
+        colors_here = {_label(v): c for v, c in colors.items() if v in set(sub["variant"])}  # same agent, same colour
         sub = sub.assign(variant=sub["variant"].map(_label))
-        _regret_panel(ax_regret, sub, f"{number}a, {where}")
-        _mean_panel(ax_ratio, sub, "distance_ratio_mean", "total distance / optimal", f"{number}b, {where}")
+        _regret_panel(ax_regret, sub, f"{number}a, {where}", colors_here)
+        _mean_panel(ax_ratio, sub, "distance_ratio_mean", "total distance / optimal", f"{number}b, {where}",
+                    colors_here)
     for ax in axes.flat:
         ax.title.set_fontsize(9)
+    for ax in axes[0]:
+        ax.set_xlabel("")  # the rows share their x axis; keeps the top row's label off the bottom row's titles
     plotting.budget_caption(fig, caption, f"(a) {REGRET_BAND}; (b) {MEAN_ONLY}")
     return plotting.save(fig, out_dir, f"{experiment.name}_bridge")
 
