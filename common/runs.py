@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from . import REPO_ROOT
 from .config import digest, merge, to_dict, to_yaml
-from .device import device_name
+from .device import determinism, device_name
 from .errors import ReproError
 from .finite import RunFailure, check_tables
 from .records import RunContext, RunRecord, git_state, machine, now, package_versions
@@ -172,6 +172,7 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
                                "per_second": round(ctx.units / wall_s, 1) if wall_s > 0 else None},
                 "env_version": exp.env_version,
                 "device": device_name(),  # REPRO_DEVICE: where torch networks ran (cpu unless cuda was asked for)
+                **determinism(),  # "deterministic": true/false and "deterministic_reason" (common/device.py)
             })
         except BaseException as exc:  # recorded, then re-raised: the launcher reports it
             if isinstance(exc, RunFailure):  # one line: what, where, which run, and how it differs from the paper

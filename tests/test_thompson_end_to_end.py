@@ -23,7 +23,7 @@ def test_quick_budget_of_every_experiment_end_to_end(results_root):
     out = results_root / PAPER
     claims = pd.read_csv(out / "claims.csv", keep_default_na=False)
     n_claims = len((paper.path / "claims.yaml").read_text().split("  - id: ")) - 1
-    assert len(claims) == n_claims == 14
+    assert len(claims) == n_claims == 19
     # quick runs are below the paper's budget: every verdict says so, and the rule's outcome is kept beside it
     assert set(claims["verdict"]) == {"reduced budget"}
     assert set(claims["at_this_budget"]) <= {"consistent", "inconsistent", "inconclusive"}

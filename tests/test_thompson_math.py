@@ -141,3 +141,148 @@ def test_greedy_lockin_bounds_hand_values():
     bad = SimpleNamespace(**{**vars(cfg), "agent_prior_successes": [2, 1, 1]})
     with pytest.raises(ValueError):
         analytic.greedy_lockin_regret_lower_bound(bad)
+
+
+# ---- the authors' graph, their Dijkstra's tie-breaking and their coherent update ("as run") -------------------
+
+def _authors_dijkstra_path(g, w):
+    """The authors' shortest path (src/graph/dijkstra.py, Eppstein's Dijkstra over a binary heap of (distance, node)
+    pairs, with env_graph_bandit.get_shortest_path's backtracking), ported line for line onto heapq; returns edge ids."""
+    import heapq
+    from collections import defaultdict
+
+    G = defaultdict(dict)
+    index = {}
+    for e, (s, d) in enumerate(zip(map(tuple, g.src.tolist()), map(tuple, g.dst.tolist()))):
+        G[s][d] = float(w[e])
+        index[s, d] = e
+    start, end = (0, 0), (g.n_stages, 0)
+    D, P, Q, heap = {}, {}, {start: 0}, [(0, start)]
+    while Q:
+        while heap[0][1] not in Q or Q[heap[0][1]] != heap[0][0]:
+            heapq.heappop(heap)
+        v = heap[0][1]
+        D[v] = Q[v]
+        if v == end:
+            break
+        for x in G[v]:
+            length = D[v] + G[v][x]
+            if x in D:
+                assert not length < D[x]
+            elif x not in Q or length < Q[x]:
+                Q[x] = length
+                heapq.heappush(heap, (length, x))
+                P[x] = v
+        del Q[v]
+    path = [end]
+    while path[-1] != start:
+        path.append(P[path[-1]])
+    path.reverse()
+    return [index[a, b] for a, b in zip(path, path[1:])], D[end]
+
+
+def _authors_all_paths(g, node=(0, 0)):
+    if node == (g.n_stages, 0):
+        yield []
+        return
+    for e in np.flatnonzero((g.src == node).all(axis=1)):
+        for rest in _authors_all_paths(g, tuple(g.dst[e])):
+            yield [e] + rest
+
+
+def test_authors_bridge_small_instance_by_hand():
+    g = bridge.make_authors_bridge(4)
+    edges = list(zip(map(tuple, g.src.tolist()), map(tuple, g.dst.tolist())))
+    # widths 1, 2, 3, 2, 1; the widening half is a binomial tree, the narrowing half only stays or steps y up,
+    # except the top node, which steps down; numbered by node, then (x+1, y+1), (x+1, y), (x+1, y-1)
+    assert g.widths == (1, 2, 3, 2, 1)
+    assert edges == [((0, 0), (1, 1)), ((0, 0), (1, 0)),
+                     ((1, 0), (2, 1)), ((1, 0), (2, 0)), ((1, 1), (2, 2)), ((1, 1), (2, 1)),
+                     ((2, 0), (3, 1)), ((2, 0), (3, 0)), ((2, 1), (3, 1)), ((2, 2), (3, 1)),
+                     ((3, 0), (4, 0)), ((3, 1), (4, 0))]
+    # 5 paths (the binomial bridge has C(4, 2) = 6): 1 way to (2,0) x 2 onward, 2 ways to (2,1), 1 way to (2,2)
+    assert len(list(_authors_all_paths(g))) == 5
+    # the authors' "lower half": (1,1)->(2,2) (middle node, widening, y+1) and (2,2)->(3,1) (y > depth/2)
+    assert [edges[e] for e in np.flatnonzero(~g.upper_half)] == [((1, 1), (2, 2)), ((2, 2), (3, 1))]
+
+
+def test_authors_bridge_shape_as_reported():
+    g = bridge.make_authors_bridge(20)
+    assert g.n_edges == 220 and sum(g.widths) == 121  # the bridge's nodes and edges ...
+    counts = {(0, 0): 1}  # ... but 10,946 paths (Fibonacci F(21)), counted forward over the DAG
+    for e in sorted(range(g.n_edges), key=lambda e: tuple(g.src[e])):
+        counts[tuple(g.dst[e])] = counts.get(tuple(g.dst[e]), 0) + counts[tuple(g.src[e])]
+    assert counts[(20, 0)] == 10_946 and math.comb(20, 10) == 184_756
+    assert (~g.upper_half).sum() == 83 and g.upper_half.sum() == 137  # the code's halves: 83 lower, 137 upper
+    assert [len(list(_authors_all_paths(bridge.make_authors_bridge(n)))) for n in (2, 4, 6, 8)] == [2, 5, 13, 34]
+
+
+def test_authors_shortest_paths_match_brute_force_and_the_authors_dijkstra_with_ties():
+    g = bridge.make_authors_bridge(8)
+    rng = np.random.default_rng(5)
+    paths = np.array(list(_authors_all_paths(g)))
+    w = rng.lognormal(size=(40, g.n_edges))
+    _, lengths = bridge.shortest_paths(g, w)
+    np.testing.assert_allclose(lengths, w[:, paths].sum(axis=2).min(axis=1))
+    # many exact ties (weights from {0.5, 1, 2}): the path chosen is the authors' Dijkstra's, edge for edge
+    for n_stages in (8, 20):
+        g = bridge.make_authors_bridge(n_stages)
+        w = rng.choice([0.5, 1.0, 2.0], size=(200, g.n_edges))
+        edges, lengths = bridge.shortest_paths(g, w)
+        for r in range(len(w)):
+            ref, ref_len = _authors_dijkstra_path(g, w[r])
+            assert edges[r].tolist() == ref and lengths[r] == ref_len
+
+
+def test_greedy_tie_breaking_between_unexplored_edges_is_pinned():
+    """Untouched prior: every posterior mean is exp(mu0 + sigma0^2/2) = 1 exactly, so every path ties."""
+    mean = np.exp(-0.5 + 0.5 / 1.0)
+    assert mean == 1.0
+    b = bridge.make_bridge(20)
+    edges, _ = bridge.shortest_paths(b, np.full((1, b.n_edges), mean))
+    up = [e in set(b.up[b.up >= 0].tolist()) for e in edges[0]]
+    assert up == [True] * 10 + [False] * 10  # binomial bridge: up whenever no longer, so H ups then H downs
+    g = bridge.make_authors_bridge(20)
+    edges, _ = bridge.shortest_paths(g, np.full((1, g.n_edges), mean))
+    assert [tuple(g.dst[e]) for e in edges[0]] == [(x, 0) for x in range(1, 21)]  # authors: along y = 0
+    # one explored edge off the tied path, shorter than 1: both take it, then break the remaining ties their way
+    w = np.full((1, b.n_edges), 1.0)
+    w[0, b.down[0, 0]] = 0.5
+    edges, _ = bridge.shortest_paths(b, w)
+    assert edges[0, 0] == b.down[0, 0] and [e in set(b.up[b.up >= 0].tolist()) for e in edges[0, 1:]] == \
+        [True] * 10 + [False] * 9
+    w = np.full((1, g.n_edges), 1.0)
+    first_down = int(np.flatnonzero((g.src == (0, 0)).all(axis=1) & (g.dst == (1, 1)).all(axis=1))[0])
+    w[0, first_down] = 0.5
+    edges, _ = bridge.shortest_paths(g, w)
+    assert edges[0].tolist() == _authors_dijkstra_path(g, w[0])[0]
+    assert [tuple(g.dst[e]) for e in edges[0]][:3] == [(1, 1), (2, 1), (3, 1)]
+
+
+def test_authors_random_paths_are_valid_and_cover_the_graph():
+    g = bridge.make_authors_bridge(6)
+    edges = bridge.random_paths(g, 4000, np.random.default_rng(0))
+    valid = {tuple(p) for p in _authors_all_paths(g)}
+    assert {tuple(p) for p in edges} <= valid and len({tuple(p) for p in edges}) == len(valid)
+
+
+def test_coherent_update_exact_and_authors_by_hand():
+    """Two edges in the same half, both observed, sigma_tilde = 1: noise covariance [[1, 2/3], [2/3, 1]], prior
+    N(-0.5, I). Observed y = (1, e), ln y = (0, 1). Posterior precision I + N^-1 = [[2.8, -1.2], [-1.2, 2.8]],
+    covariance [[0.4375, 0.1875], [0.1875, 0.4375]] for both. The authors condition on ln y: mean (-0.5, 0.25);
+    the exact update on ln y + 1/2: mean (-0.3125, 0.4375)."""
+    noise = np.array([[1.0, 2 / 3], [2 / 3, 1.0]])
+    log_y = np.array([[0.0, 1.0]])
+    for update, expected in (("authors", [-0.5, 0.25]), ("exact", [-0.3125, 0.4375])):
+        mean, cov = np.full((1, 2), -0.5), np.eye(2)[None].copy()
+        z = bridge.observation_of_log_theta(log_y, 1.0, update)
+        bridge.kalman_update(mean, cov, np.array([[0, 1]]), z, noise)
+        np.testing.assert_allclose(mean[0], expected, atol=1e-12)
+        np.testing.assert_allclose(cov[0], [[0.4375, 0.1875], [0.1875, 0.4375]], atol=1e-12)
+
+
+def test_as_run_keys_default_to_the_text_and_reject_unknown_values():
+    cfg = bridge.BridgeConfig()
+    assert (cfg.graph, cfg.coherent_update) == ("binomial_bridge", "exact")
+    with pytest.raises(ValueError, match="graph must be one of"):
+        bridge.make_graph(bridge.BridgeConfig(graph="bridge"))

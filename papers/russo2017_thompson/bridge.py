@@ -10,6 +10,17 @@ Observed travel time of a traversed edge: y_e = theta_e * exp(-sigma_tilde^2/2 +
 so E[y_e | theta_e] = theta_e (independent travel times, Sec. 4.1), or with correlated factors (Sec. 4.2):
 y_e = theta_e * zeta_all * zeta_half(e) * zeta_e, each zeta = exp(-sigma_tilde^2/6 + sigma_tilde z / sqrt(3)).
 Regret of a period = expected length of the chosen path - expected length of the shortest path.
+
+"As run" (README, deviations 1-3): `graph: authors_bridge` is the graph the authors' code builds instead
+(`AuthorsBridge`: 220 edges, 10,946 paths), with its shortest paths chosen as the authors' Dijkstra chooses them
+among equally short ones; `coherent_update: authors` is the authors' coherent update, which conditions on ln y
+without the + sigma_tilde^2/2 correction. The defaults are the tutorial's text (binomial bridge, exact update).
+
+Ties (greedy, whose posterior means of unexplored edges are all exactly exp(mu0 + sigma0^2/2)): on the binomial
+bridge the backward recursion takes the up edge whenever it is no longer than the down edge, so among equally short
+paths the one that goes up earliest wins (period 1: H ups, then H downs); on the authors' graph each node keeps the
+predecessor the authors' Dijkstra finalizes first among equally short ones (smaller distance from the start, then
+smaller y), so period 1 takes the path along y = 0. Thompson samples are continuous: ties have probability zero.
 """
 from __future__ import annotations
 
@@ -36,11 +47,19 @@ class BridgeConfig:
     sigma0: float = 1.0  # prior standard deviation of ln theta_e (Sec. 4.1)
     sigma_tilde: float = 1.0  # observation noise scale sigma~ (Sec. 4.1)
     correlated: bool = False  # Sec. 4.2: shared, half-specific and edge-specific multiplicative factors
+    # binomial_bridge: the 20-stage binomial bridge of Sec. 4.1 (184,756 paths); authors_bridge: the graph the
+    # authors' code builds (src/graph/env_graph_bandit.py; 10,946 paths), with its halves and Dijkstra tie-breaking
+    graph: str = "binomial_bridge"
+    # exact: coherent TS conditions on ln y + sigma_tilde^2/2, an unbiased observation of ln theta (Sec. 4.2);
+    # authors: on ln y, as the authors' CorrelatedBBTS does (src/graph/agent_correlated.py). Coherent TS only.
+    coherent_update: str = "exact"
     n_periods: int = 500  # T
     n_replications: int = 1000  # independent runs simulated together under this seed
 
 
 AGENTS = ("ts", "greedy", "coherent_ts")
+GRAPHS = ("binomial_bridge", "authors_bridge")
+COHERENT_UPDATES = ("exact", "authors")
 
 
 def validate_bridge(cfg: BridgeConfig) -> None:
@@ -48,6 +67,8 @@ def validate_bridge(cfg: BridgeConfig) -> None:
     for greedy), an even number of stages, positive prior and noise scales, at least one period and replication."""
     check.seed(cfg)
     check.one_of(cfg, "agent", AGENTS)
+    check.one_of(cfg, "graph", GRAPHS)
+    check.one_of(cfg, "coherent_update", COHERENT_UPDATES)
     check.between(cfg, 0, 1, "epsilon")
     check.require(cfg.epsilon == 0 or cfg.agent == "greedy", "epsilon", cfg.epsilon,
                   f"0 for agent {cfg.agent} (epsilon-greedy is agent greedy with epsilon > 0)")
@@ -92,9 +113,134 @@ def make_bridge(n_stages: int) -> Bridge:
     return Bridge(H, up, down, np.array(upper))
 
 
-def shortest_paths(bridge: Bridge, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class AuthorsBridge:
+    """The graph the authors' code builds for its "binomial bridge" (iosband/ts_tutorial, f28d3bb and the 2017
+    release 2e71566: src/graph/env_graph_bandit.py, IndependentBinomialBridge._create_graph).
+
+    Nodes (x, y), x = 0..n_stages, y = 0..width(x) - 1 with width(x) = x + 1 up to the middle stage and
+    n_stages + 1 - x after it. Node (x, y) links to (x+1, y+1) and (x+1, y) where those exist, and to (x+1, y-1)
+    only where (x+1, y) does not (the top node y = width(x) - 1 of the narrowing half). The widening half is a
+    binomial tree; in the narrowing half y can only stay or grow (except at the top node), so the graph has the
+    bridge's 121 nodes and 220 edges but 10,946 paths (Fibonacci F(n_stages + 1)) from (0, 0) to (n_stages, 0)
+    instead of C(20, 10) = 184,756. Edges are numbered in the authors' order (by node, then down, equal, up)."""
+    n_stages: int
+    widths: tuple
+    src: np.ndarray  # (E, 2): (x, y) of each edge's tail
+    dst: np.ndarray  # (E, 2): (x, y) of its head
+    in_edge: tuple  # per stage x = 1..n_stages: (width(x), 3) edges into (x, y), by tail y ascending; -1 pads
+    in_tail: tuple  # the same shape: the tail's y (0 where padded)
+    out_edge: tuple  # per stage x = 0..n_stages-1: (width(x), 2) edges out of (x, y) in the authors' order; -1 pads
+    upper_half: np.ndarray  # (E,) bool: not in the authors' "lower half" (CorrelatedBinomialBridge.is_in_lower_half)
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.src)
+
+
+def authors_width(n_stages: int, x: int) -> int:
+    """Nodes at stage x (the authors' _get_width_bridge)."""
+    return x - 2 * max(x - n_stages // 2, 0) + 1
+
+
+def authors_in_lower_half(n_stages: int, start: tuple, end: tuple) -> bool:
+    """The authors' CorrelatedBinomialBridge.is_in_lower_half, verbatim in logic (true division, as their code)."""
+    start_depth, end_depth = authors_width(n_stages, start[0]), authors_width(n_stages, end[0])
+    if start[1] > start_depth / 2:
+        return True
+    if start[1] < start_depth / 2:
+        return False
+    return (start_depth < end_depth and end[1] == start[1] + 1) or (start_depth > end_depth and end[1] == start[1])
+
+
+@lru_cache(maxsize=None)
+def make_authors_bridge(n_stages: int) -> AuthorsBridge:
+    if n_stages % 2:
+        raise ValueError(f"n_stages must be even, got {n_stages}")
+    widths = tuple(authors_width(n_stages, x) for x in range(n_stages + 1))
+    nodes = {(x, y) for x in range(n_stages + 1) for y in range(widths[x])}
+    src, dst = [], []
+    for x in range(n_stages + 1):
+        for y in range(widths[x]):
+            down, equal, up = (x + 1, y + 1), (x + 1, y), (x + 1, y - 1)
+            for head, present in ((down, down in nodes), (equal, equal in nodes),
+                                  (up, up in nodes and equal not in nodes)):
+                if present:
+                    src.append((x, y))
+                    dst.append(head)
+    in_edge, in_tail, out_edge = [], [], []
+    for x in range(n_stages + 1):
+        if x > 0:
+            ie = -np.ones((widths[x], 3), dtype=np.int64)
+            it = np.zeros((widths[x], 3), dtype=np.int64)
+            for y in range(widths[x]):
+                into = sorted((s[1], e) for e, (s, d) in enumerate(zip(src, dst)) if d == (x, y))
+                for k, (tail_y, e) in enumerate(into):
+                    ie[y, k], it[y, k] = e, tail_y
+            in_edge.append(ie)
+            in_tail.append(it)
+        if x < n_stages:
+            oe = -np.ones((widths[x], 2), dtype=np.int64)
+            for y in range(widths[x]):
+                out = [e for e, s in enumerate(src) if s == (x, y)]
+                oe[y, :len(out)] = out
+            out_edge.append(oe)
+    upper = np.array([not authors_in_lower_half(n_stages, s, d) for s, d in zip(src, dst)])
+    return AuthorsBridge(n_stages, widths, np.array(src), np.array(dst), tuple(in_edge), tuple(in_tail),
+                         tuple(out_edge), upper)
+
+
+def make_graph(cfg: BridgeConfig):
+    if cfg.graph not in GRAPHS:
+        raise ValueError(f"graph must be one of {GRAPHS}, got {cfg.graph!r}")
+    return make_bridge(cfg.n_stages) if cfg.graph == "binomial_bridge" else make_authors_bridge(cfg.n_stages)
+
+
+def authors_shortest_paths(g: AuthorsBridge, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shortest paths from (0, 0) to (n_stages, 0), vectorized over rows of `weights` (R, E), choosing among
+    equally short paths exactly as the authors' Dijkstra (src/graph/dijkstra.py) does: it finalizes nodes in the
+    order of (distance, node) and a node's predecessor changes only to a strictly shorter one, so each node keeps,
+    among its predecessors that reach it equally fast, the one with the smaller distance, then the smaller y.
+    Distances are summed forward from the start, as Dijkstra sums them, so equal sums are equal in floating point
+    in the same cases. Returns the chosen edge indices (R, n_stages) and the path lengths (R,)."""
+    R = weights.shape[0]
+    rows = np.arange(R)
+    dist = np.zeros((R, 1))
+    choice = []
+    for ie, it in zip(g.in_edge, g.in_tail):
+        valid = ie >= 0
+        d_tail = np.where(valid, dist[:, it], np.inf)  # (R, width, 2)
+        cand = d_tail + np.where(valid, weights[:, np.maximum(ie, 0)], np.inf)
+        best = cand.min(axis=2)
+        first = np.argmin(np.where(cand == best[..., None], d_tail, np.inf), axis=2)  # then smaller y: lower k
+        choice.append(first)
+        dist = best
+    edges = np.empty((R, g.n_stages), dtype=np.int64)
+    y = np.zeros(R, dtype=np.int64)
+    for x in range(g.n_stages, 0, -1):
+        k = choice[x - 1][rows, y]
+        edges[:, x - 1] = g.in_edge[x - 1][y, k]
+        y = g.in_tail[x - 1][y, k]
+    return edges, dist[:, 0]
+
+
+def authors_random_paths(g: AuthorsBridge, R: int, rng: np.random.Generator) -> np.ndarray:
+    """At each node a uniformly random outgoing edge (the authors' _pick_random_path)."""
+    y = np.zeros(R, dtype=np.int64)
+    edges = np.empty((R, g.n_stages), dtype=np.int64)
+    for x, oe in enumerate(g.out_edge):
+        two = oe[y, 1] >= 0
+        k = np.where(two, rng.random(R) < 0.5, 0).astype(np.int64)
+        edges[:, x] = oe[y, k]
+        y = g.dst[edges[:, x], 1]
+    return edges
+
+
+def shortest_paths(bridge: Bridge | AuthorsBridge, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Dynamic programming on the DAG, vectorized over rows of `weights` (R, E).
-    Returns the chosen edge indices (R, n_stages) and the path lengths (R,)."""
+    Returns the chosen edge indices (R, n_stages) and the path lengths (R,). Ties: see the module docstring."""
+    if isinstance(bridge, AuthorsBridge):
+        return authors_shortest_paths(bridge, weights)
     H, R = bridge.H, weights.shape[0]
     w_up = np.full((R, H + 1, H + 1), np.inf)
     w_dn = np.full((R, H + 1, H + 1), np.inf)
@@ -111,8 +257,10 @@ def shortest_paths(bridge: Bridge, weights: np.ndarray) -> tuple[np.ndarray, np.
                  R), V[:, 0, 0]
 
 
-def random_paths(bridge: Bridge, R: int, rng: np.random.Generator) -> np.ndarray:
+def random_paths(bridge: Bridge | AuthorsBridge, R: int, rng: np.random.Generator) -> np.ndarray:
     """At each node a uniformly random outgoing edge (the authors' epsilon-exploration)."""
+    if isinstance(bridge, AuthorsBridge):
+        return authors_random_paths(bridge, R, rng)
     H = bridge.H
     return _walk(bridge, lambda rows, u, d: np.where(u >= H, False, np.where(d >= H, True, rng.random(len(rows)) < 0.5)), R)
 
@@ -166,6 +314,16 @@ def independent_update(mean: np.ndarray, precision: np.ndarray, edges: np.ndarra
     np.put_along_axis(precision, edges, new_p, axis=1)
 
 
+def observation_of_log_theta(log_y: np.ndarray, noise_var: float, update: str = "exact") -> np.ndarray:
+    """What an agent conditions on as an observation of ln theta_e with noise variance `noise_var`: ln y + noise_var/2
+    (exact: E[ln y | theta] = ln theta - noise_var/2 in both models, so this is unbiased), or ln y itself (authors: the
+    authors' CorrelatedBBTS, src/graph/agent_correlated.py, _prepare_posterior_update_elements; its beliefs about
+    ln theta drift low by up to noise_var/2, so it believes edges it has travelled to be faster than they are)."""
+    if update == "authors":
+        return log_y
+    return log_y + noise_var / 2
+
+
 def kalman_update(mean: np.ndarray, cov: np.ndarray, edges: np.ndarray, z: np.ndarray, noise_cov: np.ndarray):
     """In place: joint Gaussian posterior of ln theta (R, E) after observing z = ln theta_S + noise, noise ~
     N(0, noise_cov[S, S]) on the traversed edges S (Sec. 4.2, the coherent agent):
@@ -183,7 +341,7 @@ def kalman_update(mean: np.ndarray, cov: np.ndarray, edges: np.ndarray, z: np.nd
 
 def run_bridge(cfg: BridgeConfig, ctx) -> dict[str, pd.DataFrame]:
     validate_bridge(cfg)
-    bridge = make_bridge(cfg.n_stages)
+    bridge = make_graph(cfg)
     R, E, T = cfg.n_replications, bridge.n_edges, cfg.n_periods
     theta_rng, rng = rng_pair(cfg.seed)
     s2 = cfg.sigma_tilde**2
@@ -225,7 +383,8 @@ def run_bridge(cfg: BridgeConfig, ctx) -> dict[str, pd.DataFrame]:
         ratio = state["total_chosen"] / ((t + 1) * optimal)  # "total distance / optimal", Fig. 4.1b
         stats.add(t, regret, {"distance_ratio": ratio})
         log_y = np.log(theta) + noise_log_factors(bridge, cfg, R, rng)
-        z = np.take_along_axis(log_y, edges, axis=1) + s2 / 2  # unbiased observation of ln theta_e
+        update = cfg.coherent_update if cfg.agent == "coherent_ts" else "exact"
+        z = observation_of_log_theta(np.take_along_axis(log_y, edges, axis=1), s2, update)
         if cfg.agent == "coherent_ts":
             kalman_update(mean, state["cov"], edges, z, noise_cov)
         else:

@@ -26,18 +26,20 @@ LABELS = {
 }
 
 
-def _regret_panel(ax, curves: pd.DataFrame, title: str) -> None:
+def _regret_panel(ax, curves: pd.DataFrame, title: str, colors: dict | None = None) -> None:
     pooled = plotting.pool_curves(curves, ["variant", "t"], "regret_mean", "regret_sd")
     for variant, g in pooled.groupby("variant", sort=False):
-        plotting.line_with_band(ax, g["t"], g["mean"], g["lo"], g["hi"], label=LABELS.get(variant, variant))
+        plotting.line_with_band(ax, g["t"], g["mean"], g["lo"], g["hi"], label=LABELS.get(variant, variant),
+                                color=(colors or {}).get(variant))
     ax.set(xlabel="time period (t)", ylabel="per-period regret", title=title)
     ax.legend(frameon=False)
 
 
-def _mean_panel(ax, curves: pd.DataFrame, column: str, ylabel: str, title: str) -> None:
+def _mean_panel(ax, curves: pd.DataFrame, column: str, ylabel: str, title: str, colors: dict | None = None) -> None:
     pooled = plotting.pool_curves(curves, ["variant", "t"], column)
     for variant, g in pooled.groupby("variant", sort=False):
-        plotting.line_with_band(ax, g["t"], g["mean"], label=LABELS.get(variant, variant))
+        plotting.line_with_band(ax, g["t"], g["mean"], label=LABELS.get(variant, variant),
+                                color=(colors or {}).get(variant))
     ax.set(xlabel="time period (t)", ylabel=ylabel, title=title)
     ax.legend(frameon=False)
 
@@ -92,10 +94,44 @@ def _regret_and_mean(experiment, data: ExperimentData, out_dir: Path, caption: s
     return plotting.save(fig, out_dir, f"{experiment.name}_{suffix}")
 
 
+AS_RUN = "_as_run"  # variants as the authors' code ran them (README, deviations 1-3)
+
+
+def _label(variant: str) -> str:
+    if variant == "coherent_ts_as_run":
+        return "coherent TS (the authors' update, on ln y)"
+    base = variant.removesuffix(AS_RUN)
+    return LABELS.get(base, base)
+
+
 def plot_bridge(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
-    """Online shortest path (Figures 4.1 and 4.3): per-period regret, and the travel time over the optimal one."""
-    return _regret_and_mean(experiment, data, out_dir, caption, "distance_ratio_mean", "total distance / optimal",
-                            "bridge")
+    """Online shortest path (Figures 4.1 and 4.3): per-period regret, and the travel time over the optimal one.
+    With "as run" variants, a second row draws them: the top row is the tutorial's text, the bottom the code's."""
+    curves = data.tables["curves"]
+    as_run = curves["variant"].str.endswith(AS_RUN)
+    if not as_run.any():
+        return _regret_and_mean(experiment, data, out_dir, caption, "distance_ratio_mean", "total distance / optimal",
+                                "bridge")
+    plotting.setup()
+    number = figure_number(experiment)
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.4), sharey="col")
+    rows = [(curves[~as_run], "as described: binomial bridge (184,756 paths)"),
+            (curves[as_run], "as run: the authors' code's graph (10,946 paths)")]
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    order = list(dict.fromkeys(v.removesuffix(AS_RUN) for v in curves["variant"]))
+    colors = {v: cycle[order.index(v.removesuffix(AS_RUN)) % len(cycle)] for v in curves["variant"].unique()}
+    for (sub, where), (ax_regret, ax_ratio) in zip(rows, axes):
+        colors_here = {_label(v): c for v, c in colors.items() if v in set(sub["variant"])}  # same agent, same colour
+        sub = sub.assign(variant=sub["variant"].map(_label))
+        _regret_panel(ax_regret, sub, f"{number}a, {where}", colors_here)
+        _mean_panel(ax_ratio, sub, "distance_ratio_mean", "total distance / optimal", f"{number}b, {where}",
+                    colors_here)
+    for ax in axes.flat:
+        ax.title.set_fontsize(9)
+    for ax in axes[0]:
+        ax.set_xlabel("")  # the rows share their x axis; keeps the top row's label off the bottom row's titles
+    plotting.budget_caption(fig, caption, f"(a) {REGRET_BAND}; (b) {MEAN_ONLY}")
+    return plotting.save(fig, out_dir, f"{experiment.name}_bridge")
 
 
 def plot_prior(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
