@@ -82,17 +82,60 @@ def table_to_bytes(df: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
+# A copy of the code without its git history (rsynced to a cluster or another machine) carries this manifest:
+# the commit and the git blob hash of every tracked file, so a run there still records which commit it ran and
+# whether the copy differs from it (each file is hashed here, as git would).
+TREE_MANIFEST = ".repro-tree.json"
+
+
+def _git(*args: str, root: Path) -> str:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def git_blob_sha1(data: bytes) -> str:
+    """The object id git gives a file's content."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def write_tree_manifest(root: Path = REPO_ROOT) -> Path:
+    """Write TREE_MANIFEST for HEAD (refused when tracked code differs from HEAD: the copy would not be HEAD)."""
+    state = {"commit": _git("rev-parse", "HEAD", root=root),
+             "dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results", root=root))}
+    if state["dirty"]:
+        raise ReproError(f"tracked files in {root} differ from HEAD: commit them before writing {TREE_MANIFEST}")
+    blobs = {}
+    for line in _git("ls-tree", "-r", "HEAD", root=root).splitlines():
+        meta, path = line.split("\t", 1)
+        mode, kind, sha = meta.split()
+        if kind == "blob" and mode in ("100644", "100755") and not path.startswith("results/"):
+            blobs[path] = sha
+    target = root / TREE_MANIFEST
+    atomic_write_text(target, json.dumps({"commit": state["commit"], "blobs": blobs}, indent=0, sort_keys=True))
+    return target
+
+
+def manifest_state(root: Path = REPO_ROOT) -> dict:
+    """Commit and dirty flag of a copy without .git, from its TREE_MANIFEST (every listed file rehashed)."""
+    manifest = json.loads((root / TREE_MANIFEST).read_text())
+    dirty = False
+    for path, sha in manifest["blobs"].items():
+        file = root / path
+        if not file.is_file() or git_blob_sha1(file.read_bytes()) != sha:
+            dirty = True
+            break
+    return {"commit": manifest["commit"], "dirty": dirty, "checked_by": TREE_MANIFEST}
+
+
 @functools.lru_cache(maxsize=1)
 def git_state() -> dict:
     """Commit of the code and whether it differs from that commit (recorded results excluded)."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
-
     try:
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"))
+        commit = _git("rev-parse", "HEAD", root=REPO_ROOT)
+        dirty = bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results", root=REPO_ROOT))
         return {"commit": commit, "dirty": dirty}
     except (subprocess.CalledProcessError, FileNotFoundError):
+        if (REPO_ROOT / TREE_MANIFEST).is_file():
+            return manifest_state(REPO_ROOT)
         return {"commit": None, "dirty": None}
 
 

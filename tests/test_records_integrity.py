@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from common.errors import ReproError
 from common.records import RunRecord, atomic_write_bytes
 from common.runs import RunSpec, execute
 from conftest import table_bytes
@@ -227,3 +228,38 @@ def test_a_run_held_by_another_sweep_is_running_elsewhere_not_failed(results_roo
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "running elsewhere 1" in proc.stdout and "FAILED" not in proc.stdout
     assert not (spec.run_dir / "FAILED").exists() and not (spec.run_dir / "DONE").exists()
+
+
+def test_a_copy_without_git_records_its_commit_from_the_tree_manifest(tmp_path):
+    """A tree copied without .git (to a cluster or another machine) still records which commit it runs, and a
+    copy whose code was changed after the manifest was written is recorded as dirty."""
+    import subprocess
+
+    from common.records import git_blob_sha1, manifest_state, write_tree_manifest
+
+    assert git_blob_sha1(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"  # `git hash-object` of "hello\n"
+    repo = tmp_path / "repo"
+    (repo / "common").mkdir(parents=True)
+    (repo / "common" / "a.py").write_text("x = 1\n")
+    (repo / "results").mkdir()
+    (repo / "results" / "r.txt").write_text("recorded\n")
+    git = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    head = git("rev-parse", "HEAD")
+    write_tree_manifest(repo)
+
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in ("common/a.py", "results/r.txt", ".repro-tree.json"):
+        (copy / path).parent.mkdir(parents=True, exist_ok=True)
+        (copy / path).write_bytes((repo / path).read_bytes())
+    assert manifest_state(copy) == {"commit": head, "dirty": False, "checked_by": ".repro-tree.json"}
+    (copy / "results" / "r.txt").write_text("new results do not make the code dirty\n")
+    assert manifest_state(copy)["dirty"] is False
+    (copy / "common" / "a.py").write_text("x = 2\n")
+    assert manifest_state(copy) == {"commit": head, "dirty": True, "checked_by": ".repro-tree.json"}
+    (repo / "common" / "a.py").write_text("x = 3\n")
+    with pytest.raises(ReproError, match="differ from HEAD"):
+        write_tree_manifest(repo)
