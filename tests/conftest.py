@@ -19,7 +19,7 @@ def results_root(tmp_path, monkeypatch):
 def repro(*args, env=None, check=False):
     """Run the installed `repro` command line in a subprocess."""
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "common.cli", *args], cwd=REPO, env=full_env,
+    proc = subprocess.run([sys.executable, "-m", "common.platform.cli", *args], cwd=REPO, env=full_env,
                           capture_output=True, text=True, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"repro {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -37,8 +37,8 @@ class Crash(Exception):
 
 def run_with_crashes(spec, monkeypatch, crash_at_checkpoints):
     """Execute `spec`, crashing right after each listed checkpoint (counted over all attempts), then to completion."""
-    from common.records import RunRecord
-    from common.runs import execute
+    from common.platform.records import RunRecord
+    from common.platform.runs import execute
 
     original = RunRecord.save_checkpoint
     calls = {"n": 0}
@@ -62,7 +62,7 @@ def run_with_crashes(spec, monkeypatch, crash_at_checkpoints):
 
 def execute_in(root, monkeypatch, *spec_args):
     """Execute RunSpec(*spec_args) with its run records under `root`; returns the run's folder."""
-    from common.runs import RunSpec, execute
+    from common.platform.runs import RunSpec, execute
 
     monkeypatch.setenv("REPRO_RESULTS", str(root))
     spec = RunSpec(*spec_args)

@@ -1,4 +1,4 @@
-"""Saved agents (common/agents.py): saving and loading gives the training loop's actions (PPO in numpy, SAC and DQN
+"""Saved agents (common/rl/agents.py): saving and loading gives the training loop's actions (PPO in numpy, SAC and DQN
 in torch, deterministic and with a fixed seed); a SAC agent evaluated with the training loop's seed gives the return
 the run recorded; `repro eval` of a fresh quick PPO run agrees with its training episodes; `repro video` writes a
 GIF with frames; what is committed and what is kept beside the run; clear errors."""
@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from common.agents import AgentMissing, evaluate, load_agent, npz_bytes, save_agent
-from common.cli import main
-from common.envs import RunningMeanStd
-from common.records import RunContext, RunRecord
-from common.runs import RunSpec, execute
+from common.rl.agents import AgentMissing, evaluate, load_agent, npz_bytes, save_agent
+from common.platform.cli import main
+from common.rl.envs import RunningMeanStd
+from common.platform.records import RunContext, RunRecord
+from common.platform.runs import RunSpec, execute
 
 from conftest import REPO
 
@@ -213,7 +213,7 @@ def test_video_writes_a_gif_with_frames(results_root, tmp_path):
     spec = RunSpec(PPO, "table1", "quick", PENDULUM, 0)
     execute(spec, show_progress=False)
     out = tmp_path / "pendulum.gif"
-    proc = subprocess.run([sys.executable, "-m", "common.cli", "video", PPO, "table1", "--variant", PENDULUM,
+    proc = subprocess.run([sys.executable, "-m", "common.platform.cli", "video", PPO, "table1", "--variant", PENDULUM,
                            "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     frames = iio.imread(out, index=None)
@@ -267,8 +267,8 @@ def test_a_run_started_before_save_agent_at_steps_existed_resumes(results_root):
     """An interrupted run whose config.yaml predates the key (the key at its default now) is the same run."""
     spec = RunSpec(PPO, "table1", "quick", PENDULUM, 0)
     spec.run_dir.mkdir(parents=True)
-    from common.config import to_yaml
-    from common.runs import resolve
+    from common.platform.config import to_yaml
+    from common.platform.runs import resolve
 
     old = "".join(line for line in to_yaml(resolve(spec)).splitlines(keepends=True)
                   if not line.startswith("save_agent_at_steps"))

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from common import peers
-from common.bench import alternate, measured, other_load_share, read_proc_stat
-from common.errors import ReproError
+from common.rl import peers
+from common.platform.bench import alternate, measured, other_load_share, read_proc_stat
+from common.platform.errors import ReproError
 from tests.conftest import repro
 
 needs_sb3 = pytest.mark.skipif(not peers.available(), reason=peers.missing_reason())
@@ -72,7 +72,7 @@ def test_other_load_from_hand_made_proc_stat_readings():
 
 
 def test_speed_table_shows_the_peer_column_and_labels_old_references_as_context(tmp_path):
-    from common.report import _speed_markdown
+    from common.analysis.report import _speed_markdown
 
     base = {"environment_only": 4000.0, "training": 2000.0, "ratio": 0.5, "unit": "env-steps/s", "note": "PPO",
             "machine": {"cpu": "Test CPU", "cpu_count": 2}, "git": {"commit": "abcdef1234567"},
@@ -96,7 +96,7 @@ def test_speed_table_shows_the_peer_column_and_labels_old_references_as_context(
 
 
 def test_a_missing_peer_is_a_clear_error_before_any_work(results_root, monkeypatch):
-    from common.bench import run_bench
+    from common.platform.bench import run_bench
 
     monkeypatch.setattr(peers, "available", lambda: False)
     with pytest.raises(ReproError, match="make peers"):
@@ -142,7 +142,7 @@ def test_sb3_peers_time_a_few_steps():
 
 @needs_sb3
 def test_bench_alternates_the_ppo_loop_with_its_peer(results_root):
-    from common.bench import run_bench
+    from common.platform.bench import run_bench
 
     r = run_bench("schulman2017_ppo", "table1", "clip0.2__InvertedPendulum-v5", 2048, rounds=2,
                   overrides={"horizon": 512, "epochs": 2})
@@ -155,8 +155,8 @@ def test_bench_alternates_the_ppo_loop_with_its_peer(results_root):
 
 
 def test_learning_phase_is_timed_inside_the_run_from_the_end_of_the_warm_up(tmp_path, monkeypatch):
-    import common.bench as bench
-    from common.records import RunRecord
+    import common.platform.bench as bench
+    from common.platform.records import RunRecord
 
     clock = iter([10.0, 11.0, 12.0, 15.0])
     monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))

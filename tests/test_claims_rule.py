@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from common.claims import Budget, rule_outcome, verdict
-from common.stats import difference_ci, mean_ci, ratio_ci
+from common.analysis.claims import Budget, rule_outcome, verdict
+from common.analysis.stats import difference_ci, mean_ci, ratio_ci
 
 
 @pytest.mark.parametrize("lo,hi,expected", [(9.0, 11.0, "consistent"), (11.5, 13.0, "higher"), (7.0, 9.4, "lower"),
@@ -79,7 +79,7 @@ tables:
 def test_paper_table_lays_out_quoted_and_regenerated_rows(tmp_path):
     import pandas as pd
 
-    from common.report import _tables_markdown
+    from common.analysis.report import _tables_markdown
     paper = _paper_with_tables(tmp_path, TABLE_YAML)
     claims = pd.DataFrame([
         {"claim": "t1_pong", "paper_value": "20", "estimate": "-20.92", "budget_used": "reduced: 1 seed",
@@ -102,8 +102,8 @@ def test_paper_table_lays_out_quoted_and_regenerated_rows(tmp_path):
     ('values: [1, 2], claim: "t1_{column}"', "either values or claim"),
 ])
 def test_paper_table_errors_name_what_is_wrong(tmp_path, bad, message):
-    from common.claims import load_tables
-    from common.errors import ReproError
+    from common.analysis.claims import load_tables
+    from common.platform.errors import ReproError
     yaml_text = TABLE_YAML.replace('values: [-20.4, 18900]', bad)
     paper = _paper_with_tables(tmp_path, yaml_text)
     ids = {"t1_pong", "t1_qbert"}

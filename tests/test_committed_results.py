@@ -2,8 +2,8 @@
 import shutil
 
 from common import REPO_ROOT
-from common.registry import papers
-from common.report import report_index, report_paper
+from common.platform.registry import papers
+from common.analysis.report import report_index, report_paper
 
 
 def test_committed_tables_regenerate_byte_for_byte(tmp_path, monkeypatch):
@@ -25,7 +25,7 @@ def test_committed_tables_regenerate_byte_for_byte(tmp_path, monkeypatch):
 
 def test_catalog_readme_regenerates_and_names_every_requested_paper(monkeypatch, capsys):
     """papers/README.md comes from papers/catalog.csv and the committed runs; each of the 195 titles has a status."""
-    from common.catalog import catalog_markdown, load_catalog, statuses
+    from common.platform.catalog import catalog_markdown, load_catalog, statuses
 
     monkeypatch.setenv("REPRO_RESULTS", str(REPO_ROOT / "results"))
     rows = load_catalog()
@@ -35,9 +35,9 @@ def test_catalog_readme_regenerates_and_names_every_requested_paper(monkeypatch,
     status = dict(zip((r["folder"] for r in rows), statuses(rows)))
     # a paper's status follows from its runs: Thompson sampling's 6 experiments, each complete at the paper's budget
     # or not (Figure 4.3's as-run coherent agent still lacks seeds), counted from the records
-    from common.records import RunRecord
-    from common.registry import get_paper
-    from common.runs import plan
+    from common.platform.records import RunRecord
+    from common.platform.registry import get_paper
+    from common.platform.runs import plan
 
     ts = get_paper("russo2017_thompson")
     complete = sum(all(RunRecord(s.run_dir).is_complete() for s in plan(ts.name, e.name, "paper"))
@@ -52,7 +52,7 @@ def test_catalog_readme_regenerates_and_names_every_requested_paper(monkeypatch,
         if r["scope_here"].startswith("out of scope"):
             assert s == r["scope_here"] and "here:" in s  # every exclusion says why
 
-    from common import cli
+    from common.platform import cli
 
     capsys.readouterr()
     assert cli.main(["list", "--all"]) == 0
@@ -61,13 +61,13 @@ def test_catalog_readme_regenerates_and_names_every_requested_paper(monkeypatch,
 
 
 def test_every_committed_run_passes_the_end_of_run_finite_check():
-    """What `execute` checks before a run counts as complete (common.finite.check_tables) holds for every committed
+    """What `execute` checks before a run counts as complete (common.platform.finite.check_tables) holds for every committed
     run: the NaN its runner declares by design stays allowed, and nothing else is NaN, infinite or empty."""
     import pandas as pd
     from omegaconf import OmegaConf
 
-    from common.finite import check_tables
-    from common.registry import get_paper
+    from common.platform.finite import check_tables
+    from common.platform.registry import get_paper
 
     checked = 0
     for done in sorted((REPO_ROOT / "results").glob("*/runs/*/*/*/seed_*/DONE")):
@@ -84,9 +84,9 @@ def test_committed_runs_made_under_an_older_protocol_are_labelled(monkeypatch, t
     """Each committed DQN and PPO Atari run is compared with what its experiment resolves to now, from its recorded
     config.yaml (a key it lacks holds the runner's LEGACY value): the runs made before issue 17's protocol changes
     are labelled old protocol, with the keys that differ, in the per-run table and the claims' budget text."""
-    from common.records import RunRecord
-    from common.registry import get_paper
-    from common.report import load_experiment, protocol_differences
+    from common.platform.records import RunRecord
+    from common.platform.registry import get_paper
+    from common.analysis.report import load_experiment, protocol_differences
 
     monkeypatch.setenv("REPRO_RESULTS", str(REPO_ROOT / "results"))
     dqn = get_paper("mnih2013_dqn")

@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 
-from common import cli
-from common.runs import RunSpec, execute
-from common.stats import change_ci
+from common.platform import cli
+from common.platform.runs import RunSpec, execute
+from common.analysis.stats import change_ci
 
 PAPER = "russo2017_thompson"
 

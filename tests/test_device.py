@@ -4,7 +4,7 @@ deterministic). (Runs on a GPU are not part of the suite: CI has none.)"""
 import pytest
 import torch
 
-from common.device import to_cpu
+from common.platform.device import to_cpu
 from conftest import repro
 
 
@@ -33,7 +33,7 @@ def test_to_cpu_copies_nested_tensors_and_keeps_the_rest():
 @pytest.fixture
 def fake_cuda(monkeypatch):
     """A process in which torch sees a GPU that has not started yet; records what determinism settings were made."""
-    import common.device as device
+    import common.platform.device as device
 
     calls = []
     monkeypatch.setenv("REPRO_DEVICE", "cuda")
@@ -51,7 +51,7 @@ def fake_cuda(monkeypatch):
 def test_cuda_run_turns_determinism_on_before_cuda_starts_and_says_so(fake_cuda):
     import os
 
-    from common.device import determinism, torch_device
+    from common.platform.device import determinism, torch_device
 
     assert torch_device().type == "cuda"
     assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
@@ -63,7 +63,7 @@ def test_cuda_run_turns_determinism_on_before_cuda_starts_and_says_so(fake_cuda)
 def test_cuda_opt_out_is_recorded_as_not_deterministic(fake_cuda, monkeypatch):
     import os
 
-    from common.device import determinism, torch_device
+    from common.platform.device import determinism, torch_device
 
     monkeypatch.setenv("REPRO_DETERMINISTIC", "0")
     torch_device()
@@ -73,13 +73,13 @@ def test_cuda_opt_out_is_recorded_as_not_deterministic(fake_cuda, monkeypatch):
 
 
 def test_cuda_started_before_the_workspace_was_set_is_not_deterministic(fake_cuda, monkeypatch):
-    from common.device import determinism, torch_device
+    from common.platform.device import determinism, torch_device
 
     monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
     torch_device()
     assert determinism()["deterministic"] is False and "before" in determinism()["deterministic_reason"]
     # a deterministic workspace already in the environment when CUDA started is kept, and is enough
-    import common.device as device
+    import common.platform.device as device
     monkeypatch.setattr(device, "_cuda_determinism", None)
     monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
     torch_device()
@@ -88,8 +88,8 @@ def test_cuda_started_before_the_workspace_was_set_is_not_deterministic(fake_cud
 
 
 def test_bad_deterministic_switch_is_a_clear_error(fake_cuda, monkeypatch):
-    from common.device import torch_device
-    from common.errors import ReproError
+    from common.platform.device import torch_device
+    from common.platform.errors import ReproError
 
     monkeypatch.setenv("REPRO_DETERMINISTIC", "yes")
     with pytest.raises(ReproError, match="REPRO_DETERMINISTIC='yes' is not valid"):

@@ -4,12 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common.errors import ReproError
+from common.platform.errors import ReproError
 import torch
 
-from common.atari import ToyVectorEnv, clip_reward, lives_lost, make_atari
-from common.records import RunContext, RunRecord
-from common.runs import RunSpec
+from common.rl.atari import ToyVectorEnv, clip_reward, lives_lost, make_atari
+from common.platform.records import RunContext, RunRecord
+from common.platform.runs import RunSpec
 from conftest import execute_in, run_with_crashes, table_bytes
 from papers.mnih2013_dqn.dqn import (DeepMindRMSProp, DQNConfig, QNetwork, epsilon_at, epsilon_greedy, evaluate,
                                      gradient_step, rmsprop, run_dqn, td_targets)
@@ -84,7 +84,7 @@ def test_both_optimizers_report_the_same_minibatch_loss(variant):
 def test_max_heldout_q_statistic_hand_values():
     import pandas as pd
 
-    from common.claims import Claim
+    from common.analysis.claims import Claim
     from papers.mnih2013_dqn.analysis import max_heldout_q_values
 
     epochs = pd.DataFrame({"variant": ["Seaquest"] * 4 + ["Breakout"], "seed": [0, 0, 1, 1, 0],
@@ -98,7 +98,7 @@ def test_max_heldout_q_statistic_hand_values():
 
 
 def test_best_episode_statistic_hand_values():
-    from common.claims import Claim
+    from common.analysis.claims import Claim
     from papers.mnih2013_dqn.analysis import best_episode_values, final_eval_mean_values
 
     # seed 0: its final evaluation ended no episode, its epochs did (best 756); seed 1: final 10 beats epochs' 7
@@ -271,8 +271,8 @@ def test_evaluation_counts_every_episode_started_in_the_window_whatever_its_leng
 def test_target_network_period_in_agent_steps_by_default_for_the_2015_variant():
     """The 2015 code refreshes the target every 10,000 agent steps (2,500 updates at one update per 4 agent steps);
     q_divergence's 100k-step run (learning from 50k) refreshes it after 1, 2,501, ..., 12,501 updates."""
-    from common.config import to_dict
-    from common.runs import resolve
+    from common.platform.config import to_dict
+    from common.platform.runs import resolve
     from papers.mnih2013_dqn.dqn import refresh_target_now
 
     nature = to_dict(resolve(RunSpec(PAPER, "table1_nature", "paper", "Breakout", 0)))
@@ -302,8 +302,8 @@ def test_target_network_in_agent_steps_runs_on_the_toy_task(tmp_path):
 
 
 def test_epsilon_anneals_from_step_0_in_2013_and_from_the_start_of_learning_in_the_2015_code():
-    from common.config import to_dict
-    from common.runs import resolve
+    from common.platform.config import to_dict
+    from common.platform.runs import resolve
 
     late = DQNConfig(epsilon_anneal_start="learning_start")  # learning starts at 50k agent steps
     assert epsilon_at(late, 0) == epsilon_at(late, 50_000) == 1.0
@@ -340,7 +340,7 @@ def test_environment_seeds_are_independent_across_runs():
     """ale-py seeds environment i with seed + i: runs 0 and 1 shared 3 of 4 streams. Now every environment's seed
     comes from the run seed's SeedSequence: seeds 0 and 1 (and every purpose: training, evaluations, held-out
     states, resumes) use disjoint seeds; the old scheme stays available for the records made with it."""
-    from common.atari import stream_seeds
+    from common.rl.atari import stream_seeds
     from papers.mnih2013_dqn.dqn import EVAL, HELDOUT, RESUME, TRAIN, env_seeds
 
     def all_seeds(run_seed):
@@ -360,7 +360,7 @@ def test_environment_seeds_are_independent_across_runs():
 
 
 def test_the_2013_preprocessing_crops_a_110x84_down_sample():
-    from common.atari import stream_seeds
+    from common.rl.atari import stream_seeds
 
     seeds = stream_seeds(0, 2, 0)
     _, cropped = make_atari("Breakout", 2, seeds, 4, frame_preprocess="crop110")
@@ -371,8 +371,8 @@ def test_the_2013_preprocessing_crops_a_110x84_down_sample():
     tall, _ = full.reset(seed=seeds)
     assert cropped.shape == (2, 4, 84, 84) and tall.shape == (2, 4, 110, 84)
     np.testing.assert_array_equal(cropped, tall[:, :, 18:102])
-    from common.config import to_dict
-    from common.runs import resolve
+    from common.platform.config import to_dict
+    from common.platform.runs import resolve
 
     assert to_dict(resolve(RunSpec(PAPER, "table1", "reduced", "Pong", 0)))["frame_preprocess"] == "crop110"
     assert to_dict(resolve(RunSpec(PAPER, "table1_nature", "reduced", "Pong", 0)))["frame_preprocess"] == "resize84"

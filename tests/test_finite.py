@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from common.finite import (EmptyMetricError, MayBeNaN, NonFiniteError, RunFailure, TableRules, check_finite,
+from common.platform.finite import (EmptyMetricError, MayBeNaN, NonFiniteError, RunFailure, TableRules, check_finite,
                            check_tables, finite_mean)
-from common.records import RunRecord
-from common.registry import Runner
-from common.runs import RunSpec, execute
+from common.platform.records import RunRecord
+from common.platform.registry import Runner
+from common.platform.runs import RunSpec, execute
 from conftest import repro
 
 
@@ -104,7 +104,7 @@ def test_thompson_statistics_stop_at_the_first_non_finite_period():
 
 # ---- execute: the end-of-run check, and a run that fails is FAILED, never DONE ----------------------------------
 def test_a_table_that_is_not_finite_fails_the_run_before_anything_is_recorded(results_root, monkeypatch):
-    from common.registry import get_paper
+    from common.platform.registry import get_paper
 
     exp = get_paper("russo2017_thompson").experiment("fig3_1")
     bad = pd.DataFrame({"seed": [0, 0], "t": [1, 2], "regret_mean": [0.1, np.inf]})
@@ -169,13 +169,13 @@ def test_sac_with_a_far_too_large_learning_rate_names_the_update(results_root):
 
 
 def test_repro_debug_shows_the_traceback(results_root, monkeypatch):
-    import common.runs
-    from common.cli import main
+    import common.platform.runs
+    from common.platform.cli import main
 
     def fail(spec, *args, **kwargs):
         raise NonFiniteError("non-finite loss (nan) at update 1")
 
-    monkeypatch.setattr(common.runs, "execute", fail)
+    monkeypatch.setattr(common.platform.runs, "execute", fail)
     args = ["run", "russo2017_thompson", "fig3_1", "--variant", "ts", "--budget", "quick"]
     assert main(args) == 1
     monkeypatch.setenv("REPRO_DEBUG", "1")
@@ -184,7 +184,7 @@ def test_repro_debug_shows_the_traceback(results_root, monkeypatch):
 
 
 def test_ppo_atari_with_a_far_too_large_learning_rate_names_the_iteration(tmp_path):
-    from common.records import RunContext
+    from common.platform.records import RunContext
     from papers.schulman2017_ppo.ppo_atari import PPOAtariConfig, run_ppo_atari
 
     cfg = PPOAtariConfig(game="Toy", total_agent_steps=2048, torch_threads=1, lr=1e6, num_actors=4, horizon=64,

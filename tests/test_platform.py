@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from common.errors import ReproError
-from common.records import RunRecord
-from common.runs import RunSpec, execute, plan, resolve
-from common.sweep import run_local
+from common.platform.errors import ReproError
+from common.platform.records import RunRecord
+from common.platform.runs import RunSpec, execute, plan, resolve
+from common.platform.sweep import run_local
 from conftest import REPO, execute_in, repro, run_with_crashes, table_bytes
 
 PAPER = "russo2017_thompson"
@@ -128,7 +128,7 @@ def test_resume_after_crash_equals_uninterrupted(tmp_path, monkeypatch, experime
 def test_checkpoint_carries_its_cost_and_a_bare_one_still_resumes(tmp_path):
     import pickle
 
-    from common.records import RunContext
+    from common.platform.records import RunContext
 
     record = RunRecord(tmp_path / "run")
     record.path.mkdir()
@@ -155,7 +155,7 @@ def test_kill_9_then_resume_equals_uninterrupted(tmp_path):
     repro(*args, env=env_whole, check=True)
     root = tmp_path / "killed"
     env = {**os.environ, "REPRO_RESULTS": str(root), "REPRO_CHECKPOINT_EVERY_S": "0.2", "REPRO_PROGRESS_EVERY_S": "0"}
-    proc = subprocess.Popen([sys.executable, "-m", "common.cli", *args], cwd=REPO, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "common.platform.cli", *args], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpts = list(root.rglob("checkpoint.pkl"))
     deadline = time.time() + 120
@@ -228,7 +228,7 @@ def test_figure_and_summary_names_in_experiments_yaml_are_checked():
     "none" means no figure; every registered experiment's names resolve to a function of its paper."""
     from types import SimpleNamespace
 
-    from common.registry import hook, papers
+    from common.platform.registry import hook, papers
 
     module = SimpleNamespace(FIGURES={"default": print, "q_divergence": print})
     with pytest.raises(ReproError, match="unknown figure of p/e 'curves'; valid figures of p/e: default, q_divergence"):
@@ -244,7 +244,7 @@ def test_figure_and_summary_names_in_experiments_yaml_are_checked():
 
 
 def test_summary_wall_time_covers_every_attempt_and_is_empty_when_unknown():
-    from common.report import _run_row
+    from common.analysis.report import _run_row
 
     spec = RunSpec(PAPER, "fig3_1", "quick", "ts", 0)
     three = {"attempts": 3, "wall_s_last_attempt": 600.0, "wall_s_all_attempts": 1500.0,
@@ -260,7 +260,7 @@ def test_summary_wall_time_covers_every_attempt_and_is_empty_when_unknown():
 
 
 def test_progress_text_gives_this_attempts_speed_and_the_time_left(tmp_path):
-    from common.records import Progress
+    from common.platform.records import Progress
 
     record = RunRecord(tmp_path / "run")
     record.path.mkdir()

@@ -1,8 +1,8 @@
 """PPO: determinism, resume after a crash equal to an uninterrupted run, and learning a small task to a threshold."""
 import pytest
 
-from common.records import RunContext, RunRecord
-from common.runs import RunSpec
+from common.platform.records import RunContext, RunRecord
+from common.platform.runs import RunSpec
 from papers.schulman2017_ppo.ppo import PPOConfig, run_ppo
 
 PAPER = "schulman2017_ppo"
@@ -48,7 +48,7 @@ def test_quick_budget_end_to_end_with_report(results_root):
 
 
 def test_bench_reports_training_next_to_environment_only(results_root):
-    from common.bench import run_bench
+    from common.platform.bench import run_bench
 
     r = run_bench(PAPER, "fig3", "clip0.2__InvertedPendulum-v5", 2048, save=True, rounds=1, peer=False)
     assert r["environment_only"] > r["training"] > 0 and 0 < r["ratio"] < 1
@@ -73,9 +73,9 @@ def test_ppo_atari_keys_the_paper_where_explicit_and_ppo2_where_silent():
     silent): gain sqrt(2) on the torso, 0.01 on the policy head, 1 on the value head, zero biases."""
     import torch
 
-    from common.config import to_dict
-    from common.runs import resolve
-    from common.runs import RunSpec
+    from common.platform.config import to_dict
+    from common.platform.runs import resolve
+    from common.platform.runs import RunSpec
     from papers.schulman2017_ppo.ppo_atari import PolicyValueNet
 
     cfg = to_dict(resolve(RunSpec(PAPER, "atari", "reduced", "Pong", 0)))
@@ -94,8 +94,8 @@ def test_ppo_atari_reduced_budget_is_the_papers_schedule_cut_short():
     """alpha anneals over the paper's 10M agent steps at every budget: a reduced run of 1M stops at alpha = 0.9, as
     the first tenth of a paper run; anneal_agent_steps = 0 (runs recorded before the key) compresses the schedule
     into the run's own steps. At the paper's budget both are the old formula 1 - t / iterations."""
-    from common.config import to_dict
-    from common.runs import RunSpec, resolve
+    from common.platform.config import to_dict
+    from common.platform.runs import RunSpec, resolve
     from papers.schulman2017_ppo.ppo_atari import PPOAtariConfig, alpha_at
 
     reduced = PPOAtariConfig(**{k: v for k, v in to_dict(resolve(RunSpec(PAPER, "atari", "reduced", "Pong", 0))).items()})

@@ -122,7 +122,7 @@ def test_minibatch_gradient_equals_torch_autograd(objective):
 
 
 def test_adam_matches_torch():
-    from common.npmlp import Adam
+    from common.rl.npmlp import Adam
 
     rng = np.random.default_rng(1)
     theta = rng.standard_normal(7)
@@ -141,9 +141,9 @@ def test_table1_normalized_scores_hand_values_and_partial_settings_are_labelled(
     """Two of the 11 settings recorded: random policy 0, best 1 per task; the verdict says the budget is reduced."""
     import pandas as pd
 
-    from common.claims import Budget
-    from common.registry import get_paper
-    from common.report import ExperimentData, evaluate_claims
+    from common.analysis.claims import Budget
+    from common.platform.registry import get_paper
+    from common.analysis.report import ExperimentData, evaluate_claims
 
     paper = get_paper("schulman2017_ppo")
     exp = paper.experiment("table1")

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from common.bench import run_profile
-from common.errors import ReproError
+from common.platform.bench import run_profile
+from common.platform.errors import ReproError
 
 
 def linear_flops(batch: int, n_in: int, n_out: int) -> int:

@@ -9,9 +9,9 @@ import os
 
 import pytest
 
-from common.errors import ReproError
-from common.records import RunRecord, atomic_write_bytes
-from common.runs import RunSpec, execute
+from common.platform.errors import ReproError
+from common.platform.records import RunRecord, atomic_write_bytes
+from common.platform.runs import RunSpec, execute
 from conftest import table_bytes
 
 PAPER = "russo2017_thompson"
@@ -25,7 +25,7 @@ class Proc:
 @pytest.fixture
 def repro(capsys, monkeypatch):
     """The `repro` command line, called in this process (the subprocess start-up would dominate these tests)."""
-    from common import cli
+    from common.platform import cli
 
     def call(*args, env=None):
         for key, value in (env or {}).items():
@@ -55,7 +55,7 @@ def test_done_vouches_for_every_file_with_its_checksum(two_runs):
     record = RunRecord(two_runs[0].run_dir)
     sums = json.loads((record.path / "DONE").read_text())["sha256"]
     assert set(sums) == {"attempts.jsonl", "config.yaml", "provenance.json", "curves.csv.gz", "replications.csv.gz",
-                         "agent.json", "agent.npz"}  # the bandit's posteriors: its agent (common/agents.py)
+                         "agent.json", "agent.npz"}  # the bandit's posteriors: its agent (common/rl/agents.py)
     assert record.status() == "done" and record.damage() == ()
 
 
@@ -125,8 +125,8 @@ def test_seal_adds_checksums_only_to_records_that_read_in_full(two_runs, results
 
 
 def test_seal_refuses_a_truncated_table_by_name(two_runs):
-    from common.errors import ReproError
-    from common.verify import read_in_full
+    from common.platform.errors import ReproError
+    from common.platform.verify import read_in_full
 
     spec = two_runs[0]
     blob = (spec.run_dir / "curves.csv.gz").read_bytes()
@@ -183,7 +183,7 @@ def test_a_run_that_fails_writing_its_final_record_is_failed_not_done(results_ro
 
 
 def test_a_run_that_cannot_even_write_failed_shows_as_dead_without_checkpoint(results_root, monkeypatch, repro):
-    import common.records as records
+    import common.platform.records as records
 
     spec = RunSpec(PAPER, "fig3_1", "quick", "ts", 0)
     real = records.atomic_write_bytes
@@ -206,7 +206,7 @@ def test_a_run_that_cannot_even_write_failed_shows_as_dead_without_checkpoint(re
 
 def test_storage_errors_reach_the_user_as_one_line(results_root, monkeypatch, capsys):
     """An OSError in any command is one line with the path and exit status 1; REPRO_DEBUG=1 shows the traceback."""
-    from common import cli
+    from common.platform import cli
 
     monkeypatch.setattr(cli, "_cmd_status", lambda args: (_ for _ in ()).throw(
         OSError(errno.EROFS, "Read-only file system", "/results/x/DONE")))
@@ -235,7 +235,7 @@ def test_a_copy_without_git_records_its_commit_from_the_tree_manifest(tmp_path):
     copy whose code was changed after the manifest was written is recorded as dirty."""
     import subprocess
 
-    from common.records import git_blob_sha1, manifest_state, write_tree_manifest
+    from common.platform.records import git_blob_sha1, manifest_state, write_tree_manifest
 
     assert git_blob_sha1(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"  # `git hash-object` of "hello\n"
     repo = tmp_path / "repo"

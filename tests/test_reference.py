@@ -1,11 +1,11 @@
 """The second verdict, against reference implementations at the budget used: the rule on hand-made curves, and the
-reference data committed under common/reference_data/."""
+reference data committed under common/analysis/reference_data/."""
 import pandas as pd
 import pytest
 
-from common.claims import ReferenceSource, protocol_differences, reference_verdict, window_mean
-from common.errors import ReproError
-from common.reference import DATA_DIR, load_curves, load_sources, source_curves, task_name
+from common.analysis.claims import ReferenceSource, protocol_differences, reference_verdict, window_mean
+from common.platform.errors import ReproError
+from common.analysis.reference import DATA_DIR, load_curves, load_sources, source_curves, task_name
 
 WINDOW = (250_000, 500_000)
 HERE = {"sticky_actions": "none", "epsilon_train": "1 -> 0.1 over 1M agent steps"}
@@ -127,8 +127,8 @@ def test_loader_on_the_committed_subset():
 
 
 def test_claims_name_known_comparisons_and_sources():
-    from common.claims import load_claims, load_comparisons
-    from common.registry import papers
+    from common.analysis.claims import load_claims, load_comparisons
+    from common.platform.registry import papers
 
     covered = 0
     for name in ("mnih2013_dqn", "haarnoja2018_sac", "schulman2017_ppo"):
@@ -146,7 +146,7 @@ def test_claims_name_known_comparisons_and_sources():
 def test_an_unknown_comparison_is_an_error(tmp_path):
     from types import SimpleNamespace
 
-    from common.claims import load_comparisons
+    from common.analysis.claims import load_comparisons
     path = tmp_path / "claims.yaml"
     path.write_text("reference_comparisons:\n  c: {kind: training, unit: frames, budget_key: b, window: 1, "
                     "run: {table: t, x: x, y: y}, sources: [dopamine_dqn_tf]}\n")
@@ -161,7 +161,7 @@ def test_an_unknown_comparison_is_an_error(tmp_path):
 def test_committed_subset_is_what_the_extraction_writes():
     """Where the full extraction is at hand (../shared/reference/), cutting it again gives curves.csv exactly."""
     from common import REPO_ROOT
-    from common.reference_data.extract import extract
+    from common.analysis.reference_data.extract import extract
 
     src = REPO_ROOT.parent / "shared" / "reference"
     if not (src / "SOURCES.md").exists():

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from common.records import RunContext, RunRecord
-from common.runs import RunSpec
+from common.platform.records import RunContext, RunRecord
+from common.platform.runs import RunSpec
 from conftest import execute_in, run_with_crashes, table_bytes
 from papers.haarnoja2018_sac.sac import (SAC, Actor, SACConfig, run_sac, soft_bellman_target, squashed_log_prob,
                                          temperature_loss)
@@ -84,7 +84,7 @@ def test_temperature_drift_statistic_hand_values():
     """|ln(mean alpha, last 10% / mean alpha, the 10% before)| per run."""
     import pandas as pd
 
-    from common.claims import Claim
+    from common.analysis.claims import Claim
     from papers.haarnoja2018_sac.analysis import alpha_drift_values
 
     rows = []
@@ -104,7 +104,7 @@ def test_reference_statistics_hand_values():
     end within the first max_step steps; later ones and other variants are ignored."""
     import pandas as pd
 
-    from common.claims import Claim
+    from common.analysis.claims import Claim
     from papers.haarnoja2018_sac.analysis import final_eval_values, final_train_values
 
     episodes = pd.DataFrame([{"variant": v, "seed": 0, "env_step": step, "episode_return": ret}
@@ -124,7 +124,7 @@ def test_reference_statistics_hand_values():
 def test_best_evaluation_and_paired_v2_minus_v1_hand_values():
     """TD3's "max average return" counts only evaluations within the first max_step steps; v2 minus v1 pairs runs of
     the same seed over whole runs, and a seed without both versions is left out."""
-    from common.claims import Claim
+    from common.analysis.claims import Claim
     from papers.haarnoja2018_sac.analysis import max_eval_values, v2_minus_v1_values
 
     # v1: seeds 0 and 1, returns i + 100 * seed at steps 100 (i + 1); v2: seeds 0 and 2, twice v1's return of seed 0
@@ -191,7 +191,7 @@ def test_sac_learns_pendulum(tmp_path):
 def test_learning_curve_figure_draws_returns_of_both_versions_and_v2_temperature(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
-    from common.registry import get_paper
+    from common.platform.registry import get_paper
     from papers.haarnoja2018_sac import analysis
 
     # v1's temperature is fixed at 1; v2's halves every 1,000 steps, seed 1 starting half as high as seed 0

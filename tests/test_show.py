@@ -2,11 +2,11 @@
 for run and sweep; a mistyped key gets a "did you mean"."""
 import pytest
 
-from common import cli
-from common.errors import ReproError
-from common.registry import get_paper
-from common.runs import RunSpec, resolve
-from common.show import resolved_table
+from common.platform import cli
+from common.platform.errors import ReproError
+from common.platform.registry import get_paper
+from common.platform.runs import RunSpec, resolve
+from common.platform.show import resolved_table
 
 PPO = "schulman2017_ppo"
 

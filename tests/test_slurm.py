@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from common.errors import ReproError
-from common.records import RunRecord
-from common.runs import plan
-from common.slurm import load_profile, log_folder, slurm_states, squeue_states
+from common.platform.errors import ReproError
+from common.platform.records import RunRecord
+from common.platform.runs import plan
+from common.platform.slurm import load_profile, log_folder, slurm_states, squeue_states
 from conftest import repro
 
 PAPER = "russo2017_thompson"
@@ -89,7 +89,7 @@ def test_profiles_load_and_unknown_keys_are_errors(tmp_path, monkeypatch):
     assert local.partition == "debug" and local.max_parallel == 2 and local.env["OMP_NUM_THREADS"] == "1"
     gpu = load_profile("example_gpu")
     assert gpu.gpus_per_node == 1 and gpu.extra_sbatch["exclude"] == "node-bad-01"
-    import common.slurm as slurm
+    import common.platform.slurm as slurm
 
     monkeypatch.setattr(slurm, "PROFILES_DIR", tmp_path)
     (tmp_path / "bad.yaml").write_text("partition: gpu\ngpu_count: 2\n")
@@ -129,7 +129,7 @@ def test_a_job_sacct_does_not_know_yet_takes_its_state_from_the_queue(monkeypatc
     """Right after sbatch, sacct may not list the job: the controller's queue decides, so it is not resubmitted."""
     from submitit.slurm import slurm as submitit_slurm
 
-    import common.slurm as cs
+    import common.platform.slurm as cs
 
     monkeypatch.setattr(submitit_slurm.SlurmInfoWatcher, "update", lambda self: None)
     monkeypatch.setattr(submitit_slurm.SlurmInfoWatcher, "get_state",

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 from matplotlib.collections import PolyCollection
 
-from common import aggregate, plotting
-from common.stats import (aggregate_iqm, aggregate_mean, aggregate_median, iqm, mean_ci, mean_ci_columns,
+from common.analysis import aggregate
+from common.analysis import plotting
+from common.analysis.stats import (aggregate_iqm, aggregate_mean, aggregate_median, iqm, mean_ci, mean_ci_columns,
                           performance_profile, performance_profile_band, stratified_ci, t_interval)
 
 

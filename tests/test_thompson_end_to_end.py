@@ -3,11 +3,11 @@ import re
 
 import pandas as pd
 
-from common.records import RunContext, RunRecord
-from common.registry import get_paper
-from common.report import report_index, report_paper
-from common.runs import plan
-from common.sweep import run_local
+from common.platform.records import RunContext, RunRecord
+from common.platform.registry import get_paper
+from common.analysis.report import report_index, report_paper
+from common.platform.runs import plan
+from common.platform.sweep import run_local
 from conftest import repro
 from papers.russo2017_thompson.bandits import FiniteArmConfig, run_finite_arm
 from papers.russo2017_thompson.bridge import BridgeConfig, run_bridge

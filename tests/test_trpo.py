@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.npmlp import Params, mlp_forward, mlp_shapes, normc_init
+from common.rl.npmlp import Params, mlp_forward, mlp_shapes, normc_init
 from common.onpolicy import (categorical_fvp, conjugate_gradient, discounted_returns, gaussian_fvp, line_search,
                              max_step, softmax)
 
@@ -67,7 +67,7 @@ def _policy(obs_dim, hidden, out_dim, log_std, seed):
 
 
 def _torch_mlp(theta, p, layers, x):
-    """The same MLP as common.npmlp.mlp_forward, in torch, from a flat parameter vector with p's layout."""
+    """The same MLP as common.rl.npmlp.mlp_forward, in torch, from a flat parameter vector with p's layout."""
     views, start = {}, 0
     for name, shape in p.shapes.items():
         size = int(np.prod(shape))
@@ -216,7 +216,7 @@ PAPER = "schulman2015_trpo"
 
 
 def test_trpo_learns_cart_pole_with_a_linear_policy(tmp_path):
-    from common.records import RunContext, RunRecord
+    from common.platform.records import RunContext, RunRecord
     from papers.schulman2015_trpo.trpo import TRPOConfig, run_trpo
 
     cfg = TRPOConfig(env_id="InvertedPendulum-v5", hidden_units=0, iterations=25, batch_steps=2000, seed=0)
@@ -236,8 +236,8 @@ def test_trpo_learns_cart_pole_with_a_linear_policy(tmp_path):
 ])
 def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkeypatch, experiment, variant,
                                                                 overrides):
-    from common.records import RunRecord
-    from common.runs import RunSpec
+    from common.platform.records import RunRecord
+    from common.platform.runs import RunSpec
 
     monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")  # a checkpoint after every iteration
     roots = {name: execute_in(tmp_path / name, monkeypatch, PAPER, experiment, "quick", variant, 0, overrides)
@@ -252,7 +252,7 @@ def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkey
 
 
 def test_quick_budget_end_to_end_with_report(results_root, capsys):
-    from common import cli
+    from common.platform import cli
 
     assert cli.main(["sweep", PAPER, "fig4_cartpole", "--budget", "quick"]) == 0
     assert "failed 0" in capsys.readouterr().out
@@ -264,7 +264,7 @@ def test_quick_budget_end_to_end_with_report(results_root, capsys):
 
 
 def test_hopper_walker_and_atari_paper_budget_dry_run_on_slurm(results_root, capsys):
-    from common import cli
+    from common.platform import cli
 
     for experiment in ("fig4_hopper", "fig4_walker"):
         assert cli.main(["sweep", PAPER, experiment, "--launcher", "slurm", "--profile", "local", "--dry-run"]) == 0
@@ -277,7 +277,7 @@ def test_hopper_walker_and_atari_paper_budget_dry_run_on_slurm(results_root, cap
 def test_physics_state_restores_a_mujoco_task_exactly():
     """Vine rollouts start from saved states (Sec. 5.2): the same actions from a restored state give the same
     observations, rewards and ends, bit for bit."""
-    from common.envs import make_env, physics_state, set_physics_state
+    from common.rl.envs import make_env, physics_state, set_physics_state
 
     env = make_env("Hopper-v5", 0)
     env.reset()
@@ -311,7 +311,7 @@ def test_physics_state_restores_a_mujoco_task_exactly():
 ])
 def test_figure4_comparisons_learn_cart_pole(tmp_path, option, threshold):
     """Figure 4's comparisons that share TRPO's sampling, each learning cart-pole (random policy: about 5 steps)."""
-    from common.records import RunContext, RunRecord
+    from common.platform.records import RunContext, RunRecord
     from papers.schulman2015_trpo.trpo import TRPOConfig, run_trpo
 
     cfg = TRPOConfig(env_id="InvertedPendulum-v5", hidden_units=0, iterations=20, batch_steps=2000, seed=0,
@@ -321,7 +321,7 @@ def test_figure4_comparisons_learn_cart_pole(tmp_path, option, threshold):
 
 
 def test_vine_learns_cart_pole_a_little(tmp_path):
-    from common.records import RunContext, RunRecord
+    from common.platform.records import RunContext, RunRecord
     from papers.schulman2015_trpo.trpo import TRPOConfig, run_trpo
 
     # fig4_cartpole's vine settings (50 trunks, 100 states x 4 actions, rollouts of 50 steps), 12 iterations
@@ -334,7 +334,7 @@ def test_vine_learns_cart_pole_a_little(tmp_path):
 
 
 def test_atari_single_path_runs_on_the_toy_task_and_is_deterministic(tmp_path):
-    from common.records import RunContext, RunRecord
+    from common.platform.records import RunContext, RunRecord
     from papers.schulman2015_trpo.trpo_atari import TRPOAtariConfig, run_trpo_atari
 
     cfg = TRPOAtariConfig(game="Toy", iterations=2, batch_steps=72, num_actors=8)
@@ -349,8 +349,8 @@ def test_atari_single_path_runs_on_the_toy_task_and_is_deterministic(tmp_path):
 
 def test_a_policy_that_goes_non_finite_fails_the_run_in_one_line(results_root, capsys):
     """init_log_std=1000 (sigma = e^1000 = inf): the policy gradient is NaN in the first iteration."""
-    from common import cli
-    from common.records import RunRecord
+    from common.platform import cli
+    from common.platform.records import RunRecord
 
     rc = cli.main(["run", PAPER, "fig4_cartpole", "--variant", "single_path", "--budget", "quick", "init_log_std=1000.0"])
     err = capsys.readouterr().err
@@ -362,8 +362,8 @@ def test_a_policy_that_goes_non_finite_fails_the_run_in_one_line(results_root, c
 
 
 def test_linear_baseline_option_runs_and_fits_by_least_squares(tmp_path):
-    from common.errors import ReproError
-    from common.records import RunContext, RunRecord
+    from common.platform.errors import ReproError
+    from common.platform.records import RunContext, RunRecord
     from papers.schulman2015_trpo.trpo import TRPOConfig, _baseline_features, _fit_baseline, run_trpo
 
     rng = np.random.default_rng(9)
@@ -382,8 +382,8 @@ def test_linear_baseline_option_runs_and_fits_by_least_squares(tmp_path):
 def test_atari_run_resumes_after_a_crash(tmp_path, monkeypatch):
     """ale-py cannot save emulator states, so a resumed Atari run restarts its games (as PPO's): it completes
     with every iteration recorded once, from the checkpointed policy."""
-    from common.records import RunRecord
-    from common.runs import RunSpec
+    from common.platform.records import RunRecord
+    from common.platform.runs import RunSpec
 
     monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")
     monkeypatch.setenv("REPRO_RESULTS", str(tmp_path))

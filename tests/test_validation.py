@@ -9,9 +9,10 @@ import types
 
 import pytest
 
-from common import registry, schema
-from common.cli import main
-from common.errors import ReproError
+from common.platform import registry
+from common.platform import schema
+from common.platform.cli import main
+from common.platform.errors import ReproError
 from conftest import REPO, repro
 
 PAPER = "russo2017_thompson"
@@ -76,7 +77,7 @@ def test_every_runner_rejects_bad_values_before_any_work(results_root, capsys, a
 
 def test_every_committed_config_validates():
     """Every experiment, budget and variant of the four papers resolves and validates (plan checks each variant)."""
-    from common.runs import plan
+    from common.platform.runs import plan
 
     for paper in registry.papers().values():
         for exp in paper.experiments.values():
@@ -85,12 +86,12 @@ def test_every_committed_config_validates():
 
 
 def test_the_slurm_launcher_submits_nothing_with_a_bad_value(results_root, capsys, monkeypatch, tmp_path):
-    import common.slurm
+    import common.platform.slurm
 
     def never(*args, **kwargs):
         raise AssertionError("submitted")
 
-    monkeypatch.setattr(common.slurm, "submit_sweep", never)
+    monkeypatch.setattr(common.platform.slurm, "submit_sweep", never)
     monkeypatch.setenv("REPRO_SLURM_LOGS", str(tmp_path / "logs"))
     status, err = _cli(capsys, "sweep", PAPER, "fig3_1", "--budget", "quick", "--launcher", "slurm", "--profile",
                        "local", "agent=ucb")
@@ -100,24 +101,24 @@ def test_the_slurm_launcher_submits_nothing_with_a_bad_value(results_root, capsy
 
 def test_the_slurm_launcher_checks_the_settings_it_passes_to_its_tasks(results_root, monkeypatch, tmp_path):
     """A profile's `env` sets REPRO_* variables of the tasks: they are checked before anything is submitted."""
-    import common.slurm
-    from common.runs import plan
+    import common.platform.slurm
+    from common.platform.runs import plan
 
     (tmp_path / "bad.yaml").write_text("env: {REPRO_CHECKPOINT_EVERY_S: often}\n")
-    monkeypatch.setattr(common.slurm, "PROFILES_DIR", tmp_path)
+    monkeypatch.setattr(common.platform.slurm, "PROFILES_DIR", tmp_path)
     specs = plan(PAPER, "fig3_1", "quick")
     with pytest.raises(ReproError, match="REPRO_CHECKPOINT_EVERY_S='often' is not a number of seconds; valid: a finite"):
-        common.slurm.submit_sweep(specs, profile="bad", dry_run=True)
+        common.platform.slurm.submit_sweep(specs, profile="bad", dry_run=True)
     assert not results_root.exists()
 
 
 def test_the_slurm_launcher_validates_every_run_it_would_submit(results_root):
-    import common.slurm
-    from common.runs import RunSpec
+    import common.platform.slurm
+    from common.platform.runs import RunSpec
 
     specs = [RunSpec(PAPER, "fig3_1", "quick", "ts", 0), RunSpec(PAPER, "fig3_1", "quick", "ts", -1)]
     with pytest.raises(ReproError, match=r"variant 'ts': config key 'seed' \(from seed\) is -1; valid: an integer >= 0"):
-        common.slurm.submit_sweep(specs, profile="local", dry_run=True)
+        common.platform.slurm.submit_sweep(specs, profile="local", dry_run=True)
     assert not results_root.exists()
 
 
@@ -161,7 +162,7 @@ def _line_of(text: str, fragment: str) -> int:
      "claim fig3_1_ts_plays_best_arm_more: unknown experiment of russo2017_thompson 'fig3_9'"),
 ])
 def test_an_invalid_claims_file_is_named_and_never_overwrites_the_report(tmp_path, old, new, message):
-    from common.report import report_paper
+    from common.analysis.report import report_paper
 
     original = registry.get_paper(PAPER)
     text = original.claims_path.read_text()

@@ -4,11 +4,11 @@
   - `distributions`: diagonal-Gaussian log-likelihood and KL, categorical log-likelihood and KL;
   - `natural`: conjugate gradient (TRPO Appendix C), Fisher-vector products F v = J^T M J v of a diagonal-Gaussian
     MLP policy and of a categorical MLP policy (Appendix C.1), with J v by forward mode through the numpy MLP of
-    `common.npmlp` and J^T u by its backward pass (no autograd), and the KL-constrained backtracking line search;
+    `common.rl.npmlp` and J^T u by its backward pass (no autograd), and the KL-constrained backtracking line search;
   - `torch_fisher` (imported on its own, as it needs torch): the categorical Fisher-vector product of a torch module
     (e.g. an Atari network), J v by forward mode and J^T u by backpropagation.
 
-Everything but `torch_fisher` works on the flat parameter vector of `common.npmlp.Params`; each paper keeps its
+Everything but `torch_fisher` works on the flat parameter vector of `common.rl.npmlp.Params`; each paper keeps its
 algorithm readable in its folder and imports these pieces.
 """
 from .advantages import discounted_returns, gae

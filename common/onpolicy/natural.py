@@ -13,7 +13,7 @@ J^T M J at theta = theta_old, with J = d mu / d theta and M the Fisher matrix of
   - diagonal Gaussian, mu = (mean, log std):  M = diag(1/sigma^2, 2)  (no cross terms between mean and log std);
   - categorical, mu = logits:                  M = diag(p) - p p^T.
 So A v = mean_n J_n^T M_n J_n v: J v by forward mode through the MLP (`mlp_jvp`), then M, then J^T u by the MLP's
-backward pass (`common.npmlp.mlp_backward`). No second derivatives and no autograd are needed.
+backward pass (`common.rl.npmlp.mlp_backward`). No second derivatives and no autograd are needed.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from common.npmlp import Params, mlp_backward
+from common.rl.npmlp import Params, mlp_backward
 
 
 def flat_views(p: Params, vec: np.ndarray) -> dict[str, np.ndarray]:

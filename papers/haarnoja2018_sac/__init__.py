@@ -3,7 +3,7 @@
 The algorithm is sac.py; experiments.yaml lists Figure 1's tasks; claims.yaml what can be checked; bench.py the
 speed benchmark (`repro bench haarnoja2018_sac fig1_hopper --variant v2`).
 """
-from common.registry import Runner
+from common.platform.registry import Runner
 
 from .analysis import (alpha_drift_values, final_eval_values, final_train_values, max_eval_values, plot,
                        run_summary, tasks_aggregate, v2_minus_v1_values)
@@ -18,6 +18,6 @@ STATISTICS = {"max_eval": max_eval_values, "final_eval": final_eval_values, "fin
 FIGURES = {"default": plot}
 SUMMARIES = {"per_run": run_summary}
 
-AGGREGATES = {"tasks": tasks_aggregate}  # multi-task results aggregated over tasks (common/aggregate.py)
+AGGREGATES = {"tasks": tasks_aggregate}  # multi-task results aggregated over tasks (common/analysis/aggregate.py)
 
 __all__ = ["RUNNERS", "BENCH", "PROFILE", "STATISTICS", "FIGURES", "SUMMARIES", "AGGREGATES"]

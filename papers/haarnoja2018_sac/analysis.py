@@ -8,10 +8,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from common import plotting
+from common.analysis import plotting
 
 if TYPE_CHECKING:
-    from common.report import ExperimentData
+    from common.analysis.report import ExperimentData
 
 
 def _last(values: pd.Series, n: int = 10) -> float:
@@ -140,8 +140,8 @@ def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[
 def tasks_aggregate(paper, data_by_exp):
     """v1 and v2 over the MuJoCo tasks that have a reference score (stable-baselines3 zoo's SAC, claims.yaml): each
     run's last 10 evaluations, divided by that reference, for the aggregates of Agarwal et al. 2021."""
-    from common.aggregate import Aggregate, Group, budget_text
-    from common.claims import load_claims
+    from common.analysis.aggregate import Aggregate, Group, budget_text
+    from common.analysis.claims import load_claims
 
     refs = [c for c in load_claims(paper) if c.id.startswith("sb3_zoo_sac_")]
     tasks, scores, budgets = [], {"v1": {}, "v2": {}}, {}

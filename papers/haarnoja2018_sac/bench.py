@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common.envs import make_env
-from common.records import RunRecord
+from common.rl.envs import make_env
+from common.platform.records import RunRecord
 
 from .sac import SACConfig, run_sac
 
@@ -40,7 +40,7 @@ def bench(cfg: SACConfig, n_steps: int, scratch: Path, environment: bool = True,
                 env.reset()
         out["environment_only"] = n_steps / (time.perf_counter() - start)
     if training:  # the learning phase timed inside the run, after its own warm-up
-        from common.bench import LearningPhaseContext
+        from common.platform.bench import LearningPhaseContext
 
         run_cfg = replace(cfg, total_env_steps=WARMUP + n_steps, learning_starts=WARMUP,
                           eval_every_steps=WARMUP + n_steps)
@@ -54,7 +54,7 @@ def bench(cfg: SACConfig, n_steps: int, scratch: Path, environment: bool = True,
 def peer(cfg: SACConfig, n_steps: int) -> dict | None:
     """stable-baselines3 SAC with this run's networks, batch, replay, update ratio, temperature rule and torch
     threads, timed over its learning phase after the same warm-up; None for matmul_dtype other than float32."""
-    from common import peers
+    from common.rl import peers
 
     if cfg.matmul_dtype != "float32":
         return None
@@ -71,7 +71,7 @@ def profile(cfg: SACConfig) -> dict:
     sizes: the arithmetic of an update does not depend on the data."""
     import torch
 
-    from common.bench import counted_flops, matmul_gflops, ms_per_call, time_shares
+    from common.platform.bench import counted_flops, matmul_gflops, ms_per_call, time_shares
 
     from .sac import SAC
 

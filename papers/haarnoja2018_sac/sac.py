@@ -30,11 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.agents import save_agent
-from common.device import to_cpu, torch_device
-from common import validate as check
-from common.finite import EmptyMetricError, MayBeNaN, NonFiniteError, TableRules, check_finite
-from common.envs import CLASSIC, MUJOCO_V5, make_env, restore_env_state, save_env_state
+from common.rl.agents import save_agent
+from common.platform.device import to_cpu, torch_device
+from common.platform import validate as check
+from common.platform.finite import EmptyMetricError, MayBeNaN, NonFiniteError, TableRules, check_finite
+from common.rl.envs import CLASSIC, MUJOCO_V5, make_env, restore_env_state, save_env_state
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # clamp of the policy's log standard deviation (reference code)
 
@@ -94,7 +94,7 @@ def validate_sac(cfg: SACConfig) -> None:
 
 
 LOSS_COLUMNS = ("q_loss", "pi_loss", "alpha_or_v_loss", "alpha")
-#: What may be NaN or empty in the recorded tables (common.finite): an evaluation before learning starts follows
+#: What may be NaN or empty in the recorded tables (common.platform.finite): an evaluation before learning starts follows
 #: no update, so its losses are undefined; anything else must be finite.
 TABLES = {
     "evaluations": TableRules(
@@ -305,7 +305,7 @@ def check_losses(pending: list, first_step: int, cfg: SACConfig) -> None:
 def save_sac_agent(ctx, cfg: SACConfig, agent: SAC, steps: int, scale: np.ndarray, center: np.ndarray,
                    snapshot: int | None = None, replay: "Replay | None" = None) -> None:
     """The actor and its action scaling (committed) and, for the final agent, the critics, v1's value networks and
-    the temperature (beside the run, git-ignored) into the run folder (common/agents.py)."""
+    the temperature (beside the run, git-ignored) into the run folder (common/rl/agents.py)."""
     actor = {k: v for k, v in to_cpu(agent.actor.state_dict()).items() if k.startswith("net.")}
     policy = {**actor, "scale": scale, "center": center}  # float64, as acting uses
     obs_dim = int(actor["net.0.weight"].shape[1])

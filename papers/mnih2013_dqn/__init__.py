@@ -3,7 +3,7 @@
 The algorithm is dqn.py, its replay memory replay.py; experiments.yaml lists Table 1, Figure 2, the 2015 variant
 and a toy check; claims.yaml holds Table 1; bench.py the speed benchmark.
 """
-from common.registry import Runner
+from common.platform.registry import Runner
 
 from .analysis import (best_episode_values, final_eval_mean_values, max_heldout_q_values, plot, plot_q_divergence,
                        heldout_q_summary, table1_aggregate, table1_summary)
@@ -18,6 +18,6 @@ STATISTICS = {"final_eval_mean": final_eval_mean_values, "best_episode": best_ep
 FIGURES = {"default": plot, "q_divergence": plot_q_divergence}
 SUMMARIES = {"table1": table1_summary, "q_divergence": heldout_q_summary}
 
-AGGREGATES = {"table1": table1_aggregate}  # multi-task results aggregated over tasks (common/aggregate.py)
+AGGREGATES = {"table1": table1_aggregate}  # multi-task results aggregated over tasks (common/analysis/aggregate.py)
 
 __all__ = ["RUNNERS", "BENCH", "PROFILE", "STATISTICS", "FIGURES", "SUMMARIES", "AGGREGATES"]

@@ -8,10 +8,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from common import plotting
+from common.analysis import plotting
 
 if TYPE_CHECKING:
-    from common.report import ExperimentData
+    from common.analysis.report import ExperimentData
 
 
 def _summary_values(claim, data_by_exp, summary, column: str) -> np.ndarray:
@@ -135,7 +135,7 @@ def _random_human(paper) -> tuple[dict[str, str], dict[str, float], dict[str, fl
     variant."""
     import yaml
 
-    from common.claims import load_claims
+    from common.analysis.claims import load_claims
 
     raw = yaml.safe_load(paper.claims_path.read_text())
     table = next(t for t in raw["tables"] if t["id"] == "table1")
@@ -152,7 +152,7 @@ def _random_human(paper) -> tuple[dict[str, str], dict[str, float], dict[str, fl
 def table1_aggregate(paper, data_by_exp):
     """Table 1 over its 7 games, human-normalized with the paper's Random and Human rows: each run's final
     evaluation, the 2015 variant's runs beside it, and the paper's own DQN row for reference."""
-    from common.aggregate import Aggregate, Group, budget_text
+    from common.analysis.aggregate import Aggregate, Group, budget_text
 
     names, random, human, dqn = _random_human(paper)
     games = list(names)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common.atari import make_atari
-from common.records import RunRecord
+from common.rl.atari import make_atari
+from common.platform.records import RunRecord
 
 from .dqn import DQNConfig, run_dqn
 
@@ -38,7 +38,7 @@ def bench(cfg: DQNConfig, n_steps: int, scratch: Path, environment: bool = True,
             env.step(rng.integers(0, env.single_action_space.n, cfg.num_envs))
         out["environment_only"] = n_steps / (time.perf_counter() - start)
     if training:  # the learning phase timed inside the run, after its own warm-up
-        from common.bench import LearningPhaseContext
+        from common.platform.bench import LearningPhaseContext
 
         small = replace(cfg, learning_starts_agent_steps=WARMUP, replay_capacity_agent_steps=REPLAY,
                         heldout_states=32, epoch_updates=10**9, total_agent_steps=WARMUP + n_steps)
@@ -51,7 +51,7 @@ def bench(cfg: DQNConfig, n_steps: int, scratch: Path, environment: bool = True,
 def peer(cfg: DQNConfig, n_steps: int) -> dict | None:
     """stable-baselines3 DQN with this run's network, environments, preprocessing, replay ratio, RMSProp and torch
     threads, timed over its learning phase after the same warm-up; None for the Toy task."""
-    from common import peers
+    from common.rl import peers
 
     if cfg.game == "Toy":
         return None
@@ -69,7 +69,7 @@ def profile(cfg: DQNConfig) -> dict:
     transitions of the paper's shapes: the arithmetic of an update does not depend on the data."""
     import torch
 
-    from common.bench import counted_flops, ms_per_call, time_shares
+    from common.platform.bench import counted_flops, ms_per_call, time_shares
 
     from .dqn import QNetwork, gradient_step, rmsprop
 

@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common import validate as check
-from common.agents import save_agent
-from common.atari import GAMES, PREPROCESS, clip_reward, lives_lost, make_atari, stream_seeds
-from common.device import module_device, to_cpu, torch_device
-from common.finite import EmptyMetricError, MayBeNaN, TableRules, check_finite
-from common.networks import atari_torso, scale_frames
+from common.platform import validate as check
+from common.rl.agents import save_agent
+from common.rl.atari import GAMES, PREPROCESS, clip_reward, lives_lost, make_atari, stream_seeds
+from common.platform.device import module_device, to_cpu, torch_device
+from common.platform.finite import EmptyMetricError, MayBeNaN, TableRules, check_finite
+from common.rl.networks import atari_torso, scale_frames
 
 from .replay import STACK, FrameReplay
 
@@ -69,7 +69,7 @@ class DQNConfig:
     heldout_states: int = 500  # Figure 2: held-out states from a random policy (count: the 2015 code's 500)
     max_episode_frames: int = 108_000  # emulator frames per episode (ALE's 30 minutes at 60 Hz cap)
     frame_preprocess: str = "resize84"  # resize84: the full frame rescaled to 84x84 (2015 paper, ale-py's own) |
-    #   crop110: down-sampled to 110x84, then an 84x84 crop (2013 paper, Sec. 4.1; common/atari.py)
+    #   crop110: down-sampled to 110x84, then an 84x84 crop (2013 paper, Sec. 4.1; common/rl/atari.py)
     env_seeding: str = "sequence"  # sequence: every environment's seed drawn from the run seed's SeedSequence (no two
     #   runs share a stream) | offset: seed + i for environment i, evaluation seed + 10,000 (runs recorded before)
     life_loss_terminal: bool = True  # not in the paper: the 2015 code marks a lost life terminal in training
@@ -121,12 +121,12 @@ def _no_epoch_can_end(cfg) -> bool:
 
 #: What a key absent from a recorded config.yaml meant: the behaviour of the code before the key existed. A committed
 #: run whose recorded config differs from what its experiment resolves to now is labelled "old protocol" by
-#: `repro report` (common/report.py), with the keys that differ.
+#: `repro report` (common/analysis/report.py), with the keys that differ.
 LEGACY = {"eval_protocol": "window", "final_eval_min_episodes": 0, "target_update_every_agent_steps": 0,
           "epsilon_anneal_start": "step0", "frame_preprocess": "resize84", "env_seeding": "offset",
           "optimizer": "torch_centered"}
 
-# Seed purposes (common.atari.stream_seeds): each environment's emulator seed is drawn for one purpose of one run
+# Seed purposes (common.rl.atari.stream_seeds): each environment's emulator seed is drawn for one purpose of one run
 TRAIN, EVAL, HELDOUT, RESUME = 0, 1, 2, 3
 
 
@@ -146,7 +146,7 @@ def eval_rng(cfg, rng, *purpose: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(EVAL, *purpose, 1)))
 
 
-#: What may be NaN or empty in the recorded tables (common.finite); anything else must be finite.
+#: What may be NaN or empty in the recorded tables (common.platform.finite); anything else must be finite.
 TABLES = {
     # an evaluation window shorter than an episode ends no episode: its returns are undefined (eval_episodes 0)
     "epochs": TableRules(
@@ -304,7 +304,7 @@ def evaluate(cfg: DQNConfig, net: QNetwork, env, seed, agent_steps: int, rng, mi
 def save_dqn_agent(ctx, cfg: DQNConfig, net: QNetwork, agent_steps: int, replay: FrameReplay | None = None) -> None:
     """The Q-network (beside the run, git-ignored: 0.7M parameters in 2013's network, 1.7M in 2015's) and what
     acting needs (committed: game, frame skip, network, evaluation epsilon) into the run folder
-    (common/agents.py)."""
+    (common/rl/agents.py)."""
     meta = {"game": cfg.game, "frame_skip": cfg.frame_skip, "network": cfg.variant,
             "n_actions": int(net.out.out_features), "eval_epsilon": cfg.eval_epsilon,
             "max_episode_frames": cfg.max_episode_frames, "agent_steps": int(agent_steps),

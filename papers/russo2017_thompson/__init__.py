@@ -3,7 +3,7 @@
 Experiments are listed in experiments.yaml, claims in claims.yaml; the simulators are bandits.py (Sections 3
 and 6) and bridge.py (Section 4); figures are drawn by plots.py.
 """
-from common.registry import Runner
+from common.platform.registry import Runner
 
 from .analytic import greedy_best_arm_probability_upper_bound, greedy_lockin_regret_lower_bound
 from .bandits import FiniteArmConfig, run_finite_arm, validate_finite_arm

@@ -12,8 +12,8 @@ from typing import List, Optional
 import numpy as np
 import pandas as pd
 
-from common import validate as check
-from common.agents import save_agent
+from common.platform import validate as check
+from common.rl.agents import save_agent
 
 from .common_sim import PeriodStats, random_argmax, rng_pair, summary_frame
 
@@ -123,7 +123,7 @@ def run_finite_arm(cfg: FiniteArmConfig, ctx) -> dict[str, pd.DataFrame]:
         bar.update(1)
         ctx.maybe_checkpoint(lambda: {**state, "rng": rng.bit_generator.state})
     bar.close()
-    # the agent: each replication's Beta posterior at the end (committed with the run; common/agents.py)
+    # the agent: each replication's Beta posterior at the end (committed with the run; common/rl/agents.py)
     save_agent(ctx, "beta_bernoulli_posterior", {"alpha": alpha, "beta": beta},
                {"agent": cfg.agent, "n_arms": K, "n_replications": R, "periods": T,
                 "forgetting_gamma": cfg.agent_forgetting_gamma})

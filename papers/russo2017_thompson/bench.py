@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.records import RunContext, RunRecord
+from common.platform.records import RunContext, RunRecord
 
 from .bandits import FiniteArmConfig, run_finite_arm
 

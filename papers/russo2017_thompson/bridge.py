@@ -31,8 +31,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from common import validate as check
-from common.agents import save_agent
+from common.platform import validate as check
+from common.rl.agents import save_agent
 
 from .common_sim import PeriodStats, rng_pair, summary_frame
 
@@ -395,7 +395,7 @@ def run_bridge(cfg: BridgeConfig, ctx) -> dict[str, pd.DataFrame]:
         ctx.maybe_checkpoint(lambda: {**state, "rng": rng.bit_generator.state})
     bar.close()
     # the agent: each replication's posterior over ln theta (beside the run, git-ignored: 0.9 MB a run at the paper's
-    # budget, the coherent agent's covariances 48 MB in float32; common/agents.py)
+    # budget, the coherent agent's covariances 48 MB in float32; common/rl/agents.py)
     posterior = ({"mean": mean, "cov": state["cov"].astype(np.float32)} if cfg.agent == "coherent_ts" else
                  {"mean": mean, "precision": state["precision"]})
     save_agent(ctx, "lognormal_edge_posterior", {}, {"agent": cfg.agent, "epsilon": cfg.epsilon,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from common.finite import check_finite
+from common.platform.finite import check_finite
 
 THETA_STREAM, SIM_STREAM = 0, 1
 

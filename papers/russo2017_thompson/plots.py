@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from common import plotting
+from common.analysis import plotting
 
 if TYPE_CHECKING:
-    from common.report import ExperimentData
+    from common.analysis.report import ExperimentData
 
 REGRET_BAND = ("line: mean over all simulated runs; band: 95% Student-t interval of that mean (N - 1 degrees of "
                "freedom over the N pooled runs)")

@@ -4,8 +4,8 @@ The algorithm is trpo.py (single path and vine, Sec. 5.1-5.2, Sec. 6, Appendix C
 pieces in common/onpolicy/ (conjugate gradient, Fisher-vector products, the KL-constrained line search); Atari is
 trpo_atari.py. experiments.yaml lists Figure 4's four tasks and Table 1; claims.yaml what the paper states.
 """
-from common.finite import TableRules
-from common.registry import Runner
+from common.platform.finite import TableRules
+from common.platform.registry import Runner
 
 from .analysis import atari_score_values, final_return_values, run_summary
 from .plots import plot, plot_atari

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 
-from common import plotting
+from common.analysis import plotting
 
 if TYPE_CHECKING:
-    from common.report import ExperimentData
+    from common.analysis.report import ExperimentData
 
 
 def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:

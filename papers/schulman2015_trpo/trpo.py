@@ -26,7 +26,7 @@ standard deviations a separate parameter vector r; on cart-pole a linear policy 
 a bias for the mean, one log std). The hidden nonlinearity is not stated in the paper: tanh, as in the first
 author's modular_rl. Each choice the paper does not state is a config key, listed in README.md.
 
-Everything runs in numpy on one flat parameter vector (`common/npmlp.py`): the policy is small and the batch large,
+Everything runs in numpy on one flat parameter vector (`common/rl/npmlp.py`): the policy is small and the batch large,
 so a framework's per-operation overhead would cost more than the arithmetic.
 """
 from __future__ import annotations
@@ -37,11 +37,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from common import validate as check
-from common.envs import CLASSIC, MUJOCO_V5, RunningMeanStd, make_env, restore_env_state, save_env_state
-from common.errors import ReproError
-from common.finite import check_finite, finite_mean
-from common.npmlp import Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
+from common.platform import validate as check
+from common.rl.envs import CLASSIC, MUJOCO_V5, RunningMeanStd, make_env, restore_env_state, save_env_state
+from common.platform.errors import ReproError
+from common.platform.finite import check_finite, finite_mean
+from common.rl.npmlp import Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
 from common.onpolicy import (LineSearchResult, conjugate_gradient, discounted_returns, gaussian_empirical_fvp,
                              gaussian_entropy, gaussian_fvp, gaussian_kl, gaussian_log_prob, line_search, max_step)
 
@@ -156,7 +156,7 @@ class Sampler:
         """Whole paths from s_0 ~ rho_0 under pi_old until at least `min_steps` steps or `max_paths` paths, each at
         most `path_length` steps: observations, actions, rewards, time indices, episode ends (and, for the vine,
         the physics state before each step). Each path is recorded as an episode."""
-        from common.envs import physics_state
+        from common.rl.envs import physics_state
 
         p, act_dim, normalize = self.policy.p, self.act_dim, self.normalizer()
         std = np.exp(p["log_std"])
@@ -196,7 +196,7 @@ class Sampler:
         paper picks them is not stated), K actions each from q = pi_old, one rollout of at most `vine_rollout_length`
         steps per action, following pi_old after the first action with the same noise for the K rollouts of a
         state (common random numbers). Returns (state indices (N,), actions (N, K, act_dim), Q (N, K))."""
-        from common.envs import physics_state, set_physics_state
+        from common.rl.envs import physics_state, set_physics_state
 
         cfg, p, env, normalize = self.cfg, self.policy.p, self.env, self.normalizer()
         std = np.exp(p["log_std"])

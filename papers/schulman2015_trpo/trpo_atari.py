@@ -3,7 +3,7 @@
 The algorithm of trpo.py with a categorical policy over the game's minimal action set (Appendix D: softmax over
 the network's outputs) and the network of Sec. 8.2 / Figure 3 (bottom): two convolutional layers of 16 channels,
 4x4 filters, stride 2, and one fully connected layer of 20 units; preprocessing "following the protocol in Mnih
-et al. (2013)" (common/atari.py: 84x84 grayscale, 4-frame stacks, frame skip 4, rewards clipped to their sign for
+et al. (2013)" (common/rl/atari.py: 84x84 grayscale, 4-frame stacks, frame skip 4, rewards clipped to their sign for
 learning). Table 3: max KL 0.01, gamma 0.99, 100K simulation steps per iteration, 500 iterations.
     Q_t ~ sum_l gamma^l r_{t+l} along each trajectory                                                   (Sec. 5.1)
     maximize L(theta) = mean_t [pi_theta(a_t|s_t) / pi_old(a_t|s_t)] Q_t  s.t.  mean KL(pi_old || pi_theta) <= delta
@@ -25,10 +25,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from common import validate as check
-from common.atari import GAMES, clip_reward, make_atari, stream_seeds
-from common.finite import check_finite
-from common.networks import scale_frames
+from common.platform import validate as check
+from common.rl.atari import GAMES, clip_reward, make_atari, stream_seeds
+from common.platform.finite import check_finite
+from common.rl.networks import scale_frames
 from common.onpolicy import conjugate_gradient, discounted_returns, line_search, max_step
 from common.onpolicy.torch_fisher import categorical_fvp_fn
 
@@ -83,7 +83,7 @@ class AtariPolicy(nn.Module):
 def run_trpo_atari(cfg: TRPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
-    # one emulator seed per actor from the run seed's SeedSequence: no two runs share a stream (common/atari.py)
+    # one emulator seed per actor from the run seed's SeedSequence: no two runs share a stream (common/rl/atari.py)
     env, obs = make_atari(cfg.game, cfg.num_actors, stream_seeds(cfg.seed, cfg.num_actors, 0), cfg.frame_skip)
     N = cfg.num_actors
     T = math.ceil(cfg.batch_steps / N)  # steps per actor and iteration

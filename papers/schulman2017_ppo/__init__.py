@@ -3,8 +3,8 @@
 The algorithm is ppo.py; experiments.yaml lists Table 1, Figure 3 and the random-policy baseline; claims.yaml what
 the paper reports; bench.py the speed benchmark (`repro bench schulman2017_ppo`).
 """
-from common.finite import TableRules
-from common.registry import Runner
+from common.platform.finite import TableRules
+from common.platform.registry import Runner
 
 from .analysis import atari_last100_values, atari_summary, final_return_values, normalized_score_values, table1_aggregate
 from .bench import bench, peer
@@ -35,7 +35,7 @@ BENCH = {"ppo": (RUNNERS["ppo"], bench, peer)}
 STATISTICS = {"normalized_score": normalized_score_values, "final_return": final_return_values,
               "atari_last100": atari_last100_values}
 
-#: Multi-task results aggregated over tasks (common/aggregate.py): name -> function(paper, data_by_exp).
+#: Multi-task results aggregated over tasks (common/analysis/aggregate.py): name -> function(paper, data_by_exp).
 AGGREGATES = {"table1": table1_aggregate}
 
 __all__ = ["RUNNERS", "BENCH", "STATISTICS", "FIGURES", "SUMMARIES", "AGGREGATES"]

@@ -92,8 +92,8 @@ def curve(episodes: pd.DataFrame, step_grid: np.ndarray, step_col: str = "env_st
 def table1_aggregate(paper, data_by_exp):
     """Table 1 per setting over its 7 tasks: each run's normalized score as Table 1 defines it, for the aggregates of
     Agarwal et al. 2021; settings without runs are listed as not run."""
-    from common.aggregate import Aggregate, Group, budget_text
-    from common.claims import load_claims
+    from common.analysis.aggregate import Aggregate, Group, budget_text
+    from common.analysis.claims import load_claims
 
     t1, rnd = data_by_exp.get("table1"), data_by_exp.get("random_policy")
     if t1 is None or rnd is None:

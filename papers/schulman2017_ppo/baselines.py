@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from common import validate as check
-from common.envs import CLASSIC, MUJOCO_V5, make_env
-from common.finite import check_finite
+from common.platform import validate as check
+from common.rl.envs import CLASSIC, MUJOCO_V5, make_env
+from common.platform.finite import check_finite
 
 
 @dataclass

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common.envs import RunningMeanStd, make_env
-from common.records import RunContext, RunRecord
+from common.rl.envs import RunningMeanStd, make_env
+from common.platform.records import RunContext, RunRecord
 
 from .ppo import PPOConfig, run_ppo
 
@@ -95,7 +95,7 @@ def bench(cfg: PPOConfig, n_steps: int, scratch: Path, environment: bool = True,
 def peer(cfg: PPOConfig, n_steps: int) -> dict:
     """stable-baselines3 PPO with this loop's settings and BLAS thread count as torch threads, timed the same way
     (start-up included); None for the objectives other than clipping, which stable-baselines3 does not have."""
-    from common import peers
+    from common.rl import peers
 
     if cfg.objective != "clip":
         return None

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 import matplotlib.pyplot as plt
 import numpy as np
 
-from common import plotting
+from common.analysis import plotting
 
 if TYPE_CHECKING:
-    from common.report import ExperimentData
+    from common.analysis.report import ExperimentData
 
 from .analysis import curve, split_variant
 

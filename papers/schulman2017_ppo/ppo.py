@@ -9,7 +9,7 @@ Reads like the paper: Algorithm 1 (actor-critic style PPO) with the surrogate ob
 Where the paper is silent, the paper's reference code (baselines ppo1, `pposgd_simple` run by `run_mujoco`) is
 followed; each such choice is a config key, listed in README.md.
 
-Both networks, their gradients and Adam run in numpy (common/npmlp.py): with 64-unit layers and minibatches of 64,
+Both networks, their gradients and Adam run in numpy (common/rl/npmlp.py): with 64-unit layers and minibatches of 64,
 a framework's per-operation overhead would cost more than the arithmetic. The gradients are derived below, next to
 the losses they differentiate, and tested against torch autograd.
 """
@@ -22,11 +22,11 @@ from typing import List
 import numpy as np
 import pandas as pd
 
-from common import validate as check
-from common.agents import save_agent
-from common.envs import CLASSIC, MUJOCO_V5, RunningMeanStd, make_env, restore_env_state, save_env_state
-from common.finite import check_finite
-from common.npmlp import Adam, Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
+from common.platform import validate as check
+from common.rl.agents import save_agent
+from common.rl.envs import CLASSIC, MUJOCO_V5, RunningMeanStd, make_env, restore_env_state, save_env_state
+from common.platform.finite import check_finite
+from common.rl.npmlp import Adam, Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
 # GAE (eq. 11-12) and the Gaussian log-likelihood and KL are shared with the other on-policy papers
 from common.onpolicy import gae, gaussian_kl, gaussian_log_prob  # noqa: F401 (gae is also used by the tests)
 
@@ -147,7 +147,7 @@ def minibatch_gradient(cfg: PPOConfig, model: ActorCritic, x, act, adv, ret, old
 def save_ppo_agent(ctx, cfg: PPOConfig, model: ActorCritic, rms: RunningMeanStd, steps: int,
                    snapshot: int | None = None) -> None:
     """The policy (its network, log std and the observation statistics, committed) and the value network (beside
-    the run, git-ignored) into the run folder (common/agents.py)."""
+    the run, git-ignored) into the run folder (common/rl/agents.py)."""
     p = model.p
     policy = {name: p[name] for name in p.names() if name.startswith("pi.") or name == "log_std"}
     policy.update(obs_mean=rms.mean, obs_var=rms.var)

@@ -18,11 +18,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from common import validate as check
-from common.agents import save_agent
-from common.atari import GAMES, clip_reward, lives_lost, make_atari, stream_seeds
-from common.finite import check_finite
-from common.networks import atari_torso, scale_frames
+from common.platform import validate as check
+from common.rl.agents import save_agent
+from common.rl.atari import GAMES, clip_reward, lives_lost, make_atari, stream_seeds
+from common.platform.finite import check_finite
+from common.rl.networks import atari_torso, scale_frames
 
 from .ppo import gae
 
@@ -59,12 +59,12 @@ class PPOAtariConfig:
     torch_threads: int = 2
 
 
-#: What a key absent from a recorded config.yaml meant (the code before the key existed); see common/report.py.
+#: What a key absent from a recorded config.yaml meant (the code before the key existed); see common/analysis/report.py.
 LEGACY = {"init": "torch_default", "anneal_agent_steps": 0, "env_seeding": "offset", "life_loss_terminal": False}
 PAPER_AGENT_STEPS = 10_000_000  # Table 6: 40M frames
 
 
-NETWORKS = ("nips2013", "nature2015")  # common/networks.py: atari_torso
+NETWORKS = ("nips2013", "nature2015")  # common/rl/networks.py: atari_torso
 
 
 def validate_ppo_atari(cfg: PPOAtariConfig) -> None:
@@ -222,7 +222,7 @@ def run_ppo_atari(cfg: PPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
         ctx.maybe_checkpoint(checkpoint_state)
     bar.close()
     check_finite("parameters", net.state_dict(), f"the end of training (agent step {n_iterations * N * T:,})")
-    # the policy-value network (beside the run, git-ignored) and what acting needs (committed): common/agents.py
+    # the policy-value network (beside the run, git-ignored) and what acting needs (committed): common/rl/agents.py
     meta = {"game": cfg.game, "frame_skip": cfg.frame_skip, "network": cfg.network, "n_actions": int(n_actions),
             "max_episode_frames": 108_000, "agent_steps": int(n_iterations * N * T), "algorithm": "PPO (Atari)",
             "default_deterministic": False}

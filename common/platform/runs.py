@@ -1,0 +1,187 @@
+"""Run specs, config resolution and execution of one run (any launcher calls `execute`)."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import traceback
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from common import REPO_ROOT
+from common.platform.config import digest, merge, to_dict, to_yaml
+from common.platform.device import determinism, device_name
+from common.platform.errors import ReproError
+from common.platform.finite import RunFailure, check_tables
+from common.platform.records import RunContext, RunRecord, git_state, machine, now, package_versions
+from common.platform.registry import Experiment, get_paper
+from common.platform.validate import ConfigValueError, env_setting
+
+
+def results_root() -> Path:
+    """Where run records live: results/ of the repository, or $REPRO_RESULTS (tests use a temporary folder)."""
+    return Path(os.environ.get("REPRO_RESULTS") or REPO_ROOT / "results")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    paper: str
+    experiment: str
+    budget: str
+    variant: str
+    seed: int
+    overrides: tuple = field(default_factory=tuple)  # ((key, value), ...) from the command line
+    root: str = ""
+
+    @property
+    def budget_label(self) -> str:
+        """`paper`/`quick`, or `<budget>-custom-<hash>` when command-line overrides change the config."""
+        return self.budget if not self.overrides else f"{self.budget}-custom-{digest(dict(self.overrides))}"
+
+    @property
+    def run_dir(self) -> Path:
+        root = Path(self.root) if self.root else results_root()
+        return root / self.paper / "runs" / self.experiment / self.budget_label / self.variant / f"seed_{self.seed}"
+
+    @property
+    def set_aside_dir(self) -> Path:
+        """Where a sweep moves this run's damaged record before running it again (never deleted)."""
+        root = Path(self.root) if self.root else results_root()
+        return root / self.paper / "damaged" / self.experiment / self.budget_label / self.variant
+
+    @property
+    def label(self) -> str:
+        return f"{self.paper}/{self.experiment}/{self.budget_label}/{self.variant}/seed_{self.seed}"
+
+    def experiment_obj(self) -> Experiment:
+        return get_paper(self.paper).experiment(self.experiment)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["overrides"] = [list(kv) for kv in self.overrides]
+        return d
+
+
+def resolve(spec: RunSpec):
+    """The run's config: its layers merged onto the runner's dataclass (keys and types checked), then its values
+    checked by the runner's `validate` (ranges, names, lengths); errors name the layer that set the bad value."""
+    exp = spec.experiment_obj()
+    layers = [
+        ("experiments.yaml config", exp.config),
+        (f"budget '{spec.budget}'", exp.budget(spec.budget).get("config") or {}),
+        (f"variant '{spec.variant}'", exp.variant(spec.variant)),
+        ("command line", dict(spec.overrides)),
+        ("seed", {"seed": spec.seed}),
+    ]
+    where = f"{spec.paper}/{spec.experiment}"
+    cfg = merge(exp.runner.schema, layers, where=where)
+    if exp.runner.validate is not None:
+        try:
+            exp.runner.validate(cfg)
+        except ConfigValueError as exc:
+            source = next((name for name, values in reversed(layers) if values and exc.key in values),
+                          f"the default of {exp.runner.schema.__name__}")
+            raise ReproError(f"{where}, variant '{spec.variant}': {exc.text(source)}") from None
+    return cfg
+
+
+def differing_settings(spec: RunSpec) -> str:
+    """'settings that differ from the paper budget: lr=10.0 (paper budget: 0.0003), ...': the command line's
+    overrides first, then what the run's budget changes (the seed and the variant are the run's own)."""
+    exp = spec.experiment_obj()
+    if "paper" not in exp.budgets:
+        return "settings that differ from the paper budget: (this experiment has no paper budget)"
+    mine = to_dict(resolve(spec))
+    paper = to_dict(resolve(replace(spec, budget="paper", overrides=())))
+    keys = [k for k, _ in spec.overrides] + sorted(k for k in mine if k not in dict(spec.overrides))
+    diffs = [f"{k}={mine[k]} (paper budget: {paper.get(k)})" for k in keys if k != "seed" and mine[k] != paper.get(k)]
+    return "settings that differ from the paper budget: " + (", ".join(diffs) if diffs else "none")
+
+
+def plan(paper: str, experiment: str, budget: str, seeds: int | None = None, overrides: dict | None = None,
+         variants: list[str] | None = None, root: str = "") -> list[RunSpec]:
+    """Every run of one experiment at one budget; configs are resolved here so bad input fails before any work."""
+    exp = get_paper(paper).experiment(experiment)
+    n_seeds = exp.seeds(budget) if seeds is None else int(seeds)
+    if n_seeds < 1:
+        raise ReproError(f"--seeds must be at least 1, got {n_seeds}")
+    names = list(exp.variants) if not variants else [v for v in variants]
+    for v in names:
+        exp.variant(v)
+    ov = tuple(sorted((overrides or {}).items()))
+    specs = [RunSpec(paper, exp.run_experiment, budget, v, s, ov, root) for v in names for s in range(n_seeds)]
+    # every spec's config, resolved and validated: one per variant, since the seed (0 .. n_seeds - 1, valid by
+    # construction) is the only layer that differs between a variant's specs
+    for spec in specs[::n_seeds]:
+        resolve(spec)
+    return specs
+
+
+def checkpoint_interval_s() -> float:
+    return env_setting("REPRO_CHECKPOINT_EVERY_S", 60.0)
+
+
+def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) -> str:
+    """Run `spec` to completion, resuming from its checkpoint if one exists. Returns 'skipped' or 'done'. A damaged
+    record (files that no longer match DONE's checksums) is moved aside first, then the run is made again. Any
+    failure, including while writing the final record, marks the run FAILED and is raised."""
+    exp = spec.experiment_obj()
+    cfg = resolve(spec)
+    record = RunRecord(spec.run_dir)
+    if record.is_complete():
+        return "skipped"
+    with record.lock():
+        if record.is_complete():
+            return "skipped"
+        if record.is_damaged():
+            problems = "; ".join(record.damage())
+            moved = record.set_aside(spec.set_aside_dir)
+            print(f"repro: {spec.label} was damaged ({problems}); its record was moved to {moved} and the run "
+                  "starts again", file=sys.stderr, flush=True)
+        record.ensure_config(to_yaml(cfg), defaults=to_dict(OmegaConf.structured(exp.runner.schema)))
+        git = git_state()  # the code this process runs: read before the run, not after
+        attempt = record.start_attempt(launcher, git)
+        ctx = RunContext(record, checkpoint_every_s=checkpoint_interval_s(), show_progress=show_progress)
+        try:
+            tables = exp.runner.fn(cfg, ctx)
+            wall_s = ctx.wall_s()
+            wall_s_total, units_total = ctx.wall_s_total(wall_s), ctx.units_total()
+            check_tables(tables, cfg, exp.runner.tables)  # non-finite or missing metrics: FAILED, never DONE
+            for name, df in tables.items():
+                record.write_table(name, df)
+            attempts = record.attempts()
+            record.finish({
+                "spec": spec.to_json(),
+                "seed": spec.seed,
+                "git": git,
+                # a resumed run may span commits: every attempt's code, in order (None: recorded before attempts
+                # kept it)
+                "git_per_attempt": [a.get("git") for a in attempts],
+                "packages": package_versions(),
+                "machine": machine(),
+                "start": attempts[0]["start"] if attempts else attempt["start"],
+                "end": now(),
+                "attempts": len(attempts),
+                "wall_s_last_attempt": round(wall_s, 3),
+                # every attempt's time on the work the run kept (None: it resumed from a checkpoint without its cost)
+                "wall_s_all_attempts": None if wall_s_total is None else round(wall_s_total, 3),
+                "throughput": {"unit": ctx.unit_name, "units_last_attempt": ctx.units,
+                               "units_all_attempts": units_total,
+                               "per_second": round(ctx.units / wall_s, 1) if wall_s > 0 else None},
+                "env_version": exp.env_version,
+                "device": device_name(),  # REPRO_DEVICE: where torch networks ran (cpu unless cuda was asked for)
+                **determinism(),  # "deterministic": true/false and "deterministic_reason" (common/platform/device.py)
+            })
+        except BaseException as exc:  # recorded, then re-raised: the launcher reports it
+            if isinstance(exc, RunFailure):  # one line: what, where, which run, and how it differs from the paper
+                try:
+                    differs = differing_settings(spec)
+                except Exception as inner:  # noqa: BLE001 - never hide the failure behind its description
+                    differs = f"settings that differ from the paper budget: unknown ({inner})"
+                exc.add_context(spec.label, differs)
+            with contextlib.suppress(OSError):  # a full disk: RUNNING still goes (see RunRecord.fail)
+                record.fail(f"{type(exc).__name__} in {spec.label}\n{traceback.format_exc()}")
+            raise
+        return "done"

@@ -1,0 +1,75 @@
+"""`repro verify`: every finished run record checked against the checksums its DONE marker recorded.
+
+A record is damaged when a file DONE vouches for is missing or changed, when a file was added after DONE, or when
+DONE is unreadable or records no checksums. `--seal` adds checksums to records finished before DONE carried them,
+but only after reading every file of the record in full (config, attempts, provenance, each table to its end).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from common.platform.errors import ReproError
+from common.platform.records import RunRecord
+
+UNSEALED = "DONE: records no checksums"
+
+
+def finished_records(root: Path, paper: str | None = None) -> list[RunRecord]:
+    """Every run folder holding a DONE marker under `root/<paper>/runs/` (set-aside records are not runs)."""
+    papers = [root / paper] if paper else sorted(p for p in root.iterdir() if p.is_dir())
+    return [RunRecord(done.parent) for p in papers for done in sorted((p / "runs").rglob("DONE"))]
+
+
+def read_in_full(record: RunRecord) -> None:
+    """Read every file of a finished record to its end; raise ReproError naming the first that does not read."""
+    path = record.path
+    try:
+        current = "config.yaml"
+        yaml.safe_load((path / current).read_text())
+        current = "attempts.jsonl"
+        record.attempts()
+        current = "provenance.json"
+        json.loads((path / current).read_text())
+        listed = json.loads((path / "DONE").read_text()).get("tables", [])
+        if sorted(listed) != record.tables():
+            raise ValueError(f"DONE lists tables {sorted(listed)}, the folder holds {record.tables()}")
+        for name in record.tables():
+            current = f"{name}.csv.gz"
+            record.read_table(name)
+    except Exception as exc:  # noqa: BLE001 - any failure to read is damage, named with its file
+        raise ReproError(f"{path / current}: cannot be read in full ({type(exc).__name__}: {exc}); not sealed") from None
+
+
+def verify(root: Path, paper: str | None = None, seal: bool = False, out=None) -> int:
+    """Print each damaged record with its problems; return the number damaged (after sealing, with `seal`)."""
+    import sys
+
+    out = out or sys.stdout
+    if not root.is_dir():
+        raise ReproError(f"results folder {root} does not exist (set REPRO_RESULTS to the folder to verify)")
+    if paper and not (root / paper).is_dir():
+        raise ReproError(f"results folder {root} holds no records of '{paper}'")
+    records = finished_records(root, paper)
+    damaged, sealed = 0, 0
+    for record in records:
+        problems = record.damage()
+        if seal and problems and all(p.startswith(UNSEALED) for p in problems):
+            try:
+                read_in_full(record)
+            except ReproError as exc:
+                problems = (str(exc).removeprefix(f"{record.path}/"),)
+            else:
+                record.seal(json.loads((record.path / "DONE").read_text()).get("end"))
+                sealed += 1
+                problems = record.damage()
+        if problems:
+            damaged += 1
+            print(f"damaged {record.path}: " + "; ".join(problems), file=out)
+    print(f"{len(records)} finished run records under {root / paper if paper else root}: "
+          f"{len(records) - damaged} intact, {damaged} damaged" + (f" ({sealed} sealed now)" if seal else ""),
+          file=out)
+    return damaged

@@ -1,0 +1,116 @@
+"""Environments shared by the deep-RL papers: MuJoCo (gymnasium v5) creation, fast observation normalization,
+and exact save/restore of an environment's state for bit-identical resume."""
+from __future__ import annotations
+
+import pickle
+
+import gymnasium as gym
+import numpy as np
+
+from common.platform.errors import ReproError
+
+MUJOCO_V5 = ("HalfCheetah-v5", "Hopper-v5", "InvertedDoublePendulum-v5", "InvertedPendulum-v5", "Reacher-v5",
+             "Swimmer-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5")
+
+
+CLASSIC = ("Pendulum-v1",)  # small continuous-control tasks for tests
+
+
+def make_env(env_id: str, seed: int) -> gym.Env:
+    """A MuJoCo v5 task, or a small classic-control task, seeded."""
+    if env_id not in MUJOCO_V5 + CLASSIC:
+        raise ReproError(f"unknown environment '{env_id}'; valid: {', '.join(MUJOCO_V5 + CLASSIC)}")
+    env = gym.make(env_id)
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    return env
+
+
+def env_version(env_id: str) -> str:
+    import mujoco
+
+    return f"gymnasium {gym.__version__} {env_id} (MuJoCo {mujoco.__version__})"
+
+
+class RunningMeanStd:
+    """Running mean and variance over batches (Chan et al. parallel update), as baselines' RunningMeanStd."""
+
+    def __init__(self, shape: tuple, epsilon: float = 1e-2):
+        self.mean = np.zeros(shape)
+        self.var = np.ones(shape)
+        self.count = epsilon
+
+    def update(self, x: np.ndarray) -> None:
+        batch_mean, batch_var, n = x.mean(axis=0), x.var(axis=0), x.shape[0]
+        delta = batch_mean - self.mean
+        total = self.count + n
+        self.mean = self.mean + delta * n / total
+        m2 = self.var * self.count + batch_var * n + delta**2 * self.count * n / total
+        self.var = m2 / total
+        self.count = total
+
+    def normalize(self, x: np.ndarray, clip: float) -> np.ndarray:
+        return np.clip((x - self.mean) / np.sqrt(self.var + 1e-8), -clip, clip)
+
+
+def save_env_state(env: gym.Env) -> bytes:
+    """Everything that determines the environment's future: simulator data (MuJoCo MjData, including warm starts, or
+    a classic task's state vector), its random generator and the time-limit counter."""
+    u = env.unwrapped
+    state = {"data": u.data if hasattr(u, "data") else None, "classic_state": getattr(u, "state", None),
+             "np_random": u.np_random.bit_generator.state, "elapsed": None,  # set by the wrapper walk below
+             "action_space_rng": env.action_space.np_random.bit_generator.state}
+    wrapper = env
+    while hasattr(wrapper, "env"):
+        if hasattr(wrapper, "_elapsed_steps"):
+            state["elapsed"] = wrapper._elapsed_steps
+        wrapper = wrapper.env
+    return pickle.dumps(state)
+
+
+def restore_env_state(env: gym.Env, blob: bytes) -> None:
+    import mujoco
+
+    state = pickle.loads(blob)
+    u = env.unwrapped
+    if state["data"] is not None:
+        mujoco.mj_copyData(u.data, u.model, state["data"])
+    else:
+        u.state = state["classic_state"]
+    u.np_random.bit_generator.state = state["np_random"]
+    env.action_space.np_random.bit_generator.state = state["action_space_rng"]
+    wrapper = env
+    while hasattr(wrapper, "env"):
+        if hasattr(wrapper, "_elapsed_steps"):
+            wrapper._elapsed_steps = state["elapsed"]
+        wrapper = wrapper.env
+
+
+def physics_state(env: gym.Env) -> np.ndarray:
+    """A MuJoCo task's integration state (positions, velocities, actuator and warm-start state, time: everything
+    the next `step` depends on) and its time-limit counter, as one small vector: a few microseconds, for the many
+    snapshots of vine rollouts (TRPO Sec. 5.2). `save_env_state` is the complete state for checkpoints."""
+    import mujoco
+
+    u = env.unwrapped
+    spec = mujoco.mjtState.mjSTATE_INTEGRATION
+    out = np.empty(mujoco.mj_stateSize(u.model, spec) + 1)
+    mujoco.mj_getState(u.model, u.data, out[1:], spec)
+    out[0] = _time_limit(env)._elapsed_steps
+    return out
+
+
+def set_physics_state(env: gym.Env, state: np.ndarray) -> None:
+    """Put a MuJoCo task back into a state `physics_state` returned; the next `step` continues from there."""
+    import mujoco
+
+    u = env.unwrapped
+    mujoco.mj_setState(u.model, u.data, state[1:], mujoco.mjtState.mjSTATE_INTEGRATION)
+    _time_limit(env)._elapsed_steps = int(state[0])
+
+
+def _time_limit(env: gym.Env):
+    wrapper = env
+    while not hasattr(wrapper, "_elapsed_steps"):
+        wrapper = wrapper.env
+    return wrapper

@@ -1,0 +1,235 @@
+"""Peer implementations timed in the same `repro bench` invocation: stable-baselines3's PPO, SAC and DQN, built with
+the settings of this repository's loop (networks, batch sizes, epochs, update ratio, replay, normalization, torch
+threads) and timed over `learn`.
+
+stable-baselines3 is an optional extra (`make peers`, pinned in pyproject.toml and requirements.lock): `available()`
+says whether it can be imported, and every function here imports it only when called.
+
+Each function returns {"peer": "stable-baselines3 X.Y.Z PPO", "steps_per_s", "seconds", "steps", "threads"}.
+PPO is timed from building the model to the end of `learn`, start-up included, as this repository's PPO bench
+times its own loop. SAC and DQN are timed in the learning phase only: the random warm-up (`learning_starts`) runs
+inside the same `learn` call and the clock starts when the step counter reaches it (a callback), so first-use costs
+fall inside the measured run instead of in a separate, earlier one.
+"""
+from __future__ import annotations
+
+import importlib.util
+import time
+
+PACKAGE = "stable-baselines3"
+
+
+def available() -> bool:
+    return importlib.util.find_spec("stable_baselines3") is not None
+
+
+def version() -> str:
+    import stable_baselines3
+
+    return stable_baselines3.__version__
+
+
+def missing_reason() -> str:
+    return (f"{PACKAGE} is not installed (an optional extra: `make peers`, or "
+            f"`pip install -c requirements.lock '.[peers]'`)")
+
+
+def _learning_phase_timer(start_at: int):
+    """A callback that notes the time when the model's step counter first reaches `start_at`."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class LearningPhaseTimer(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.started = None
+
+        def _on_step(self) -> bool:
+            if self.started is None and self.num_timesteps >= start_at:
+                self.started = time.perf_counter()
+            return True
+
+    return LearningPhaseTimer()
+
+
+def _result(name: str, steps: int, seconds: float, threads: int) -> dict:
+    return {"peer": f"{PACKAGE} {version()} {name}", "steps": steps, "seconds": seconds,
+            "steps_per_s": steps / max(seconds, 1e-9), "threads": threads}
+
+
+def ppo_model(env_id: str, *, seed: int = 0, horizon: int = 2048, minibatch_size: int = 64, epochs: int = 10,
+              lr: float = 3e-4, adam_eps: float = 1e-5, gamma: float = 0.99, gae_lambda: float = 0.95,
+              clip_epsilon: float = 0.2, anneal: bool = True, hidden_units: int = 64, normalize_obs: bool = True,
+              obs_clip: float = 5.0, normalize_advantages: bool = True, threads: int = 1):
+    """stable-baselines3 PPO: separate policy and value networks of two `hidden_units` tanh layers, `horizon` steps
+    per iteration, `epochs` epochs of minibatches of `minibatch_size`, Adam with `adam_eps`, stepsize and clip range
+    annealed linearly to 0 if `anneal`, observations (not rewards) normalized and clipped if `normalize_obs`, no
+    entropy bonus and no gradient clipping; one environment; `threads` torch threads."""
+    import gymnasium as gym
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    torch.set_num_threads(threads)
+    env = DummyVecEnv([lambda: gym.make(env_id)])
+    if normalize_obs:
+        env = VecNormalize(env, norm_obs=True, norm_reward=False, clip_obs=obs_clip, gamma=gamma)
+
+    def schedule(value):
+        return (lambda progress_remaining: progress_remaining * value) if anneal else value
+
+    return PPO("MlpPolicy", env, learning_rate=schedule(lr), n_steps=horizon, batch_size=minibatch_size,
+               n_epochs=epochs, gamma=gamma, gae_lambda=gae_lambda, clip_range=schedule(clip_epsilon),
+               normalize_advantage=normalize_advantages, ent_coef=0.0, max_grad_norm=1e10, seed=seed, device="cpu",
+               policy_kwargs={"net_arch": {"pi": [hidden_units] * 2, "vf": [hidden_units] * 2},
+                              "activation_fn": torch.nn.Tanh, "optimizer_kwargs": {"eps": adam_eps}})
+
+
+def ppo(env_id: str, n_steps: int, **settings) -> dict:
+    """`ppo_model(env_id, **settings)` built and trained for `n_steps` environment steps, timed from the start of
+    building it to the end of `learn` (start-up included, as this repository's PPO bench times its loop)."""
+    import torch
+
+    start = time.perf_counter()
+    model = ppo_model(env_id, **settings)
+    model.learn(total_timesteps=n_steps)
+    seconds = time.perf_counter() - start
+    model.get_env().close()
+    return _result("PPO", n_steps, seconds, torch.get_num_threads())
+
+
+def sac(env_id: str, n_steps: int, *, seed: int = 0, learning_starts: int = 1000, hidden_units: int = 256,
+        batch_size: int = 256, lr: float = 3e-4, gamma: float = 0.99, tau: float = 0.005, replay_size: int = 1_000_000,
+        updates_per_step: int = 1, init_alpha: float = 1.0, target_entropy_per_dim: float = -1.0,
+        fixed_alpha: float | None = None, threads: int = 1) -> dict:
+    """stable-baselines3 SAC: two hidden ReLU layers of `hidden_units` for the actor and both critics, batch
+    `batch_size`, replay `replay_size`, `updates_per_step` updates per environment step after `learning_starts`
+    random steps; the temperature learned from `init_alpha` towards `target_entropy_per_dim` x dim(A) (SAC v2) or
+    fixed at `fixed_alpha` (v1's reward scale r: alpha = 1/r; stable-baselines3 has no separate value network).
+    Timed over the `n_steps` steps after learning starts."""
+    import gymnasium as gym
+    import torch
+    from stable_baselines3 import SAC
+
+    torch.set_num_threads(threads)
+    env = gym.make(env_id)
+    act_dim = env.action_space.shape[0]
+    model = SAC("MlpPolicy", env, learning_rate=lr, buffer_size=replay_size, learning_starts=learning_starts,
+                batch_size=batch_size, tau=tau, gamma=gamma, train_freq=1, gradient_steps=updates_per_step,
+                ent_coef=fixed_alpha if fixed_alpha is not None else f"auto_{init_alpha}",
+                target_entropy=target_entropy_per_dim * act_dim, seed=seed, device="cpu",
+                policy_kwargs={"net_arch": [hidden_units] * 2})
+    timer = _learning_phase_timer(learning_starts)
+    model.learn(total_timesteps=learning_starts + n_steps, callback=timer)
+    seconds = time.perf_counter() - timer.started
+    env.close()
+    return _result("SAC", n_steps, seconds, torch.get_num_threads())
+
+
+def _nips2013_extractor():
+    """The 2013 network's convolutional part (16 8x8 filters, stride 4; 32 4x4, stride 2; 256 rectifiers) as a
+    stable-baselines3 features extractor."""
+    import torch
+    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+    class Nips2013CNN(BaseFeaturesExtractor):
+        def __init__(self, observation_space, features_dim: int = 256):
+            super().__init__(observation_space, features_dim)
+            c = observation_space.shape[0]
+            self.net = torch.nn.Sequential(
+                torch.nn.Conv2d(c, 16, 8, stride=4), torch.nn.ReLU(), torch.nn.Conv2d(16, 32, 4, stride=2),
+                torch.nn.ReLU(), torch.nn.Flatten())
+            with torch.no_grad():
+                n = self.net(torch.zeros(1, *observation_space.shape)).shape[1]
+            self.linear = torch.nn.Sequential(torch.nn.Linear(n, features_dim), torch.nn.ReLU())
+
+        def forward(self, obs):
+            return self.linear(self.net(obs))
+
+    return Nips2013CNN
+
+
+def _ale_vec_env(game: str, num_envs: int, seed: int, frame_skip: int, max_episode_frames: int):
+    """ale-py's native vector environment with this repository's preprocessing (common/rl/atari.py: minimal action set,
+    no sticky actions, up to 30 no-ops, max-pooled 84x84 grayscale, 4-frame stack, no reward clipping), resetting
+    in the same step, behind stable-baselines3's VecEnv interface (the final observation in each ended episode's
+    info, as stable-baselines3 expects)."""
+    import numpy as np
+    from ale_py.vector_env import AtariVectorEnv
+    from stable_baselines3.common.vec_env import VecEnv
+
+    from common.rl.atari import GAMES
+
+    class ALEVecEnv(VecEnv):
+        def __init__(self):
+            self.env = AtariVectorEnv(
+                game=GAMES[game], num_envs=num_envs, num_threads=1, frameskip=frame_skip,
+                repeat_action_probability=0.0, full_action_space=False, img_height=84, img_width=84, grayscale=True,
+                stack_num=4, maxpool=True, noop_max=30, episodic_life=False, reward_clipping=False,
+                use_fire_reset=False, max_num_frames_per_episode=max_episode_frames, autoreset_mode="SameStep")
+            super().__init__(num_envs, self.env.single_observation_space, self.env.single_action_space)
+            self._actions = None
+
+        def reset(self):
+            obs, _ = self.env.reset(seed=seed)
+            return obs
+
+        def step_async(self, actions):
+            self._actions = actions
+
+        def step_wait(self):
+            obs, reward, terminated, truncated, info = self.env.step(self._actions)
+            done = np.logical_or(terminated, truncated)
+            final = info.get("final_obs") if isinstance(info, dict) else None
+            infos = [{} for _ in range(num_envs)]
+            for i in np.flatnonzero(done):
+                infos[i]["terminal_observation"] = final[i] if final is not None else obs[i]
+                infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+            return obs, reward.astype(np.float32), done, infos
+
+        def close(self):
+            self.env.close()
+
+        def get_attr(self, attr_name, indices=None):
+            return [None] * len(self._get_indices(indices))
+
+        def set_attr(self, attr_name, value, indices=None):
+            pass
+
+        def env_method(self, method_name, *args, indices=None, **kwargs):
+            return [None] * len(self._get_indices(indices))
+
+        def env_is_wrapped(self, wrapper_class, indices=None):
+            return [False] * len(self._get_indices(indices))
+
+    return ALEVecEnv()
+
+
+def dqn(game: str, n_steps: int, *, seed: int = 0, variant: str = "nature2015", num_envs: int = 4,
+        frame_skip: int = 4, learning_starts: int = 2000, replay_size: int = 50_000, batch_size: int = 32,
+        update_every_agent_steps: int = 4, target_update_every_agent_steps: int = 10_000, lr: float = 2.5e-4,
+        rmsprop_decay: float = 0.95, rmsprop_eps: float = 0.01, gamma: float = 0.99,
+        max_episode_frames: int = 108_000, threads: int = 2) -> dict:
+    """stable-baselines3 DQN on `game` through ale-py's native vector environment with this repository's
+    preprocessing (`_ale_vec_env`; gymnasium's AtariPreprocessing would need OpenCV), `num_envs` environments; the
+    Nature network (`nature2015`) or the 2013 one (`nips2013`, its target refreshed every step: no target network),
+    centered RMSProp, batch `batch_size`, one update per `update_every_agent_steps` agent steps, replay
+    `replay_size`. Timed over the `n_steps` agent steps after learning starts."""
+    import torch
+    from stable_baselines3 import DQN
+
+    torch.set_num_threads(threads)
+    env = _ale_vec_env(game, num_envs, seed, frame_skip, max_episode_frames)
+    policy_kwargs = {"optimizer_class": torch.optim.RMSprop,
+                     "optimizer_kwargs": {"alpha": rmsprop_decay, "eps": rmsprop_eps, "centered": True}}
+    if variant == "nips2013":
+        policy_kwargs.update(features_extractor_class=_nips2013_extractor(), net_arch=[])
+    model = DQN("CnnPolicy", env, learning_rate=lr, buffer_size=replay_size, learning_starts=learning_starts,
+                batch_size=batch_size, gamma=gamma, train_freq=max(1, update_every_agent_steps // num_envs),
+                gradient_steps=max(1, num_envs // update_every_agent_steps),
+                target_update_interval=target_update_every_agent_steps or num_envs, seed=seed, device="cpu",
+                optimize_memory_usage=False, policy_kwargs=policy_kwargs)
+    timer = _learning_phase_timer(learning_starts)
+    model.learn(total_timesteps=learning_starts + n_steps, callback=timer)
+    seconds = time.perf_counter() - timer.started
+    env.close()
+    return _result(f"DQN ({variant} network)", n_steps, seconds, torch.get_num_threads())
