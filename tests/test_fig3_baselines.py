@@ -117,13 +117,13 @@ def test_trust_region_gradient_equals_a2c_when_the_average_is_the_policy():
     assert np.abs(nets.pi.grad - plain).max() > 1e-3
 
 
-# InvertedPendulum-v5: a random policy balances for about 5 steps (return ~5); budgets where each method's seeds
-# 0-2 ended between the returns noted (measured with these settings, the paper's defaults of each method)
+# InvertedPendulum-v5: a random policy balances for about 5 steps (return ~5); the budgets and thresholds below are
+# measured with each method's Figure 3 settings: the mean return of the last 10 episodes of seeds 0, 1, 2 was
 LEARNING = [
-    ("a2c", 20_000, 25.0),  # seeds 0-2: last 10 episodes 46-60
-    ("a2c_trust_region", 20_000, 25.0),  # 46-60
-    ("vanilla_pg_adaptive", 30_000, 25.0),  # 39-60
-    ("trpo", 10_000, 100.0),  # 200-560
+    ("a2c", 20_000, 25.0),  # 55, 61, 162
+    ("a2c_trust_region", 20_000, 25.0),  # 52, 47, 105
+    ("vanilla_pg_adaptive", 40_000, 25.0),  # 41, 64, 75
+    ("trpo", 10_000, 60.0),  # 113, 137, 121
 ]
 
 
