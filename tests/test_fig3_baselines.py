@@ -234,3 +234,23 @@ def test_anneal_gain_on_hand_made_scores():
     claim = SimpleNamespace(statistic={"setting": "no_clip_constant_lr"})
     np.testing.assert_allclose(anneal_normalized_values(claim, data), [-0.2, 0.3])
     np.testing.assert_allclose(sorted(anneal_gain_values(claim, data)), [0.3, 0.7])
+
+
+def test_quick_budget_sweep_report_draws_the_methods_beside_ppo(results_root):
+    """One task at the quick budget: the four comparison methods, PPO's clip 0.2 run (table1) and the random policy,
+    then the report: the figure is drawn and each Figure 3 claim has a row (too few runs: one seed)."""
+    from common.analysis.report import report_paper
+    from common.platform.registry import get_paper
+    from common.platform.runs import execute
+
+    task = "InvertedPendulum-v5"
+    for experiment, variant in [("fig3_baselines", f"{m}__{task}") for m in
+                                ("a2c", "a2c_trust_region", "vanilla_pg_adaptive", "trpo")] + \
+            [("table1", f"clip0.2__{task}"), ("random_policy", task)]:
+        assert execute(RunSpec(PAPER, experiment, "quick", variant, 0), show_progress=False) == "done"
+    report_paper(get_paper(PAPER))
+    assert (results_root / PAPER / "figures" / "fig3_baselines_learning_curves.png").exists()
+    claims = pd.read_csv(results_root / PAPER / "claims.csv").set_index("claim")
+    assert claims.loc["fig3_ppo_near_top_invertedpendulum", "n_runs"] == 1
+    assert claims.loc["fig3_ppo_near_top_invertedpendulum", "at_this_budget"] == "too few runs"
+    assert claims.loc["fig3_ppo_near_top_hopper", "verdict"] == "not run"
