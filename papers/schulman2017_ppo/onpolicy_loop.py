@@ -6,7 +6,9 @@ It is PPO's loop (ppo.py: Algorithm 1's "run policy pi_theta_old for T timesteps
 method's update is a `Learner` (a2c.py, vanilla_pg.py, trpo_gae.py) with
     horizon             T, environment steps per update
     update(batch, frac) one policy (and value) update on the batch; frac = 1 - t / total_env_steps (for schedules);
-                        returns {"policy_loss", "value_loss", "kl", "stepsize"}
+                        returns {"policy_loss", "value_loss", "kl", "stepsize"}: the policy loss before the
+                        step, the value loss, the mean KL between the policy before and after, and the stepsize used
+                        (A2C: RMSProp's; vanilla PG: Adam's; TRPO: the accepted fraction of the full step, 0 if none)
     state_dict() / load_state_dict(state)   what a checkpoint needs beyond the networks
 The networks are PPO's (Sec. 6.1): separate policy and value MLPs with two tanh hidden layers, a Gaussian policy with
 a state-independent learned log standard deviation (initially 0), "normc" initialization with the policy's output
