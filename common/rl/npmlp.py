@@ -103,3 +103,34 @@ class Adam:
 
     def load_state_dict(self, state: dict) -> None:
         self.m[...], self.v[...], self.t = state["m"], state["v"], state["t"]
+
+
+class RMSProp:
+    """RMSProp as TensorFlow 1's `tf.train.RMSPropOptimizer` computes it (the optimizer of OpenAI baselines' A2C and
+    ACER), without momentum: the mean square starts at 1 and epsilon sits inside the square root:
+    ms <- rho ms + (1-rho) g^2;  theta <- theta - lr * g / sqrt(ms + eps)."""
+
+    def __init__(self, n: int, rho: float = 0.99, eps: float = 1e-5):
+        self.rho, self.eps = rho, eps
+        self.ms = np.ones(n)
+
+    def step(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
+        self.ms *= self.rho
+        self.ms += (1 - self.rho) * grad * grad
+        theta -= lr * grad / np.sqrt(self.ms + self.eps)
+
+    def state_dict(self) -> dict:
+        return {"ms": self.ms.copy()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.ms[...] = state["ms"]
+
+
+def clip_by_global_norm(grads: list[np.ndarray], max_norm: float) -> float:
+    """Scale the gradient vectors in place so that their joint L2 norm is at most `max_norm` (TensorFlow's
+    `tf.clip_by_global_norm`); returns the norm before clipping."""
+    norm = float(np.sqrt(sum(float(g @ g) for g in grads)))
+    if norm > max_norm:
+        for g in grads:
+            g *= max_norm / norm
+    return norm

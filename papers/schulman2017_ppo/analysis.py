@@ -118,3 +118,100 @@ def table1_aggregate(paper, data_by_exp):
                        f"among the settings recorded ({recorded} of {len(settings)}: the scores change as settings "
                        "arrive, and match the paper's normalization only once all are run)"),
         paper_values=paper_values, paper_value_text="paper's Table 1 (mean)")
+
+
+# ---- Figure 3's comparison methods, and the annealing ablation of "no clipping" ----------------------------------
+FIG3_PPO_SETTING = "clip0.2"  # the PPO curve of Figure 3: Table 1's clip 0.2 runs
+ANNEAL_SUFFIX = "_constant_lr"  # an ablation setting's name: its Table 1 (annealed) setting plus this suffix
+NEAR_TOP = -0.1  # "at or near the top": within 0.1 of the best method, on Table 1's scale (random 0, best 1)
+
+
+def _random_means(data_by_exp) -> pd.Series | None:
+    rnd = data_by_exp.get("random_policy")
+    return None if rnd is None else rnd.tables["episodes"].groupby("variant")["episode_return"].mean()
+
+
+def fig3_scores(data_by_exp) -> pd.DataFrame | None:
+    """Final scores (mean of the last 100 training episodes) of Figure 3's methods: the comparison methods of
+    experiment fig3_baselines and PPO's clip 0.2 runs of table1, one row per run: setting (method), env, seed, score."""
+    base, t1 = data_by_exp.get("fig3_baselines"), data_by_exp.get("table1")
+    if base is None or t1 is None:
+        return None
+    ppo = split_variant(final_scores(t1.tables["episodes"]))
+    ppo = ppo[ppo["setting"] == FIG3_PPO_SETTING]
+    return pd.concat([split_variant(final_scores(base.tables["episodes"])), ppo], ignore_index=True)
+
+
+def ppo_margins(data_by_exp) -> pd.DataFrame:
+    """Per task and seed: PPO (clip 0.2)'s score minus the best comparison method's score with the same seed, on
+    Table 1's scale for that task: (ppo_s - max_m score_m,s) / (best - random), best the highest mean score of any
+    method there (PPO included), random the random policy's mean return. Seeds are paired by index (independent runs);
+    a seed counts where PPO and every comparison method recorded on the task have a run."""
+    scores, random = fig3_scores(data_by_exp), _random_means(data_by_exp)
+    if scores is None or random is None or scores["setting"].nunique() < 2:
+        return pd.DataFrame(columns=["env", "seed", "margin"])
+    rows = []
+    for env, g in scores.groupby("env"):
+        if env not in random.index or FIG3_PPO_SETTING not in set(g["setting"]):
+            continue
+        best = g.groupby("setting")["score"].mean().max()
+        wide = g.pivot_table(index="seed", columns="setting", values="score").dropna()
+        others = wide.drop(columns=FIG3_PPO_SETTING)
+        if others.empty:
+            continue
+        margin = (wide[FIG3_PPO_SETTING] - others.max(axis=1)) / (best - random[env])
+        rows += [(env, int(s), float(m)) for s, m in margin.items()]
+    return pd.DataFrame(rows, columns=["env", "seed", "margin"])
+
+
+def ppo_margin_values(claim, data_by_exp) -> np.ndarray:
+    """Claims statistic (one task, `env:`): PPO's margin over the best comparison method per seed (ppo_margins)."""
+    m = ppo_margins(data_by_exp)
+    return m.loc[m["env"] == claim.statistic["env"], "margin"].to_numpy()
+
+
+def ppo_near_top_share_values(claim, data_by_exp) -> np.ndarray:
+    """Claims statistic: per seed, the share of the tasks on which PPO's margin is above NEAR_TOP (at or near the
+    top), over the tasks that seed has on all of Figure 3's methods; seeds with fewer than all 7 tasks are left out."""
+    m = ppo_margins(data_by_exp)
+    n_tasks = len(data_by_exp["fig3_baselines"].tables["episodes"].pipe(split_variant)["env"].unique()) \
+        if data_by_exp.get("fig3_baselines") is not None else 0
+    shares = [float((g["margin"] > NEAR_TOP).mean()) for _, g in m.groupby("seed") if len(g) == n_tasks]
+    return np.array(shares)
+
+
+def anneal_ablation_scores(data_by_exp) -> pd.DataFrame | None:
+    """Runs of the annealing ablation and Table 1's runs, normalized as Table 1 (random 0, best 1) with best = the
+    best Table 1 setting's mean score per task among those recorded, so that a constant-stepsize run's score reads on
+    the scale of Table 1's annealed ones. Columns: setting, env, seed, score, normalized."""
+    abl, t1, random = data_by_exp.get("anneal_ablation"), data_by_exp.get("table1"), _random_means(data_by_exp)
+    if abl is None or t1 is None or random is None:
+        return None
+    t1_scores = split_variant(final_scores(t1.tables["episodes"]))
+    best = t1_scores.groupby(["setting", "env"])["score"].mean().groupby("env").max()
+    scores = pd.concat([split_variant(final_scores(abl.tables["episodes"])), t1_scores], ignore_index=True)
+    lo, hi = scores["env"].map(random), scores["env"].map(best)
+    return scores.assign(normalized=(scores["score"] - lo) / (hi - lo))
+
+
+def anneal_normalized_values(claim, data_by_exp) -> np.ndarray:
+    """Claims statistic: the normalized scores of one setting (`setting:`) of the annealing ablation."""
+    s = anneal_ablation_scores(data_by_exp)
+    if s is None:
+        return np.array([])
+    return s.loc[s["setting"] == claim.statistic["setting"], "normalized"].to_numpy()
+
+
+def anneal_gain_values(claim, data_by_exp) -> np.ndarray:
+    """Claims statistic: per task and seed, the normalized score of Table 1's annealed run minus that of the
+    constant-stepsize run (`setting:`, e.g. no_clip_constant_lr; its Table 1 counterpart is the name without
+    "_constant_lr") with the same seed and task (paired: same initial network and environment seed)."""
+    s = anneal_ablation_scores(data_by_exp)
+    if s is None:
+        return np.array([])
+    wide = s.pivot_table(index=["env", "seed"], columns="setting", values="normalized")
+    c = claim.statistic["setting"]
+    a = c.removesuffix(ANNEAL_SUFFIX)
+    if a not in wide or c not in wide:
+        return np.array([])
+    return (wide[a] - wide[c]).dropna().to_numpy()

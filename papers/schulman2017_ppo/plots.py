@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from common.analysis import plotting
 
@@ -16,8 +17,43 @@ from .analysis import curve, split_variant
 
 
 def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
-    plotting.setup()
+    return plot_episodes(data.tables["episodes"], f"{experiment.name}_learning_curves", out_dir, caption)
+
+
+def plot_with_table1(experiment, data: ExperimentData, out_dir: Path, caption: str, settings: dict[str, str]) -> list[Path]:
+    """The experiment's curves with Table 1's runs of `settings` (setting -> its label here) in the same panels, when
+    Table 1 has complete runs at the same budget (the caption says which it drew)."""
+    from common.analysis.report import load_experiment
+
     episodes = data.tables["episodes"]
+    t1 = load_experiment(experiment.paper.experiment("table1"))
+    same = t1 is not None and t1.budget_name == data.budget_name
+    if same:
+        ep = t1.tables["episodes"]
+        setting = ep["variant"].str.split("__", n=1).str[0]
+        rows = ep[setting.isin(list(settings))]
+        renamed = rows["variant"].str.split("__", n=1).str[0].map(settings) + "__" + \
+            rows["variant"].str.split("__", n=1).str[1]
+        episodes = pd.concat([episodes, rows.assign(variant=renamed)], ignore_index=True)
+    names = ", ".join(settings.values())
+    caption += (f"; {names}: experiment table1's runs at the same budget" if same else
+                f"; {names} not drawn: experiment table1 has no complete runs at the {data.budget_name} budget")
+    return plot_episodes(episodes, f"{experiment.name}_learning_curves", out_dir, caption)
+
+
+def plot_fig3_baselines(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
+    """Figure 3 as printed: one panel per task, the comparison methods beside PPO (clip 0.2, Table 1's runs)."""
+    return plot_with_table1(experiment, data, out_dir, caption, {"clip0.2": "PPO (clip 0.2)"})
+
+
+def plot_anneal_ablation(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
+    """Constant-stepsize runs beside Table 1's annealed runs of the same settings."""
+    return plot_with_table1(experiment, data, out_dir, caption,
+                            {"no_clip": "no_clip (annealed)", "clip0.2": "clip0.2 (annealed)"})
+
+
+def plot_episodes(episodes: pd.DataFrame, name: str, out_dir: Path, caption: str) -> list[Path]:
+    plotting.setup()
     step_col = "agent_step" if "agent_step" in episodes else "env_step"  # Atari counts agent steps
     total = int(episodes[step_col].max())
     grid = np.linspace(total / 50, total, 50).astype(int)
@@ -42,4 +78,4 @@ def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[
         ax.axis("off")
     fig.tight_layout()
     plotting.budget_caption(fig, caption, plotting.band_text(kinds))
-    return plotting.save(fig, out_dir, f"{experiment.name}_learning_curves")
+    return plotting.save(fig, out_dir, name)
