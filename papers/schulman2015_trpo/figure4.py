@@ -250,6 +250,9 @@ def run_population_search(cfg: Figure4Config, ctx) -> dict[str, pd.DataFrame]:
         bar.update(1)
         run.checkpoint()
     bar.close()
+    # per iteration: the mean and best return of its episodes (one per candidate), its CMA generations (CEM: 1),
+    # search_std (CEM: the sampling standard deviation averaged over coordinates; CMA: the step size sigma, each
+    # coordinate's standard deviation being sigma sqrt(C_ii)) and the entropy of the distribution's mean policy
     return run.finish(name, ["iteration", "env_step", "mean_return", "episodes", "max_return", "generations",
                              "search_std", "entropy"])
 
