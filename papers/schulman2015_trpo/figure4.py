@@ -35,7 +35,6 @@ import pandas as pd
 
 from common.onpolicy import discounted_returns, gaussian_entropy, gaussian_kl, rwr_weights, weighted_gaussian_mle
 from common.platform import validate as check
-from common.platform.errors import ReproError
 from common.platform.finite import check_finite, finite_mean
 from common.rl.agents import save_agent
 from common.rl.derivative_free import CMAES, NoisyCEM
@@ -164,13 +163,15 @@ def cma_popsize(cfg: Figure4Config) -> int:
 
 
 def run_population_search(cfg: Figure4Config, ctx) -> dict[str, pd.DataFrame]:
+    def new_cem(theta0: np.ndarray) -> NoisyCEM:
+        decay = cfg.cem_extra_decay_iterations or max(1, cfg.iterations // 2)
+        return NoisyCEM(theta0, cfg.cem_initial_std, cfg.cem_extra_std, decay, cfg.cem_elite_frac)
+
     def fresh_search(run: Setup) -> dict:
         """The search starts at the policy's initialization (normc, log std init_log_std), as TRPO's runs do."""
         theta0 = run.policy.p.flat.copy()
         if cfg.method == "cem":
-            decay = cfg.cem_extra_decay_iterations or max(1, cfg.iterations // 2)
-            return {"search": NoisyCEM(theta0, cfg.cem_initial_std, cfg.cem_extra_std, decay,
-                                       cfg.cem_elite_frac).state_dict()}
+            return {"search": new_cem(theta0).state_dict()}
         cma = CMAES(theta0, cfg.cma_sigma0, cma_popsize(cfg), np.random.SeedSequence([cfg.seed, 13]))
         return {"search": pickle.dumps(cma, protocol=pickle.HIGHEST_PROTOCOL)}
 
@@ -178,9 +179,8 @@ def run_population_search(cfg: Figure4Config, ctx) -> dict[str, pd.DataFrame]:
     state, policy, env, rng = run.state, run.policy, run.env, run.rng
     p, act_dim = policy.p, run.act_dim
     if cfg.method == "cem":
-        decay = cfg.cem_extra_decay_iterations or max(1, cfg.iterations // 2)
-        cem = NoisyCEM(p.flat, cfg.cem_initial_std, cfg.cem_extra_std, decay, cfg.cem_elite_frac)
-        cem.load_state_dict(state["search"])
+        cem = new_cem(p.flat)
+        cem.load_state_dict(state["search"])  # the fresh run's or the checkpoint's
     else:
         cma = pickle.loads(state["search"])
 
@@ -294,4 +294,4 @@ def run_rwr(cfg: Figure4Config, ctx) -> dict[str, pd.DataFrame]:
 
 
 __all__ = ["Figure4Config", "validate_figure4", "run_figure4", "run_population_search", "run_rwr", "save_policy",
-           "COMPARISONS", "LABELS", "ReproError"]
+           "COMPARISONS", "LABELS"]
