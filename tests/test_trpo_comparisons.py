@@ -197,3 +197,25 @@ def test_bad_settings_are_refused_before_any_work(results_root, capsys, setting,
     err = capsys.readouterr().err
     assert rc == 2 and message in err and "Traceback" not in err
     assert not (results_root / PAPER / "runs").exists()  # no run folder made
+
+
+def test_the_ordering_statistic_pairs_seeds_and_differences_final_returns():
+    """final_return_difference: per seed both methods ran, A's mean of its last k iterations minus B's."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from papers.schulman2015_trpo.analysis import final_return_difference_values
+
+    rows = [("single_path", 0, i, r) for i, r in enumerate([0.0, 10.0, 20.0])]
+    rows += [("single_path", 1, i, r) for i, r in enumerate([0.0, 30.0, 50.0])]
+    rows += [("single_path", 2, i, r) for i, r in enumerate([5.0, 5.0, 5.0])]  # no CEM run of seed 2: left out
+    rows += [("cem", 0, i, r) for i, r in enumerate([1.0, 2.0, 4.0])]
+    rows += [("cem", 1, i, r) for i, r in enumerate([0.0, 50.0, 0.0])]
+    table = pd.DataFrame(rows, columns=["variant", "seed", "iteration", "mean_return"])
+    claim = SimpleNamespace(experiment="fig4_swimmer",
+                            statistic={"variants": ["single_path", "cem"], "last_iterations": 2})
+    values = final_return_difference_values(claim, {"fig4_swimmer": SimpleNamespace(tables={"iterations": table})})
+    # seed 0: (10 + 20) / 2 - (2 + 4) / 2 = 12; seed 1: (30 + 50) / 2 - (50 + 0) / 2 = 15
+    assert values.tolist() == [12.0, 15.0]
+    assert final_return_difference_values(claim, {}).size == 0  # no runs yet: no values
