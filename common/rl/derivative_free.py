@@ -100,6 +100,12 @@ class SeededNormal:
         return self.rng.standard_normal(shape)
 
 
+def default_popsize(dim: int) -> int:
+    """CMA-ES's default population size for `dim` parameters, 4 + floor(3 ln dim) (the cma package's `popsize`
+    option; Hansen 2016, "The CMA evolution strategy: a tutorial", Table 1)."""
+    return 4 + int(math.floor(3 * math.log(dim)))
+
+
 class CMAES:
     """The `cma` package's CMAEvolutionStrategy (pinned: cma==4.5.0) started at theta0 with step size sigma0, its
     population `popsize`, every other option at the package's default; it minimizes, so returns are negated. Its
