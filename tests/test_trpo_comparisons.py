@@ -75,6 +75,12 @@ def test_cma_es_is_reproducible_and_its_state_pickles_whole():
     np.testing.assert_array_equal(pickle.loads(saved).ask(), following)  # restored: the same next generation
     es = generations(CMAES(np.zeros(4), 1.0, 8, 3), 60)
     assert np.abs(es.mean - 1.0).max() < 1e-3 and es.popsize == 8
+    import cma
+
+    from common.rl.derivative_free import default_popsize
+
+    for n in (6, 334, 756, 1212):  # cart-pole, Swimmer, Hopper, Walker: 9, 21, 23, 25, as the package itself
+        assert default_popsize(n) == cma.CMAEvolutionStrategy(np.zeros(n), 1.0, {"verbose": -9}).popsize
 
 
 # ---- reward-weighted regression --------------------------------------------------------------------------------------

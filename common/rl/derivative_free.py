@@ -5,7 +5,7 @@ comparison CEM).
   - `NoisyCEM`: the noisy cross-entropy method (Szita and Lorincz 2006, "Learning Tetris using the noisy
     cross-entropy method"): theta ~ N(mu, diag(sigma^2 + Z_t)); the next mu and sigma^2 are the mean and variance of
     the elite samples (the best fraction by return), and Z_t is extra variance that decays linearly to 0
-    (Z_t = extra_std^2 max(1 - t / decay, 0), the schedule of the first author of TRPO's modular_rl `cem.py`);
+    (Z_t = extra_std^2 max(1 - t / decay, 0), the schedule of modular_rl's `cem.py`, by TRPO's first author);
   - `CMAES`: covariance matrix adaptation (Hansen and Ostermeier 1996), the `cma` package's CMA-ES with its own
     defaults, drawing its normal numbers from a seeded numpy Generator (not numpy's global state), so that a run is
     reproducible and its search state can be pickled into a checkpoint.
