@@ -225,3 +225,24 @@ def test_the_ordering_statistic_pairs_seeds_and_differences_final_returns():
     # seed 0: (10 + 20) / 2 - (2 + 4) / 2 = 12; seed 1: (30 + 50) / 2 - (50 + 0) / 2 = 15
     assert values.tolist() == [12.0, 15.0]
     assert final_return_difference_values(claim, {}).size == 0  # no runs yet: no values
+
+
+def test_a_trpo_run_recorded_under_the_trpo_runner_is_the_same_run_under_figure4(tmp_path):
+    """Figure 4's experiments moved from the `trpo` runner to `figure4`, whose config adds CEM's, CMA's and RWR's
+    keys at their defaults: a TRPO run recorded before resumes as the same run; a changed key is still refused."""
+    from omegaconf import OmegaConf
+
+    from common.platform.config import merge, to_dict, to_yaml
+    from common.platform.errors import ReproError
+    from common.platform.records import RunRecord
+    from papers.schulman2015_trpo.figure4 import Figure4Config
+    from papers.schulman2015_trpo.trpo import TRPOConfig
+
+    layers = [("experiment", {"env_id": "InvertedPendulum-v5", "hidden_units": 0, "method": "single_path"})]
+    record = RunRecord(tmp_path)
+    record.ensure_config(to_yaml(merge(TRPOConfig, layers, where="test")))
+    defaults = to_dict(OmegaConf.structured(Figure4Config))
+    record.ensure_config(to_yaml(merge(Figure4Config, layers, where="test")), defaults=defaults)  # no error
+    changed = layers + [("variant", {"cem_elite_frac": 0.1})]
+    with pytest.raises(ReproError, match="different config"):
+        record.ensure_config(to_yaml(merge(Figure4Config, changed, where="test")), defaults=defaults)
