@@ -269,7 +269,8 @@ def test_hopper_walker_and_atari_paper_budget_dry_run_on_slurm(results_root, cap
     for experiment in ("fig4_hopper", "fig4_walker"):
         assert cli.main(["sweep", PAPER, experiment, "--launcher", "slurm", "--profile", "local", "--dry-run"]) == 0
         out = capsys.readouterr().out
-        assert "10 runs" in out and "#SBATCH --array=0-9" in out  # 2 variants x 5 seeds at the paper's budget
+        # 5 variants (single path, vine, CEM, RWR, CMA) x 5 seeds at the paper's budget
+        assert "25 runs" in out and "#SBATCH --array=0-24" in out
     assert cli.main(["sweep", PAPER, "table1", "--launcher", "slurm", "--profile", "local", "--dry-run"]) == 0
     assert "#SBATCH --array=0-6" in capsys.readouterr().out  # Table 1: one run per game
 

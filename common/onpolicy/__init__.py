@@ -5,6 +5,8 @@
   - `natural`: conjugate gradient (TRPO Appendix C), Fisher-vector products F v = J^T M J v of a diagonal-Gaussian
     MLP policy and of a categorical MLP policy (Appendix C.1), with J v by forward mode through the numpy MLP of
     `common.rl.npmlp` and J^T u by its backward pass (no autograd), and the KL-constrained backtracking line search;
+  - `rwr`: reward-weighted regression (TRPO's Figure 4 comparison): return weights and the weighted
+    maximum-likelihood refit of a diagonal-Gaussian MLP policy;
   - `torch_fisher` (imported on its own, as it needs torch): the categorical Fisher-vector product of a torch module
     (e.g. an Atari network), J v by forward mode and J^T u by backpropagation.
 
@@ -16,7 +18,9 @@ from .distributions import (categorical_kl, categorical_log_prob, gaussian_entro
                             gaussian_log_prob, softmax)
 from .natural import (LineSearchResult, categorical_fvp, conjugate_gradient, gaussian_empirical_fvp, gaussian_fvp,
                       line_search, max_step, mlp_jvp)
+from .rwr import rwr_weights, weighted_gaussian_mle, weighted_log_likelihood
 
 __all__ = ["discounted_returns", "gae", "categorical_kl", "categorical_log_prob", "gaussian_entropy", "gaussian_kl",
            "gaussian_log_prob", "softmax", "LineSearchResult", "categorical_fvp", "conjugate_gradient",
-           "gaussian_empirical_fvp", "gaussian_fvp", "line_search", "max_step", "mlp_jvp"]
+           "gaussian_empirical_fvp", "gaussian_fvp", "line_search", "max_step", "mlp_jvp",
+           "rwr_weights", "weighted_gaussian_mle", "weighted_log_likelihood"]

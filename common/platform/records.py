@@ -45,7 +45,7 @@ import pandas as pd
 from common import REPO_ROOT
 from common.platform.errors import ReproError, RunningElsewhere
 
-TRACKED_PACKAGES = ("numpy", "scipy", "pandas", "omegaconf", "torch", "gymnasium", "mujoco", "ale-py", "submitit")
+TRACKED_PACKAGES = ("numpy", "scipy", "pandas", "omegaconf", "torch", "gymnasium", "mujoco", "ale-py", "submitit", "cma")
 
 
 def now() -> str:

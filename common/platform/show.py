@@ -30,15 +30,17 @@ def _comment(line: str) -> str:
 
 
 def dataclass_sources(cls) -> dict[str, str]:
-    """field name -> the comment on its line in the dataclass's source ('' where none)."""
-    try:
-        lines = inspect.getsource(cls).splitlines()
-    except (OSError, TypeError):
-        return {}
+    """field name -> the comment on its line in the dataclass's source ('' where none); a field inherited from a
+    base dataclass keeps the comment of the class that declares it last."""
     out = {}
-    for line in lines:
-        if m := _FIELD.match(line):
-            out[m.group(1)] = m.group(2)
+    for klass in reversed([k for k in cls.__mro__ if dataclasses.is_dataclass(k)]):  # bases first
+        try:
+            lines = inspect.getsource(klass).splitlines()
+        except (OSError, TypeError):
+            continue
+        for line in lines:
+            if m := _FIELD.match(line):
+                out[m.group(1)] = m.group(2)
     return {f.name: out.get(f.name, "") for f in dataclasses.fields(cls)}
 
 

@@ -1,1 +1,2 @@
-"""What every RL paper shares: environments (MuJoCo, Atari), networks, the numpy MLP and saved agents, and the peer implementations `repro bench` times."""
+"""What every RL paper shares: environments (MuJoCo, Atari), networks, the numpy MLP and saved agents,
+derivative-free policy search (CEM and CMA-ES, `derivative_free`), and the peer implementations `repro bench` times."""

@@ -190,9 +190,11 @@ class Agent:
 
 
 class GaussianMLPAgent(Agent):
-    """PPO's MuJoCo policy (papers/schulman2017_ppo/ppo.py): observations normalized by the running statistics
-    frozen at the end of training and clipped, two tanh hidden layers, a linear mean and a state-independent log
-    standard deviation; a = mean + std * N(0, 1) (the training loop's own draw), or the mean if deterministic."""
+    """PPO's MuJoCo policy (papers/schulman2017_ppo/ppo.py), and TRPO Figure 4's CEM, CMA and RWR policies
+    (papers/schulman2015_trpo/figure4.py): observations normalized by the running statistics frozen at the end of
+    training and clipped, `layers` layers with tanh between them (PPO: two hidden; TRPO: one, or none on cart-pole),
+    a linear mean and a state-independent log standard deviation; a = mean + std * N(0, 1) (the training loop's own
+    draw), or the mean if deterministic."""
 
     large_holds = "the value network"
 
@@ -212,7 +214,7 @@ class GaussianMLPAgent(Agent):
 
     def protocol(self, deterministic):
         return ("the policy's mean action" if deterministic else
-                "the stochastic policy, as in training (PPO's scores are its training episodes)") + \
+                "the stochastic policy, as in training (the papers' scores are of training episodes)") + \
             "; observation normalization frozen at the end of training"
 
 

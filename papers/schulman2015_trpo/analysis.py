@@ -23,15 +23,31 @@ def final_return_values(claim, data_by_exp) -> np.ndarray:
 
 def run_summary(experiment, data) -> pd.DataFrame:
     """Per run: the final return (last 10 iterations), the first iteration's, steps, and how often the line search
-    kept the old policy."""
+    kept the old policy (TRPO's methods; "-" for CEM, CMA and RWR, which have no line search)."""
     it = data.tables["iterations"].sort_values("iteration")
     rows = []
     for (variant, seed), g in it.groupby(["variant", "seed"]):
+        searched = "accepted" in g and g["accepted"].notna().all()
         rows.append({"variant": variant, "seed": seed, "iterations": len(g), "env_steps": int(g["env_step"].max()),
                      "first_iteration_return": round(float(g["mean_return"].iloc[0]), 1),
                      "final_return_last10": round(float(g["mean_return"].tail(10).mean()), 1),
-                     "line_search_rejections": int((g["accepted"] == 0).sum())})
+                     "line_search_rejections": int((g["accepted"] == 0).sum()) if searched else "-"})
     return pd.DataFrame(rows)
+
+
+def final_return_difference_values(claim, data_by_exp) -> np.ndarray:
+    """Claims statistic for Figure 4's orderings, `variants: [A, B]`: per seed that both ran, A's final return
+    (mean over its last `last_iterations` iterations) minus B's. Seeds pair runs only by their index: the two
+    methods' runs are independent, and the interval over seeds is that of the mean difference."""
+    data = data_by_exp.get(claim.experiment)
+    if data is None:
+        return np.array([])
+    first, second = claim.statistic["variants"]
+    scores = final_returns(data.tables["iterations"], int(claim.statistic.get("last_iterations", 10)))
+    a = scores[scores["variant"] == first].set_index("seed")["mean_return"]
+    b = scores[scores["variant"] == second].set_index("seed")["mean_return"]
+    both = a.index.intersection(b.index)
+    return (a[both] - b[both]).to_numpy()
 
 
 LAST_GAMES = 100

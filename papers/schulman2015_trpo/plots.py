@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt
 
 from common.analysis import plotting
 
+from .figure4 import LABELS
+
 if TYPE_CHECKING:
     from common.analysis.report import ExperimentData
 
@@ -22,7 +24,7 @@ def plot(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[
     for variant in dict.fromkeys(it["variant"]):
         g = it[it["variant"] == variant]
         x, runs = plotting.run_matrix(g, "iteration", "mean_return")
-        kinds.add(plotting.runs_with_band(ax, x, runs, label=variant.replace("_", " "))[1])
+        kinds.add(plotting.runs_with_band(ax, x, runs, label=LABELS.get(variant, variant.replace("_", " ")))[1])
     env = str(next(iter(data.configs.values()))["env_id"]) if data.configs else experiment.name
     ax.set(title=env, xlabel="policy iteration", ylabel="mean episode return of the batch")
     ax.legend(frameon=False, fontsize=7)
