@@ -393,3 +393,87 @@ def test_atari_run_resumes_after_a_crash(tmp_path, monkeypatch):
     it = record.read_table("iterations")
     assert it["iteration"].tolist() == [0, 1] and it["agent_step"].tolist() == [72, 144]
     assert RunRecord(spec.run_dir).is_complete()
+
+
+# ---- saved agents (common/rl/agents.py) -----------------------------------------------------------------------------
+@pytest.mark.parametrize("hidden", [0, 30])  # cart-pole's linear policy, Swimmer's 30 hidden units
+def test_saved_agent_acts_as_the_training_policy(tmp_path, hidden):
+    from common.rl.agents import load_agent
+    from common.rl.envs import RunningMeanStd, make_env
+    from papers.schulman2015_trpo.trpo import GaussianPolicy, Sampler, TRPOConfig, save_trpo_agent
+
+    cfg = TRPOConfig(env_id="Swimmer-v5", hidden_units=hidden)
+    rng = np.random.default_rng(0)
+    policy = GaussianPolicy(8, 2, hidden, 0.0, rng)
+    policy.p.flat[...] += 0.1 * rng.standard_normal(len(policy.p.flat))  # not just the initialization
+    rms = RunningMeanStd((8,))
+    rms.update(2.0 + 3.0 * rng.standard_normal((400, 8)))
+    save_trpo_agent(tmp_path, cfg, policy, rms, 50_000)
+    agent = load_agent(tmp_path)
+    assert agent.meta["layers"] == (2 if hidden else 1) and agent.meta["algorithm"] == "TRPO (single path)"
+    assert agent.large is None and not (tmp_path / "agent.large.npz").exists()  # no value function to keep
+    normalize = Sampler(cfg, make_env("Swimmer-v5", 0), policy, rng, rms, {}).normalizer()  # its per-step filter
+    std = np.exp(policy.p["log_std"])
+    for obs in 6.0 * rng.standard_normal((20, 8)):  # some beyond the filter's clip
+        mean = policy.mean(normalize(obs))
+        assert np.array_equal(agent.act(obs, deterministic=True), mean)
+        draw_a, draw_b = np.random.default_rng(3), np.random.default_rng(3)
+        assert np.array_equal(agent.act(obs, False, draw_b), mean + std * draw_a.standard_normal(2))  # Sampler's draw
+
+
+def test_saved_atari_agent_acts_as_the_training_network(tmp_path):
+    from common.rl.agents import load_agent
+    from common.rl.networks import scale_frames
+    from papers.schulman2015_trpo.trpo_atari import AtariPolicy, TRPOAtariConfig, save_trpo_atari_agent
+
+    torch.manual_seed(0)
+    policy = AtariPolicy(6, 16, 20)
+    save_trpo_atari_agent(tmp_path, TRPOAtariConfig(game="Pong"), policy, 1000)
+    assert (tmp_path / "agent.large.npz").exists() and not (tmp_path / "agent.npz").exists()
+    agent = load_agent(tmp_path)
+    frames = np.random.default_rng(0).integers(0, 256, (3, 4, 84, 84), dtype=np.uint8)
+    for obs in frames:
+        with torch.no_grad():  # one observation at a time, as the agent acts
+            probs = torch.softmax(policy.net(scale_frames(torch.from_numpy(obs[None]))), -1).double().numpy()[0]
+        assert np.array_equal(agent.probabilities(obs), probs)
+        assert agent.act(obs, True) == probs.argmax()
+        assert agent.act(obs, False, np.random.default_rng(5)) == agent.act(obs, False, np.random.default_rng(5))
+
+
+def test_quick_run_keeps_its_agent_and_eval_agrees_with_training(results_root, capsys):
+    import json
+
+    from common.platform import cli
+    from common.platform.records import RunRecord
+    from common.platform.runs import RunSpec
+
+    spec = RunSpec(PAPER, "fig4_cartpole", "quick", "single_path", 0, (("batch_steps", 1000), ("iterations", 3)))
+    assert cli.main(["run", PAPER, "fig4_cartpole", "--variant", "single_path", "--budget", "quick",
+                     "batch_steps=1000", "iterations=3"]) == 0
+    sums = json.loads((spec.run_dir / "DONE").read_text())["sha256"]
+    assert {"agent.json", "agent.npz"} <= set(sums)  # committed and vouched for
+    budget = spec.run_dir.parent.parent.name
+    assert cli.main(["eval", PAPER, "fig4_cartpole", "--variant", "single_path", "--budget", budget,
+                     "--episodes", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "TRPO (single path) agent after" in out and "InvertedPendulum-v5" in out
+    line = next(x for x in out.splitlines() if x.startswith("return:"))
+    mean, sd = (float(line.split(f"{k} ")[1].split(",")[0]) for k in ("mean", "sd"))
+    # the stochastic policy of the last iteration's training episodes (it moved by KL <= 0.01 after them)
+    train = RunRecord(spec.run_dir).read_table("episodes")
+    last = train[train["iteration"] == train["iteration"].max()]["episode_return"]
+    se = np.sqrt(sd ** 2 / 40 + last.var() / len(last))
+    assert abs(mean - last.mean()) < 4 * se, (mean, last.mean(), se)
+
+
+def test_atari_quick_run_keeps_its_network_beside_the_run(tmp_path):
+    from common.rl.agents import evaluate, load_agent
+    from common.platform.records import RunContext, RunRecord
+    from papers.schulman2015_trpo.trpo_atari import TRPOAtariConfig, run_trpo_atari
+
+    run_trpo_atari(TRPOAtariConfig(game="Toy", iterations=1, batch_steps=72, num_actors=8),
+                   RunContext(RunRecord(tmp_path), checkpoint_every_s=1e9, show_progress=False))
+    agent = load_agent(tmp_path)
+    assert agent.meta["agent_steps"] == 72 and agent.meta["network_sizes"] == {"channels": 16, "hidden_units": 20}
+    result = evaluate(agent, [1, 2], deterministic=True)
+    assert result["lengths"] == [8, 8]  # every toy episode lasts 8 steps

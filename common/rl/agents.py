@@ -190,9 +190,11 @@ class Agent:
 
 
 class GaussianMLPAgent(Agent):
-    """PPO's MuJoCo policy (papers/schulman2017_ppo/ppo.py): observations normalized by the running statistics
-    frozen at the end of training and clipped, two tanh hidden layers, a linear mean and a state-independent log
-    standard deviation; a = mean + std * N(0, 1) (the training loop's own draw), or the mean if deterministic."""
+    """PPO's and TRPO's MuJoCo policies (papers/schulman2017_ppo/ppo.py: two tanh hidden layers;
+    papers/schulman2015_trpo/trpo.py: one, or none for the linear cart-pole policy): observations normalized by the
+    running statistics frozen at the end of training and clipped, `layers` layers with tanh between them, a linear
+    mean and a state-independent log standard deviation; a = mean + std * N(0, 1) (the training loop's own draw), or
+    the mean if deterministic."""
 
     large_holds = "the value network"
 
@@ -212,7 +214,7 @@ class GaussianMLPAgent(Agent):
 
     def protocol(self, deterministic):
         return ("the policy's mean action" if deterministic else
-                "the stochastic policy, as in training (PPO's scores are its training episodes)") + \
+                "the stochastic policy, as in training (PPO's and TRPO's scores are their training episodes)") + \
             "; observation normalization frozen at the end of training"
 
 
@@ -250,7 +252,7 @@ class _TorchAtariAgent(Agent):
             from common.rl.networks import atari_torso
 
             net = nn.Module()
-            net.torso, width = atari_torso(self.meta["network"])
+            net.torso, width = atari_torso(self.meta["network"], **self.meta.get("network_sizes", {}))
             for head, n_out in self.heads(width):
                 setattr(net, head, nn.Linear(width, n_out))
             net.load_state_dict({k: torch.from_numpy(v) for k, v in self.large.items()
@@ -321,6 +323,17 @@ class AtariPolicyAgent(_TorchAtariAgent):
         return "the most probable action" if deterministic else "actions sampled from the policy, as in training"
 
 
+class AtariSoftmaxPolicyAgent(AtariPolicyAgent):
+    """TRPO's Atari policy (papers/schulman2015_trpo/trpo_atari.py): softmax over the minimal action set of a network
+    without a value head (`network`: "trpo2015", its sizes in `network_sizes`); an action sampled from the policy,
+    or its most probable action if deterministic."""
+
+    large_holds = "the policy network"
+
+    def heads(self, width):
+        return [("pi", self.meta["n_actions"])]
+
+
 class BetaBernoulliAgent(Agent):
     """A finite-armed Bernoulli bandit's Beta posteriors (papers/russo2017_thompson/bandits.py), one row per
     replication: Thompson sampling draws theta ~ Beta(alpha, beta) and pulls its argmax; greedy (or deterministic)
@@ -369,6 +382,7 @@ KINDS: dict[str, type[Agent]] = {
     "squashed_gaussian_mlp": SquashedGaussianAgent,
     "atari_q_network": AtariQAgent,
     "atari_policy_network": AtariPolicyAgent,
+    "atari_softmax_policy": AtariSoftmaxPolicyAgent,
     "beta_bernoulli_posterior": BetaBernoulliAgent,
     "lognormal_edge_posterior": LogNormalEdgePosteriorAgent,
 }

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from common.platform import validate as check
+from common.rl.agents import save_agent
 from common.rl.envs import CLASSIC, MUJOCO_V5, RunningMeanStd, make_env, restore_env_state, save_env_state
 from common.platform.errors import ReproError
 from common.platform.finite import check_finite, finite_mean
@@ -120,6 +121,31 @@ class GaussianPolicy:
 
     def mean(self, x: np.ndarray) -> np.ndarray:
         return mlp_forward(self.p, "mean", self.layers, x)[0]
+
+
+def algorithm_name(cfg: TRPOConfig) -> str:
+    """The method as Figure 4's legend would name it, e.g. "TRPO (single path)", "natural gradient (1/lambda = 0.1)"."""
+    if cfg.step_rule == "natural_gradient":
+        return f"natural gradient, fixed penalty (1/lambda = {cfg.ng_stepsize:g}; {cfg.method.replace('_', ' ')})"
+    extras = [x for x in ("empirical FIM" if cfg.fisher == "empirical" else "",
+                          "max KL" if cfg.kl_constraint == "max" else "") if x]
+    return f"TRPO ({', '.join([cfg.method.replace('_', ' '), *extras])})"
+
+
+# ---- the saved agent ---------------------------------------------------------------------------------------------
+def save_trpo_agent(ctx, cfg: TRPOConfig, policy: GaussianPolicy, rms: RunningMeanStd, steps: int) -> None:
+    """The final policy and what acting needs (common/rl/agents.py, kind gaussian_mlp): the mean network's weights
+    (as `pi.<layer>.w/b`), the log std, the observation filter's statistics as they stand after the last update
+    (the next batch would have been sampled with them), its clip, and the network sizes; committed with the run
+    (334 parameters on Swimmer, 1,212 on Walker). TRPO has no value function, so there is no large part."""
+    p = policy.p
+    arrays = {name.replace("mean.", "pi.", 1): p[name] for name in p.names() if name.startswith("mean.")}
+    arrays.update(log_std=p["log_std"], obs_mean=rms.mean, obs_var=rms.var)
+    meta = {"env_id": cfg.env_id, "obs_dim": int(p["mean.0.w"].shape[0]), "act_dim": int(p["log_std"].shape[0]),
+            "hidden_units": cfg.hidden_units, "layers": policy.layers, "activation": "tanh",
+            "normalize_obs": cfg.normalize_obs, "obs_clip": cfg.obs_clip, "env_steps": int(steps),
+            "algorithm": algorithm_name(cfg), "default_deterministic": False}
+    save_agent(ctx, "gaussian_mlp", arrays, meta)
 
 
 # ---- the optional value baseline (a deviation; off by default) -----------------------------------------------------
@@ -375,6 +401,7 @@ def run_trpo(cfg: TRPOConfig, ctx) -> dict[str, pd.DataFrame]:
         ctx.maybe_checkpoint(checkpoint_state)
     bar.close()
     env.close()
+    save_trpo_agent(ctx, cfg, policy, rms, state["steps"])
     episodes = pd.DataFrame(state["episodes"], columns=["iteration", "env_step", "episode_return", "episode_length"])
     iterations = pd.DataFrame(state["iterations"], columns=[
         "iteration", "env_step", "mean_return", "episodes", "surrogate_improvement", "kl", "accepted", "backtracks",
