@@ -412,13 +412,13 @@ def test_saved_agent_acts_as_the_training_policy(tmp_path, hidden):
     agent = load_agent(tmp_path)
     assert agent.meta["layers"] == (2 if hidden else 1) and agent.meta["algorithm"] == "TRPO (single path)"
     assert agent.large is None and not (tmp_path / "agent.large.npz").exists()  # no value function to keep
-    normalize = Sampler(cfg, make_env("Swimmer-v5", 0), policy, rng, rms, {}).normalizer()  # its per-step filter
-    std = np.exp(policy.p["log_std"])
+    act = Sampler(cfg, make_env("Swimmer-v5", 0), policy, rng, rms, {}).actor()  # the sampler's per-step policy
     for obs in 6.0 * rng.standard_normal((20, 8)):  # some beyond the filter's clip
-        mean = policy.mean(normalize(obs))
+        mean = policy.mean(rms.normalize(obs, cfg.obs_clip))
         assert np.array_equal(agent.act(obs, deterministic=True), mean)
         draw_a, draw_b = np.random.default_rng(3), np.random.default_rng(3)
-        assert np.array_equal(agent.act(obs, False, draw_b), mean + std * draw_a.standard_normal(2))  # Sampler's draw
+        training = act(obs, draw_a.standard_normal(2), np.empty(2))  # the training loop's action and draw
+        assert np.array_equal(agent.act(obs, False, draw_b), training)
 
 
 def test_saved_atari_agent_acts_as_the_training_network(tmp_path):
@@ -477,3 +477,39 @@ def test_atari_quick_run_keeps_its_network_beside_the_run(tmp_path):
     assert agent.meta["agent_steps"] == 72 and agent.meta["network_sizes"] == {"channels": 16, "hidden_units": 20}
     result = evaluate(agent, [1, 2], deterministic=True)
     assert result["lengths"] == [8, 8]  # every toy episode lasts 8 steps
+
+
+@pytest.mark.parametrize("overrides", [
+    {"env_id": "Swimmer-v5", "iterations": 2, "batch_steps": 3000},
+    {"env_id": "Hopper-v5", "hidden_units": 50, "method": "vine", "iterations": 2, "vine_trunks": 3,
+     "vine_states": 20, "vine_rollout_length": 30},  # terminations inside trunks and rollouts
+    {"env_id": "InvertedPendulum-v5", "hidden_units": 0, "iterations": 2, "batch_steps": 1000, "normalize_obs": False},
+])
+def test_fast_sampler_gives_the_metrics_of_the_plain_one(tmp_path, monkeypatch, overrides):
+    """The sampler's per-step policy (Sampler.actor: weights looked up once, buffers allocated once per batch) does
+    the arithmetic of the plain expression, operation for operation: a fixed seed's metrics are identical to those
+    of a run acting with policy.mean(filter(s)) + std * noise (the loop before it was sped up)."""
+    from common.platform.records import RunContext, RunRecord
+    from papers.schulman2015_trpo import trpo
+
+    def run(name):
+        out = trpo.run_trpo(trpo.TRPOConfig(seed=3, **overrides),
+                            RunContext(RunRecord(tmp_path / name), checkpoint_every_s=1e9, show_progress=False))
+        return out["episodes"], out["iterations"]
+
+    fast = run("fast")
+
+    def plain_actor(self):
+        std = np.exp(self.policy.p["log_std"])
+
+        def act(obs, noise, out):
+            x = self.rms.normalize(obs, self.cfg.obs_clip) if self.cfg.normalize_obs else obs
+            out[:] = self.policy.mean(x) + std * noise
+            return out
+
+        return act
+
+    monkeypatch.setattr(trpo.Sampler, "actor", plain_actor)
+    plain = run("plain")
+    for a, b in zip(fast, plain):
+        assert a.equals(b)

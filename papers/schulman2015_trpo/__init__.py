@@ -8,6 +8,7 @@ from common.platform.finite import TableRules
 from common.platform.registry import Runner
 
 from .analysis import atari_score_values, final_return_values, run_summary
+from .bench import bench, peer
 from .plots import plot, plot_atari
 from .trpo import TRPOConfig, run_trpo, validate_trpo
 from .trpo_atari import TRPOAtariConfig, run_trpo_atari, validate_trpo_atari
@@ -20,6 +21,9 @@ RUNNERS = {
                          tables={"episodes": TableRules(may_be_empty=True)}),
 }
 
+#: Benchmarks (`repro bench`): name -> (runner, bench, peer); the peer is sb3-contrib's TRPO.
+BENCH = {"trpo": (RUNNERS["trpo"], bench, peer)}
+
 #: Figures (experiments.yaml names one with `figure:`, "default" unless given).
 FIGURES = {"default": plot, "atari": plot_atari}
 
@@ -29,4 +33,4 @@ SUMMARIES = {"per_run": run_summary}
 #: Per-run statistics for the claims (`statistic: {custom: NAME}`).
 STATISTICS = {"final_return": final_return_values, "atari_score": atari_score_values}
 
-__all__ = ["RUNNERS", "FIGURES", "SUMMARIES", "STATISTICS"]
+__all__ = ["RUNNERS", "BENCH", "FIGURES", "SUMMARIES", "STATISTICS"]

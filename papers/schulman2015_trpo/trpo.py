@@ -170,51 +170,73 @@ class Sampler:
         self.cfg, self.env, self.policy, self.rng, self.rms, self.state = cfg, env, policy, rng, rms, state
         self.obs_dim, self.act_dim = env.observation_space.shape[0], env.action_space.shape[0]
 
-    def normalizer(self):
-        """The observation filter as it stands (it changes between batches only): `RunningMeanStd.normalize`'s
-        arithmetic with its square root taken once, for the per-step calls."""
-        if not self.cfg.normalize_obs:
-            return lambda o: o
-        mean, std, clip = self.rms.mean, np.sqrt(self.rms.var + 1e-8), self.cfg.obs_clip
-        return lambda o: np.minimum(np.maximum((o - mean) / std, -clip), clip)
+    def actor(self):
+        """a = mean(filter(s)) + sigma * noise for one state, written into `out`: the arithmetic of
+        `RunningMeanStd.normalize` (its square root taken once: the filter changes between batches only),
+        `GaussianPolicy.mean` (`mlp_forward`) and `mean + std * noise`, operation for operation (so the same bits),
+        with the weights looked up once and every intermediate in a buffer allocated once per batch: the
+        per-step cost of acting is then a few microseconds beside the simulator's. Returns act(obs, noise, out)."""
+        cfg, p = self.cfg, self.policy.p
+        std = np.exp(p["log_std"])
+        layers = [(p[f"mean.{i}.w"], p[f"mean.{i}.b"]) for i in range(self.policy.layers)]
+        hidden = [np.empty(w.shape[1]) for w, _ in layers]  # each layer's output
+        x, scaled = np.empty(self.obs_dim), np.empty(self.act_dim)
+        mean, var_std, clip = self.rms.mean, np.sqrt(self.rms.var + 1e-8), cfg.obs_clip
+
+        def act(obs: np.ndarray, noise: np.ndarray, out: np.ndarray) -> np.ndarray:
+            if cfg.normalize_obs:  # clip((s - mean) / std, -clip, clip)
+                np.subtract(obs, mean, out=x)
+                np.divide(x, var_std, out=x)
+                np.maximum(x, -clip, out=x)
+                h = np.minimum(x, clip, out=x)
+            else:
+                h = obs
+            for i, (w, b) in enumerate(layers):  # x W + b, tanh between layers (mlp_forward)
+                np.matmul(h, w, out=hidden[i])
+                h = np.add(hidden[i], b, out=hidden[i])
+                if i < len(layers) - 1:
+                    np.tanh(h, out=h)
+            np.multiply(std, noise, out=scaled)
+            return np.add(h, scaled, out=out)
+
+        return act
 
     def paths(self, iteration: int, min_steps: int, max_paths: int, path_length: int, snapshots: bool = False):
         """Whole paths from s_0 ~ rho_0 under pi_old until at least `min_steps` steps or `max_paths` paths, each at
         most `path_length` steps: observations, actions, rewards, time indices, episode ends (and, for the vine,
         the physics state before each step). Each path is recorded as an episode."""
-        from common.rl.envs import physics_state
+        from common.rl.envs import physics_state, physics_state_size
 
-        p, act_dim, normalize = self.policy.p, self.act_dim, self.normalizer()
-        std = np.exp(p["log_std"])
-        obs_l, act_l, rew_l, t_l, end_l, snap_l = [], [], [], [], [], []
+        env, rng, act_dim, act = self.env, self.rng, self.act_dim, self.actor()
+        capacity = min(min_steps - 1 + path_length, max_paths * path_length)  # the last path overshoots by < 1
+        obs_b, act_b = np.empty((capacity, self.obs_dim)), np.empty((capacity, act_dim))
+        rew_b, t_b, end_b = np.empty(capacity), np.empty(capacity), np.zeros(capacity, bool)
+        snap_b = np.empty((capacity, physics_state_size(env))) if snapshots else None
         n = paths = 0
         while n < min_steps and paths < max_paths:
-            obs, _ = self.env.reset()
+            obs, _ = env.reset()
             ep_return, length = 0.0, 0
             while True:
                 if snapshots:
-                    snap_l.append(physics_state(self.env))
-                action = self.policy.mean(normalize(obs)) + std * self.rng.standard_normal(act_dim)
-                obs_l.append(obs)
-                act_l.append(action)
-                t_l.append(length)
-                obs, reward, terminated, truncated, _ = self.env.step(action)
-                rew_l.append(reward)
+                    physics_state(env, out=snap_b[n])
+                obs_b[n] = obs
+                action = act(obs, rng.standard_normal(act_dim), act_b[n])  # a ~ pi_old(.|s)
+                t_b[n] = length
+                obs, reward, terminated, truncated, _ = env.step(action)
+                rew_b[n] = reward
                 ep_return += reward
                 length += 1
                 n += 1
-                done = terminated or truncated or length >= path_length
-                end_l.append(done)
-                if done:
+                if terminated or truncated or length >= path_length:
+                    end_b[n - 1] = True
                     break
             paths += 1
             check_finite("episode return", ep_return, f"env step {self.state['steps'] + n:,}")
             self.state["episodes"].append((iteration, self.state["steps"] + n, ep_return, length))
         self.state["steps"] += n
-        out = {"obs": np.array(obs_l), "act": np.array(act_l), "rew": np.array(rew_l), "t": np.array(t_l, float),
-               "end": np.array(end_l, bool), "n": n}
+        out = {"obs": obs_b[:n], "act": act_b[:n], "rew": rew_b[:n], "t": t_b[:n], "end": end_b[:n], "n": n}
         if snapshots:
-            out["snap"] = np.array(snap_l)
+            out["snap"] = snap_b[:n]
         return out
 
     def vine_q(self, trunks: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -224,21 +246,21 @@ class Sampler:
         state (common random numbers). Returns (state indices (N,), actions (N, K, act_dim), Q (N, K))."""
         from common.rl.envs import physics_state, set_physics_state
 
-        cfg, p, env, normalize = self.cfg, self.policy.p, self.env, self.normalizer()
-        std = np.exp(p["log_std"])
+        cfg, env, act = self.cfg, self.env, self.actor()
         n_states = min(cfg.vine_states, trunks["n"])
         idx = np.sort(self.rng.choice(trunks["n"], size=n_states, replace=False))
         actions = np.empty((n_states, cfg.vine_actions, self.act_dim))
         q = np.zeros((n_states, cfg.vine_actions))
         resume = physics_state(env)  # the rollouts leave the environment where the trunks did
         steps = 0
+        action = np.empty(self.act_dim)
         for j, i in enumerate(idx):
-            mean = self.policy.mean(normalize(trunks["obs"][i]))
-            actions[j] = mean + std * self.rng.standard_normal((cfg.vine_actions, self.act_dim))  # a_nk ~ q = pi_old
+            for k, draw in enumerate(self.rng.standard_normal((cfg.vine_actions, self.act_dim))):
+                act(trunks["obs"][i], draw, actions[j, k])  # a_nk ~ q = pi_old
             noise = self.rng.standard_normal((cfg.vine_rollout_length, self.act_dim))  # common random numbers
             for k in range(cfg.vine_actions):
                 set_physics_state(env, trunks["snap"][i])
-                action, discount = actions[j, k], 1.0
+                action[:], discount = actions[j, k], 1.0
                 for step in range(cfg.vine_rollout_length):
                     obs, reward, terminated, truncated, _ = env.step(action)
                     q[j, k] += discount * reward
@@ -246,7 +268,7 @@ class Sampler:
                     steps += 1
                     if terminated or truncated:
                         break
-                    action = self.policy.mean(normalize(obs)) + std * noise[step]
+                    act(obs, noise[step], action)
         set_physics_state(env, resume)
         self.state["steps"] += steps
         return idx, actions, q
