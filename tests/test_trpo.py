@@ -266,12 +266,18 @@ def test_quick_budget_end_to_end_with_report(results_root, capsys):
 def test_hopper_walker_and_atari_paper_budget_dry_run_on_slurm(results_root, capsys):
     from common.platform import cli
 
-    for experiment in ("fig4_hopper", "fig4_walker"):
-        assert cli.main(["sweep", PAPER, experiment, "--launcher", "slurm", "--profile", "local", "--dry-run"]) == 0
-        out = capsys.readouterr().out
-        assert "10 runs" in out and "#SBATCH --array=0-9" in out  # 2 variants x 5 seeds at the paper's budget
-    assert cli.main(["sweep", PAPER, "table1", "--launcher", "slurm", "--profile", "local", "--dry-run"]) == 0
+    # the README's lines, with --profile local for NAME
+    for experiment, runs in (("fig4_hopper", 10), ("fig4_walker", 10), ("fig4_swimmer", 15), ("fig4_cartpole", 35)):
+        assert cli.main(["sweep", PAPER, experiment, "--budget", "paper", "--launcher", "slurm", "--profile", "local",
+                         "--dry-run"]) == 0
+        out = capsys.readouterr().out  # variants x 5 seeds at the paper's budget
+        assert f"{runs} runs" in out and f"#SBATCH --array=0-{runs - 1}" in out
+    assert cli.main(["sweep", PAPER, "table1", "--budget", "paper", "--launcher", "slurm", "--profile", "local",
+                     "--dry-run"]) == 0
     assert "#SBATCH --array=0-6" in capsys.readouterr().out  # Table 1: one run per game
+    # the local sweeps of the README, listed without running
+    assert cli.main(["sweep", PAPER, "fig4_cartpole", "--budget", "paper", "--jobs", "2", "--dry-run"]) == 0
+    assert "35 runs: 0 complete, 35 to run (2 at a time, local launcher; dry run" in capsys.readouterr().out
 
 
 def test_physics_state_restores_a_mujoco_task_exactly():

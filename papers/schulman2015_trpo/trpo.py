@@ -208,7 +208,7 @@ class Sampler:
         from common.rl.envs import physics_state, physics_state_size
 
         env, rng, act_dim, act = self.env, self.rng, self.act_dim, self.actor()
-        capacity = min(min_steps - 1 + path_length, max_paths * path_length)  # the last path overshoots by < 1
+        capacity = min(min_steps - 1 + path_length, max_paths * path_length)  # crossing min_steps: < 1 path
         obs_b, act_b = np.empty((capacity, self.obs_dim)), np.empty((capacity, act_dim))
         rew_b, t_b, end_b = np.empty(capacity), np.empty(capacity), np.zeros(capacity, bool)
         snap_b = np.empty((capacity, physics_state_size(env))) if snapshots else None
