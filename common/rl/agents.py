@@ -6,7 +6,7 @@ A run writes its final agent into its run folder before `DONE`, so that `DONE`'s
                       action scaling, network sizes), the training step it was saved at, and the SHA-256, size and
                       array shapes of its two array files; committed with the run
     agent.npz         the policy's arrays (numpy .npz, written byte-for-byte reproducibly), when the policy is small
-                      (PPO's and SAC's MuJoCo policies, the bandit posteriors); committed with the run
+                      (PPO's, TRPO's and SAC's MuJoCo policies, the bandit posteriors); committed with the run
     agent.large.npz   what is too large to commit (Atari networks, SAC's critics, PPO's value network): kept beside
                       the run, ignored by git and not vouched for by DONE (a fresh clone lacks it and is still
                       intact); agent.json records its checksum, so a copy brought back is checked on loading.

@@ -81,7 +81,7 @@ class AtariPolicy(nn.Module):
 
 
 def save_trpo_atari_agent(ctx, cfg: TRPOAtariConfig, policy: AtariPolicy, steps: int) -> None:
-    """The final policy network (beside the run, git-ignored: about 121,000 float32 parameters, 0.5 MB) and what
+    """The final policy network (beside the run, git-ignored: about 121,000 float32 parameters, 0.44 MB) and what
     acting needs (committed): the game, frame skip, episode cap, action count and network sizes
     (common/rl/agents.py, kind atari_softmax_policy: the torso's layers as `torso.<i>`, the output layer as `pi`)."""
     head = str(len(policy.net) - 1)  # the output layer's index in the Sequential
