@@ -472,17 +472,29 @@ def test_quick_run_keeps_its_agent_and_eval_agrees_with_training(results_root, c
     assert abs(mean - last.mean()) < 4 * se, (mean, last.mean(), se)
 
 
-def test_atari_quick_run_keeps_its_network_beside_the_run(tmp_path):
-    from common.rl.agents import evaluate, load_agent
-    from common.platform.records import RunContext, RunRecord
-    from papers.schulman2015_trpo.trpo_atari import TRPOAtariConfig, run_trpo_atari
+def test_atari_quick_run_keeps_its_network_beside_the_run_and_films_it(results_root, tmp_path, capsys):
+    import imageio.v3 as iio
 
-    run_trpo_atari(TRPOAtariConfig(game="Toy", iterations=1, batch_steps=72, num_actors=8),
-                   RunContext(RunRecord(tmp_path), checkpoint_every_s=1e9, show_progress=False))
-    agent = load_agent(tmp_path)
+    from common.platform import cli
+    from common.rl.agents import evaluate, load_agent
+    from common.platform.runs import RunSpec
+
+    overrides = (("batch_steps", 72), ("game", "Toy"))
+    spec = RunSpec(PAPER, "table1", "quick", "Pong", 0, overrides)
+    assert cli.main(["run", PAPER, "table1", "--variant", "Pong", "--budget", "quick", "game=Toy",
+                     "batch_steps=72"]) == 0
+    agent = load_agent(spec.run_dir)
     assert agent.meta["agent_steps"] == 72 and agent.meta["network_sizes"] == {"channels": 16, "hidden_units": 20}
+    assert (spec.run_dir / "agent.large.npz").exists() and not (spec.run_dir / "agent.npz").exists()
     result = evaluate(agent, [1, 2], deterministic=True)
     assert result["lengths"] == [8, 8]  # every toy episode lasts 8 steps
+    out = tmp_path / "toy.gif"
+    budget = spec.run_dir.parent.parent.name
+    capsys.readouterr()
+    assert cli.main(["video", PAPER, "table1", "--variant", "Pong", "--budget", budget, "--out", str(out)]) == 0
+    assert "8 agent steps" in capsys.readouterr().out
+    frames = iio.imread(out, index=None)  # the first screen and one per step (a GIF merges repeated frames)
+    assert frames.ndim == 4 and 1 <= frames.shape[0] <= 9 and frames.shape[-1] == 3
 
 
 @pytest.mark.parametrize("overrides", [
