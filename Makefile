@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-# The optional peer that `repro bench` times next to this repository's loops (stable-baselines3, pinned); the
-# default install and `make test` do not need it (its tests skip without it).
+# The optional peers that `repro bench` times next to this repository's loops (stable-baselines3 and sb3-contrib,
+# pinned); the default install and `make test` do not need them (their tests skip without them).
 peers: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[peers]'
 

@@ -11,6 +11,7 @@ from common.platform.errors import ReproError
 from tests.conftest import repro
 
 needs_sb3 = pytest.mark.skipif(not peers.available(), reason=peers.missing_reason())
+needs_contrib = pytest.mark.skipif(not peers.available(peers.CONTRIB[0]), reason=peers.missing_reason(peers.CONTRIB[1]))
 
 
 def fake_measure(loads):
@@ -98,9 +99,14 @@ def test_speed_table_shows_the_peer_column_and_labels_old_references_as_context(
 def test_a_missing_peer_is_a_clear_error_before_any_work(results_root, monkeypatch):
     from common.platform.bench import run_bench
 
-    monkeypatch.setattr(peers, "available", lambda: False)
-    with pytest.raises(ReproError, match="make peers"):
+    monkeypatch.setattr(peers, "available", lambda module="stable_baselines3": False)
+    with pytest.raises(ReproError, match="stable-baselines3 is not installed.*make peers"):
         run_bench("schulman2017_ppo", "table1", "clip0.2__Hopper-v5", 2048)
+    # TRPO's peer is sb3-contrib's: its own package is named
+    monkeypatch.setattr(peers, "available", lambda module="stable_baselines3": module != "sb3_contrib")
+    with pytest.raises(ReproError, match="sb3-contrib is not installed.*make peers"):
+        run_bench("schulman2015_trpo", "fig4_swimmer", "single_path", 2048)
+    assert not (results_root / "schulman2015_trpo" / "bench.json").exists()
     with pytest.raises(ReproError, match="--rounds"):
         run_bench("schulman2017_ppo", "table1", "clip0.2__Hopper-v5", 2048, rounds=0)
     assert not (results_root / "schulman2017_ppo" / "bench.json").exists()
@@ -152,6 +158,40 @@ def test_bench_alternates_the_ppo_loop_with_its_peer(results_root):
     assert [x["who"] == "this repository" for x in r["runs"]] == [True, False, True, False]
     saved = json.loads((results_root / "schulman2017_ppo" / "bench.json").read_text())
     assert next(iter(saved.values()))["peer"]["ratios"] == p["ratios"]
+
+
+@needs_contrib
+def test_sb3_contrib_trpo_is_built_with_this_repositorys_settings():
+    import torch
+
+    model = peers.trpo_model("Swimmer-v5", batch_steps=256, hidden_units=30, obs_clip=5.0, threads=1)
+    pi = [m for m in model.policy.mlp_extractor.policy_net if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in pi] == [30] and isinstance(model.policy.mlp_extractor.policy_net[1], torch.nn.Tanh)
+    assert not list(model.policy.mlp_extractor.value_net)  # a linear critic, never fitted: the paper has none
+    assert (model.n_steps, model.n_critic_updates, model.normalize_advantage, model.gae_lambda) == (256, 0, False, 1.0)
+    assert (model.cg_max_steps, model.cg_damping, model.target_kl) == (10, 1e-3, 0.01)
+    assert (model.line_search_shrinking_factor, model.line_search_max_iter, model.sub_sampling_factor) == (0.5, 10, 1)
+    assert float(model.policy.log_std.detach().abs().max()) == 0.0  # sigma = 1 at the start, as here
+    env = model.get_env()
+    assert env.norm_obs and not env.norm_reward and env.clip_obs == 5.0
+    linear = peers.trpo_model("InvertedPendulum-v5", batch_steps=64, hidden_units=0)  # cart-pole's linear policy
+    assert not list(linear.policy.mlp_extractor.policy_net)
+
+
+@needs_contrib
+def test_bench_alternates_the_trpo_loop_with_sb3_contrib(results_root):
+    from common.platform.bench import format_bench, run_bench
+
+    r = run_bench("schulman2015_trpo", "fig4_cartpole", "single_path", 1000, rounds=2, overrides={"batch_steps": 500})
+    p = r["peer"]
+    assert p["name"].startswith("sb3-contrib ") and p["name"].endswith(" TRPO") and p["rounds"] == 2
+    assert [x["who"] == "this repository" for x in r["runs"]] == [True, False, True, False]
+    assert r["environment_only"] > 0 and r["training"] > 0 and "2 iteration(s) of 500 steps" in r["note"]
+    assert any("sb3-contrib" in line for line in format_bench(r))
+    # the vine has no counterpart in sb3-contrib: the loop alone
+    assert "peer" not in run_bench("schulman2015_trpo", "fig4_cartpole", "vine", 100, rounds=1, save=False,
+                                   overrides={"vine_trunks": 2, "vine_trunk_length": 100, "vine_states": 5,
+                                              "vine_rollout_length": 5})
 
 
 def test_learning_phase_is_timed_inside_the_run_from_the_end_of_the_warm_up(tmp_path, monkeypatch):

@@ -266,13 +266,18 @@ def test_quick_budget_end_to_end_with_report(results_root, capsys):
 def test_hopper_walker_and_atari_paper_budget_dry_run_on_slurm(results_root, capsys):
     from common.platform import cli
 
-    for experiment in ("fig4_hopper", "fig4_walker"):
-        assert cli.main(["sweep", PAPER, experiment, "--launcher", "slurm", "--profile", "local", "--dry-run"]) == 0
-        out = capsys.readouterr().out
-        # 5 variants (single path, vine, CEM, RWR, CMA) x 5 seeds at the paper's budget
-        assert "25 runs" in out and "#SBATCH --array=0-24" in out
-    assert cli.main(["sweep", PAPER, "table1", "--launcher", "slurm", "--profile", "local", "--dry-run"]) == 0
+    # the README's lines, with --profile local for NAME
+    for experiment, runs in (("fig4_hopper", 25), ("fig4_walker", 25), ("fig4_swimmer", 30), ("fig4_cartpole", 50)):
+        assert cli.main(["sweep", PAPER, experiment, "--budget", "paper", "--launcher", "slurm", "--profile", "local",
+                         "--dry-run"]) == 0
+        out = capsys.readouterr().out  # variants x 5 seeds at the paper's budget
+        assert f"{runs} runs" in out and f"#SBATCH --array=0-{runs - 1}" in out
+    assert cli.main(["sweep", PAPER, "table1", "--budget", "paper", "--launcher", "slurm", "--profile", "local",
+                     "--dry-run"]) == 0
     assert "#SBATCH --array=0-6" in capsys.readouterr().out  # Table 1: one run per game
+    # the local sweeps of the README, listed without running
+    assert cli.main(["sweep", PAPER, "fig4_cartpole", "--budget", "paper", "--jobs", "2", "--dry-run"]) == 0
+    assert "35 runs: 0 complete, 35 to run (2 at a time, local launcher; dry run" in capsys.readouterr().out
 
 
 def test_physics_state_restores_a_mujoco_task_exactly():
@@ -394,3 +399,135 @@ def test_atari_run_resumes_after_a_crash(tmp_path, monkeypatch):
     it = record.read_table("iterations")
     assert it["iteration"].tolist() == [0, 1] and it["agent_step"].tolist() == [72, 144]
     assert RunRecord(spec.run_dir).is_complete()
+
+
+# ---- saved agents (common/rl/agents.py) -----------------------------------------------------------------------------
+@pytest.mark.parametrize("hidden", [0, 30])  # cart-pole's linear policy, Swimmer's 30 hidden units
+def test_saved_agent_acts_as_the_training_policy(tmp_path, hidden):
+    from common.rl.agents import load_agent
+    from common.rl.envs import RunningMeanStd, make_env
+    from papers.schulman2015_trpo.trpo import GaussianPolicy, Sampler, TRPOConfig, save_trpo_agent
+
+    cfg = TRPOConfig(env_id="Swimmer-v5", hidden_units=hidden)
+    rng = np.random.default_rng(0)
+    policy = GaussianPolicy(8, 2, hidden, 0.0, rng)
+    policy.p.flat[...] += 0.1 * rng.standard_normal(len(policy.p.flat))  # not just the initialization
+    rms = RunningMeanStd((8,))
+    rms.update(2.0 + 3.0 * rng.standard_normal((400, 8)))
+    save_trpo_agent(tmp_path, cfg, policy, rms, 50_000)
+    agent = load_agent(tmp_path)
+    assert agent.meta["layers"] == (2 if hidden else 1) and agent.meta["algorithm"] == "TRPO (single path)"
+    assert agent.large is None and not (tmp_path / "agent.large.npz").exists()  # no value function to keep
+    act = Sampler(cfg, make_env("Swimmer-v5", 0), policy, rng, rms, {}).actor()  # the sampler's per-step policy
+    for obs in 6.0 * rng.standard_normal((20, 8)):  # some beyond the filter's clip
+        mean = policy.mean(rms.normalize(obs, cfg.obs_clip))
+        assert np.array_equal(agent.act(obs, deterministic=True), mean)
+        draw_a, draw_b = np.random.default_rng(3), np.random.default_rng(3)
+        training = act(obs, draw_a.standard_normal(2), np.empty(2))  # the training loop's action and draw
+        assert np.array_equal(agent.act(obs, False, draw_b), training)
+
+
+def test_saved_atari_agent_acts_as_the_training_network(tmp_path):
+    from common.rl.agents import load_agent
+    from common.rl.networks import scale_frames
+    from papers.schulman2015_trpo.trpo_atari import AtariPolicy, TRPOAtariConfig, save_trpo_atari_agent
+
+    torch.manual_seed(0)
+    policy = AtariPolicy(6, 16, 20)
+    save_trpo_atari_agent(tmp_path, TRPOAtariConfig(game="Pong"), policy, 1000)
+    assert (tmp_path / "agent.large.npz").exists() and not (tmp_path / "agent.npz").exists()
+    agent = load_agent(tmp_path)
+    frames = np.random.default_rng(0).integers(0, 256, (3, 4, 84, 84), dtype=np.uint8)
+    for obs in frames:
+        with torch.no_grad():  # one observation at a time, as the agent acts
+            probs = torch.softmax(policy.net(scale_frames(torch.from_numpy(obs[None]))), -1).double().numpy()[0]
+        assert np.array_equal(agent.probabilities(obs), probs)
+        assert agent.act(obs, True) == probs.argmax()
+        assert agent.act(obs, False, np.random.default_rng(5)) == agent.act(obs, False, np.random.default_rng(5))
+
+
+def test_quick_run_keeps_its_agent_and_eval_agrees_with_training(results_root, capsys):
+    import json
+
+    from common.platform import cli
+    from common.platform.records import RunRecord
+    from common.platform.runs import RunSpec
+
+    spec = RunSpec(PAPER, "fig4_cartpole", "quick", "single_path", 0, (("batch_steps", 1000), ("iterations", 3)))
+    assert cli.main(["run", PAPER, "fig4_cartpole", "--variant", "single_path", "--budget", "quick",
+                     "batch_steps=1000", "iterations=3"]) == 0
+    sums = json.loads((spec.run_dir / "DONE").read_text())["sha256"]
+    assert {"agent.json", "agent.npz"} <= set(sums)  # committed and vouched for
+    budget = spec.run_dir.parent.parent.name
+    assert cli.main(["eval", PAPER, "fig4_cartpole", "--variant", "single_path", "--budget", budget,
+                     "--episodes", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "TRPO (single path) agent after" in out and "InvertedPendulum-v5" in out
+    line = next(x for x in out.splitlines() if x.startswith("return:"))
+    mean, sd = (float(line.split(f"{k} ")[1].split(",")[0]) for k in ("mean", "sd"))
+    # the stochastic policy of the last iteration's training episodes (it moved by KL <= 0.01 after them)
+    train = RunRecord(spec.run_dir).read_table("episodes")
+    last = train[train["iteration"] == train["iteration"].max()]["episode_return"]
+    se = np.sqrt(sd ** 2 / 40 + last.var() / len(last))
+    assert abs(mean - last.mean()) < 4 * se, (mean, last.mean(), se)
+
+
+def test_atari_quick_run_keeps_its_network_beside_the_run_and_films_it(results_root, tmp_path, capsys):
+    import imageio.v3 as iio
+
+    from common.platform import cli
+    from common.rl.agents import evaluate, load_agent
+    from common.platform.runs import RunSpec
+
+    overrides = (("batch_steps", 72), ("game", "Toy"))
+    spec = RunSpec(PAPER, "table1", "quick", "Pong", 0, overrides)
+    assert cli.main(["run", PAPER, "table1", "--variant", "Pong", "--budget", "quick", "game=Toy",
+                     "batch_steps=72"]) == 0
+    agent = load_agent(spec.run_dir)
+    assert agent.meta["agent_steps"] == 72 and agent.meta["network_sizes"] == {"channels": 16, "hidden_units": 20}
+    assert (spec.run_dir / "agent.large.npz").exists() and not (spec.run_dir / "agent.npz").exists()
+    result = evaluate(agent, [1, 2], deterministic=True)
+    assert result["lengths"] == [8, 8]  # every toy episode lasts 8 steps
+    out = tmp_path / "toy.gif"
+    budget = spec.run_dir.parent.parent.name
+    capsys.readouterr()
+    assert cli.main(["video", PAPER, "table1", "--variant", "Pong", "--budget", budget, "--out", str(out)]) == 0
+    assert "8 agent steps" in capsys.readouterr().out
+    frames = iio.imread(out, index=None)  # the first screen and one per step (a GIF merges repeated frames)
+    assert frames.ndim == 4 and 1 <= frames.shape[0] <= 9 and frames.shape[-1] == 3
+
+
+@pytest.mark.parametrize("overrides", [
+    {"env_id": "Swimmer-v5", "iterations": 2, "batch_steps": 3000},
+    {"env_id": "Hopper-v5", "hidden_units": 50, "method": "vine", "iterations": 2, "vine_trunks": 3,
+     "vine_states": 20, "vine_rollout_length": 30},  # terminations inside trunks and rollouts
+    {"env_id": "InvertedPendulum-v5", "hidden_units": 0, "iterations": 2, "batch_steps": 1000, "normalize_obs": False},
+])
+def test_fast_sampler_gives_the_metrics_of_the_plain_one(tmp_path, monkeypatch, overrides):
+    """The sampler's per-step policy (Sampler.actor: weights looked up once, buffers allocated once per batch) does
+    the arithmetic of the plain expression, operation for operation: a fixed seed's metrics are identical to those
+    of a run acting with policy.mean(filter(s)) + std * noise (the loop before it was sped up)."""
+    from common.platform.records import RunContext, RunRecord
+    from papers.schulman2015_trpo import trpo
+
+    def run(name):
+        out = trpo.run_trpo(trpo.TRPOConfig(seed=3, **overrides),
+                            RunContext(RunRecord(tmp_path / name), checkpoint_every_s=1e9, show_progress=False))
+        return out["episodes"], out["iterations"]
+
+    fast = run("fast")
+
+    def plain_actor(self):
+        std = np.exp(self.policy.p["log_std"])
+
+        def act(obs, noise, out):
+            x = self.rms.normalize(obs, self.cfg.obs_clip) if self.cfg.normalize_obs else obs
+            out[:] = self.policy.mean(x) + std * noise
+            return out
+
+        return act
+
+    monkeypatch.setattr(trpo.Sampler, "actor", plain_actor)
+    plain = run("plain")
+    for a, b in zip(fast, plain):
+        assert a.equals(b)

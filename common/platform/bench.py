@@ -163,8 +163,9 @@ def run_bench(paper_name: str, experiment: str, variant: str | None, n_steps: in
     if peer_fn is not None:
         from common.rl import peers
 
-        if not peers.available():
-            raise ReproError(f"this benchmark's peer cannot run: {peers.missing_reason()}; "
+        module, package = getattr(peer_fn, "requires", ("stable_baselines3", peers.PACKAGE))
+        if not peers.available(module):
+            raise ReproError(f"this benchmark's peer cannot run: {peers.missing_reason(package)}; "
                              f"or time the loop alone with --no-peer")
     with tempfile.TemporaryDirectory() as scratch:
         if len(entry) == 2:  # a bench without the environment/training split: one run, as measured before

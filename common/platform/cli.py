@@ -379,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--rounds", type=int, default=2,
                    help="alternating rounds of the training loop and its peer, A B A B (at least 2 for a range)")
     b.add_argument("--no-peer", action="store_true",
-                   help="time the training loop alone (the peer, stable-baselines3, is an optional extra: make peers)")
+                   help="time the training loop alone (the peers, stable-baselines3 and sb3-contrib, are an optional "
+                        "extra: make peers)")
     b.add_argument("--profile", action="store_true",
                    help="instead: where one update's time goes (ms per update, FLOPs, matmul rate, time shares), "
                         "saved to results/<paper>/profile.json")

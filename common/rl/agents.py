@@ -6,7 +6,7 @@ A run writes its final agent into its run folder before `DONE`, so that `DONE`'s
                       action scaling, network sizes), the training step it was saved at, and the SHA-256, size and
                       array shapes of its two array files; committed with the run
     agent.npz         the policy's arrays (numpy .npz, written byte-for-byte reproducibly), when the policy is small
-                      (PPO's and SAC's MuJoCo policies, the bandit posteriors); committed with the run
+                      (PPO's, TRPO's and SAC's MuJoCo policies, the bandit posteriors); committed with the run
     agent.large.npz   what is too large to commit (Atari networks, SAC's critics, PPO's value network): kept beside
                       the run, ignored by git and not vouched for by DONE (a fresh clone lacks it and is still
                       intact); agent.json records its checksum, so a copy brought back is checked on loading.
@@ -190,11 +190,12 @@ class Agent:
 
 
 class GaussianMLPAgent(Agent):
-    """PPO's MuJoCo policy (papers/schulman2017_ppo/ppo.py), and TRPO Figure 4's CEM, CMA and RWR policies
-    (papers/schulman2015_trpo/figure4.py): observations normalized by the running statistics frozen at the end of
-    training and clipped, `layers` layers with tanh between them (PPO: two hidden; TRPO: one, or none on cart-pole),
-    a linear mean and a state-independent log standard deviation; a = mean + std * N(0, 1) (the training loop's own
-    draw), or the mean if deterministic."""
+    """PPO's and TRPO's MuJoCo policies (papers/schulman2017_ppo/ppo.py: two tanh hidden layers;
+    papers/schulman2015_trpo/trpo.py: one, or none for the linear cart-pole policy), and TRPO Figure 4's CEM, CMA
+    and RWR policies (papers/schulman2015_trpo/figure4.py): observations normalized by the running statistics frozen
+    at the end of training and clipped, `layers` layers with tanh between them, a linear mean and a
+    state-independent log standard deviation; a = mean + std * N(0, 1) (the training loop's own draw), or the mean
+    if deterministic."""
 
     large_holds = "the value network"
 
@@ -252,7 +253,7 @@ class _TorchAtariAgent(Agent):
             from common.rl.networks import atari_torso
 
             net = nn.Module()
-            net.torso, width = atari_torso(self.meta["network"])
+            net.torso, width = atari_torso(self.meta["network"], **self.meta.get("network_sizes", {}))
             for head, n_out in self.heads(width):
                 setattr(net, head, nn.Linear(width, n_out))
             net.load_state_dict({k: torch.from_numpy(v) for k, v in self.large.items()
@@ -323,6 +324,17 @@ class AtariPolicyAgent(_TorchAtariAgent):
         return "the most probable action" if deterministic else "actions sampled from the policy, as in training"
 
 
+class AtariSoftmaxPolicyAgent(AtariPolicyAgent):
+    """TRPO's Atari policy (papers/schulman2015_trpo/trpo_atari.py): softmax over the minimal action set of a network
+    without a value head (`network`: "trpo2015", its sizes in `network_sizes`); an action sampled from the policy,
+    or its most probable action if deterministic."""
+
+    large_holds = "the policy network"
+
+    def heads(self, width):
+        return [("pi", self.meta["n_actions"])]
+
+
 class BetaBernoulliAgent(Agent):
     """A finite-armed Bernoulli bandit's Beta posteriors (papers/russo2017_thompson/bandits.py), one row per
     replication: Thompson sampling draws theta ~ Beta(alpha, beta) and pulls its argmax; greedy (or deterministic)
@@ -371,6 +383,7 @@ KINDS: dict[str, type[Agent]] = {
     "squashed_gaussian_mlp": SquashedGaussianAgent,
     "atari_q_network": AtariQAgent,
     "atari_policy_network": AtariPolicyAgent,
+    "atari_softmax_policy": AtariSoftmaxPolicyAgent,
     "beta_bernoulli_posterior": BetaBernoulliAgent,
     "lognormal_edge_posterior": LogNormalEdgePosteriorAgent,
 }

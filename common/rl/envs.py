@@ -86,16 +86,24 @@ def restore_env_state(env: gym.Env, blob: bytes) -> None:
         wrapper = wrapper.env
 
 
-def physics_state(env: gym.Env) -> np.ndarray:
+def physics_state_size(env: gym.Env) -> int:
+    """The length of `physics_state`'s vector for this task."""
+    import mujoco
+
+    return mujoco.mj_stateSize(env.unwrapped.model, mujoco.mjtState.mjSTATE_INTEGRATION) + 1
+
+
+def physics_state(env: gym.Env, out: np.ndarray | None = None) -> np.ndarray:
     """A MuJoCo task's integration state (positions, velocities, actuator and warm-start state, time: everything
-    the next `step` depends on) and its time-limit counter, as one small vector: a few microseconds, for the many
-    snapshots of vine rollouts (TRPO Sec. 5.2). `save_env_state` is the complete state for checkpoints."""
+    the next `step` depends on) and its time-limit counter, as one small vector (written into `out` if given): a few
+    microseconds, for the many snapshots of vine rollouts (TRPO Sec. 5.2). `save_env_state` is the complete state
+    for checkpoints."""
     import mujoco
 
     u = env.unwrapped
-    spec = mujoco.mjtState.mjSTATE_INTEGRATION
-    out = np.empty(mujoco.mj_stateSize(u.model, spec) + 1)
-    mujoco.mj_getState(u.model, u.data, out[1:], spec)
+    if out is None:
+        out = np.empty(physics_state_size(env))
+    mujoco.mj_getState(u.model, u.data, out[1:], mujoco.mjtState.mjSTATE_INTEGRATION)
     out[0] = _time_limit(env)._elapsed_steps
     return out
 

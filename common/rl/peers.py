@@ -1,9 +1,10 @@
-"""Peer implementations timed in the same `repro bench` invocation: stable-baselines3's PPO, SAC and DQN, built with
-the settings of this repository's loop (networks, batch sizes, epochs, update ratio, replay, normalization, torch
-threads) and timed over `learn`.
+"""Peer implementations timed in the same `repro bench` invocation: stable-baselines3's PPO, SAC and DQN and
+stable-baselines3-contrib's TRPO, built with the settings of this repository's loop (networks, batch sizes, epochs,
+update ratio, replay, normalization, conjugate-gradient and line-search settings, torch threads) and timed over `learn`.
 
-stable-baselines3 is an optional extra (`make peers`, pinned in pyproject.toml and requirements.lock): `available()`
-says whether it can be imported, and every function here imports it only when called.
+stable-baselines3 and sb3-contrib are an optional extra (`make peers`, pinned in pyproject.toml and
+requirements.lock): `available(module)` says whether one can be imported (a peer function names the one it needs in
+its `requires` attribute), and every function here imports it only when called.
 
 Each function returns {"peer": "stable-baselines3 X.Y.Z PPO", "steps_per_s", "seconds", "steps", "threads"}.
 PPO is timed from building the model to the end of `learn`, start-up included, as this repository's PPO bench
@@ -13,25 +14,35 @@ fall inside the measured run instead of in a separate, earlier one.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import time
 
 PACKAGE = "stable-baselines3"
+CONTRIB = ("sb3_contrib", "sb3-contrib")  # (module, package) of stable-baselines3-contrib, TRPO's peer
 
 
-def available() -> bool:
-    return importlib.util.find_spec("stable_baselines3") is not None
+def available(module: str = "stable_baselines3") -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
-def version() -> str:
-    import stable_baselines3
-
-    return stable_baselines3.__version__
+def version(module: str = "stable_baselines3") -> str:
+    return importlib.import_module(module).__version__
 
 
-def missing_reason() -> str:
-    return (f"{PACKAGE} is not installed (an optional extra: `make peers`, or "
+def missing_reason(package: str = PACKAGE) -> str:
+    return (f"{package} is not installed (an optional extra: `make peers`, or "
             f"`pip install -c requirements.lock '.[peers]'`)")
+
+
+def requires(module: str, package: str):
+    """Marks a paper's peer function as needing `module` (installed as `package`) instead of stable-baselines3:
+    `repro bench` checks it before any work."""
+    def mark(fn):
+        fn.requires = (module, package)
+        return fn
+
+    return mark
 
 
 def _learning_phase_timer(start_at: int):
@@ -51,8 +62,9 @@ def _learning_phase_timer(start_at: int):
     return LearningPhaseTimer()
 
 
-def _result(name: str, steps: int, seconds: float, threads: int) -> dict:
-    return {"peer": f"{PACKAGE} {version()} {name}", "steps": steps, "seconds": seconds,
+def _result(name: str, steps: int, seconds: float, threads: int, package: str = PACKAGE,
+            module: str = "stable_baselines3") -> dict:
+    return {"peer": f"{package} {version(module)} {name}", "steps": steps, "seconds": seconds,
             "steps_per_s": steps / max(seconds, 1e-9), "threads": threads}
 
 
@@ -233,3 +245,52 @@ def dqn(game: str, n_steps: int, *, seed: int = 0, variant: str = "nature2015", 
     seconds = time.perf_counter() - timer.started
     env.close()
     return _result(f"DQN ({variant} network)", n_steps, seconds, torch.get_num_threads())
+
+
+def trpo_model(env_id: str, *, seed: int = 0, batch_steps: int = 50_000, hidden_units: int = 30,
+               max_kl: float = 0.01, gamma: float = 0.99, cg_iters: int = 10, cg_damping: float = 1e-3,
+               backtrack_shrink: float = 0.5, max_backtracks: int = 10, init_log_std: float = 0.0,
+               normalize_obs: bool = True, obs_clip: float = 5.0, threads: int = 1):
+    """sb3-contrib TRPO with the settings of TRPO 2015's single path (papers/schulman2015_trpo): a Gaussian policy
+    with a state-independent log std, its mean one tanh hidden layer of `hidden_units` (0: linear), `batch_steps`
+    steps per iteration from one environment, KL bound `max_kl`, `cg_iters` conjugate-gradient steps with damping
+    `cg_damping`, a line search shrinking by `backtrack_shrink` at most `max_backtracks` times, observations (not
+    rewards) normalized and clipped if `normalize_obs`; the paper has no value function, so the critic (which
+    sb3-contrib always builds) is linear and never fitted (`n_critic_updates=0`) and advantages are not
+    standardized, with gae_lambda 1 (discounted returns minus that fixed critic). sb3-contrib computes the gradient
+    and the Fisher-vector products on the same (sub)sample of the batch: the whole batch here
+    (`sub_sampling_factor=1`), where the loop it is compared with computes the products on 10% of it."""
+    import gymnasium as gym
+    import torch
+    from sb3_contrib import TRPO
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    torch.set_num_threads(threads)
+    env = DummyVecEnv([lambda: gym.make(env_id)])
+    if normalize_obs:
+        env = VecNormalize(env, norm_obs=True, norm_reward=False, clip_obs=obs_clip, gamma=gamma)
+    return TRPO("MlpPolicy", env, n_steps=batch_steps, batch_size=batch_steps, gamma=gamma, gae_lambda=1.0,
+                cg_max_steps=cg_iters, cg_damping=cg_damping, line_search_shrinking_factor=backtrack_shrink,
+                line_search_max_iter=max_backtracks, n_critic_updates=0, normalize_advantage=False,
+                target_kl=max_kl, sub_sampling_factor=1, seed=seed, device="cpu",
+                policy_kwargs={"net_arch": {"pi": [hidden_units] if hidden_units else [], "vf": []},
+                               "activation_fn": torch.nn.Tanh, "log_std_init": init_log_std})
+
+
+def trpo(env_id: str, n_steps: int, **settings) -> dict:
+    """`trpo_model(env_id, **settings)` built and trained for `n_steps` environment steps (whole iterations of
+    `batch_steps`), timed from the start of building it to the end of `learn`, start-up included, as the TRPO
+    bench times its own loop."""
+    import torch
+
+    import warnings
+
+    start = time.perf_counter()
+    model = trpo_model(env_id, **settings)
+    with warnings.catch_warnings():  # its log averages the losses of a critic that is never fitted: empty
+        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
+        warnings.filterwarnings("ignore", "invalid value encountered in scalar divide", RuntimeWarning)
+        model.learn(total_timesteps=n_steps)
+    seconds = time.perf_counter() - start
+    model.get_env().close()
+    return _result("TRPO", n_steps, seconds, torch.get_num_threads(), *reversed(CONTRIB))

@@ -9,6 +9,7 @@ from common.platform.finite import TableRules
 from common.platform.registry import Runner
 
 from .analysis import atari_score_values, final_return_difference_values, final_return_values, run_summary
+from .bench import bench, peer
 from .figure4 import Figure4Config, run_figure4, validate_figure4
 from .plots import plot, plot_atari
 from .trpo import TRPOConfig, run_trpo, validate_trpo
@@ -25,6 +26,10 @@ RUNNERS = {
                          tables={"episodes": TableRules(may_be_empty=True)}),
 }
 
+#: Benchmarks (`repro bench`): name -> (runner, bench, peer); the peer is sb3-contrib's TRPO.
+BENCH = {"trpo": (RUNNERS["trpo"], bench, peer),
+         "figure4": (RUNNERS["figure4"], bench, peer)}  # Figure 4's experiments: the TRPO variants are timed
+
 #: Figures (experiments.yaml names one with `figure:`, "default" unless given).
 FIGURES = {"default": plot, "atari": plot_atari}
 
@@ -35,4 +40,4 @@ SUMMARIES = {"per_run": run_summary}
 STATISTICS = {"final_return": final_return_values, "final_return_difference": final_return_difference_values,
               "atari_score": atari_score_values}
 
-__all__ = ["RUNNERS", "FIGURES", "SUMMARIES", "STATISTICS"]
+__all__ = ["RUNNERS", "BENCH", "FIGURES", "SUMMARIES", "STATISTICS"]

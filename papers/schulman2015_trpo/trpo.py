@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from common.platform import validate as check
+from common.rl.agents import save_agent
 from common.rl.envs import CLASSIC, MUJOCO_V5, RunningMeanStd, make_env, restore_env_state, save_env_state
 from common.platform.errors import ReproError
 from common.platform.finite import check_finite, finite_mean
@@ -122,6 +123,31 @@ class GaussianPolicy:
         return mlp_forward(self.p, "mean", self.layers, x)[0]
 
 
+def algorithm_name(cfg: TRPOConfig) -> str:
+    """The method as Figure 4's legend would name it, e.g. "TRPO (single path)", "natural gradient (1/lambda = 0.1)"."""
+    if cfg.step_rule == "natural_gradient":
+        return f"natural gradient, fixed penalty (1/lambda = {cfg.ng_stepsize:g}; {cfg.method.replace('_', ' ')})"
+    extras = [x for x in ("empirical FIM" if cfg.fisher == "empirical" else "",
+                          "max KL" if cfg.kl_constraint == "max" else "") if x]
+    return f"TRPO ({', '.join([cfg.method.replace('_', ' '), *extras])})"
+
+
+# ---- the saved agent ---------------------------------------------------------------------------------------------
+def save_trpo_agent(ctx, cfg: TRPOConfig, policy: GaussianPolicy, rms: RunningMeanStd, steps: int) -> None:
+    """The final policy and what acting needs (common/rl/agents.py, kind gaussian_mlp): the mean network's weights
+    (as `pi.<layer>.w/b`), the log std, the observation filter's statistics as they stand after the last update
+    (the next batch would have been sampled with them), its clip, and the network sizes; committed with the run
+    (334 parameters on Swimmer, 1,212 on Walker). TRPO has no value function, so there is no large part."""
+    p = policy.p
+    arrays = {name.replace("mean.", "pi.", 1): p[name] for name in p.names() if name.startswith("mean.")}
+    arrays.update(log_std=p["log_std"], obs_mean=rms.mean, obs_var=rms.var)
+    meta = {"env_id": cfg.env_id, "obs_dim": int(p["mean.0.w"].shape[0]), "act_dim": int(p["log_std"].shape[0]),
+            "hidden_units": cfg.hidden_units, "layers": policy.layers, "activation": "tanh",
+            "normalize_obs": cfg.normalize_obs, "obs_clip": cfg.obs_clip, "env_steps": int(steps),
+            "algorithm": algorithm_name(cfg), "default_deterministic": False}
+    save_agent(ctx, "gaussian_mlp", arrays, meta)
+
+
 # ---- the optional value baseline (a deviation; off by default) -----------------------------------------------------
 def _baseline_features(obs: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Features of the linear time-varying baseline of rllab (Duan et al. 2016): [s, s^2, t, t^2, t^3, 1]."""
@@ -144,51 +170,73 @@ class Sampler:
         self.cfg, self.env, self.policy, self.rng, self.rms, self.state = cfg, env, policy, rng, rms, state
         self.obs_dim, self.act_dim = env.observation_space.shape[0], env.action_space.shape[0]
 
-    def normalizer(self):
-        """The observation filter as it stands (it changes between batches only): `RunningMeanStd.normalize`'s
-        arithmetic with its square root taken once, for the per-step calls."""
-        if not self.cfg.normalize_obs:
-            return lambda o: o
-        mean, std, clip = self.rms.mean, np.sqrt(self.rms.var + 1e-8), self.cfg.obs_clip
-        return lambda o: np.minimum(np.maximum((o - mean) / std, -clip), clip)
+    def actor(self):
+        """a = mean(filter(s)) + sigma * noise for one state, written into `out`: the arithmetic of
+        `RunningMeanStd.normalize` (its square root taken once: the filter changes between batches only),
+        `GaussianPolicy.mean` (`mlp_forward`) and `mean + std * noise`, operation for operation (so the same bits),
+        with the weights looked up once and every intermediate in a buffer allocated once per batch: the
+        per-step cost of acting is then a few microseconds beside the simulator's. Returns act(obs, noise, out)."""
+        cfg, p = self.cfg, self.policy.p
+        std = np.exp(p["log_std"])
+        layers = [(p[f"mean.{i}.w"], p[f"mean.{i}.b"]) for i in range(self.policy.layers)]
+        hidden = [np.empty(w.shape[1]) for w, _ in layers]  # each layer's output
+        x, scaled = np.empty(self.obs_dim), np.empty(self.act_dim)
+        mean, var_std, clip = self.rms.mean, np.sqrt(self.rms.var + 1e-8), cfg.obs_clip
+
+        def act(obs: np.ndarray, noise: np.ndarray, out: np.ndarray) -> np.ndarray:
+            if cfg.normalize_obs:  # clip((s - mean) / std, -clip, clip)
+                np.subtract(obs, mean, out=x)
+                np.divide(x, var_std, out=x)
+                np.maximum(x, -clip, out=x)
+                h = np.minimum(x, clip, out=x)
+            else:
+                h = obs
+            for i, (w, b) in enumerate(layers):  # x W + b, tanh between layers (mlp_forward)
+                np.matmul(h, w, out=hidden[i])
+                h = np.add(hidden[i], b, out=hidden[i])
+                if i < len(layers) - 1:
+                    np.tanh(h, out=h)
+            np.multiply(std, noise, out=scaled)
+            return np.add(h, scaled, out=out)
+
+        return act
 
     def paths(self, iteration: int, min_steps: int, max_paths: int, path_length: int, snapshots: bool = False):
         """Whole paths from s_0 ~ rho_0 under pi_old until at least `min_steps` steps or `max_paths` paths, each at
         most `path_length` steps: observations, actions, rewards, time indices, episode ends (and, for the vine,
         the physics state before each step). Each path is recorded as an episode."""
-        from common.rl.envs import physics_state
+        from common.rl.envs import physics_state, physics_state_size
 
-        p, act_dim, normalize = self.policy.p, self.act_dim, self.normalizer()
-        std = np.exp(p["log_std"])
-        obs_l, act_l, rew_l, t_l, end_l, snap_l = [], [], [], [], [], []
+        env, rng, act_dim, act = self.env, self.rng, self.act_dim, self.actor()
+        capacity = min(min_steps - 1 + path_length, max_paths * path_length)  # crossing min_steps: < 1 path
+        obs_b, act_b = np.empty((capacity, self.obs_dim)), np.empty((capacity, act_dim))
+        rew_b, t_b, end_b = np.empty(capacity), np.empty(capacity), np.zeros(capacity, bool)
+        snap_b = np.empty((capacity, physics_state_size(env))) if snapshots else None
         n = paths = 0
         while n < min_steps and paths < max_paths:
-            obs, _ = self.env.reset()
+            obs, _ = env.reset()
             ep_return, length = 0.0, 0
             while True:
                 if snapshots:
-                    snap_l.append(physics_state(self.env))
-                action = self.policy.mean(normalize(obs)) + std * self.rng.standard_normal(act_dim)
-                obs_l.append(obs)
-                act_l.append(action)
-                t_l.append(length)
-                obs, reward, terminated, truncated, _ = self.env.step(action)
-                rew_l.append(reward)
+                    physics_state(env, out=snap_b[n])
+                obs_b[n] = obs
+                action = act(obs, rng.standard_normal(act_dim), act_b[n])  # a ~ pi_old(.|s)
+                t_b[n] = length
+                obs, reward, terminated, truncated, _ = env.step(action)
+                rew_b[n] = reward
                 ep_return += reward
                 length += 1
                 n += 1
-                done = terminated or truncated or length >= path_length
-                end_l.append(done)
-                if done:
+                if terminated or truncated or length >= path_length:
+                    end_b[n - 1] = True
                     break
             paths += 1
             check_finite("episode return", ep_return, f"env step {self.state['steps'] + n:,}")
             self.state["episodes"].append((iteration, self.state["steps"] + n, ep_return, length))
         self.state["steps"] += n
-        out = {"obs": np.array(obs_l), "act": np.array(act_l), "rew": np.array(rew_l), "t": np.array(t_l, float),
-               "end": np.array(end_l, bool), "n": n}
+        out = {"obs": obs_b[:n], "act": act_b[:n], "rew": rew_b[:n], "t": t_b[:n], "end": end_b[:n], "n": n}
         if snapshots:
-            out["snap"] = np.array(snap_l)
+            out["snap"] = snap_b[:n]
         return out
 
     def vine_q(self, trunks: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -198,21 +246,21 @@ class Sampler:
         state (common random numbers). Returns (state indices (N,), actions (N, K, act_dim), Q (N, K))."""
         from common.rl.envs import physics_state, set_physics_state
 
-        cfg, p, env, normalize = self.cfg, self.policy.p, self.env, self.normalizer()
-        std = np.exp(p["log_std"])
+        cfg, env, act = self.cfg, self.env, self.actor()
         n_states = min(cfg.vine_states, trunks["n"])
         idx = np.sort(self.rng.choice(trunks["n"], size=n_states, replace=False))
         actions = np.empty((n_states, cfg.vine_actions, self.act_dim))
         q = np.zeros((n_states, cfg.vine_actions))
         resume = physics_state(env)  # the rollouts leave the environment where the trunks did
         steps = 0
+        action = np.empty(self.act_dim)
         for j, i in enumerate(idx):
-            mean = self.policy.mean(normalize(trunks["obs"][i]))
-            actions[j] = mean + std * self.rng.standard_normal((cfg.vine_actions, self.act_dim))  # a_nk ~ q = pi_old
+            for k, draw in enumerate(self.rng.standard_normal((cfg.vine_actions, self.act_dim))):
+                act(trunks["obs"][i], draw, actions[j, k])  # a_nk ~ q = pi_old
             noise = self.rng.standard_normal((cfg.vine_rollout_length, self.act_dim))  # common random numbers
             for k in range(cfg.vine_actions):
                 set_physics_state(env, trunks["snap"][i])
-                action, discount = actions[j, k], 1.0
+                action[:], discount = actions[j, k], 1.0
                 for step in range(cfg.vine_rollout_length):
                     obs, reward, terminated, truncated, _ = env.step(action)
                     q[j, k] += discount * reward
@@ -220,7 +268,7 @@ class Sampler:
                     steps += 1
                     if terminated or truncated:
                         break
-                    action = self.policy.mean(normalize(obs)) + std * noise[step]
+                    act(obs, noise[step], action)
         set_physics_state(env, resume)
         self.state["steps"] += steps
         return idx, actions, q
@@ -375,6 +423,7 @@ def run_trpo(cfg: TRPOConfig, ctx) -> dict[str, pd.DataFrame]:
         ctx.maybe_checkpoint(checkpoint_state)
     bar.close()
     env.close()
+    save_trpo_agent(ctx, cfg, policy, rms, state["steps"])
     episodes = pd.DataFrame(state["episodes"], columns=["iteration", "env_step", "episode_return", "episode_length"])
     iterations = pd.DataFrame(state["iterations"], columns=[
         "iteration", "env_step", "mean_return", "episodes", "surrogate_improvement", "kl", "accepted", "backtracks",

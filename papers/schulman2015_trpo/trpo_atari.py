@@ -26,9 +26,10 @@ import torch
 from torch import nn
 
 from common.platform import validate as check
+from common.rl.agents import save_agent
 from common.rl.atari import GAMES, clip_reward, make_atari, stream_seeds
 from common.platform.finite import check_finite
-from common.rl.networks import scale_frames
+from common.rl.networks import atari_torso, scale_frames
 from common.onpolicy import conjugate_gradient, discounted_returns, line_search, max_step
 from common.onpolicy.torch_fisher import categorical_fvp_fn
 
@@ -72,12 +73,27 @@ class AtariPolicy(nn.Module):
 
     def __init__(self, n_actions: int, channels: int, hidden: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(4, channels, 4, 2), nn.ReLU(), nn.Conv2d(channels, channels, 4, 2),
-                                 nn.ReLU(), nn.Flatten(), nn.Linear(channels * 19 * 19, hidden), nn.ReLU(),
-                                 nn.Linear(hidden, n_actions))
+        torso, width = atari_torso("trpo2015", channels, hidden)  # common/rl/networks.py, shared with the saved agent
+        self.net = nn.Sequential(*torso, nn.Linear(width, n_actions))  # logits
 
     def forward(self, frames_uint8: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(self.net(scale_frames(frames_uint8)), -1)  # log pi(.|s)
+
+
+def save_trpo_atari_agent(ctx, cfg: TRPOAtariConfig, policy: AtariPolicy, steps: int) -> None:
+    """The final policy network (beside the run, git-ignored: about 121,000 float32 parameters, 0.44 MB) and what
+    acting needs (committed): the game, frame skip, episode cap, action count and network sizes
+    (common/rl/agents.py, kind atari_softmax_policy: the torso's layers as `torso.<i>`, the output layer as `pi`)."""
+    head = str(len(policy.net) - 1)  # the output layer's index in the Sequential
+    weights = {}
+    for name, value in policy.net.state_dict().items():
+        index, rest = name.split(".", 1)
+        weights[f"pi.{rest}" if index == head else f"torso.{name}"] = value.detach().clone()
+    meta = {"game": cfg.game, "frame_skip": cfg.frame_skip, "max_episode_frames": 108_000,
+            "network": "trpo2015", "network_sizes": {"channels": cfg.channels, "hidden_units": cfg.hidden_units},
+            "n_actions": int(policy.net[-1].out_features), "agent_steps": int(steps),
+            "algorithm": "TRPO (single path, Atari)", "default_deterministic": False}
+    save_agent(ctx, "atari_softmax_policy", {}, meta, large=weights)
 
 
 def run_trpo_atari(cfg: TRPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
@@ -190,6 +206,7 @@ def run_trpo_atari(cfg: TRPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
         ctx.maybe_checkpoint(lambda: {**state, "policy": policy.state_dict(), "gen": gen.get_state(),
                                       "rng": rng.bit_generator.state})
     bar.close()
+    save_trpo_atari_agent(ctx, cfg, policy, state["steps"])
     episodes = pd.DataFrame(state["episodes"], columns=["iteration", "agent_step", "episode_return", "episode_length"])
     iterations = pd.DataFrame(state["iterations"], columns=["iteration", "agent_step", "surrogate_improvement", "kl",
                                                             "accepted", "backtracks"])
