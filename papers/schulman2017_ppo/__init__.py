@@ -1,41 +1,48 @@
 """Schulman et al. (2017): Proximal Policy Optimization Algorithms (arXiv 1707.06347).
 
-The algorithm is ppo.py; experiments.yaml lists Table 1, Figure 3 and the random-policy baseline; claims.yaml what
-the paper reports; bench.py the speed benchmark (`repro bench schulman2017_ppo`).
+The algorithm is ppo.py (Atari: ppo_atari.py, its config ppo_atari_config.py); experiments.yaml lists Table 1,
+Figure 3 and the random-policy baseline; claims.yaml what the paper reports; bench.py the speed benchmark
+(`repro bench schulman2017_ppo`). Everything but the configs is named by reference and imported on first use
+(common/platform/registry.py: `lazy`).
 """
 from common.platform.finite import TableRules
-from common.platform.registry import Runner
+from common.platform.registry import Live, Runner, lazy
 
-from .analysis import atari_last100_values, atari_summary, final_return_values, normalized_score_values, table1_aggregate
-from .bench import bench, peer
-from .baselines import RandomPolicyConfig, run_random_policy, validate_random_policy
-from .plots import plot
-from .ppo import PPOConfig, run_ppo, validate_ppo
-from .ppo_atari import LEGACY as ATARI_LEGACY, PPOAtariConfig, run_ppo_atari, validate_ppo_atari
+from .baselines import RandomPolicyConfig, validate_random_policy
+from .ppo import PPOConfig, validate_ppo
+from .ppo_atari_config import PPOAtariConfig, validate_ppo_atari
+
+L = lazy(__name__)
 
 EPISODE_LOG = TableRules(may_be_empty=True)  # a log of the episodes that ended: none may end in a short run
 
 RUNNERS = {
-    "ppo": Runner(PPOConfig, run_ppo, validate_ppo, tables={"episodes": EPISODE_LOG}),
-    "random_policy": Runner(RandomPolicyConfig, run_random_policy, validate_random_policy),
-    "ppo_atari": Runner(PPOAtariConfig, run_ppo_atari, validate_ppo_atari, tables={"episodes": EPISODE_LOG},
-                        legacy=ATARI_LEGACY),
+    "ppo": Runner(PPOConfig, L(".ppo:run_ppo"), validate_ppo, tables={"episodes": EPISODE_LOG},
+                  live=Live({"episodes": ("env_step", "episode_return", "episode_length"),
+                             "iterations": ("iteration", "env_step", "kl", "policy_loss", "value_loss", "beta", "lr")},
+                            curve=("episodes", "env_step", "episode_return"))),
+    "random_policy": Runner(RandomPolicyConfig, L(".baselines:run_random_policy"), validate_random_policy),
+    "ppo_atari": Runner(PPOAtariConfig, L(".ppo_atari:run_ppo_atari"), validate_ppo_atari,
+                        tables={"episodes": EPISODE_LOG}, legacy=L(".ppo_atari:LEGACY"),
+                        live=Live({"episodes": ("agent_step", "episode_return", "episode_length")},
+                                  curve=("episodes", "agent_step", "episode_return"))),
 }
 
 #: Figures (experiments.yaml names one with `figure:`, "default" unless given).
-FIGURES = {"default": plot}
+FIGURES = {"default": L(".plots:plot")}
 
 #: Per-run tables in the regenerated README (experiments.yaml names one with `summary:`).
-SUMMARIES = {"atari": atari_summary}
+SUMMARIES = {"atari": L(".analysis:atari_summary")}
 
 #: Benchmarks (`repro bench`): name -> (runner, function(cfg, n_steps, scratch_dir) -> dict).
-BENCH = {"ppo": (RUNNERS["ppo"], bench, peer)}
+BENCH = {"ppo": (RUNNERS["ppo"], L(".bench:bench"), L(".bench:peer"))}
 
 #: Per-run statistics that need several experiments (claims name them with `statistic: {custom: NAME}`).
-STATISTICS = {"normalized_score": normalized_score_values, "final_return": final_return_values,
-              "atari_last100": atari_last100_values}
+STATISTICS = {"normalized_score": L(".analysis:normalized_score_values"),
+              "final_return": L(".analysis:final_return_values"),
+              "atari_last100": L(".analysis:atari_last100_values")}
 
 #: Multi-task results aggregated over tasks (common/analysis/aggregate.py): name -> function(paper, data_by_exp).
-AGGREGATES = {"table1": table1_aggregate}
+AGGREGATES = {"table1": L(".analysis:table1_aggregate")}
 
 __all__ = ["RUNNERS", "BENCH", "STATISTICS", "FIGURES", "SUMMARIES", "AGGREGATES"]
