@@ -140,6 +140,11 @@ def _cmd_report(args) -> int:
     for paper, experiment in targets:
         for line in report_paper(paper, experiment):
             print(line)
+        if args.live:  # the runs still training, apart: results/<paper>/live/, marked in progress (no claim uses them)
+            from common.analysis.live_report import report_live
+
+            for line in report_live(paper, experiment):
+                print(line)
         if args.format:
             from common.analysis.export import export_paper
 
@@ -320,7 +325,7 @@ def _cmd_video(args) -> int:
 def _cmd_status(args) -> int:
     from common.platform.status import print_status
 
-    return print_status(args.paper)
+    return print_status(args.paper, curves=args.curves)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -368,6 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", choices=["latex", "csv"], default=None,
                      help="also write the claims table and each paper-shaped table for a manuscript "
                           "(results/<paper>/exports/)")
+    rep.add_argument("--live", action="store_true",
+                     help="also draw the runs still training (or interrupted) from their live metrics, each at its "
+                          "last checkpoint, into results/<paper>/live/ (git-ignored), every figure marked IN "
+                          "PROGRESS; they never enter claims, verdicts or the paper's README")
     rep.set_defaults(fn=_cmd_report)
 
     b = sub.add_parser("bench", help="throughput of the training loop next to environment-only stepping")
@@ -438,6 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="done / damaged / running / failed / pending per experiment")
     st.add_argument("paper", nargs="?")
+    st.add_argument("--curves", action="store_true",
+                    help="also each running, interrupted or failed run's learning curve so far (its live metrics, "
+                         "written at each checkpoint): the latest value, the mean of the last 10, a sparkline")
     st.set_defaults(fn=_cmd_status)
     return p
 

@@ -10,6 +10,9 @@
     FAILED             traceback of the last failed attempt
     RUNNING            live marker (host, pid, and progress: units done of the total, updated every 30 s), ignored by git
     checkpoint.pkl     state to resume from, with the wall time and units the work in it took, ignored by git
+    live/              the metrics so far, written at each checkpoint (common/platform/live.py): ignored by git, never
+                       vouched for by DONE, removed once DONE is written
+    tensorboard/       with REPRO_TENSORBOARD=1, the same metrics as TensorBoard scalars (kept; ignored by git)
     agent.json, agent.npz   the trained agent (common/rl/agents.py): what it needs to act and its small policy, vouched
                        for by DONE and committed
     *.large.npz        an agent's large arrays (Atari networks, critics): kept beside the run, ignored by git and not
@@ -31,6 +34,7 @@ import json
 import os
 import pickle
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -163,6 +167,9 @@ def package_versions() -> dict:
     return out
 
 
+#: A run folder's folder of live metrics (common/platform/live.py): never vouched for by DONE (DONE vouches only for the
+#: run folder's own files), removed when DONE is written.
+LIVE_DIR = "live"
 #: Files of a run folder that its DONE marker does not vouch for: live state, locks, the Slurm ledger, temporaries.
 UNVOUCHED = ("DONE", "RUNNING", "FAILED", "checkpoint.pkl", ".lock", "slurm.json")
 #: Endings of files kept beside a run but never committed (git-ignored): an agent's large arrays (common/rl/agents.py).
@@ -403,6 +410,7 @@ class RunRecord:
         self.seal(provenance.get("end"))
         for name in ("RUNNING", "checkpoint.pkl"):
             (self.path / name).unlink(missing_ok=True)
+        shutil.rmtree(self.path / LIVE_DIR, ignore_errors=True)  # the metrics so far: the run's tables say it all now
 
     def seal(self, end: str | None) -> None:
         """Write DONE over the files the folder holds now (config, attempts, provenance, tables)."""
@@ -452,6 +460,8 @@ class RunContext:
     _last_checkpoint: float = field(default_factory=time.monotonic)
     _carried_wall_s: float | None = 0.0  # the cost of the work this attempt resumed from (None: unknown)
     _carried_units: int | None = 0
+    #: writes the metrics so far at each checkpoint (common/platform/live.py: Writer; None: the runner has none)
+    live: Any = None
 
     def restore(self) -> Any | None:
         """The state of the run's checkpoint (None: start fresh); its cost is carried into the totals."""
@@ -476,10 +486,14 @@ class RunContext:
         return None if self._carried_units is None else self._carried_units + self.units
 
     def maybe_checkpoint(self, make_state, force: bool = False) -> bool:
-        """Save `make_state()` if `checkpoint_every_s` passed since the last one (or `force`)."""
+        """Save `make_state()` if `checkpoint_every_s` passed since the last one (or `force`); then the metrics
+        that state holds so far, as the run's live tables (when its runner declares them)."""
         if force or time.monotonic() - self._last_checkpoint >= self.checkpoint_every_s:
-            self.record.save_checkpoint(make_state(), self.wall_s_total(), self.units_total())
+            state = make_state()
+            self.record.save_checkpoint(state, self.wall_s_total(), self.units_total())
             self._last_checkpoint = time.monotonic()
+            if self.live is not None:
+                self.live.checkpoint(state, self.units_total(), self.wall_s_total())
             return True
         return False
 

@@ -11,11 +11,17 @@ A paper is a package `papers/<firstauthor><year>_<topic>/` with
     numbers are quoted from the run records and never copied by hand;
   - optionally `COMPUTED` (name -> function of the resolved config) for analytic reference values in claims;
   - `claims.yaml`: what the paper reports, checked by `common.analysis.claims`.
+
+Entries may be references, "module:attr" (relative to the paper's package with `lazy(__name__)`), imported on
+first use: a paper's `__init__.py` names its runner functions, figures, summaries and statistics that way, and
+imports only its config dataclasses and their checks (torch-free modules), so that `repro list`, `repro status`
+and `repro show` never import torch, gymnasium, MuJoCo, ale-py or the plotting stack (tests/test_cli_speed.py).
 """
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import itertools
 import pkgutil
 from dataclasses import dataclass, field
@@ -30,23 +36,121 @@ from common.platform.errors import ReproError, unknown
 BUDGETS = ("paper", "quick")
 
 
+class Ref:
+    """A reference to `attr` of `module`, imported on first use: calling it calls the object, its other attributes
+    are the object's; its `__name__` is known without importing anything."""
+
+    __slots__ = ("module", "attr", "_obj")
+
+    def __init__(self, target: str, package: str | None = None):
+        module, sep, attr = target.partition(":")
+        if not sep or not module or not attr:
+            raise ValueError(f"a reference is 'module:attr', got {target!r}")
+        self.module = importlib.util.resolve_name(module, package) if module.startswith(".") else module
+        self.attr = attr
+        self._obj = _UNRESOLVED
+
+    def resolve(self) -> Any:
+        if self._obj is _UNRESOLVED:
+            self._obj = getattr(importlib.import_module(self.module), self.attr)
+        return self._obj
+
+    def __call__(self, *args, **kwargs):
+        return self.resolve()(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):  # never resolve for Python's own probes (pickling, copying, introspection)
+            raise AttributeError(name)
+        return getattr(self.resolve(), name)
+
+    @property
+    def __name__(self) -> str:  # noqa: A003 - what show prints for a runner, without importing it
+        return self.attr
+
+    @property
+    def __doc__(self) -> str | None:  # noqa: A003
+        return self.resolve().__doc__
+
+    def __reduce__(self):
+        return Ref, (f"{self.module}:{self.attr}",)
+
+    def __repr__(self) -> str:
+        return f"Ref('{self.module}:{self.attr}')"
+
+
+_UNRESOLVED = object()
+
+
+def lazy(package: str) -> Callable[[str], Ref]:
+    """`L = lazy(__name__)` in a paper's `__init__.py`; then `L(".sac:run_sac")` is a `Ref` into the paper's
+    module sac.py, imported when first used."""
+    return lambda target: Ref(target, package)
+
+
+def resolved(x: Any) -> Any:
+    """`x`, or the object it refers to if it is a `Ref`."""
+    return x.resolve() if isinstance(x, Ref) else x
+
+
 @dataclass(frozen=True)
+class Live:
+    """How a runner's checkpoint state holds its metrics so far, written at each checkpoint as the run's live tables
+    (`common/platform/live.py`: `repro status --curves`, `repro report --live`, TensorBoard).
+
+    `tables`: table name -> its columns, the rows being the tuples in `state[table]` (the run's final table is the
+    same with a `seed` column added; tests/test_live.py checks that the live rows are the final table's first rows);
+    or a function `(state, cfg) -> {table: DataFrame}` for a state that holds its metrics otherwise.
+    `curve`: (table, step column, value column): the learning curve `repro status --curves` summarizes."""
+
+    tables: Any
+    curve: tuple[str, str, str]
+
+    def frames(self, state: Any, cfg: Any) -> dict:
+        """The live tables of a checkpoint's state ({} when the state holds none yet)."""
+        import pandas as pd
+
+        if callable(self.tables):
+            return dict(self.tables(state, cfg))
+        if not isinstance(state, dict):
+            return {}
+        return {name: pd.DataFrame(list(state.get(name) or []), columns=list(columns)).assign(seed=cfg.seed)
+                for name, columns in self.tables.items()}
+
+
 class Runner:
     """How to execute one run: `fn(cfg, ctx) -> {table name: pandas.DataFrame}` on a `schema` dataclass config.
     `validate(cfg)` checks a resolved config's values (environment ids, agent names, ranges, lengths, sizes, seed)
     before any work, raising `common.platform.validate.ConfigValueError` (see `common/platform/validate.py`).
     `tables`: what may legitimately be NaN or empty in those tables (`common.platform.finite.TableRules`); everything else
     must be finite and every table non-empty, checked before a run counts as complete.
-    `legacy`: see below."""
+    `legacy`: see below. `live`: how its checkpoints hold the metrics so far (`Live`; None: no live metrics).
+    `fn`, `validate`, `tables` and `legacy` may be `Ref`s, imported on first use; `schema` may be one too, but the
+    registry reads every schema when a paper loads, so it should live in a module that imports no torch."""
 
-    schema: type
-    fn: Callable[..., dict]
-    validate: Callable[[Any], None] | None = None
-    tables: dict = field(default_factory=dict, compare=False)
+    __slots__ = ("_schema", "fn", "validate", "_tables", "_legacy", "live")
+
+    def __init__(self, schema: type | Ref, fn: Callable[..., dict] | Ref, validate: Callable[[Any], None] | None = None,
+                 tables: dict | Ref | None = None, legacy: dict | Ref | None = None, live: Live | None = None):
+        self._schema, self.fn, self.validate = schema, fn, validate
+        self._tables, self._legacy, self.live = tables, legacy, live
+
+    @property
+    def schema(self) -> type:
+        return resolved(self._schema)
+
+    @property
+    def tables(self) -> dict:
+        return resolved(self._tables) or {}
+
     #: What a key absent from a recorded config meant (the code before the key existed). With it, `repro report`
     #: compares every complete run's recorded config.yaml with what its experiment resolves to now and labels a run
     #: that differs "old protocol", naming the keys; None: no such check for this runner.
-    legacy: dict | None = field(default=None, compare=False)
+    @property
+    def legacy(self) -> dict | None:
+        return resolved(self._legacy)
+
+    def __repr__(self) -> str:
+        return f"Runner({self._schema!r}, {self.fn!r})"
 
 
 @dataclass

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import traceback
@@ -11,6 +12,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from common import REPO_ROOT
+from common.platform import live
 from common.platform.config import digest, merge, to_dict, to_yaml
 from common.platform.device import determinism, device_name
 from common.platform.errors import ReproError
@@ -101,8 +103,9 @@ def differing_settings(spec: RunSpec) -> str:
 
 
 def plan(paper: str, experiment: str, budget: str, seeds: int | None = None, overrides: dict | None = None,
-         variants: list[str] | None = None, root: str = "") -> list[RunSpec]:
-    """Every run of one experiment at one budget; configs are resolved here so bad input fails before any work."""
+         variants: list[str] | None = None, root: str = "", check: bool = True) -> list[RunSpec]:
+    """Every run of one experiment at one budget; configs are resolved here so bad input fails before any work
+    (`check=False`: not resolved, for views that only read run folders, such as `repro status` and `repro list`)."""
     exp = get_paper(paper).experiment(experiment)
     n_seeds = exp.seeds(budget) if seeds is None else int(seeds)
     if n_seeds < 1:
@@ -114,7 +117,7 @@ def plan(paper: str, experiment: str, budget: str, seeds: int | None = None, ove
     specs = [RunSpec(paper, exp.run_experiment, budget, v, s, ov, root) for v in names for s in range(n_seeds)]
     # every spec's config, resolved and validated: one per variant, since the seed (0 .. n_seeds - 1, valid by
     # construction) is the only layer that differs between a variant's specs
-    for spec in specs[::n_seeds]:
+    for spec in specs[::n_seeds] if check else ():
         resolve(spec)
     return specs
 
@@ -144,11 +147,17 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
         git = git_state()  # the code this process runs: read before the run, not after
         attempt = record.start_attempt(launcher, git)
         ctx = RunContext(record, checkpoint_every_s=checkpoint_interval_s(), show_progress=show_progress)
+        if not record.has_checkpoint():  # starting over: no metrics so far
+            live.clear(record, tensorboard=True)
+        if exp.runner.live is not None:  # the metrics so far, at each checkpoint (common/platform/live.py)
+            ctx.live = live.Writer(record, functools.partial(exp.runner.live.frames, cfg=cfg), exp.runner.live.curve)
         try:
             tables = exp.runner.fn(cfg, ctx)
             wall_s = ctx.wall_s()
             wall_s_total, units_total = ctx.wall_s_total(wall_s), ctx.units_total()
             check_tables(tables, cfg, exp.runner.tables)  # non-finite or missing metrics: FAILED, never DONE
+            if ctx.live is not None:
+                ctx.live.finish(tables)  # TensorBoard: the rows after the last checkpoint
             for name, df in tables.items():
                 record.write_table(name, df)
             attempts = record.attempts()

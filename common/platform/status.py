@@ -1,5 +1,6 @@
 """`repro status`: per experiment and budget, how many runs are done, running, failed, interrupted or pending;
-for runs sent to Slurm, their job state (from sacct through submitit) and, for failed ones, their last lines."""
+for runs sent to Slurm, their job state (from sacct through submitit) and, for failed ones, their last lines;
+with `--curves`, each unfinished run's learning curve so far, from its live metrics (common/platform/live.py)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -18,7 +19,7 @@ SLURM_FAILED = {"FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL", 
 
 
 def experiment_counts(exp, budget: str) -> dict[str, int]:
-    specs = plan(exp.paper.name, exp.name, budget)
+    specs = plan(exp.paper.name, exp.name, budget, check=False)
     c = Counter(RunRecord(s.run_dir).status() for s in specs)
     return {k: c.get(k, 0) for k in STATES + ((DAMAGED,) if c.get(DAMAGED) else ())}
 
@@ -62,7 +63,17 @@ def _custom_budgets(exp) -> dict[str, list]:
     return out
 
 
-def _print_group(exp_name: str, budget: str, records, widths: tuple[int, int]) -> None:
+def _curve_line(record: RunRecord, curve) -> str | None:
+    """'      so far (live, ...): eval_return 1,234 at env_step 230,000 (...) ▁▃▅▇', or None."""
+    from common.platform import live
+
+    text = live.curve_text(record, curve) if curve else None
+    return f"      so far (live, in progress, not a result): {text}" if text else None
+
+
+def _print_group(exp_name: str, budget: str, records, widths: tuple[int, int], curve=None) -> None:
+    """One experiment and budget: its counts, then a line for each run that needs one (`curve`: the runner's
+    (table, step, value) of `Live`, to show each unfinished run's curve so far; None: not asked for)."""
     c = Counter(r.status() for _, r in records)
     shown = STATES + ((DAMAGED,) if c.get(DAMAGED) else ())
     print(f"  {exp_name:<{widths[0]}} {budget:<{widths[1]}} " + "  ".join(f"{k} {c.get(k, 0)}" for k in shown),
@@ -79,17 +90,24 @@ def _print_group(exp_name: str, budget: str, records, widths: tuple[int, int]) -
                      else "no checkpoint: the next sweep starts it from the beginning")
             text = r.progress_text(time_left=False)
             print(f"    interrupted {s.label}: " + (f"{text} (last seen; {after})" if text else after))
-        if status == "running" and (text := r.progress_text(time_left=True)):
-            print(f"    running {s.label}: {text}")
+        if status == "running":
+            text = r.progress_text(time_left=True)
+            if text or curve:  # with --curves, every running run gets its line
+                print(f"    running {s.label}: {text or 'no progress recorded yet'}")
         if status == "failed" and not ledger(s.run_dir):  # Slurm runs show their stderr below instead
             print(f"    failed {s.label}:")
             for tail in r.failure_tail().splitlines():
                 print(f"      {tail}")
+        elif status == "failed" and curve:
+            print(f"    failed {s.label} (Slurm: its stderr below)")
+        if curve and status in ("running", "interrupted", "failed") and (line := _curve_line(r, curve)):
+            print(line)
     for line in _slurm_lines(records):
         print(line)
 
 
-def print_status(paper_name: str | None = None) -> int:
+def print_status(paper_name: str | None = None, curves: bool = False) -> int:
+    """Print the status of every paper (or one); `curves`: also each unfinished run's curve so far."""
     targets = [get_paper(paper_name)] if paper_name else list(papers().values())
     root = results_root()
     print(f"results folder: {root}" + ("" if root.is_dir() else " (does not exist yet: no run recorded)"))
@@ -98,11 +116,12 @@ def print_status(paper_name: str | None = None) -> int:
         groups = []  # (experiment, budget, records): the paper's budget always, others once they hold a run
         for exp in paper.experiments.values():
             for budget in exp.budgets:
-                records = [(s, RunRecord(s.run_dir)) for s in plan(paper.name, exp.name, budget)]
+                records = [(s, RunRecord(s.run_dir)) for s in plan(paper.name, exp.name, budget, check=False)]
                 if budget == "paper" or any(r.status() != "pending" for _, r in records):
                     groups.append((exp.name, budget, records))
             groups += [(exp.name, budget, records) for budget, records in _custom_budgets(exp).items()]
         widths = (max(len(g[0]) for g in groups), max(len(g[1]) for g in groups)) if groups else (0, 0)
         for exp_name, budget, records in groups:
-            _print_group(exp_name, budget, records, widths)
+            runner_live = paper.experiments[exp_name].runner.live
+            _print_group(exp_name, budget, records, widths, runner_live.curve if curves and runner_live else None)
     return 0

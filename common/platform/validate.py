@@ -133,6 +133,18 @@ def _device(name: str, text: str) -> str:
     return text
 
 
+def _tensorboard(name: str, text: str) -> bool:
+    """0 or 1; 1 needs the optional extra `tensorboard` (an error where it is not installed, never a silent no-op)."""
+    import importlib.util
+
+    if text not in ("0", "1"):
+        raise ReproError(f"{name} must be 0 or 1, got {text!r}")
+    if text == "1" and importlib.util.find_spec("tensorboard") is None:
+        raise ReproError(f"{name}=1 streams live metrics to TensorBoard, but tensorboard is not installed: "
+                         "pip install -e '.[tensorboard]' (or unset it)")
+    return text == "1"
+
+
 #: name -> (what it sets, its default, how it is checked and parsed)
 ENVIRONMENT = {
     "REPRO_RESULTS": ("the folder of run records and reports", "results/ of the repository", _folder),
@@ -142,6 +154,8 @@ ENVIRONMENT = {
     "REPRO_LAUNCHER": ("where a sweep's runs execute", "local", _choice("local", "slurm")),
     "REPRO_SLURM_PROFILE": ("the Slurm profile (checked when the Slurm launcher loads it)", "", None),
     "REPRO_SLURM_LOGS": ("the folder of submitit's logs", "results/../.submitit", _folder),
+    "REPRO_TENSORBOARD": ("stream live metrics as TensorBoard scalars to <run>/tensorboard/ (common/platform/live.py)",
+                          "0", _tensorboard),
 }
 
 

@@ -3,11 +3,14 @@ and exact save/restore of an environment's state for bit-identical resume."""
 from __future__ import annotations
 
 import pickle
+from typing import TYPE_CHECKING
 
-import gymnasium as gym
 import numpy as np
 
 from common.platform.errors import ReproError
+
+if TYPE_CHECKING:  # gymnasium is imported where environments are made: configs and their checks import this module
+    import gymnasium as gym
 
 MUJOCO_V5 = ("HalfCheetah-v5", "Hopper-v5", "InvertedDoublePendulum-v5", "InvertedPendulum-v5", "Reacher-v5",
              "Swimmer-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5")
@@ -20,6 +23,8 @@ def make_env(env_id: str, seed: int) -> gym.Env:
     """A MuJoCo v5 task, or a small classic-control task, seeded."""
     if env_id not in MUJOCO_V5 + CLASSIC:
         raise ReproError(f"unknown environment '{env_id}'; valid: {', '.join(MUJOCO_V5 + CLASSIC)}")
+    import gymnasium as gym
+
     env = gym.make(env_id)
     env.reset(seed=seed)
     env.action_space.seed(seed)
@@ -27,6 +32,7 @@ def make_env(env_id: str, seed: int) -> gym.Env:
 
 
 def env_version(env_id: str) -> str:
+    import gymnasium as gym
     import mujoco
 
     return f"gymnasium {gym.__version__} {env_id} (MuJoCo {mujoco.__version__})"

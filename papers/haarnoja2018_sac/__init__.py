@@ -1,23 +1,29 @@
 """Haarnoja et al. (2018): Soft Actor-Critic, v1 (arXiv 1801.01290) and v2 (arXiv 1812.05905).
 
-The algorithm is sac.py; experiments.yaml lists Figure 1's tasks; claims.yaml what can be checked; bench.py the
-speed benchmark (`repro bench haarnoja2018_sac fig1_hopper --variant v2`).
+The algorithm is sac.py (its config sac_config.py); experiments.yaml lists Figure 1's tasks; claims.yaml what can be
+checked; bench.py the speed benchmark (`repro bench haarnoja2018_sac fig1_hopper --variant v2`).
+Everything but the config is named by reference and imported on first use (common/platform/registry.py: `lazy`).
 """
-from common.platform.registry import Runner
+from common.platform.registry import Live, Runner, lazy
 
-from .analysis import (alpha_drift_values, final_eval_values, final_train_values, max_eval_values, plot,
-                       run_summary, tasks_aggregate, v2_minus_v1_values)
-from .bench import bench, peer, profile
-from .sac import TABLES, SACConfig, run_sac, validate_sac
+from .sac_config import SACConfig, validate_sac
 
-RUNNERS = {"sac": Runner(SACConfig, run_sac, validate_sac, tables=TABLES)}
-BENCH = {"sac": (RUNNERS["sac"], bench, peer)}
-PROFILE = {"sac": (RUNNERS["sac"], profile)}
-STATISTICS = {"max_eval": max_eval_values, "final_eval": final_eval_values, "final_train": final_train_values,
-              "v2_minus_v1": v2_minus_v1_values, "alpha_drift": alpha_drift_values}
-FIGURES = {"default": plot}
-SUMMARIES = {"per_run": run_summary}
+L = lazy(__name__)
 
-AGGREGATES = {"tasks": tasks_aggregate}  # multi-task results aggregated over tasks (common/analysis/aggregate.py)
+#: The checkpoint state's rows (sac.py: state["episodes"], state["evaluations"]), as the run's final tables.
+LIVE = Live({"episodes": ("env_step", "episode_return", "episode_length"),
+             "evaluations": ("env_step", "eval_return", "q_loss", "pi_loss", "alpha_or_v_loss", "alpha")},
+            curve=("evaluations", "env_step", "eval_return"))
+RUNNERS = {"sac": Runner(SACConfig, L(".sac:run_sac"), validate_sac, tables=L(".sac:TABLES"), live=LIVE)}
+BENCH = {"sac": (RUNNERS["sac"], L(".bench:bench"), L(".bench:peer"))}
+PROFILE = {"sac": (RUNNERS["sac"], L(".bench:profile"))}
+STATISTICS = {"max_eval": L(".analysis:max_eval_values"), "final_eval": L(".analysis:final_eval_values"),
+              "final_train": L(".analysis:final_train_values"), "v2_minus_v1": L(".analysis:v2_minus_v1_values"),
+              "alpha_drift": L(".analysis:alpha_drift_values")}
+FIGURES = {"default": L(".analysis:plot")}
+SUMMARIES = {"per_run": L(".analysis:run_summary")}
+
+#: Multi-task results aggregated over tasks (common/analysis/aggregate.py).
+AGGREGATES = {"tasks": L(".analysis:tasks_aggregate")}
 
 __all__ = ["RUNNERS", "BENCH", "PROFILE", "STATISTICS", "FIGURES", "SUMMARIES", "AGGREGATES"]

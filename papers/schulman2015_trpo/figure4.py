@@ -86,6 +86,25 @@ def validate_figure4(cfg: Figure4Config) -> None:
     check.require(cfg.cma_popsize != 1, "cma_popsize", cfg.cma_popsize, "0 (automatic) or at least 2")
 
 
+#: The columns of the tables CEM, CMA and RWR runs write (TRPO's methods write trpo.py's).
+EPISODE_COLUMNS = ["iteration", "env_step", "episode_return", "episode_length"]
+SEARCH_COLUMNS = ["iteration", "env_step", "mean_return", "episodes", "max_return", "generations", "search_std",
+                  "entropy"]
+RWR_COLUMNS = ["iteration", "env_step", "mean_return", "episodes", "log_likelihood_gain", "kl", "entropy"]
+
+
+def live_tables(state, cfg: Figure4Config) -> dict[str, pd.DataFrame]:
+    """The metrics so far in a checkpoint's state (common/platform/live.py), the first rows of the final tables."""
+    if not isinstance(state, dict):
+        return {}
+    if cfg.method in TRPO_METHODS:
+        from . import RUNNERS  # the trpo runner's own declaration
+        return RUNNERS["trpo"].live.frames(state, cfg)
+    columns = RWR_COLUMNS if cfg.method == "rwr" else SEARCH_COLUMNS
+    return {"episodes": pd.DataFrame(list(state.get("episodes") or []), columns=EPISODE_COLUMNS).assign(seed=cfg.seed),
+            "iterations": pd.DataFrame(list(state.get("iterations") or []), columns=columns).assign(seed=cfg.seed)}
+
+
 def run_figure4(cfg: Figure4Config, ctx) -> dict[str, pd.DataFrame]:
     """One run of one of Figure 4's methods."""
     validate_figure4(cfg)
@@ -135,8 +154,7 @@ class Setup:
         """Save the final policy (common/rl/agents.py) and return the run's tables."""
         self.env.close()
         save_policy(self.ctx, self.cfg, self.policy, self.rms, self.state["steps"], algorithm)
-        episodes = pd.DataFrame(self.state["episodes"],
-                                columns=["iteration", "env_step", "episode_return", "episode_length"])
+        episodes = pd.DataFrame(self.state["episodes"], columns=EPISODE_COLUMNS)
         iterations = pd.DataFrame(self.state["iterations"], columns=columns)
         return {"episodes": episodes.assign(seed=self.cfg.seed), "iterations": iterations.assign(seed=self.cfg.seed)}
 
@@ -255,8 +273,7 @@ def run_population_search(cfg: Figure4Config, ctx) -> dict[str, pd.DataFrame]:
     # per iteration: the mean and best return of its episodes (one per candidate), its CMA generations (CEM: 1),
     # search_std (CEM: the sampling standard deviation averaged over coordinates; CMA: the step size sigma, each
     # coordinate's standard deviation being sigma sqrt(C_ii)) and the entropy of the distribution's mean policy
-    return run.finish(name, ["iteration", "env_step", "mean_return", "episodes", "max_return", "generations",
-                             "search_std", "entropy"])
+    return run.finish(name, SEARCH_COLUMNS)
 
 
 # ---- RWR: TRPO's single-path batch, then a weighted maximum-likelihood refit --------------------------------------
@@ -291,8 +308,7 @@ def run_rwr(cfg: Figure4Config, ctx) -> dict[str, pd.DataFrame]:
         bar.update(1)
         run.checkpoint()
     bar.close()
-    return run.finish("RWR", ["iteration", "env_step", "mean_return", "episodes", "log_likelihood_gain", "kl",
-                              "entropy"])
+    return run.finish("RWR", RWR_COLUMNS)
 
 
 __all__ = ["Figure4Config", "validate_figure4", "run_figure4", "run_population_search", "run_rwr", "save_policy",

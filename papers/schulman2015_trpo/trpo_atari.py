@@ -34,37 +34,7 @@ from common.onpolicy import conjugate_gradient, discounted_returns, line_search,
 from common.onpolicy.torch_fisher import categorical_fvp_fn
 
 
-@dataclass
-class TRPOAtariConfig:
-    seed: int = 0
-    game: str = "Pong"
-    iterations: int = 500  # policy iterations (Table 3)
-    batch_steps: int = 100_000  # SP: sim. steps per iteration (Table 3), counted as agent steps
-    num_actors: int = 8  # not stated: parallel emulators that fill the batch (the paper used a 16-core computer)
-    frame_skip: int = 4  # Mnih et al. 2013 (3 on Space Invaders: experiments.yaml)
-    max_kl: float = 0.01  # delta (Table 3)
-    gamma: float = 0.99  # (Table 3)
-    cg_iters: int = 10  # Appendix C.1
-    fvp_fraction: float = 0.1  # Appendix C.1
-    cg_damping: float = 1e-3  # not stated (modular_rl's default)
-    backtrack_shrink: float = 0.5  # not stated (modular_rl, baselines)
-    max_backtracks: int = 10  # not stated (modular_rl, baselines)
-    channels: int = 16  # two conv layers of 16 channels (Sec. 8.2)
-    hidden_units: int = 20  # one fully connected layer of 20 units (Sec. 8.2)
-    torch_threads: int = 1
-
-
-def validate_trpo_atari(cfg: TRPOAtariConfig) -> None:
-    """Values the algorithm can use (checked before any run starts): a known game (or the Toy task), positive sizes,
-    a positive KL bound, discount in [0, 1], a share of the batch for the Fisher-vector products in (0, 1]."""
-    check.seed(cfg)
-    check.one_of(cfg, "game", (*GAMES, "Toy"))
-    check.at_least(cfg, 1, "iterations", "batch_steps", "num_actors", "frame_skip", "cg_iters", "max_backtracks",
-                   "channels", "hidden_units", "torch_threads")
-    check.positive(cfg, "max_kl")
-    check.at_least(cfg, 0.0, "cg_damping")
-    check.between(cfg, 0, 1, "gamma")
-    check.between(cfg, 0, 1, "fvp_fraction", "backtrack_shrink", lo_open=True)
+from .trpo_atari_config import TRPOAtariConfig, validate_trpo_atari  # noqa: E402,F401 (torch-free)
 
 
 class AtariPolicy(nn.Module):

@@ -1,52 +1,63 @@
 """Schulman et al. (2017): Proximal Policy Optimization Algorithms (arXiv 1707.06347).
 
-The algorithm is ppo.py; Figure 3's comparison methods are fig3_baselines.py (A2C and A2C + trust region in a2c.py,
-vanilla PG with adaptive stepsize in vanilla_pg.py, TRPO with the reference code's settings in trpo_gae.py, on the
-sampling loop of onpolicy_loop.py); experiments.yaml lists Table 1, Figure 3 with its comparison methods, the
-annealing ablation and the random-policy baseline; claims.yaml what the paper reports; bench.py the speed benchmark
-(`repro bench schulman2017_ppo`).
+The algorithm is ppo.py (Atari: ppo_atari.py, its config ppo_atari_config.py); Figure 3's comparison methods are
+fig3_baselines.py (A2C and A2C + trust region in a2c.py, vanilla PG with adaptive stepsize in vanilla_pg.py, TRPO with
+the reference code's settings in trpo_gae.py, on the sampling loop of onpolicy_loop.py); experiments.yaml lists
+Table 1, Figure 3 with its comparison methods, the annealing ablation and the random-policy baseline; claims.yaml
+what the paper reports; bench.py the speed benchmark (`repro bench schulman2017_ppo`). Everything but the configs
+is named by reference and imported on first use (common/platform/registry.py: `lazy`).
 """
 from common.platform.finite import TableRules
-from common.platform.registry import Runner
+from common.platform.registry import Live, Runner, lazy
 
-from .analysis import (anneal_gain_values, anneal_normalized_values, atari_last100_values, atari_summary,
-                       final_return_values, normalized_score_values, ppo_margin_values, ppo_near_top_share_values,
-                       table1_aggregate)
-from .bench import bench, peer
-from .baselines import RandomPolicyConfig, run_random_policy, validate_random_policy
-from .fig3_baselines import Fig3BaselineConfig, run_fig3_baseline, validate_fig3_baseline
-from .plots import plot, plot_anneal_ablation, plot_fig3_baselines
-from .ppo import PPOConfig, run_ppo, validate_ppo
-from .ppo_atari import LEGACY as ATARI_LEGACY, PPOAtariConfig, run_ppo_atari, validate_ppo_atari
+from .baselines import RandomPolicyConfig, validate_random_policy
+from .fig3_baselines import Fig3BaselineConfig, validate_fig3_baseline
+from .ppo import PPOConfig, validate_ppo
+from .ppo_atari_config import PPOAtariConfig, validate_ppo_atari
+
+L = lazy(__name__)
 
 EPISODE_LOG = TableRules(may_be_empty=True)  # a log of the episodes that ended: none may end in a short run
 
 RUNNERS = {
-    "ppo": Runner(PPOConfig, run_ppo, validate_ppo, tables={"episodes": EPISODE_LOG}),
+    "ppo": Runner(PPOConfig, L(".ppo:run_ppo"), validate_ppo, tables={"episodes": EPISODE_LOG},
+                  live=Live({"episodes": ("env_step", "episode_return", "episode_length"),
+                             "iterations": ("iteration", "env_step", "kl", "policy_loss", "value_loss", "beta", "lr")},
+                            curve=("episodes", "env_step", "episode_return"))),
     # Figure 3's comparison methods (A2C, A2C + trust region, vanilla PG adaptive, TRPO; CEM joins when built)
-    "fig3_baseline": Runner(Fig3BaselineConfig, run_fig3_baseline, validate_fig3_baseline,
-                            tables={"episodes": EPISODE_LOG}),
-    "random_policy": Runner(RandomPolicyConfig, run_random_policy, validate_random_policy),
-    "ppo_atari": Runner(PPOAtariConfig, run_ppo_atari, validate_ppo_atari, tables={"episodes": EPISODE_LOG},
-                        legacy=ATARI_LEGACY),
+    "fig3_baseline": Runner(Fig3BaselineConfig, L(".fig3_baselines:run_fig3_baseline"), validate_fig3_baseline,
+                            tables={"episodes": EPISODE_LOG},
+                            live=Live({"episodes": ("env_step", "episode_return", "episode_length"),
+                                       "iterations": ("update", "env_step", "policy_loss", "value_loss", "kl",
+                                                      "stepsize", "entropy")},
+                                      curve=("episodes", "env_step", "episode_return"))),
+    "random_policy": Runner(RandomPolicyConfig, L(".baselines:run_random_policy"), validate_random_policy),
+    "ppo_atari": Runner(PPOAtariConfig, L(".ppo_atari:run_ppo_atari"), validate_ppo_atari,
+                        tables={"episodes": EPISODE_LOG}, legacy=L(".ppo_atari:LEGACY"),
+                        live=Live({"episodes": ("agent_step", "episode_return", "episode_length")},
+                                  curve=("episodes", "agent_step", "episode_return"))),
 }
 
 #: Figures (experiments.yaml names one with `figure:`, "default" unless given).
-FIGURES = {"default": plot, "fig3_baselines": plot_fig3_baselines, "anneal_ablation": plot_anneal_ablation}
+FIGURES = {"default": L(".plots:plot"), "fig3_baselines": L(".plots:plot_fig3_baselines"),
+           "anneal_ablation": L(".plots:plot_anneal_ablation")}
 
 #: Per-run tables in the regenerated README (experiments.yaml names one with `summary:`).
-SUMMARIES = {"atari": atari_summary}
+SUMMARIES = {"atari": L(".analysis:atari_summary")}
 
 #: Benchmarks (`repro bench`): name -> (runner, function(cfg, n_steps, scratch_dir) -> dict).
-BENCH = {"ppo": (RUNNERS["ppo"], bench, peer)}
+BENCH = {"ppo": (RUNNERS["ppo"], L(".bench:bench"), L(".bench:peer"))}
 
 #: Per-run statistics that need several experiments (claims name them with `statistic: {custom: NAME}`).
-STATISTICS = {"normalized_score": normalized_score_values, "final_return": final_return_values,
-              "atari_last100": atari_last100_values, "ppo_margin": ppo_margin_values,
-              "ppo_near_top_share": ppo_near_top_share_values, "anneal_normalized": anneal_normalized_values,
-              "anneal_gain": anneal_gain_values}
+STATISTICS = {"normalized_score": L(".analysis:normalized_score_values"),
+              "final_return": L(".analysis:final_return_values"),
+              "atari_last100": L(".analysis:atari_last100_values"),
+              "ppo_margin": L(".analysis:ppo_margin_values"),
+              "ppo_near_top_share": L(".analysis:ppo_near_top_share_values"),
+              "anneal_normalized": L(".analysis:anneal_normalized_values"),
+              "anneal_gain": L(".analysis:anneal_gain_values")}
 
 #: Multi-task results aggregated over tasks (common/analysis/aggregate.py): name -> function(paper, data_by_exp).
-AGGREGATES = {"table1": table1_aggregate}
+AGGREGATES = {"table1": L(".analysis:table1_aggregate")}
 
 __all__ = ["RUNNERS", "BENCH", "STATISTICS", "FIGURES", "SUMMARIES", "AGGREGATES"]
