@@ -277,7 +277,7 @@ def test_hopper_walker_and_atari_paper_budget_dry_run_on_slurm(results_root, cap
     assert "#SBATCH --array=0-6" in capsys.readouterr().out  # Table 1: one run per game
     # the local sweeps of the README, listed without running
     assert cli.main(["sweep", PAPER, "fig4_cartpole", "--budget", "paper", "--jobs", "2", "--dry-run"]) == 0
-    assert "35 runs: 0 complete, 35 to run (2 at a time, local launcher; dry run" in capsys.readouterr().out
+    assert "50 runs: 0 complete, 50 to run (2 at a time, local launcher; dry run" in capsys.readouterr().out
 
 
 def test_physics_state_restores_a_mujoco_task_exactly():
