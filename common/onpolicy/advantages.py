@@ -35,3 +35,13 @@ def gae(rewards: np.ndarray, values: np.ndarray, episode_ends: np.ndarray, last_
         last = delta + gamma * lam * not_end * last  # eq. 11, recursively
         adv[t] = last
     return adv
+
+
+def time_dependent_baseline(returns: np.ndarray, timesteps: np.ndarray) -> np.ndarray:
+    """b_t = the mean of the returns at time index t over the batch's trajectories that reached t, evaluated at each
+    step (GAE, Schulman et al. 2016, Sec. 6: the "No VF" baseline, "a time-dependent baseline averaged over the
+    batch"). `timesteps[i]` is step i's index within its trajectory (0, 1, ...)."""
+    t = np.asarray(timesteps, dtype=np.int64)
+    sums = np.bincount(t, weights=returns)
+    counts = np.bincount(t)
+    return (sums / np.maximum(counts, 1))[t]
