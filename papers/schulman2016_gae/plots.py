@@ -66,6 +66,7 @@ def plot_heatmap(experiment, data: ExperimentData, out_dir: Path, caption: str) 
         mean[i, j], count[i, j] = g["final_return"].mean(), len(g)
     fig, ax = plt.subplots(figsize=(1.0 + 0.62 * len(columns), 1.2 + 0.42 * len(gammas)))
     image = ax.imshow(mean, cmap="gray", aspect="auto", origin="lower")
+    ax.grid(False)
     for i in range(len(gammas)):
         for j in range(len(columns)):
             if count[i, j]:
