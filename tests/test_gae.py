@@ -228,3 +228,14 @@ def test_bad_values_are_rejected_before_any_work(results_root):
                        ({"env_id": "Hopper-v5"}, "trajectories"), ({"baseline": "linear"}, "baseline")):
         with pytest.raises(ConfigValueError, match=named):
             validate_gae(GAEConfig(**bad))
+
+
+def test_3d_paper_budget_dry_run_on_slurm(results_root, capsys):
+    from common.platform import cli
+
+    for experiment, runs in (("fig3_biped", 72), ("fig4_quadruped", 20), ("fig4_standup", 20)):
+        assert cli.main(["sweep", PAPER, experiment, "--launcher", "slurm", "--profile", "local", "--dry-run"]) == 0
+        out = capsys.readouterr().out
+        # Figure 3: 8 settings x 9 trials; Figure 4: 4 settings x 5 trials, at the paper's budget
+        assert f"{runs} runs" in out and f"#SBATCH --array=0-{runs - 1}" in out
+    assert not results_root.exists()  # a dry run writes nothing
