@@ -239,3 +239,12 @@ def test_3d_paper_budget_dry_run_on_slurm(results_root, capsys):
         # Figure 3: 8 settings x 9 trials; Figure 4: 4 settings x 5 trials, at the paper's budget
         assert f"{runs} runs" in out and f"#SBATCH --array=0-{runs - 1}" in out
     assert not results_root.exists()  # a dry run writes nothing
+
+
+def test_bench_times_the_loop_and_environment_only_stepping(tmp_path):
+    from papers.schulman2016_gae.bench import bench
+    from papers.schulman2016_gae.gae import GAEConfig
+
+    out = bench(GAEConfig(iterations=2, trajectories=4, init_log_std=float(np.log(10.0))), 2000, tmp_path)
+    assert out["unit"] == "env-steps/s" and out["environment_only"] > 0 and out["training"] > 0
+    assert "2 updates" in out["note"]
