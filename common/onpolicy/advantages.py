@@ -22,7 +22,7 @@ def discounted_returns(rewards: np.ndarray, episode_ends: np.ndarray, gamma: flo
 
 def gae(rewards: np.ndarray, values: np.ndarray, episode_ends: np.ndarray, last_value: float, gamma: float,
         lam: float) -> np.ndarray:
-    """Generalized advantage estimation (PPO eq. 11-12; Schulman et al. 2016) over one batch of T steps.
+    """Generalized advantage estimation (PPO eq. 11-12; Schulman et al. 2016, eq. 16) over one batch of T steps.
     `episode_ends[t]` is True when the episode ended after step t: then V(s_{t+1}) counts as 0 and the sum stops.
     (A truncation that should bootstrap has gamma V(s_final) folded into its reward beforehand.)"""
     T = len(rewards)
