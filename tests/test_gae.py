@@ -203,6 +203,14 @@ def test_saved_agent_acts_as_the_training_policy(tmp_path, monkeypatch):
     obs = np.array([0.01, -0.02, 0.03, 0.04])
     x = np.clip((obs - agent.policy["obs_mean"]) / np.sqrt(agent.policy["obs_var"] + 1e-8), -5, 5)
     np.testing.assert_allclose(agent.act(obs, deterministic=True), policy.mean(x[None])[0], rtol=1e-12)
+    # the numpy cart-pole has no renderer: filming it is a clear error, evaluating it works
+    from common.platform.errors import ReproError
+    from common.rl.agents import evaluate, record_video
+
+    with pytest.raises(ReproError, match="without a renderer"):
+        record_video(agent, tmp_path / "x.gif", 0, False)
+    result = evaluate(agent, [5, 6], deterministic=True)
+    assert all(1 <= r <= 1000 and r == n for r, n in zip(result["returns"], result["lengths"]))
 
 
 def test_curves_sweep_and_report_end_to_end(results_root, capsys):
