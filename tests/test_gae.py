@@ -256,3 +256,37 @@ def test_bench_times_the_loop_and_environment_only_stepping(tmp_path):
     out = bench(GAEConfig(iterations=2, trajectories=4, init_log_std=float(np.log(10.0))), 2000, tmp_path)
     assert out["unit"] == "env-steps/s" and out["environment_only"] > 0 and out["training"] > 0
     assert "2 updates" in out["note"]
+
+
+def test_claim_statistics_on_hand_made_runs():
+    """The cart-pole claims' per-seed group differences and the 3D claims' final differences, on made-up tables."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from papers.schulman2016_gae.analysis import (best_region_values, fast_lambda_values, final_difference_values,
+                                                  intermediate_over_lambda0_values)
+
+    configs, rows = {}, []
+    for gamma in (0.9, 0.99):
+        for lam, base in ((0.0, 100.0), (0.96, 700.0), (1.0, 400.0)):
+            v = f"gamma{gamma:g}__lambda{lam:g}"
+            configs[v] = {"gamma": gamma, "lam": lam, "baseline": "value_function"}
+            for seed in (0, 1):
+                for it in range(3):  # returns base + 10 it (+ seed): final = base + 20 + seed, curve mean base + 10
+                    rows.append({"variant": v, "seed": seed, "iteration": it, "mean_return": base + 10 * it + seed})
+    configs["gamma0.99__no_vf"] = {"gamma": 0.99, "lam": 0.96, "baseline": "time"}
+    rows += [{"variant": "gamma0.99__no_vf", "seed": s, "iteration": i, "mean_return": 5000.0}
+             for s in (0, 1) for i in range(3)]
+    data = {"e": SimpleNamespace(tables={"iterations": pd.DataFrame(rows)}, configs=configs)}
+    claim = SimpleNamespace(experiment="e", statistic={})
+    # in the region: only (0.99, 0.96) -> 720 + seed; the other 5 cells (No VF left out): mean of 120, 720, 420,
+    # 120, 420 = 360 (+ seed): difference 360 for each seed
+    np.testing.assert_allclose(best_region_values(claim, data), [360.0, 360.0])
+    # gamma 0.99: lambda 0.96's curve mean 710 against lambda 0 and 1's (110 + 410) / 2 = 260
+    np.testing.assert_allclose(fast_lambda_values(claim, data), [450.0, 450.0])
+    # gamma in [0.96, 0.99] holds only 0.99: 720 - 120
+    np.testing.assert_allclose(intermediate_over_lambda0_values(claim, data), [600.0, 600.0])
+    claim3d = SimpleNamespace(experiment="e", statistic={"variants": ["gamma0.99__lambda0.96", "gamma0.99__lambda1"],
+                                                         "last_iterations": 2})
+    np.testing.assert_allclose(final_difference_values(claim3d, data), [300.0, 300.0])
