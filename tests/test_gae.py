@@ -264,8 +264,8 @@ def test_claim_statistics_on_hand_made_runs():
 
     import pandas as pd
 
-    from papers.schulman2016_gae.analysis import (best_region_values, fast_lambda_values, final_difference_values,
-                                                  intermediate_over_lambda0_values)
+    from papers.schulman2016_gae.analysis import (best_gamma_values, best_region_values, fast_lambda_values,
+                                                  final_difference_values, intermediate_over_lambda0_values)
 
     configs, rows = {}, []
     for gamma in (0.9, 0.99):
@@ -283,6 +283,8 @@ def test_claim_statistics_on_hand_made_runs():
     # in the region: only (0.99, 0.96) -> 720 + seed; the other 5 cells (No VF left out): mean of 120, 720, 420,
     # 120, 420 = 360 (+ seed): difference 360 for each seed
     np.testing.assert_allclose(best_region_values(claim, data), [360.0, 360.0])
+    # lambda in [0.92, 0.99] holds only 0.96: gamma 0.99 (720) against gamma 0.9 (720)
+    np.testing.assert_allclose(best_gamma_values(claim, data), [0.0, 0.0])
     # gamma 0.99: lambda 0.96's curve mean 710 against lambda 0 and 1's (110 + 410) / 2 = 260
     np.testing.assert_allclose(fast_lambda_values(claim, data), [450.0, 450.0])
     # gamma in [0.96, 0.99] holds only 0.99: 720 - 120

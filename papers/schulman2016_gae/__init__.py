@@ -9,7 +9,7 @@ tasks); claims.yaml what the paper states; analysis.py the claims' statistics; p
 from common.platform.finite import TableRules
 from common.platform.registry import Runner
 
-from .analysis import (best_region_values, fast_lambda_values, final_difference_values,
+from .analysis import (best_gamma_values, best_region_values, fast_lambda_values, final_difference_values,
                        intermediate_over_lambda0_values, intermediate_over_lambda1_values, run_summary)
 from .bench import bench
 from .gae import GAEConfig, run_gae, validate_gae
@@ -27,7 +27,7 @@ FIGURES = {"default": plot_curves, "figure2": plot_figure2, "heatmap": plot_heat
 SUMMARIES = {"per_run": run_summary}
 
 #: Per-run statistics for the claims (`statistic: {custom: NAME}`).
-STATISTICS = {"best_region": best_region_values, "fast_lambda": fast_lambda_values,
+STATISTICS = {"best_region": best_region_values, "best_gamma": best_gamma_values, "fast_lambda": fast_lambda_values,
               "intermediate_over_lambda1": intermediate_over_lambda1_values,
               "intermediate_over_lambda0": intermediate_over_lambda0_values,
               "final_difference": final_difference_values}

@@ -69,6 +69,19 @@ def best_region_values(claim, data_by_exp) -> np.ndarray:
     return _group_difference(cells, "final_return", best, lambda r: _gae(r) and not best(r))
 
 
+def best_gamma_values(claim, data_by_exp) -> np.ndarray:
+    """Per seed, over the cells with lambda in [0.92, 0.99]: the mean return after the last update with gamma in
+    [0.96, 0.99] minus that with the grid's other gamma (No VF left out). Stricter than `best_region_values`, whose
+    other cells include the small lambda that do worst: this one holds lambda in its range and varies gamma only."""
+    data = data_by_exp.get(claim.experiment)
+    if data is None:
+        return np.array([])
+    cells = cell_table(data)
+    cells = cells[(cells["baseline"] == "value_function") & cells["lam"].map(lambda x: _inside(x, BEST_LAMBDA))]
+    return _group_difference(cells, "final_return", lambda r: _inside(r["gamma"], BEST_GAMMA),
+                             lambda r: not _inside(r["gamma"], BEST_GAMMA))
+
+
 def fast_lambda_values(claim, data_by_exp) -> np.ndarray:
     """Per seed, at gamma = 0.99: the learning-curve mean over lambda in [0.92, 0.98], minus that over the other
     lambda values of the grid at gamma = 0.99 (No VF left out)."""
