@@ -45,7 +45,7 @@ def test_catalog_readme_regenerates_and_names_every_requested_paper(monkeypatch,
     expected = ("reproduced at the paper's budget (6 of 6" if complete == 6 else
                 f"partly at the paper's budget ({complete} of 6 experiments complete")
     assert status["russo2017_thompson"].startswith(expected), status["russo2017_thompson"]
-    assert status["schulman2016_gae"] == "planned"
+    assert status["schulman2016_gae"].startswith("runnable") or "budget" in status["schulman2016_gae"]
     assert status["schulman2015_trpo"].startswith("runnable") or "budget" in status["schulman2015_trpo"]
     for r, s in zip(rows, statuses(rows)):
         assert f"| {r['n']} | " in text and s

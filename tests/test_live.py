@@ -118,6 +118,8 @@ RUNNERS = [
      dict(env_id="InvertedPendulum-v5", hidden_units=0, iterations=3, batch_steps=500, method="rwr")),
     ("schulman2017_ppo", "fig3_baseline", "papers.schulman2017_ppo.fig3_baselines", "Fig3BaselineConfig",
      dict(env_id="Pendulum-v1", total_env_steps=1000, method="a2c")),
+    ("schulman2016_gae", "gae", "papers.schulman2016_gae.gae", "GAEConfig",
+     dict(env_id="BartoCartPole", iterations=3)),
     ("haarnoja2018_sac", "sac", "papers.haarnoja2018_sac.sac", "SACConfig",
      dict(env_id="Pendulum-v1", total_env_steps=600, learning_starts=200, eval_every_steps=200, hidden_units=16,
           batch_size=16)),

@@ -22,7 +22,7 @@ def discounted_returns(rewards: np.ndarray, episode_ends: np.ndarray, gamma: flo
 
 def gae(rewards: np.ndarray, values: np.ndarray, episode_ends: np.ndarray, last_value: float, gamma: float,
         lam: float) -> np.ndarray:
-    """Generalized advantage estimation (PPO eq. 11-12; Schulman et al. 2016) over one batch of T steps.
+    """Generalized advantage estimation (PPO eq. 11-12; Schulman et al. 2016, eq. 16) over one batch of T steps.
     `episode_ends[t]` is True when the episode ended after step t: then V(s_{t+1}) counts as 0 and the sum stops.
     (A truncation that should bootstrap has gamma V(s_final) folded into its reward beforehand.)"""
     T = len(rewards)
@@ -35,3 +35,13 @@ def gae(rewards: np.ndarray, values: np.ndarray, episode_ends: np.ndarray, last_
         last = delta + gamma * lam * not_end * last  # eq. 11, recursively
         adv[t] = last
     return adv
+
+
+def time_dependent_baseline(returns: np.ndarray, timesteps: np.ndarray) -> np.ndarray:
+    """b_t = the mean of the returns at time index t over the batch's trajectories that reached t, evaluated at each
+    step (GAE, Schulman et al. 2016, Sec. 6: the "No VF" baseline, "a time-dependent baseline averaged over the
+    batch"). `timesteps[i]` is step i's index within its trajectory (0, 1, ...)."""
+    t = np.asarray(timesteps, dtype=np.int64)
+    sums = np.bincount(t, weights=returns)
+    counts = np.bincount(t)
+    return (sums / np.maximum(counts, 1))[t]

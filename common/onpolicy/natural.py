@@ -99,6 +99,21 @@ def gaussian_empirical_fvp(p: Params, prefix: str, n_layers: int, log_std: str, 
     return out
 
 
+def regression_gnvp(p: Params, prefix: str, n_layers: int, inputs: list[np.ndarray], v: np.ndarray,
+                    damping: float = 0.0) -> np.ndarray:
+    """H v for the Gauss-Newton matrix H = mean_n J_n^T J_n of a regression MLP `prefix` (J_n = d V(s_n) / d phi),
+    plus damping * v: the Hessian of the mean squared change of its outputs, 1/2 mean_n ||V_phi(s_n) - V_old(s_n)||^2,
+    at phi_old (the Fisher matrix of a unit-variance Gaussian with mean V_phi(s); GAE, Schulman et al. 2016, Sec. 5,
+    the value function's trust region). Entries of v outside `prefix` are ignored (their products are 0)."""
+    n = inputs[0].shape[0]
+    out = np.zeros_like(p.flat)
+    jv = mlp_jvp(p, prefix, n_layers, inputs, v)  # J v (N x out_dim)
+    _backward_into(p, prefix, n_layers, inputs, jv / n, out)  # J^T J v, averaged
+    if damping:
+        out += damping * v
+    return out
+
+
 def categorical_fvp(p: Params, prefix: str, n_layers: int, inputs: list[np.ndarray], probs: np.ndarray,
                     v: np.ndarray, damping: float = 0.0) -> np.ndarray:
     """F v for a categorical policy with logits = MLP `prefix`(s) and probabilities `probs` at theta_old:

@@ -511,6 +511,11 @@ def record_video(agent: Agent, out: Path, seed: int, deterministic: bool, max_st
                          "imageio and Pillow")
     if agent.family == "bandit":
         raise ReproError("a bandit's agent has no environment to film")
+    from common.rl.envs import NUMPY_TASKS
+
+    if agent.meta.get("env_id") in NUMPY_TASKS:
+        raise ReproError(f"{agent.meta['env_id']} is a numpy task without a renderer: nothing to film; "
+                         "`repro eval` gives its episodes' returns")
     rng = np.random.default_rng(rng_seed)
     frames: list[np.ndarray] = []
     if agent.family == "atari":

@@ -17,12 +17,24 @@ MUJOCO_V5 = ("HalfCheetah-v5", "Hopper-v5", "InvertedDoublePendulum-v5", "Invert
 
 
 CLASSIC = ("Pendulum-v1",)  # small continuous-control tasks for tests
+#: MuJoCo v5 tasks that only some papers use (GAE's biped standing up)
+MUJOCO_V5_EXTRA = ("HumanoidStandup-v5",)
+#: numpy tasks of this repository (common/rl/barto_cartpole.py: GAE's cart-pole)
+NUMPY_TASKS = ("BartoCartPole",)
 
 
 def make_env(env_id: str, seed: int) -> gym.Env:
-    """A MuJoCo v5 task, or a small classic-control task, seeded."""
-    if env_id not in MUJOCO_V5 + CLASSIC:
-        raise ReproError(f"unknown environment '{env_id}'; valid: {', '.join(MUJOCO_V5 + CLASSIC)}")
+    """A MuJoCo v5 task, a small classic-control task, or a numpy task of this repository, seeded."""
+    valid = MUJOCO_V5 + MUJOCO_V5_EXTRA + CLASSIC + NUMPY_TASKS
+    if env_id not in valid:
+        raise ReproError(f"unknown environment '{env_id}'; valid: {', '.join(valid)}")
+    if env_id == "BartoCartPole":
+        from common.rl.barto_cartpole import make_barto_env
+
+        env = make_barto_env()
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+        return env
     import gymnasium as gym
 
     env = gym.make(env_id)
@@ -32,6 +44,10 @@ def make_env(env_id: str, seed: int) -> gym.Env:
 
 
 def env_version(env_id: str) -> str:
+    if env_id == "BartoCartPole":
+        from common.rl import barto_cartpole
+
+        return barto_cartpole.env_version()
     import gymnasium as gym
     import mujoco
 

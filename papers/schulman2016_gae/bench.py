@@ -1,0 +1,59 @@
+"""Speed benchmark (`repro bench schulman2016_gae EXPERIMENT`): the whole training loop against stepping the same
+environment alone with random actions, in one process.
+
+On cart-pole "environment only" steps the same batch of carts together (`BartoCartPole`, all trajectories of a
+batch at once) with Gaussian forces; on the MuJoCo tasks it steps the gymnasium task one step at a time."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common.platform.records import RunContext, RunRecord
+from common.rl.barto_cartpole import BartoCartPole
+from common.rl.envs import make_env
+
+from .gae import CARTPOLE, GAEConfig, run_gae
+
+
+def env_only_steps_per_s(cfg: GAEConfig, n_steps: int) -> float:
+    """Random actions (std 10 N on cart-pole, 1 elsewhere), no learning; failed carts start over together."""
+    rng = np.random.default_rng(cfg.seed)
+    start = time.perf_counter()
+    done = 0
+    if cfg.env_id == CARTPOLE:
+        carts = BartoCartPole(cfg.trajectories)
+        carts.reset(rng)
+        alive = np.ones(cfg.trajectories, bool)
+        while done < n_steps:
+            _, failed = carts.step(10.0 * rng.standard_normal(cfg.trajectories))
+            done += int(alive.sum())
+            alive &= ~failed
+            if not alive.any():
+                carts.reset(rng)
+                alive[:] = True
+    else:
+        env = make_env(cfg.env_id, cfg.seed)
+        act_dim = env.action_space.shape[0]
+        env.reset(seed=cfg.seed)
+        for _ in range(n_steps):
+            _, _, terminated, truncated, _ = env.step(rng.standard_normal(act_dim))
+            if terminated or truncated:
+                env.reset()
+        done = n_steps
+        env.close()
+    return done / (time.perf_counter() - start)
+
+
+def bench(cfg: GAEConfig, n_steps: int, scratch: Path) -> dict:
+    """The full loop (sampling, GAE, the TRPO step, the value function's trust region) for the experiment's
+    iterations from a fresh policy, then environment-only stepping for `n_steps` steps."""
+    start = time.perf_counter()
+    tables = run_gae(cfg, RunContext(RunRecord(scratch), checkpoint_every_s=1e9, show_progress=False))
+    steps = int(tables["iterations"]["env_step"].iloc[-1])
+    training = steps / (time.perf_counter() - start)
+    return {"unit": "env-steps/s", "environment_only": env_only_steps_per_s(cfg, n_steps), "training": training,
+            "note": f"TRPO + GAE on {cfg.env_id}, gamma {cfg.gamma}, lambda {cfg.lam}, baseline {cfg.baseline}: "
+                    f"{cfg.iterations} updates from a fresh policy, {steps:,} env steps (the batch grows as the "
+                    f"policy learns); environment only: {n_steps:,} steps"}

@@ -1,0 +1,393 @@
+"""High-Dimensional Continuous Control Using Generalized Advantage Estimation (Schulman, Moritz, Levine, Jordan,
+Abbeel; ICLR 2016; arXiv 1506.02438).
+
+Reads like the paper's Algorithm 1 (Sec. 6.1), "policy optimization with generalized advantage estimation":
+  for i = 0, 1, 2, ...
+    simulate the current policy pi_theta_i until N timesteps are obtained (cart-pole: 20 trajectories);
+    compute delta^V_t at all timesteps t, using V = V_phi_i:  delta^V_t = r_t + gamma V(s_{t+1}) - V(s_t)  (eq. 9)
+    compute A_t = sum_{l>=0} (gamma lambda)^l delta^V_{t+l} at all timesteps                       (eq. 16, GAE)
+    compute theta_{i+1} with TRPO (eq. 31): maximize g^T (theta - theta_i) subject to the quadratic model of the
+      mean KL, 1/2 (theta - theta_i)^T F (theta - theta_i) <= epsilon, by conjugate gradient on F s = g,
+      the maximal step and a backtracking line search (the pieces of TRPO, `common/onpolicy/`)
+    compute phi_{i+1} with the value function's trust region (eq. 30):
+      minimize_phi  sum_n ||V_phi(s_n) - V_hat_n||^2
+      subject to    1/N sum_n ||V_phi(s_n) - V_phi_old(s_n)||^2 / (2 sigma^2) <= epsilon,
+                    sigma^2 = 1/N sum_n ||V_phi_old(s_n) - V_hat_n||^2,
+      V_hat_n the discounted sum of rewards; solved approximately by conjugate gradient on the Gauss-Newton matrix
+      H = 1/N sum_n j_n j_n^T (j_n = grad_phi V_phi(s_n)), the step scaled to the trust region's boundary.
+  The policy step uses V_phi_i, the value function before its update (Sec. 6.1: fitting it first would bias the
+  advantages towards zero on the batch).
+
+"No VF" (Sec. 6, Figures 2-4): no value function; the advantage is the discounted return minus a time-dependent
+baseline, the batch's mean return at each time index (`common/onpolicy: time_dependent_baseline`).
+
+Policies and value functions (Sec. 6.2-6.3): cart-pole, a linear Gaussian policy and a value network with one
+hidden layer of 20 units; 3D tasks, both networks with tanh hidden layers of 100, 50 and 25 units and a linear
+output. The Gaussian's log standard deviations are a separate parameter vector (as TRPO's policies). Everything
+runs in numpy on flat parameter vectors (`common/rl/npmlp.py`).
+
+Cart-pole is the numpy cart-pole of Barto et al. 1983 (`common/rl/barto_cartpole.py`), the batch's 20
+trajectories stepped together; the 3D tasks run gymnasium's MuJoCo v5 tasks one step at a time.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import List
+
+import numpy as np
+import pandas as pd
+
+from common.platform import validate as check
+from common.platform.finite import check_finite, finite_mean
+from common.rl.agents import save_agent
+from common.rl.barto_cartpole import ENV_ID as CARTPOLE, MAX_STEPS as CARTPOLE_MAX_STEPS, BartoCartPole
+from common.rl.envs import MUJOCO_V5, MUJOCO_V5_EXTRA, RunningMeanStd, make_env, restore_env_state, save_env_state
+from common.rl.npmlp import Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
+from common.onpolicy import (conjugate_gradient, discounted_returns, gae, gaussian_entropy, gaussian_fvp,
+                             gaussian_kl, gaussian_log_prob, line_search, max_step, regression_gnvp,
+                             time_dependent_baseline)
+
+BASELINES = ("value_function", "time")  # GAE with V_phi | "No VF": the time-dependent batch-average baseline
+ENVS = (CARTPOLE,) + MUJOCO_V5 + MUJOCO_V5_EXTRA
+
+
+@dataclass
+class GAEConfig:
+    seed: int = 0
+    env_id: str = CARTPOLE
+    iterations: int = 20  # policy iterations (updates); the batch after the last update is sampled and recorded too
+    trajectories: int = 20  # cart-pole: trajectories per batch (Sec. 6.3.1); 0: collect `batch_steps` instead
+    batch_steps: int = 50_000  # 3D: timesteps per batch (Sec. 6.3.2: 50,000 biped, 200,000 quadruped, standing up)
+    path_length: int = 1000  # the longest trajectory (cart-pole: 1,000, Sec. 6.3.1; 3D: the v5 tasks' 1,000)
+    policy_hidden: List[int] = field(default_factory=list)  # cart-pole: linear; 3D: [100, 50, 25] tanh
+    value_hidden: List[int] = field(default_factory=lambda: [20])  # cart-pole: one layer of 20; 3D: [100, 50, 25]
+    gamma: float = 0.99  # discount, the figure's axis
+    lam: float = 0.96  # lambda of GAE (eq. 16), the figure's axis
+    baseline: str = "value_function"  # value_function | time ("No VF")
+    max_kl: float = 0.01  # policy trust region epsilon (eq. 31); not stated in the paper: TRPO's 0.01
+    vf_max_kl: float = 0.01  # value trust region epsilon (eq. 30); not stated in the paper: 0.01
+    cg_iters: int = 10  # conjugate-gradient iterations (TRPO Appendix C)
+    cg_damping: float = 1e-3  # not stated: F + damping I (TRPO runner's and modular_rl's default)
+    fvp_fraction: float = 1.0  # share of the batch in the policy's Fisher-vector products (TRPO used 10%)
+    backtrack_shrink: float = 0.5  # TRPO's line search (not stated): halve the step
+    max_backtracks: int = 10
+    normalize_obs: bool = True  # not stated: running mean/std filter of observations (modular_rl's default)
+    obs_clip: float = 5.0
+    init_log_std: float = 0.0  # log of the initial action std (cart-pole: log 10 N, Barto's force magnitude)
+
+
+def validate_gae(cfg: GAEConfig) -> None:
+    """Values the algorithm can use, checked before any run starts."""
+    check.seed(cfg)
+    check.one_of(cfg, "env_id", ENVS)
+    check.one_of(cfg, "baseline", BASELINES)
+    check.at_least(cfg, 1, "iterations", "batch_steps", "path_length", "cg_iters", "max_backtracks")
+    check.at_least(cfg, 0, "trajectories")
+    check.positive(cfg, "max_kl", "vf_max_kl", "obs_clip")
+    check.at_least(cfg, 0.0, "cg_damping")
+    check.between(cfg, 0, 1, "gamma", "lam")
+    check.between(cfg, 0, 1, "fvp_fraction", "backtrack_shrink", lo_open=True)
+    check.finite(cfg, "init_log_std")
+    check.each(cfg, "policy_hidden", len(cfg.policy_hidden), "hidden layer", 1)
+    check.each(cfg, "value_hidden", len(cfg.value_hidden), "hidden layer", 1)
+    for key in ("policy_hidden", "value_hidden"):
+        values = getattr(cfg, key)
+        check.require(all(float(v).is_integer() for v in values), key, values, "whole numbers of units")
+    if cfg.env_id == CARTPOLE:
+        check.require(cfg.trajectories >= 1, "trajectories", cfg.trajectories,
+                      "at least 1 on BartoCartPole (its batch is a number of trajectories)")
+        check.require(cfg.path_length <= CARTPOLE_MAX_STEPS, "path_length", cfg.path_length,
+                      f"at most {CARTPOLE_MAX_STEPS} on BartoCartPole")
+    else:
+        check.require(cfg.trajectories == 0, "trajectories", cfg.trajectories,
+                      "0 on the MuJoCo tasks (their batch is `batch_steps` timesteps)")
+
+
+# ---- the networks -------------------------------------------------------------------------------------------------
+class GaussianPolicy:
+    """pi_theta(a|s) = N(mean(s), diag(exp(r))^2): mean an MLP with tanh hidden layers (none: linear), r a separate
+    log-std vector; theta = `self.p.flat`."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: list[int], init_log_std: float, rng):
+        sizes = [obs_dim, *hidden, act_dim]
+        self.layers = len(sizes) - 1
+        self.p = Params({**mlp_shapes("pi", sizes), "log_std": (act_dim,)})
+        normc_init(self.p, "pi", self.layers, 0.1, rng)  # not stated: modular_rl's, output layer at 0.1
+        self.p["log_std"][...] = init_log_std
+
+    def mean(self, x: np.ndarray) -> np.ndarray:
+        return mlp_forward(self.p, "pi", self.layers, x)[0]
+
+
+class ValueFunction:
+    """V_phi(s): an MLP with tanh hidden layers and a scalar linear output; phi = `self.p.flat`."""
+
+    def __init__(self, obs_dim: int, hidden: list[int], rng):
+        sizes = [obs_dim, *hidden, 1]
+        self.layers = len(sizes) - 1
+        self.p = Params(mlp_shapes("v", sizes))
+        normc_init(self.p, "v", self.layers, 1.0, rng)  # not stated
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return mlp_forward(self.p, "v", self.layers, x)[0][:, 0]
+
+
+def fit_value_trust_region(vf: ValueFunction, x: np.ndarray, targets: np.ndarray, max_kl: float, cg_iters: int,
+                           damping: float) -> dict:
+    """One step of eq. (30) on the batch: the squared error's gradient g at phi_old, the Gauss-Newton direction
+    s = -(2H)^{-1} g by conjugate gradient (the objective's Hessian is 2H, H = 1/N sum_n j_n j_n^T), then the step
+    alpha s with alpha = min(1, sqrt(2 epsilon / (s^T H s / sigma^2))): the quadratic model's minimizer when it
+    lies inside the trust region, else the step along s to its boundary, 1/2 (alpha s)^T (H / sigma^2) (alpha s)
+    = epsilon (the constraint's quadratic model; objective and constraint share H, so the constrained minimizer
+    of the models lies along s). Returns the diagnostics; `vf.p.flat` holds phi_{i+1}."""
+    p = vf.p
+    v_old, inputs = mlp_forward(p, "v", vf.layers, x)
+    err = v_old[:, 0] - targets
+    n = len(targets)
+    sigma2 = float(np.mean(err * err))  # sigma^2 of eq. (30)
+    if not sigma2 > 0:
+        return {"vf_mse_before": sigma2, "vf_step_fraction": 0.0}
+    mlp_backward(p, "v", vf.layers, inputs, (2.0 * err / n)[:, None])  # g = grad 1/N sum (V - V_hat)^2
+    g = p.grad.copy()
+
+    def hvp(v: np.ndarray) -> np.ndarray:
+        return regression_gnvp(p, "v", vf.layers, inputs, v, damping)  # H v = 1/N sum_n j_n j_n^T v
+
+    s = -0.5 * conjugate_gradient(hvp, g, cg_iters)  # Gauss-Newton step of the objective: -(2H)^{-1} g
+    quad = float(s @ hvp(s)) / sigma2  # s^T (H / sigma^2) s: twice the constraint's model at s
+    alpha = 1.0 if quad <= 2 * max_kl else math.sqrt(2 * max_kl / quad)
+    p.flat[...] += alpha * s
+    return {"vf_mse_before": sigma2, "vf_step_fraction": alpha}
+
+
+# ---- sampling -----------------------------------------------------------------------------------------------------
+def _normalizer(cfg: GAEConfig, rms: RunningMeanStd):
+    if not cfg.normalize_obs:
+        return lambda o: o
+    mean, std, clip = rms.mean, np.sqrt(rms.var + 1e-8), cfg.obs_clip
+    return lambda o: np.minimum(np.maximum((o - mean) / std, -clip), clip)
+
+
+def sample_cartpole(cfg: GAEConfig, policy: GaussianPolicy, rms: RunningMeanStd, rng: np.random.Generator) -> dict:
+    """`cfg.trajectories` trajectories of at most `cfg.path_length` steps from the current policy, stepped together
+    (one numpy step moves every cart). Returns the steps laid end to end, trajectory by trajectory: observations,
+    actions, rewards, time indices, trajectory ends, and each trajectory's return and length."""
+    n, horizon, normalize = cfg.trajectories, cfg.path_length, _normalizer(cfg, rms)
+    std = np.exp(policy.p["log_std"])
+    carts = BartoCartPole(n)
+    obs = carts.reset(rng)
+    obs_buf = np.zeros((horizon, n, 4))
+    act_buf = np.zeros((horizon, n, 1))
+    lengths = np.zeros(n, dtype=np.int64)
+    alive = np.ones(n, dtype=bool)
+    for t in range(horizon):
+        action = policy.mean(normalize(obs)) + std * rng.standard_normal((n, 1))
+        obs_buf[t], act_buf[t] = obs, action
+        lengths += alive  # the step is taken by every cart still balancing (reward 1, the failing step included)
+        obs, failed = carts.step(action[:, 0])
+        alive &= ~failed
+        if not alive.any():
+            break
+    # trajectory-major layout (carts that failed kept moving in the arrays; those steps are dropped here)
+    idx_i, idx_t = np.nonzero(np.arange(horizon)[None, :] < lengths[:, None])  # row-major: trajectory by trajectory
+    ends = np.zeros(len(idx_t), dtype=bool)
+    ends[np.cumsum(lengths) - 1] = True
+    return {"obs": obs_buf[idx_t, idx_i], "act": act_buf[idx_t, idx_i], "rew": np.ones(len(idx_t)),
+            "t": idx_t, "end": ends, "returns": lengths.astype(float), "lengths": lengths}
+
+
+def sample_env(cfg: GAEConfig, env, policy: GaussianPolicy, rms: RunningMeanStd, rng: np.random.Generator) -> dict:
+    """Whole trajectories of a gymnasium task until the batch has at least `cfg.batch_steps` steps (the last
+    trajectory runs to its end), each at most `cfg.path_length` steps; same layout as `sample_cartpole`."""
+    normalize, std = _normalizer(cfg, rms), np.exp(policy.p["log_std"])
+    act_dim = len(std)
+    obs_l, act_l, rew_l, t_l, end_l, returns, lengths = [], [], [], [], [], [], []
+    n = 0
+    while n < cfg.batch_steps:
+        obs, _ = env.reset()
+        ep_return, length = 0.0, 0
+        while True:
+            action = policy.mean(normalize(obs)) + std * rng.standard_normal(act_dim)
+            obs_l.append(obs)
+            act_l.append(action)
+            t_l.append(length)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            rew_l.append(reward)
+            ep_return += reward
+            length += 1
+            done = terminated or truncated or length >= cfg.path_length
+            end_l.append(done)
+            if done:
+                break
+        n += length
+        returns.append(ep_return)
+        lengths.append(length)
+    return {"obs": np.array(obs_l), "act": np.array(act_l), "rew": np.array(rew_l), "t": np.array(t_l),
+            "end": np.array(end_l, bool), "returns": np.array(returns), "lengths": np.array(lengths)}
+
+
+# ---- the algorithm -----------------------------------------------------------------------------------------------
+def run_gae(cfg: GAEConfig, ctx) -> dict[str, pd.DataFrame]:
+    validate_gae(cfg)
+    cartpole = cfg.env_id == CARTPOLE
+    env = None if cartpole else make_env(cfg.env_id, cfg.seed)
+    obs_dim, act_dim = (4, 1) if cartpole else (env.observation_space.shape[0], env.action_space.shape[0])
+    policy = GaussianPolicy(obs_dim, act_dim, list(cfg.policy_hidden), cfg.init_log_std,
+                            np.random.default_rng(np.random.SeedSequence([cfg.seed, 5])))
+    vf = ValueFunction(obs_dim, list(cfg.value_hidden), np.random.default_rng(np.random.SeedSequence([cfg.seed, 6])))
+    p = policy.p
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7]))
+    rms = RunningMeanStd((obs_dim,))
+
+    state = ctx.restore()
+    if state is None:
+        state = {"iteration": 0, "steps": 0, "episodes": [], "iterations": []}
+    else:
+        p.flat[...] = state["policy"]
+        vf.p.flat[...] = state["value"]
+        rms.__dict__.update(state["rms"])
+        rng.bit_generator.state = state["rng"]
+        if env is not None:
+            restore_env_state(env, state["env"])
+
+    def checkpoint_state() -> dict:
+        return {**state, "policy": p.flat.copy(), "value": vf.p.flat.copy(), "rms": dict(rms.__dict__),
+                "rng": rng.bit_generator.state, "env": None if env is None else save_env_state(env)}
+
+    bar = ctx.progress(cfg.iterations + 1, f"GAE {cfg.env_id} gamma={cfg.gamma} lambda={cfg.lam}",
+                       initial=state["iteration"], unit="batches")
+    # batch i is sampled by pi_theta_i; after the last update (i = iterations) its batch is sampled and recorded only
+    for iteration in range(state["iteration"], cfg.iterations + 1):
+        # -- simulate the current policy (Algorithm 1) -----------------------------------------------------------
+        batch = sample_cartpole(cfg, policy, rms, rng) if cartpole else sample_env(cfg, env, policy, rms, rng)
+        n_steps = len(batch["rew"])
+        state["steps"] += n_steps
+        where = f"iteration {iteration} (env step {state['steps']:,})"
+        for ret, length in zip(batch["returns"], batch["lengths"]):
+            check_finite("episode return", float(ret), where)
+            state["episodes"].append((iteration, state["steps"], float(ret), int(length)))
+        mean_return = finite_mean("mean episode return", batch["returns"], where)
+        row = {"iteration": iteration, "env_step": state["steps"], "mean_return": mean_return,
+               "episodes": len(batch["returns"]), "mean_length": float(np.mean(batch["lengths"]))}
+        if iteration == cfg.iterations:  # the final policy's batch: recorded, not learned from
+            state["iterations"].append({**row, **{k: 0.0 for k in STEP_COLUMNS}})
+            state["iteration"] = iteration + 1
+            ctx.count(n_steps, "env-steps")
+            bar.update(1)
+            break
+        if cfg.normalize_obs:  # update the filter with the batch, then learn on the same inputs (as TRPO's runner)
+            rms.update(batch["obs"])
+        x = np.clip((batch["obs"] - rms.mean) / np.sqrt(rms.var + 1e-8), -cfg.obs_clip, cfg.obs_clip) \
+            if cfg.normalize_obs else batch["obs"]
+        returns = discounted_returns(batch["rew"], batch["end"], cfg.gamma)  # V_hat_t = sum_l gamma^l r_{t+l}
+
+        # -- advantages: GAE(gamma, lambda) with V = V_phi_i (eq. 16), or "No VF" --------------------------------
+        if cfg.baseline == "value_function":
+            values = vf(x)
+            # delta_t = r_t + gamma V(s_{t+1}) - V(s_t) (eq. 9), V = 0 after a trajectory's end;
+            # A_t = sum_l (gamma lambda)^l delta_{t+l} (eq. 16)
+            adv = gae(batch["rew"], values, batch["end"], 0.0, cfg.gamma, cfg.lam)
+        else:  # No VF: A_t = R_t - b_t, b_t the batch's mean return at time index t
+            adv = returns - time_dependent_baseline(returns, batch["t"])
+        check_finite("advantages", adv, where)
+
+        # -- policy: TRPO step on the linearized objective and the KL trust region (eq. 31) ----------------------
+        result = trpo_step(cfg, policy, x, batch["act"], adv, rng, where)
+
+        # -- value function: trust-region regression on the discounted returns (eq. 30) --------------------------
+        if cfg.baseline == "value_function":
+            before = vf(x)
+            fit = fit_value_trust_region(vf, x, returns, cfg.vf_max_kl, cfg.cg_iters, cfg.cg_damping)
+            after = vf(x)
+            var = float(np.var(returns))
+            fit["vf_explained_variance"] = 1.0 - float(np.var(returns - before)) / var if var > 0 else 0.0
+            fit["vf_mse_after"] = float(np.mean((after - returns) ** 2))
+        else:
+            fit = {"vf_mse_before": 0.0, "vf_step_fraction": 0.0, "vf_explained_variance": 0.0, "vf_mse_after": 0.0}
+        check_finite("value-function parameters", vf.p.flat, where)
+        check_finite("policy parameters", p.flat, where)
+        check_finite("observation statistics", {"mean": rms.mean, "variance": rms.var}, where)
+        step = {"surrogate_improvement": result.improvement, "kl": result.kl, "accepted": int(result.accepted),
+                "backtracks": result.backtracks, "entropy": gaussian_entropy(p["log_std"]), **fit}
+        check_finite("iteration metrics", step, where)
+        state["iterations"].append({**row, **step})
+        state["iteration"] = iteration + 1
+        ctx.count(n_steps, "env-steps")
+        bar.update(1)
+        ctx.maybe_checkpoint(checkpoint_state)
+    bar.close()
+    if env is not None:
+        env.close()
+    save_gae_agent(ctx, cfg, policy, vf, rms, state["steps"])
+    episodes = pd.DataFrame(state["episodes"], columns=["iteration", "env_step", "episode_return", "episode_length"])
+    iterations = pd.DataFrame(state["iterations"], columns=ITERATION_COLUMNS)
+    return {"episodes": episodes.assign(seed=cfg.seed), "iterations": iterations.assign(seed=cfg.seed)}
+
+
+STEP_COLUMNS = ("surrogate_improvement", "kl", "accepted", "backtracks", "entropy", "vf_mse_before",
+                "vf_step_fraction", "vf_explained_variance", "vf_mse_after")
+ITERATION_COLUMNS = ["iteration", "env_step", "mean_return", "episodes", "mean_length", *STEP_COLUMNS]
+
+
+def trpo_step(cfg: GAEConfig, policy: GaussianPolicy, x: np.ndarray, act: np.ndarray, adv: np.ndarray, rng,
+              where: str):
+    """TRPO's update (Schulman et al. 2015, Sec. 6 and Appendix C; GAE eq. 31) with the advantages in place of
+    TRPO's Q: maximize L(theta) = mean_t pi_theta(a_t|s_t) / pi_old(a_t|s_t) A_t subject to the mean KL <= epsilon.
+    g by the Gaussian's score, s = F^{-1} g by conjugate gradient, the maximal step sqrt(2 eps / s^T F s) s, then
+    the backtracking line search. `policy.p.flat` holds theta_{i+1} afterwards."""
+    p = policy.p
+    theta_old = p.flat.copy()
+    old_log_std = p["log_std"].copy()
+    old_mean, old_inputs = mlp_forward(p, "pi", policy.layers, x)
+    old_logp = gaussian_log_prob(old_mean, old_log_std, act)
+
+    def evaluate(theta: np.ndarray) -> tuple[float, float]:
+        """(L(theta), mean KL(pi_old || pi_theta)) on the batch."""
+        p.flat[...] = theta
+        mean = policy.mean(x)
+        ratio = np.exp(gaussian_log_prob(mean, p["log_std"], act) - old_logp)
+        return float((ratio * adv).mean()), float(gaussian_kl(old_mean, old_log_std, mean, p["log_std"]).mean())
+
+    # g = grad L at theta_old = mean_t A_t grad log pi(a_t|s_t); z = a - mean, sigma = exp(r):
+    #   d log pi / d mean = z / sigma^2;  d log pi / d r = z^2 / sigma^2 - 1
+    var = np.exp(2 * old_log_std)
+    z = act - old_mean
+    coef = (adv / len(adv))[:, None]
+    mlp_backward(p, "pi", policy.layers, old_inputs, coef * z / var)
+    p.g("log_std")[...] = (coef * (z * z / var - 1.0)).sum(0)
+    g = p.grad.copy()
+    check_finite("policy gradient", g, where)
+
+    n = len(x)
+    if cfg.fvp_fraction < 1.0:
+        sub = np.sort(rng.choice(n, size=max(1, int(math.ceil(cfg.fvp_fraction * n))), replace=False))
+        fvp_inputs = mlp_forward(p, "pi", policy.layers, x[sub])[1]
+    else:
+        fvp_inputs = old_inputs
+
+    def fvp(v: np.ndarray) -> np.ndarray:  # F v, F the Hessian of the mean KL at theta_old (TRPO Appendix C.1)
+        return gaussian_fvp(p, "pi", policy.layers, "log_std", fvp_inputs, v, cfg.cg_damping)
+
+    s = conjugate_gradient(fvp, g, cfg.cg_iters)
+    full_step = max_step(s, fvp(s), cfg.max_kl)
+    result = line_search(theta_old, full_step, evaluate, cfg.max_kl, cfg.backtrack_shrink, cfg.max_backtracks)
+    p.flat[...] = result.theta
+    return result
+
+
+# ---- the saved agent -------------------------------------------------------------------------------------------
+def save_gae_agent(ctx, cfg: GAEConfig, policy: GaussianPolicy, vf: ValueFunction, rms: RunningMeanStd,
+                   steps: int) -> None:
+    """The policy (its network, log std and the observation statistics; committed) and the value network (beside
+    the run, git-ignored) into the run folder (common/rl/agents.py), in the format of PPO's MuJoCo agents."""
+    p = policy.p
+    arrays = {name: p[name] for name in p.names()}
+    arrays.update(obs_mean=rms.mean, obs_var=rms.var)
+    meta = {"env_id": cfg.env_id, "obs_dim": int(p["pi.0.w"].shape[0]), "act_dim": int(p["log_std"].shape[0]),
+            "hidden_units": list(cfg.policy_hidden), "layers": policy.layers, "activation": "tanh",
+            "normalize_obs": cfg.normalize_obs, "obs_clip": cfg.obs_clip, "env_steps": int(steps),
+            "algorithm": f"TRPO + GAE (gamma {cfg.gamma}, lambda {cfg.lam}, baseline {cfg.baseline})",
+            "default_deterministic": False}
+    large = {name: vf.p[name] for name in vf.p.names()} if cfg.baseline == "value_function" else None
+    save_agent(ctx, "gaussian_mlp", arrays, meta, large=large)
