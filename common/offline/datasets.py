@@ -156,7 +156,8 @@ def from_replay(run_dir, until_step: int) -> tuple[Dataset, dict]:
     large = agent.large or {}
     if "replay.obs" not in large:
         raise ReproError(f"{run_dir} kept no replay buffer: run it with save_replay=true (papers/haarnoja2018_sac)")
-    size, pos, steps = int(large["replay.size"]), int(large["replay.pos"]), int(agent.meta["env_steps"])
+    size, pos = (int(np.ravel(large[f"replay.{k}"])[0]) for k in ("size", "pos"))
+    steps = int(agent.meta["env_steps"])
     if size != steps or not 0 < until_step <= size:
         raise ReproError(f"{run_dir}: its replay holds {size:,} of {steps:,} env steps (pos {pos:,}); medium-replay needs "
                          f"the first {until_step:,} in order, so replay_size must be at least the run's total_env_steps")
