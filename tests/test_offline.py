@@ -71,7 +71,11 @@ def test_datasets_from_a_sac_run_saved_agent_and_replay(sac_run, tmp_path):
     assert np.flatnonzero(ds.timeouts).tolist() == [199, 399, 449] and not ds.terminals.any()
     assert source["replay_rows"] == 450
     # built and recorded: checksum, provenance, statistics; loading checks the checksum
-    for kind, step in (("medium", 1000), ("expert", None), ("medium-replay", 1000)):
+    from common.offline.datasets import medium_step
+
+    step, chosen = medium_step(sac_run)  # the only snapshot kept
+    assert step == 1000 and chosen["target_return"] == pytest.approx(chosen["expert_return"] / 3)
+    for kind, step in (("medium", "auto"), ("expert", None), ("medium-replay", 1000)):
         build("Pendulum-v1", kind, transitions=400, seed=1, agent_run=str(sac_run), step=step, root=tmp_path)
     medium, doc = load_dataset("Pendulum-v1", "medium", tmp_path)
     assert len(medium) == 400 and doc["source"]["env_steps"] == 1000 and doc["source"]["actions"] == "sampled"

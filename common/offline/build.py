@@ -2,6 +2,8 @@
 
     python -m common.offline.build ENV_ID random [--transitions N] [--seed S]
     python -m common.offline.build ENV_ID medium --agent-run RUN_DIR --step N     # the snapshot at env step N
+    python -m common.offline.build ENV_ID medium --agent-run RUN_DIR --step auto  # the snapshot nearest 1/3 of
+                                                                                  # the run's final evaluations
     python -m common.offline.build ENV_ID expert --agent-run RUN_DIR              # the run's final agent
     python -m common.offline.build ENV_ID medium-replay --agent-run RUN_DIR --step N   # its replay up to step N
     python -m common.offline.build ENV_ID medium-expert                           # medium + expert, built before
@@ -17,12 +19,12 @@ import sys
 import numpy as np
 
 from common.offline.datasets import (D4RL_SIZES, KINDS, agent_policy, collect, concatenate, from_replay,
-                                     load_dataset, save_dataset, uniform_policy)
+                                     load_dataset, medium_step, save_dataset, uniform_policy)
 from common.platform.errors import ReproError
 
 
 def build(env_id: str, kind: str, transitions: int | None = None, seed: int = 0, agent_run: str | None = None,
-          step: int | None = None, root=None):
+          step: int | str | None = None, root=None):
     """Build and record one dataset; returns its folder. Bad input is an error before any work."""
     from common.rl.envs import MUJOCO_V5, CLASSIC, make_env
 
@@ -36,8 +38,14 @@ def build(env_id: str, kind: str, transitions: int | None = None, seed: int = 0,
                                         else "takes no --agent-run"))
     if kind in ("medium", "medium-replay") and step is None:
         raise ReproError(f"{kind}: --step (the env step of the medium snapshot) is required")
+    chosen = None
+    if step == "auto" and kind in ("medium", "medium-replay"):
+        step, chosen = medium_step(agent_run)
+    elif step is not None:
+        step = int(step)
     n = transitions or D4RL_SIZES.get(kind)
-    config = {"env_id": env_id, "kind": kind, "seed": seed, "transitions": n, "agent_run": agent_run, "step": step}
+    config = {"env_id": env_id, "kind": kind, "seed": seed, "transitions": n, "agent_run": agent_run, "step": step,
+              "medium_choice": chosen}
     if kind == "random":
         env = make_env(env_id, seed)
         low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
@@ -68,7 +76,7 @@ def main(argv=None) -> int:
     p.add_argument("--transitions", type=int, default=None, help="rows (default: D4RL's size of the kind)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--agent-run", default=None)
-    p.add_argument("--step", type=int, default=None)
+    p.add_argument("--step", default=None, help="env step of the medium snapshot, or auto")
     p.add_argument("--root", default=None)
     a = p.parse_args(argv)
     try:

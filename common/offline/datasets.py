@@ -172,6 +172,28 @@ def from_replay(run_dir, until_step: int) -> tuple[Dataset, dict]:
                 "replay_rows": until_step, "replay_size": size}
 
 
+def medium_step(run_dir, fraction: float = 1 / 3) -> tuple[int, dict]:
+    """The env step of the run's snapshot (`save_agent_at_steps`) whose evaluation return lies closest to `fraction`
+    of the expert's (the mean of the run's last 10 evaluations): D4RL's medium policy, "about a third of the
+    expert's return". Returns the step and the numbers it was chosen from."""
+    import pandas as pd
+
+    from common.rl.agents import snapshots
+
+    kept = snapshots(run_dir)
+    table = Path(run_dir) / "evaluations.csv.gz"
+    if not kept or not table.exists():
+        raise ReproError(f"{run_dir}: a medium policy needs snapshots (save_agent_at_steps) and the run's evaluations")
+    ev = pd.read_csv(table).sort_values("env_step")
+    expert = float(ev["eval_return"].tail(10).mean())
+    at = {s: float(ev.loc[ev["env_step"] <= s, "eval_return"].iloc[-1]) for s in kept if (ev["env_step"] <= s).any()}
+    if not at:
+        raise ReproError(f"{run_dir}: no evaluation precedes any snapshot ({kept})")
+    target = fraction * expert
+    step = min(at, key=lambda s: (abs(at[s] - target), s))
+    return step, {"expert_return": expert, "target_return": target, "snapshot_eval_returns": at}
+
+
 # ---- records ---------------------------------------------------------------------------------------------------
 def dataset_dir(env_id: str, kind: str, root=None) -> Path:
     from common.platform.runs import results_root
