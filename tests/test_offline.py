@@ -192,3 +192,35 @@ def test_a_missing_dataset_is_an_error_that_says_how_to_build_it(tmp_path, monke
     spec = RunSpec(PAPER, "table1", "paper", "Hopper-v5__medium__cql_h", 0, (("gradient_steps", 10), ("eval_every_steps", 10)))
     with pytest.raises(Exception, match="python -m common.offline.build"):
         execute(spec, show_progress=False)
+
+
+# ---- the tutorial's statistics (papers/levine2020_offline) -------------------------------------------------------
+def test_discounted_returns_to_go_and_first_rows_hand_values():
+    from papers.kumar2020_cql.cql import discounted_returns_to_go, first_rows
+
+    z = np.zeros((5, 1), np.float32)
+    ds = Dataset(z, z, np.array([1, 2, 3, 4, 5], np.float32), z, np.array([False, True, False, False, False]),
+                 np.array([False, False, False, True, False]))
+    # episode 1: rows 0-1 (terminal), episode 2: rows 2-3 (time-out), row 4: an episode still running
+    np.testing.assert_allclose(discounted_returns_to_go(ds, 0.5), [1 + 0.5 * 2, 2, 3 + 0.5 * 4, 4, 5])
+    part = first_rows(ds, 3)
+    assert len(part) == 3 and part.timeouts[-1] and part.cut_at_end and not part.terminals[-1]
+    assert episode_returns(part).tolist() == [3.0]  # the cut episode is left out
+
+
+def test_tutorial_statistics_hand_values():
+    import pandas as pd
+
+    from common.analysis.claims import Claim
+    from papers.levine2020_offline.analysis import final_over_best_values, q_over_data_values
+
+    ev = pd.DataFrame({"variant": ["medium__sac"] * 3 + ["medium__bc"] * 3, "seed": 0,
+                       "grad_step": [1, 2, 3] * 2, "eval_return": [100.0, 400.0, 100.0, 50.0, 60.0, 60.0],
+                       "q_pi_mean": [10.0, 500.0, 900.0] + [np.nan] * 3})
+    ds = pd.DataFrame({"variant": ["medium__sac", "medium__bc"], "seed": 0, "discounted_return_mean": [300.0, 300.0]})
+    data = type("Data", (), {"tables": {"evaluations": ev, "dataset": ds}})()
+    claim = lambda v: Claim("c", "shift", {}, "", "", {"custom": "q_over_data", "variant": v}, {})  # noqa: E731
+    assert q_over_data_values(claim("medium__sac"), {"shift": data}).tolist() == [3.0]  # 900 / 300
+    assert q_over_data_values(claim("medium__bc"), {"shift": data}).tolist() == []  # no Q-function
+    assert final_over_best_values(claim("medium__sac"), {"shift": data}) == pytest.approx([200 / 400])
+    assert final_over_best_values(claim("medium__bc"), {"shift": data}) == pytest.approx([(170 / 3) / 60])

@@ -30,7 +30,7 @@ from torch import nn
 
 from common.offline.conservative import cql_h_gap, cql_rho_gap, lagrange_losses
 from common.offline.d4rl import d4rl_normalized, d4rl_task
-from common.offline.datasets import KINDS, Dataset, collect, episode_returns, load_dataset, uniform_policy
+from common.offline.datasets import FIELDS, KINDS, Dataset, collect, episode_returns, load_dataset, uniform_policy
 from common.platform import validate as check
 from common.platform.device import to_cpu, torch_device
 from common.platform.finite import MayBeNaN, NonFiniteError, TableRules, check_finite
@@ -50,6 +50,7 @@ class CQLConfig:
     # > 0: instead of the stored dataset, this many transitions of uniform actions in env_id, made in memory (the
     # quick budget's seconds-long check of the code path; no claim is checked on it)
     tiny_dataset_transitions: int = 0
+    dataset_max_transitions: int = 0  # > 0: learn from the stored dataset's first N rows only (dataset sizes)
     method: str = "cql_h"  # cql_h | cql_rho | sac | bc
     gradient_steps: int = 1_000_000  # 1M gradient steps (Appendix F per cql2020.yaml, source C)
     batch_size: int = 256  # minibatch, transitions (SAC's Table 1; CQL keeps SAC's settings)
@@ -75,7 +76,7 @@ def validate_cql(cfg: CQLConfig) -> None:
     check.one_of(cfg, "method", METHODS)
     check.at_least(cfg, 1, "gradient_steps", "batch_size", "hidden_units", "n_action_samples", "eval_every_steps",
                    "eval_episodes", "torch_threads")
-    check.at_least(cfg, 0, "tiny_dataset_transitions")
+    check.at_least(cfg, 0, "tiny_dataset_transitions", "dataset_max_transitions")
     check.positive(cfg, "policy_lr", "q_lr", "cql_alpha")
     check.finite(cfg, "lagrange_tau")
     check.between(cfg, 0, 1, "gamma")
@@ -212,6 +213,25 @@ def get_dataset(cfg: CQLConfig) -> tuple[Dataset, dict]:
     return ds, {"label": doc["label"], "sha256": doc["files"]["dataset.npz"]["sha256"]}
 
 
+def first_rows(ds: Dataset, n: int) -> Dataset:
+    """The dataset's first n rows; the last of them ends its episode (timed out, if not terminal)."""
+    part = Dataset(*(getattr(ds, name)[:n].copy() for name in FIELDS))
+    part.cut_at_end = not (part.terminals[-1] or part.timeouts[-1]) or (n == len(ds) and getattr(ds, "cut_at_end", False))
+    part.timeouts[-1] = not part.terminals[-1]
+    return part
+
+
+def discounted_returns_to_go(ds: Dataset, gamma: float) -> np.ndarray:
+    """G_t = r_t + gamma G_{t+1} within each episode, G = r at its last row: the discounted return the dataset's own
+    actions earned from each row (at a time-out the episode's remainder is unknown, so G is cut there: low)."""
+    g, out = 0.0, np.zeros(len(ds))
+    ends = ds.terminals | ds.timeouts
+    for i in range(len(ds) - 1, -1, -1):
+        g = float(ds.rewards[i]) + (0.0 if ends[i] else gamma * g)
+        out[i] = g
+    return out
+
+
 def evaluate(cfg: CQLConfig, weights: dict, act_dim: int, scale, center, step: int) -> float:
     """Mean return of `eval_episodes` episodes of the policy's mean action, each from its own seed."""
     env, total = make_env(cfg.env_id, cfg.seed + 10_000), 0.0
@@ -232,6 +252,11 @@ def run_cql(cfg: CQLConfig, ctx) -> dict[str, pd.DataFrame]:
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
     ds, ds_meta = get_dataset(cfg)
+    if cfg.dataset_max_transitions and not cfg.tiny_dataset_transitions:  # the quick check keeps its tiny dataset
+        if cfg.dataset_max_transitions > len(ds):
+            raise ValueError(f"dataset_max_transitions ({cfg.dataset_max_transitions:,}) exceeds the dataset's "
+                             f"{len(ds):,} rows")
+        ds = first_rows(ds, cfg.dataset_max_transitions)
     env = make_env(cfg.env_id, cfg.seed)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     if ds.observations.shape[1] != obs_dim or ds.actions.shape[1] != act_dim:
@@ -296,6 +321,7 @@ def run_cql(cfg: CQLConfig, ctx) -> dict[str, pd.DataFrame]:
     dataset = pd.DataFrame([{"env_id": cfg.env_id, "dataset": cfg.dataset if not cfg.tiny_dataset_transitions else "tiny",
                              "label": ds_meta["label"], "sha256": ds_meta["sha256"], "transitions": len(ds),
                              "episodes": len(returns),
-                             "return_mean": float(returns.mean()) if len(returns) else float("nan")}])
+                             "return_mean": float(returns.mean()) if len(returns) else float("nan"),
+                             "discounted_return_mean": float(discounted_returns_to_go(ds, cfg.gamma).mean())}])
     evals = pd.DataFrame(state["evaluations"], columns=list(EVAL_COLUMNS))
     return {"evaluations": evals.assign(seed=cfg.seed), "dataset": dataset.assign(seed=cfg.seed)}
