@@ -86,7 +86,7 @@ def main(argv=None) -> int:
         return 2
     doc = json.loads((folder / "dataset.json").read_text())
     print(folder)
-    print(json.dumps(doc["statistics"], indent=2))
+    print(json.dumps({"config": doc["config"], "statistics": doc["statistics"]}, indent=2))
     return 0
 
 
