@@ -1,0 +1,94 @@
+"""Build one D4RL-style dataset and record it (common/offline/datasets.py):
+
+    python -m common.offline.build ENV_ID random [--transitions N] [--seed S]
+    python -m common.offline.build ENV_ID medium --agent-run RUN_DIR --step N     # the snapshot at env step N
+    python -m common.offline.build ENV_ID medium --agent-run RUN_DIR --step auto  # the snapshot nearest 1/3 of
+                                                                                  # the run's final evaluations
+    python -m common.offline.build ENV_ID expert --agent-run RUN_DIR              # the run's final agent
+    python -m common.offline.build ENV_ID medium-replay --agent-run RUN_DIR --step N   # its replay up to step N
+    python -m common.offline.build ENV_ID medium-expert                           # medium + expert, built before
+
+`--root DIR` writes under DIR/datasets/ (default: $REPRO_RESULTS or results/). Prints the record's statistics.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from common.offline.datasets import (D4RL_SIZES, KINDS, agent_policy, collect, concatenate, from_replay,
+                                     load_dataset, medium_step, save_dataset, uniform_policy)
+from common.platform.errors import ReproError
+
+
+def build(env_id: str, kind: str, transitions: int | None = None, seed: int = 0, agent_run: str | None = None,
+          step: int | str | None = None, root=None):
+    """Build and record one dataset; returns its folder. Bad input is an error before any work."""
+    from common.rl.envs import MUJOCO_V5, CLASSIC, make_env
+
+    if kind not in KINDS:
+        raise ReproError(f"unknown dataset kind '{kind}'; valid: {', '.join(KINDS)}")
+    if env_id not in MUJOCO_V5 + CLASSIC:
+        raise ReproError(f"unknown environment '{env_id}'; valid: {', '.join(MUJOCO_V5 + CLASSIC)}")
+    needs_run = kind in ("medium", "expert", "medium-replay")
+    if needs_run != (agent_run is not None):
+        raise ReproError(f"{kind}: " + ("--agent-run (a SAC run folder with a saved agent) is required" if needs_run
+                                        else "takes no --agent-run"))
+    if kind in ("medium", "medium-replay") and step is None:
+        raise ReproError(f"{kind}: --step (the env step of the medium snapshot) is required")
+    chosen = None
+    if step == "auto" and kind in ("medium", "medium-replay"):
+        step, chosen = medium_step(agent_run)
+    elif step is not None:
+        step = int(step)
+    n = transitions or D4RL_SIZES.get(kind)
+    config = {"env_id": env_id, "kind": kind, "seed": seed, "transitions": n, "agent_run": agent_run, "step": step,
+              "medium_choice": chosen}
+    if kind == "random":
+        env = make_env(env_id, seed)
+        low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
+        ds, source = collect(env_id, uniform_policy(low, high), n, seed), {"policy": "uniform actions"}
+    elif kind in ("medium", "expert"):
+        policy, source = agent_policy(agent_run, step if kind == "medium" else None)
+        if source["env_id"] != env_id:
+            raise ReproError(f"{agent_run} trained on {source['env_id']}, not {env_id}")
+        ds = collect(env_id, policy, n, seed)
+    elif kind == "medium-replay":
+        ds, source = from_replay(agent_run, step)
+        config["transitions"] = len(ds)
+    else:
+        medium, medium_doc = load_dataset(env_id, "medium", root)
+        expert, expert_doc = load_dataset(env_id, "expert", root)
+        ds = concatenate(medium, expert)
+        ds.cut_at_end = expert.cut_at_end
+        source = {"medium": medium_doc["files"], "expert": expert_doc["files"]}
+        config["transitions"] = len(ds)
+    return save_dataset(ds, env_id, kind, config, source, root)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m common.offline.build", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("env_id")
+    p.add_argument("kind", choices=KINDS)
+    p.add_argument("--transitions", type=int, default=None, help="rows (default: D4RL's size of the kind)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--agent-run", default=None)
+    p.add_argument("--step", default=None, help="env step of the medium snapshot, or auto")
+    p.add_argument("--root", default=None)
+    a = p.parse_args(argv)
+    try:
+        folder = build(a.env_id, a.kind, a.transitions, a.seed, a.agent_run, a.step, a.root)
+    except ReproError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    doc = json.loads((folder / "dataset.json").read_text())
+    print(folder)
+    print(json.dumps({"config": doc["config"], "statistics": doc["statistics"]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""Kumar, Zhou, Tucker, Levine (2020): Conservative Q-Learning for Offline Reinforcement Learning (arXiv
+2006.04779, NeurIPS 2020).
+
+The algorithm and its baselines are cql.py (on SAC's networks, papers/haarnoja2018_sac/sac.py, and CQL's
+regularizers, common/offline/conservative.py; its config cql_config.py); experiments.yaml lists Table 1's gym rows on
+datasets built here (common/offline/datasets.py); claims.yaml the paper's numbers (../shared/reported/cql2020.yaml).
+Everything but the config is named by reference and imported on first use (common/platform/registry.py: `lazy`).
+"""
+from common.platform.registry import Live, Runner, lazy
+
+from .cql_config import EVAL_COLUMNS, TABLES, CQLConfig, validate_cql
+
+L = lazy(__name__)
+
+RUNNERS = {"offline": Runner(CQLConfig, L(".cql:run_cql"), validate_cql, tables=TABLES,
+                             live=Live({"evaluations": EVAL_COLUMNS},
+                                       curve=("evaluations", "grad_step", "eval_return")))}
+STATISTICS = {"final_normalized": L(".analysis:final_normalized_values")}
+FIGURES = {"default": L(".analysis:plot")}
+SUMMARIES = {"per_run": L(".analysis:run_summary")}
+
+__all__ = ["RUNNERS", "STATISTICS", "FIGURES", "SUMMARIES"]

@@ -1,0 +1,226 @@
+"""Offline RL (common/offline, papers/kumar2020_cql): the dataset builder's terminal/time-out split and returns,
+datasets from a SAC run's saved agent and replay, D4RL's normalization, the CQL regularizers against hand-computed
+log-sum-exps, offline SAC overestimating where CQL does not, determinism and resume."""
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from common.offline.build import build
+from common.offline.conservative import cql_h_gap, cql_rho_gap, lagrange_losses, logsumexp_estimate
+from common.offline.d4rl import REFERENCE_RETURNS, d4rl_normalized
+from common.offline.datasets import (Dataset, collect, concatenate, episode_returns, from_replay, load_dataset)
+from common.platform.errors import ReproError
+from common.platform.records import RunRecord
+from common.platform.runs import RunSpec
+from conftest import execute_in, run_with_crashes, table_bytes
+from papers.kumar2020_cql.cql import CQLConfig, OfflineLearner
+
+PAPER = "kumar2020_cql"
+
+
+# ---- datasets ----------------------------------------------------------------------------------------------------
+def test_collect_keeps_terminals_and_time_outs_apart_and_sums_returns():
+    # Pendulum-v1 never terminates and is cut at 200 steps: 450 rows = two complete episodes, and a third cut by
+    # the dataset's size at row 449 (marked timed out, left out of the returns)
+    ds = collect("Pendulum-v1", lambda obs, rng: rng.uniform(-2, 2, 1), 450, seed=3)
+    assert not ds.terminals.any()
+    assert np.flatnonzero(ds.timeouts).tolist() == [199, 399, 449] and ds.cut_at_end
+    r = episode_returns(ds)
+    np.testing.assert_allclose(r, [ds.rewards[:200].sum(dtype=np.float64), ds.rewards[200:400].sum(dtype=np.float64)])
+    # within an episode the next row starts where this one ended
+    inside = np.setdiff1d(np.arange(449), [199, 399])
+    np.testing.assert_array_equal(ds.next_observations[inside], ds.observations[inside + 1])
+    # InvertedPendulum-v5 terminates (the pole falls): terminals; a reward of 1 a step but 0 on the step it falls
+    # (gymnasium v5), so return = length - 1
+    ip = collect("InvertedPendulum-v5", lambda obs, rng: rng.uniform(-3, 3, 1), 300, seed=0)
+    ends = ip.episode_ends()
+    assert ip.terminals.sum() >= 10 and not (ip.terminals & ip.timeouts).any()
+    lengths = np.diff(np.r_[-1, ends])[:len(episode_returns(ip))]
+    np.testing.assert_allclose(episode_returns(ip), lengths - 1)
+    # same seed, same rows
+    again = collect("Pendulum-v1", lambda obs, rng: rng.uniform(-2, 2, 1), 450, seed=3)
+    for name, a in ds.arrays().items():
+        np.testing.assert_array_equal(a, getattr(again, name))
+
+
+def test_dataset_rejects_a_row_both_terminal_and_timed_out():
+    z = np.zeros((2, 1), np.float32)
+    with pytest.raises(ValueError, match="both terminal and timed out"):
+        Dataset(z, z, np.zeros(2, np.float32), z, np.array([True, False]), np.array([True, False]))
+
+
+@pytest.fixture(scope="module")
+def sac_run(tmp_path_factory):
+    """A quick SAC v2 run on Pendulum-v1 that keeps a snapshot at step 1,000 and its replay buffer."""
+    root = tmp_path_factory.mktemp("sac")
+    mp = pytest.MonkeyPatch()
+    try:
+        return execute_in(root, mp, "haarnoja2018_sac", "pendulum", "quick", "v2", 0,
+                          (("env_id", "Pendulum-v1"), ("save_agent_at_steps", [1000]), ("save_replay", True)))
+    finally:
+        mp.undo()
+
+
+def test_datasets_from_a_sac_run_saved_agent_and_replay(sac_run, tmp_path):
+    # medium-replay: the replay's first 450 rows in order; time-outs found where the next row is a reset
+    ds, source = from_replay(sac_run, 450)
+    assert np.flatnonzero(ds.timeouts).tolist() == [199, 399, 449] and not ds.terminals.any()
+    assert source["replay_rows"] == 450
+    # built and recorded: checksum, provenance, statistics; loading checks the checksum
+    from common.offline.datasets import medium_step
+
+    step, chosen = medium_step(sac_run)  # the only snapshot kept
+    assert step == 1000 and chosen["target_return"] == pytest.approx(chosen["expert_return"] / 3)
+    for kind, step in (("medium", "auto"), ("expert", None), ("medium-replay", 1000)):
+        build("Pendulum-v1", kind, transitions=400, seed=1, agent_run=str(sac_run), step=step, root=tmp_path)
+    medium, doc = load_dataset("Pendulum-v1", "medium", tmp_path)
+    assert len(medium) == 400 and doc["source"]["env_steps"] == 1000 and doc["source"]["actions"] == "sampled"
+    assert doc["statistics"]["episodes"] == 2 and doc["provenance"]["commit"] is not None
+    assert doc["statistics"]["return_mean"] == pytest.approx(episode_returns(medium).mean())
+    replay, _ = load_dataset("Pendulum-v1", "medium-replay", tmp_path)
+    assert len(replay) == 1000
+    build("Pendulum-v1", "medium-expert", root=tmp_path)
+    both, doc = load_dataset("Pendulum-v1", "medium-expert", tmp_path)
+    expert, _ = load_dataset("Pendulum-v1", "expert", tmp_path)
+    np.testing.assert_array_equal(both.rewards, concatenate(medium, expert).rewards)
+    # a changed file is caught; bad input is an error before any work
+    npz = tmp_path / "datasets" / "Pendulum-v1" / "medium" / "dataset.npz"
+    npz.write_bytes(npz.read_bytes()[:-1] + b"x")
+    with pytest.raises(ReproError, match="differs from the checksum"):
+        load_dataset("Pendulum-v1", "medium", tmp_path)
+    with pytest.raises(ReproError, match="--step"):
+        build("Pendulum-v1", "medium", agent_run=str(sac_run), root=tmp_path)
+    with pytest.raises(ReproError, match="unknown dataset kind"):
+        build("Pendulum-v1", "mixed", root=tmp_path)
+
+
+# ---- normalization -----------------------------------------------------------------------------------------------
+def test_d4rl_normalization_against_its_constants():
+    assert d4rl_normalized("Hopper-v5", -20.272305) == pytest.approx(0.0)
+    assert d4rl_normalized("Hopper-v5", 3234.3) == pytest.approx(100.0)
+    # halfway between HalfCheetah's random (-280.178953) and expert (12135.0) returns
+    assert d4rl_normalized("HalfCheetah-v5", (-280.178953 + 12135.0) / 2) == pytest.approx(50.0)
+    assert d4rl_normalized("Walker2d-v5", 1000.0) == pytest.approx(100 * (1000 - 1.629008) / (4592.3 - 1.629008))
+    with pytest.raises(ValueError, match="no reference returns"):
+        d4rl_normalized("Pendulum-v1", 0.0)
+    reported = Path("/work/shared/reported/cql2020.yaml")
+    if reported.exists():  # the constants as the reported-numbers file copies them from d4rl/infos.py
+        refs = yaml.safe_load(reported.read_text())["setup"]["d4rl_reference_scores"]
+        for task, (low, high) in REFERENCE_RETURNS.items():
+            assert (low, high) == (refs[task]["REF_MIN_SCORE"], refs[task]["REF_MAX_SCORE"])
+
+
+# ---- the regularizers --------------------------------------------------------------------------------------------
+def test_cql_h_gap_against_a_hand_computed_logsumexp():
+    # one state, three uniform actions on [-1, 1] (density 1/2): Q = 1, 2, 3; Q of the dataset's action 2.5
+    q = torch.tensor([[[1.0, 2.0, 3.0]]])
+    log_density = torch.full_like(q, -math.log(2.0))
+    expected = math.log(2 * (math.e + math.e ** 2 + math.e ** 3)) - 2.5
+    assert cql_h_gap(q, log_density, torch.tensor([[2.5]])).item() == pytest.approx(expected, rel=1e-6)
+    # the estimate of log ∫ exp Q da: a constant Q = c over a box of volume 2^3 gives c + 3 log 2 exactly
+    const = torch.full((1, 7), 0.3)
+    assert logsumexp_estimate(const, torch.full((1, 7), -3 * math.log(2.0))).item() == pytest.approx(0.3 + 3 * math.log(2))
+    # CQL(rho): weights softmax(Q) = (e, e^2, e^3) / sum
+    w = np.exp([1.0, 2.0, 3.0]) / np.exp([1.0, 2.0, 3.0]).sum()
+    assert cql_rho_gap(q, torch.tensor([[2.5]])).item() == pytest.approx(float(w @ [1, 2, 3]) - 2.5, rel=1e-6)
+
+
+def test_lagrange_raises_alpha_while_the_gap_exceeds_tau():
+    for gap, direction in ((12.0, 1), (8.0, -1)):
+        log_alpha = torch.zeros((), requires_grad=True)
+        penalty, alpha_loss = lagrange_losses(log_alpha, torch.tensor([gap]), tau=10.0)
+        assert penalty.item() == pytest.approx(gap - 10.0)  # alpha = 1
+        alpha_loss.backward()
+        assert -log_alpha.grad.item() * direction > 0  # a gradient step moves alpha up (gap > tau) or down
+
+
+def _train(method: str, steps: int = 600):
+    """Offline SAC or CQL(H) on a toy dataset where every reward is 0 (so every action's true value is 0, with the
+    temperature held near 0), the dataset's actions within [-0.1, 0.1] of a 6-D action space [-1, 1]^6."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    r = np.random.default_rng(0)
+    n, a_dim = 256, 6
+    obs = r.standard_normal((n, 4)).astype(np.float32)
+    data = [torch.from_numpy(x) for x in (obs, r.uniform(-0.1, 0.1, (n, a_dim)).astype(np.float32),
+                                          np.zeros(n, np.float32), np.roll(obs, -1, 0), np.zeros(n, np.float32))]
+    cfg = CQLConfig(env_id="Pendulum-v1", method=method, hidden_units=64, batch_size=64, policy_lr=3e-3, q_lr=1e-3,
+                    n_action_samples=4, gamma=0.95, lagrange=False, cql_alpha=1.0)
+    learner = OfflineLearner(cfg, 4, a_dim, -np.ones(a_dim), np.ones(a_dim))
+    learner.log_alpha.data.fill_(-20.0)  # alpha ~ 2e-9: the soft values are the plain values
+    rng, gen = np.random.default_rng(0), torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        idx = torch.from_numpy(rng.integers(0, n, 64))
+        eps = torch.randn((2, 64, a_dim), generator=gen)
+        gen_eps = (torch.randn((256, a_dim), generator=gen), torch.rand((256, a_dim), generator=gen))
+        out = learner.update(*(x[idx] for x in data), eps[0], eps[1], gen_eps)
+    return out  # pi_loss, q_loss, Q(s, a_D), Q(s, pi(s)), gap, alpha, alpha'
+
+
+def test_offline_sac_overestimates_where_cql_does_not():
+    sac, cql = _train("sac"), _train("cql_h")
+    # offline SAC: its policy's actions (outside the data) valued above their true value 0 and above the data's
+    assert sac[3] > 0 and sac[3] > sac[2]
+    # CQL(H): the policy's actions valued below the true value (a lower bound, Theorem 3.2) and below SAC's
+    assert cql[3] < -0.3 and cql[3] < sac[3]
+    assert cql[4] < sac[4]  # the gap log sum exp Q - Q(s, a_D) pushed down
+
+
+# ---- runs ----------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("variant", ["cql_h", "bc"])
+def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkeypatch, variant):
+    monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")
+    small = (("gradient_steps", 60),)
+    dirs = {name: execute_in(tmp_path / name, monkeypatch, PAPER, "sanity", "quick", variant, 0, small)
+            for name in ("a", "b")}
+    assert table_bytes(dirs["a"]) == table_bytes(dirs["b"])
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
+    spec = RunSpec(PAPER, "sanity", "quick", variant, 0, small)
+    run_with_crashes(spec, monkeypatch, (1, 2))
+    assert RunRecord(spec.run_dir).read_json("provenance.json")["attempts"] == 3
+    assert table_bytes(spec.run_dir) == table_bytes(dirs["a"])
+
+
+def test_a_missing_dataset_is_an_error_that_says_how_to_build_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path))
+    from common.platform.runs import execute
+
+    spec = RunSpec(PAPER, "table1", "paper", "Hopper-v5__medium__cql_h", 0, (("gradient_steps", 10), ("eval_every_steps", 10)))
+    with pytest.raises(Exception, match="python -m common.offline.build"):
+        execute(spec, show_progress=False)
+
+
+# ---- the tutorial's statistics (papers/levine2020_offline) -------------------------------------------------------
+def test_discounted_returns_to_go_and_first_rows_hand_values():
+    from papers.kumar2020_cql.cql import discounted_returns_to_go, first_rows
+
+    z = np.zeros((5, 1), np.float32)
+    ds = Dataset(z, z, np.array([1, 2, 3, 4, 5], np.float32), z, np.array([False, True, False, False, False]),
+                 np.array([False, False, False, True, False]))
+    # episode 1: rows 0-1 (terminal), episode 2: rows 2-3 (time-out), row 4: an episode still running
+    np.testing.assert_allclose(discounted_returns_to_go(ds, 0.5), [1 + 0.5 * 2, 2, 3 + 0.5 * 4, 4, 5])
+    part = first_rows(ds, 3)
+    assert len(part) == 3 and part.timeouts[-1] and part.cut_at_end and not part.terminals[-1]
+    assert episode_returns(part).tolist() == [3.0]  # the cut episode is left out
+
+
+def test_tutorial_statistics_hand_values():
+    import pandas as pd
+
+    from common.analysis.claims import Claim
+    from papers.levine2020_offline.analysis import final_over_best_values, q_over_data_values
+
+    ev = pd.DataFrame({"variant": ["medium__sac"] * 3 + ["medium__bc"] * 3, "seed": 0,
+                       "grad_step": [1, 2, 3] * 2, "eval_return": [100.0, 400.0, 100.0, 50.0, 60.0, 60.0],
+                       "q_pi_mean": [10.0, 500.0, 900.0] + [np.nan] * 3})
+    ds = pd.DataFrame({"variant": ["medium__sac", "medium__bc"], "seed": 0, "discounted_return_mean": [300.0, 300.0]})
+    data = type("Data", (), {"tables": {"evaluations": ev, "dataset": ds}})()
+    claim = lambda v: Claim("c", "shift", {}, "", "", {"custom": "q_over_data", "variant": v}, {})  # noqa: E731
+    assert q_over_data_values(claim("medium__sac"), {"shift": data}).tolist() == [3.0]  # 900 / 300
+    assert q_over_data_values(claim("medium__bc"), {"shift": data}).tolist() == []  # no Q-function
+    assert final_over_best_values(claim("medium__sac"), {"shift": data}) == pytest.approx([200 / 400])
+    assert final_over_best_values(claim("medium__bc"), {"shift": data}) == pytest.approx([(170 / 3) / 60])
