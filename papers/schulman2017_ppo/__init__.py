@@ -2,7 +2,7 @@
 
 The algorithm is ppo.py; Figure 3's comparison methods are fig3_baselines.py (A2C and A2C + trust region in a2c.py,
 vanilla PG with adaptive stepsize in vanilla_pg.py, TRPO with the reference code's settings in trpo_gae.py, on the
-sampling loop of onpolicy_loop.py); experiments.yaml lists Table 1, Figure 3 with its comparison methods, the
+sampling loop of onpolicy_loop.py; the cross-entropy method in cem.py); experiments.yaml lists Table 1, Figure 3 with its comparison methods, the
 annealing ablation and the random-policy baseline; claims.yaml what the paper reports; bench.py the speed benchmark
 (`repro bench schulman2017_ppo`).
 """
@@ -23,9 +23,11 @@ EPISODE_LOG = TableRules(may_be_empty=True)  # a log of the episodes that ended:
 
 RUNNERS = {
     "ppo": Runner(PPOConfig, run_ppo, validate_ppo, tables={"episodes": EPISODE_LOG}),
-    # Figure 3's comparison methods (A2C, A2C + trust region, vanilla PG adaptive, TRPO; CEM joins when built)
+    # Figure 3's comparison methods (A2C, A2C + trust region, vanilla PG adaptive, TRPO, CEM); a CEM run shorter
+    # than its first generation has fitted none (no row of its per-generation table)
     "fig3_baseline": Runner(Fig3BaselineConfig, run_fig3_baseline, validate_fig3_baseline,
-                            tables={"episodes": EPISODE_LOG}),
+                            tables={"episodes": EPISODE_LOG,
+                                    "iterations": TableRules(may_be_empty=lambda cfg: cfg.method == "cem")}),
     "random_policy": Runner(RandomPolicyConfig, run_random_policy, validate_random_policy),
     "ppo_atari": Runner(PPOAtariConfig, run_ppo_atari, validate_ppo_atari, tables={"episodes": EPISODE_LOG},
                         legacy=ATARI_LEGACY),
