@@ -123,6 +123,8 @@ RUNNERS = [
     ("kumar2020_cql", "offline", "papers.kumar2020_cql.cql_config", "CQLConfig",
      dict(env_id="Pendulum-v1", method="cql_h", tiny_dataset_transitions=300, gradient_steps=40, eval_every_steps=10,
           eval_episodes=1, batch_size=16, hidden_units=16, n_action_samples=2)),
+    ("schulman2017_ppo", "fig3_baseline", "papers.schulman2017_ppo.fig3_baselines", "Fig3BaselineConfig",
+     dict(env_id="Pendulum-v1", total_env_steps=3000, method="cem", cem_population=3)),
     ("haarnoja2018_sac", "sac", "papers.haarnoja2018_sac.sac", "SACConfig",
      dict(env_id="Pendulum-v1", total_env_steps=600, learning_starts=200, eval_every_steps=200, hidden_units=16,
           batch_size=16)),

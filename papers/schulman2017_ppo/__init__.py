@@ -2,10 +2,11 @@
 
 The algorithm is ppo.py (Atari: ppo_atari.py, its config ppo_atari_config.py); Figure 3's comparison methods are
 fig3_baselines.py (A2C and A2C + trust region in a2c.py, vanilla PG with adaptive stepsize in vanilla_pg.py, TRPO with
-the reference code's settings in trpo_gae.py, on the sampling loop of onpolicy_loop.py); experiments.yaml lists
-Table 1, Figure 3 with its comparison methods, the annealing ablation and the random-policy baseline; claims.yaml
-what the paper reports; bench.py the speed benchmark (`repro bench schulman2017_ppo`). Everything but the configs
-is named by reference and imported on first use (common/platform/registry.py: `lazy`).
+the reference code's settings in trpo_gae.py, on the sampling loop of onpolicy_loop.py; the cross-entropy method in
+cem.py); experiments.yaml lists Table 1, Figure 3 with its comparison methods, the annealing ablation and the
+random-policy baseline; claims.yaml what the paper reports; bench.py the speed benchmark (`repro bench
+schulman2017_ppo`). Everything but the configs is named by reference and imported on first use
+(common/platform/registry.py: `lazy`).
 """
 from common.platform.finite import TableRules
 from common.platform.registry import Live, Runner, lazy
@@ -24,13 +25,12 @@ RUNNERS = {
                   live=Live({"episodes": ("env_step", "episode_return", "episode_length"),
                              "iterations": ("iteration", "env_step", "kl", "policy_loss", "value_loss", "beta", "lr")},
                             curve=("episodes", "env_step", "episode_return"))),
-    # Figure 3's comparison methods (A2C, A2C + trust region, vanilla PG adaptive, TRPO; CEM joins when built)
+    # Figure 3's comparison methods (A2C, A2C + trust region, vanilla PG adaptive, TRPO, CEM); a CEM run shorter
+    # than its first generation has fitted none (no row of its per-generation table)
     "fig3_baseline": Runner(Fig3BaselineConfig, L(".fig3_baselines:run_fig3_baseline"), validate_fig3_baseline,
-                            tables={"episodes": EPISODE_LOG},
-                            live=Live({"episodes": ("env_step", "episode_return", "episode_length"),
-                                       "iterations": ("update", "env_step", "policy_loss", "value_loss", "kl",
-                                                      "stepsize", "entropy")},
-                                      curve=("episodes", "env_step", "episode_return"))),
+                            tables={"episodes": EPISODE_LOG,
+                                    "iterations": TableRules(may_be_empty=lambda cfg: cfg.method == "cem")},
+                            live=Live(L(".fig3_baselines:live_tables"), curve=("episodes", "env_step", "episode_return"))),
     "random_policy": Runner(RandomPolicyConfig, L(".baselines:run_random_policy"), validate_random_policy),
     "ppo_atari": Runner(PPOAtariConfig, L(".ppo_atari:run_ppo_atari"), validate_ppo_atari,
                         tables={"episodes": EPISODE_LOG}, legacy=L(".ppo_atari:LEGACY"),

@@ -62,9 +62,10 @@ class Batch:
 
 
 def save_policy_agent(ctx, cfg, nets: PolicyValueNets, rms: RunningMeanStd, steps: int, algorithm: str,
-                      snapshot: int | None = None) -> None:
-    """The policy with its frozen observation statistics (committed) and the value network (git-ignored), in the
-    format of PPO's MuJoCo agents (`gaussian_mlp`: `repro eval`, `repro video`)."""
+                      snapshot: int | None = None, value: bool = True) -> None:
+    """The policy with its frozen observation statistics (committed) and the value network (git-ignored; not for a
+    snapshot, nor with `value=False`: a method that trains none, CEM), in the format of PPO's MuJoCo agents
+    (`gaussian_mlp`: `repro eval`, `repro video`)."""
     p = nets.pi
     policy = {name: p[name] for name in p.names()}
     policy.update(obs_mean=rms.mean, obs_var=rms.var)
@@ -72,7 +73,7 @@ def save_policy_agent(ctx, cfg, nets: PolicyValueNets, rms: RunningMeanStd, step
             "hidden_units": cfg.hidden_units, "layers": LAYERS, "activation": "tanh",
             "normalize_obs": cfg.normalize_obs, "obs_clip": cfg.obs_clip, "env_steps": int(steps),
             "algorithm": algorithm, "default_deterministic": False}
-    save_agent(ctx, "gaussian_mlp", policy, meta, large=None if snapshot else
+    save_agent(ctx, "gaussian_mlp", policy, meta, large=None if snapshot or not value else
                {name: nets.v[name] for name in nets.v.names()}, snapshot=snapshot)
 
 
