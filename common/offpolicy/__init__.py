@@ -5,7 +5,9 @@
   - `targets`: the soft (Polyak) target update theta' <- tau theta + (1 - tau) theta' (DDPG Algorithm 1, SAC eq.
     of its Algorithm 1), one fused in-place operation over all of a network's tensors;
   - `loop`: the evaluation rollout of a deterministic policy (the papers' evaluation: no exploration noise), and
-    the check that names the first non-finite loss of an evaluation period's updates.
+    the check that names the first non-finite loss of an evaluation period's updates;
+  - `policies` (numpy only, imported on its own): a deterministic actor's action from its saved arrays, for the
+    training loop's acting and for saved agents (common/rl/agents.py).
 
 Each paper keeps its algorithm (networks, losses, exploration) readable in its folder and imports these pieces.
 """
