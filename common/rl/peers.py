@@ -1,5 +1,5 @@
-"""Peer implementations timed in the same `repro bench` invocation: stable-baselines3's PPO, SAC, DDPG and DQN, built with
-the settings of this repository's loop (networks, batch sizes, epochs, update ratio, replay, normalization, torch
+"""Peer implementations timed in the same `repro bench` invocation: stable-baselines3's PPO, SAC, DDPG and DQN, built
+with the settings of this repository's loop (networks, batch sizes, epochs, update ratio, replay, normalization, torch
 threads) and timed over `learn`.
 
 stable-baselines3 is an optional extra (`make peers`, pinned in pyproject.toml and requirements.lock): `available()`
@@ -9,7 +9,7 @@ Each function returns {"peer": "stable-baselines3 X.Y.Z PPO", "steps_per_s", "se
 PPO is timed from building the model to the end of `learn`, start-up included, as this repository's PPO bench
 times its own loop. SAC and DQN are timed in the learning phase only: the random warm-up (`learning_starts`) runs
 inside the same `learn` call and the clock starts when the step counter reaches it (a callback), so first-use costs
-fall inside the measured run instead of in a separate, earlier one.
+fall inside the measured run instead of in a separate, earlier one. DDPG is timed as SAC.
 """
 from __future__ import annotations
 

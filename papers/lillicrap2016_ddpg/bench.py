@@ -19,9 +19,9 @@ WARMUP = 1000  # learning starts after 1000 steps; only the learning phase is ti
 def bench(cfg: DDPGConfig, n_steps: int, scratch: Path, environment: bool = True, training: bool = True) -> dict:
     """Environment-only stepping and the training loop's learning phase (`environment` / `training`: which)."""
     out = {"unit": "env-steps/s", "threads": cfg.torch_threads,
-           "note": f"DDPG, {cfg.torch_threads} torch thread(s), batch {cfg.batch_size}, hidden {list(cfg.hidden_units)}, "
-                   f"action at critic layer {cfg.action_layer}, batch norm {'on' if cfg.batch_norm else 'off'}, one "
-                   "update per env step; learning phase only, timed inside the run after its warm-up"}
+           "note": f"DDPG, {cfg.torch_threads} torch thread(s), batch {cfg.batch_size}, hidden "
+                   f"{list(cfg.hidden_units)}, action at critic layer {cfg.action_layer}, batch norm "
+                   f"{'on' if cfg.batch_norm else 'off'}, one update per env step; learning phase only, timed inside the run after its warm-up"}
     if environment:
         env = make_env(cfg.env_id, cfg.seed)
         rng = np.random.default_rng(cfg.seed)
