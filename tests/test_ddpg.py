@@ -221,3 +221,25 @@ def test_ddpg_learns_pendulum(tmp_path):
     evals = run_ddpg(cfg, RunContext(RunRecord(tmp_path), checkpoint_every_s=1e9, show_progress=False))["evaluations"]
     assert evals["eval_return"].iloc[0] < -700
     assert evals["eval_return"].tail(2).mean() > -400
+
+
+def test_q_against_return_figure_draws_every_evaluation_of_its_variants(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import matplotlib.pyplot as plt
+
+    from common.platform.registry import get_paper
+    from papers.lillicrap2016_ddpg import analysis
+
+    exp = get_paper(PAPER).experiment("fig3_q")
+    rows = [dict(variant=v, seed=s, env_step=t, eval_discounted_return=-100.0 + t, q_estimate=-90.0 + t)
+            for v in list(exp.variants) + ["bn__Pendulum-v1"] for s in (0, 1) for t in (1, 2, 3)]
+    drawn = {}
+    monkeypatch.setattr(plt, "close", lambda fig: drawn.setdefault("fig", fig))
+    paths = analysis.plot_q_vs_return(exp, SimpleNamespace(tables={"evaluations": pd.DataFrame(rows)}), tmp_path, "c")
+    assert [p.name for p in paths] == ["fig3_q_q_vs_return.png", "fig3_q_q_vs_return.svg"]
+    panels = [ax for ax in drawn["fig"].axes if ax.get_title()]  # the colorbars have no title
+    assert [ax.get_title() for ax in panels] == ["Pendulum-v1 (2 runs)", "InvertedPendulum-v5 (2 runs)",
+                                                 "HalfCheetah-v5 (2 runs)"]
+    points = panels[0].collections[0].get_offsets()  # 2 runs x 3 evaluations; the ablation's other runs left out
+    assert len(points) == 6 and np.allclose(points[:, 1] - points[:, 0], 10.0)
