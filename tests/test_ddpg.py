@@ -40,7 +40,7 @@ def test_ou_stationary_variance(dt):
     approaching the continuous process's sigma^2 / (2 theta) = 0.1333 as dt -> 0."""
     ou = OrnsteinUhlenbeck(20_000, theta=0.15, sigma=0.2, dt=dt)
     rng = np.random.default_rng(1)
-    burn_in = int(10 / (0.15 * dt))  # (1 - theta dt)^(2 n) = e^-20: the start is forgotten
+    burn_in = int(6 / (0.15 * dt))  # (1 - theta dt)^(2 n) < e^-12: the start (0) is forgotten
     for _ in range(burn_in):
         ou.sample(rng)
     x = ou.sample(rng)
@@ -243,3 +243,16 @@ def test_q_against_return_figure_draws_every_evaluation_of_its_variants(tmp_path
                                                  "HalfCheetah-v5 (2 runs)"]
     points = panels[0].collections[0].get_offsets()  # 2 runs x 3 evaluations; the ablation's other runs left out
     assert len(points) == 6 and np.allclose(points[:, 1] - points[:, 0], 10.0)
+
+
+def test_run_keeps_its_agent_and_eval_matches_its_own_evaluation(tmp_path):
+    from common.rl.agents import evaluate as evaluate_agent
+
+    cfg = DDPGConfig(env_id="Pendulum-v1", total_env_steps=400, learning_starts=100, eval_every_steps=200,
+                     eval_episodes=1, batch_size=16, hidden_units=[16, 16])
+    evals = run_ddpg(cfg, RunContext(RunRecord(tmp_path), checkpoint_every_s=1e9, show_progress=False))["evaluations"]
+    agent = load_agent(tmp_path)
+    assert agent.meta["env_steps"] == 400 and agent.meta["obs_dim"] == 3 and "bns.0.running_mean" in agent.policy
+    # the loop evaluated the final actor on one episode reset with seed seed * 1,000,003 + step
+    final = evaluate_agent(agent, [cfg.seed * 1_000_003 + 399], deterministic=True)
+    assert final["returns"][0] == evals["eval_return"].iloc[-1]
