@@ -8,14 +8,15 @@ from common.platform.registry import Runner
 
 from .analysis import (final_eval_values, max_eval_values, paired_gain_values, plot, plot_q_vs_return,
                        q_bias_values, run_summary)
-from .bench import bench, peer
+from .bench import bench, peer, profile
 from .ddpg import TABLES, DDPGConfig, run_ddpg, validate_ddpg
 
 RUNNERS = {"ddpg": Runner(DDPGConfig, run_ddpg, validate_ddpg, tables=TABLES)}
 BENCH = {"ddpg": (RUNNERS["ddpg"], bench, peer)}
+PROFILE = {"ddpg": (RUNNERS["ddpg"], profile)}
 STATISTICS = {"max_eval": max_eval_values, "final_eval": final_eval_values, "paired_gain": paired_gain_values,
               "q_bias": q_bias_values}
 FIGURES = {"default": plot, "q_vs_return": plot_q_vs_return}
 SUMMARIES = {"per_run": run_summary}
 
-__all__ = ["RUNNERS", "BENCH", "STATISTICS", "FIGURES", "SUMMARIES"]
+__all__ = ["RUNNERS", "BENCH", "PROFILE", "STATISTICS", "FIGURES", "SUMMARIES"]

@@ -61,3 +61,37 @@ def peer(cfg: DDPGConfig, n_steps: int) -> dict | None:
         out["peer"] += (" (nearest settings: action at its critic's input, one learning rate "
                         f"{cfg.critic_lr:g}, no batch norm, no L2)")
     return out
+
+
+def profile(cfg: DDPGConfig) -> dict:
+    """Where one update's time goes: ms per update, its FLOPs (torch's counter), one core's rate on the hidden
+    layer's matrix product (batch, 400) x (400, 300), the floor that rate sets, and the profiler's time shares.
+    Random minibatches of the task's sizes: the arithmetic of an update does not depend on the data."""
+    import torch
+
+    from common.platform.bench import counted_flops, matmul_gflops, ms_per_call, time_shares
+
+    from .ddpg import DDPG
+
+    torch.set_num_threads(cfg.torch_threads)
+    torch.manual_seed(cfg.seed)
+    env = make_env(cfg.env_id, cfg.seed)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    b = cfg.batch_size
+    batch = (torch.randn(b, obs_dim), torch.rand(b, act_dim) * 2 - 1, torch.randn(b), torch.randn(b, obs_dim),
+             torch.zeros(b))
+    agent = DDPG(cfg, obs_dim, act_dim)
+    measures = {"update_ms_float32": ms_per_call(lambda: agent.update(*batch), calls=100)}
+    mflop = counted_flops(lambda: agent.update(*batch)) / 1e6
+    h1, h2 = cfg.hidden_units
+    gflops = matmul_gflops(1, b, h1, h2, "float32")
+    measures.update({"update_mflop": mflop, "matmul_gflop_per_s_float32": gflops,
+                     "matmul_floor_ms_float32": mflop / gflops, "max_env_steps_per_s_float32": 1e3 * gflops / mflop})
+    shares = time_shares(lambda: agent.update(*batch), calls=50, groups={
+        "matmul": ("mm", "matmul", "linear"), "relu": ("relu", "threshold_backward"),
+        "batch_norm": ("batch_norm",), "optimizer_and_target_average": ("_foreach", "adam", "lerp")})
+    measures.update({f"time_share_{k}_float32": v for k, v in shares.items()})
+    return {"measures": measures,
+            "note": f"DDPG update on {cfg.env_id} sizes, batch {b}, hidden {list(cfg.hidden_units)}, batch norm "
+                    f"{'on' if cfg.batch_norm else 'off'}, {cfg.torch_threads} torch thread(s); floor = the update's "
+                    "FLOPs at the measured matmul rate, with no other cost"}
