@@ -256,3 +256,22 @@ def test_run_keeps_its_agent_and_eval_matches_its_own_evaluation(tmp_path):
     # the loop evaluated the final actor on one episode reset with seed seed * 1,000,003 + step
     final = evaluate_agent(agent, [cfg.seed * 1_000_003 + 399], deterministic=True)
     assert final["returns"][0] == evals["eval_return"].iloc[-1]
+
+
+def test_update_flops_against_a_hand_count():
+    """One update of TD3's Our DDPG (action at the critic's input), counted by torch, against a hand count with
+    A, C = one actor, one critic forward pass (2 B n_in n_out per layer): target actor and critic, critic, actor and
+    the critic again for the actor's loss forward (2A + 3C); the critic's loss backward (weight and input gradients,
+    no input gradient at the first layer: 2C - 2B(o+a)h1); the actor's loss back through the critic, input gradients
+    only (C); the actor's backward (weights, and inputs but the first layer's: 2A - 2B o h1). Hopper's sizes with
+    batch 100 and 400-300 networks give 249.32 MFLOP, the number `repro bench --profile` reports."""
+    from common.platform.bench import counted_flops
+
+    o, a, b, h1, h2 = 11, 3, 100, 400, 300
+    cfg = DDPGConfig(batch_size=b, action_layer=1, batch_norm=False, final_layer_init=0.0)
+    agent = DDPG(cfg, o, a)
+    batch = (torch.randn(b, o), torch.rand(b, a), torch.randn(b), torch.randn(b, o), torch.zeros(b))
+    actor = 2 * b * (o * h1 + h1 * h2 + h2 * a)
+    critic = 2 * b * ((o + a) * h1 + h1 * h2 + h2)
+    expected = 4 * actor + 6 * critic - 2 * b * (o + a) * h1 - 2 * b * o * h1
+    assert counted_flops(lambda: agent.update(*batch)) == expected == 249_320_000
