@@ -2,8 +2,8 @@
 
   - `replay`: the replay buffer, transitions in preallocated float32 arrays, the oldest overwritten past its
     capacity, with its state for checkpoints (DDPG Algorithm 1 "replay buffer R"; SAC Algorithm 1 "D");
-  - `targets`: the soft (Polyak) target update theta' <- tau theta + (1 - tau) theta' (DDPG Algorithm 1, SAC eq.
-    of its Algorithm 1), one fused in-place operation over all of a network's tensors;
+  - `targets`: the soft (Polyak) target update theta' <- tau theta + (1 - tau) theta' (DDPG Algorithm 1; SAC Table 1,
+    tau = 0.005), one fused in-place operation over all of a network's tensors;
   - `loop`: the evaluation rollout of a deterministic policy (the papers' evaluation: no exploration noise), and
     the check that names the first non-finite loss of an evaluation period's updates;
   - `policies` (numpy only, imported on its own): a deterministic actor's action from its saved arrays, for the

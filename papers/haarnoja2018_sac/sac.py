@@ -17,6 +17,9 @@ Equations (numbers of 1812.05905 unless marked v1):
 Speed: the two Q-functions are one batched network (stacked weights, one batched matmul per layer); when the
 actor differentiates through the critics their weights are detached (no weight gradients are computed); acting
 runs the policy in numpy. `matmul_dtype: bfloat16` runs the networks' matmuls in bf16 autocast (fp32 weights).
+
+The replay buffer, the soft target update, the evaluation rollout and the non-finite loss check are shared with
+DDPG (common/offpolicy).
 """
 from __future__ import annotations
 
