@@ -191,14 +191,14 @@ def test_paired_gain_and_q_bias_hand_values():
 
 
 # ---- whole runs ------------------------------------------------------------------------------------------------
-SMALL = (("total_env_steps", 900), ("learning_starts", 200), ("eval_every_steps", 150), ("eval_episodes", 1),
+SMALL = (("total_env_steps", 600), ("learning_starts", 150), ("eval_every_steps", 100), ("eval_episodes", 1),
          ("batch_size", 16), ("hidden_units", [32, 16]))
 
 
 @pytest.mark.parametrize("variant", ["ddpg", "our_ddpg"])
 def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkeypatch, variant):
     monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")
-    small = SMALL + ((("random_steps", 300), ("learning_starts", 300)) if variant == "our_ddpg" else ())
+    small = SMALL + ((("random_steps", 250), ("learning_starts", 250)) if variant == "our_ddpg" else ())
     dirs = {name: execute_in(tmp_path / name, monkeypatch, PAPER, "pendulum", "quick", variant, 0, small)
             for name in ("a", "b")}
     assert table_bytes(dirs["a"]) == table_bytes(dirs["b"])
