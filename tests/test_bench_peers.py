@@ -144,6 +144,24 @@ def test_sb3_peers_time_a_few_steps():
     r = peers.dqn("Breakout", 8, learning_starts=16, replay_size=64, num_envs=2, variant="nips2013",
                   target_update_every_agent_steps=0, threads=1)
     assert "DQN (nips2013 network)" in r["peer"] and r["steps_per_s"] > 0
+    r = peers.ddpg("Pendulum-v1", 8, learning_starts=16, hidden_units=[16, 16], batch_size=8, replay_size=64)
+    assert r["peer"].endswith(" DDPG") and r["steps"] == 8 and r["steps_per_s"] > 0
+
+
+@needs_sb3
+def test_sb3_ddpg_peer_says_when_its_settings_are_only_the_nearest(monkeypatch):
+    """stable-baselines3's critic takes the action at its input with one learning rate: TD3's Our DDPG it builds
+    exactly, the paper's DDPG (action at layer 2, batch norm, two rates, L2) only approximately, and says so."""
+    from papers.lillicrap2016_ddpg.bench import peer
+    from papers.lillicrap2016_ddpg.ddpg import DDPGConfig
+
+    calls = []
+    monkeypatch.setattr(peers, "ddpg", lambda env_id, n, **kw: calls.append(kw) or {"peer": "sb3 DDPG"})
+    assert peer(DDPGConfig(), 10)["peer"].startswith("sb3 DDPG (nearest settings")
+    our = DDPGConfig(actor_lr=1e-3, critic_l2=0.0, action_layer=1, batch_norm=False, exploration="gaussian")
+    assert peer(our, 10)["peer"] == "sb3 DDPG"
+    assert calls[0]["noise"] == "ou" and calls[0]["sigma"] == 0.2 and calls[1]["sigma"] == 0.1
+    assert calls[0]["hidden_units"] == [400, 300] and calls[0]["batch_size"] == 64 and calls[0]["tau"] == 0.001
 
 
 @needs_sb3

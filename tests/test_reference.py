@@ -131,7 +131,7 @@ def test_claims_name_known_comparisons_and_sources():
     from common.platform.registry import papers
 
     covered = 0
-    for name in ("mnih2013_dqn", "haarnoja2018_sac", "schulman2017_ppo"):
+    for name in ("mnih2013_dqn", "haarnoja2018_sac", "schulman2017_ppo", "lillicrap2016_ddpg"):
         paper = papers()[name]
         comparisons = load_comparisons(paper)
         for claim in load_claims(paper):
@@ -140,7 +140,7 @@ def test_claims_name_known_comparisons_and_sources():
                 comparison = comparisons[claim.reference["compare"]]
                 for key in comparison["sources"]:  # the runs' protocol states every setting a source states
                     assert set(load_sources()[key]["protocol"]) <= set(comparison["protocol"]), (claim.id, key)
-    assert covered == 16 + 26 + 11
+    assert covered == 16 + 26 + 11 + 8
 
 
 def test_an_unknown_comparison_is_an_error(tmp_path):

@@ -241,6 +241,33 @@ class SquashedGaussianAgent(Agent):
                 "the stochastic policy, as in training")
 
 
+class DeterministicMLPAgent(Agent):
+    """DDPG's actor (papers/lillicrap2016_ddpg/ddpg.py): two ReLU hidden layers, batch normalization with its
+    running statistics if the run used it, a = center + scale tanh(.) (the papers' evaluation: no noise); not
+    deterministic: plus the run's exploration noise, clipped to the bounds (an Ornstein-Uhlenbeck process whose state
+    this agent keeps from call to call, or independent Gaussian noise)."""
+
+    large_holds = "the critic and the target networks"
+
+    def act(self, obs, deterministic=False, rng=None):
+        from common.offpolicy.policies import deterministic_actor as np_actor
+
+        w, m = self.policy, self.meta
+        mu = np_actor(w, np.asarray(obs))
+        if not deterministic:
+            if m["exploration"] == "ou":
+                x = self._cache.setdefault("ou", np.zeros(m["act_dim"]))
+                x += m["ou_theta"] * -x * m["ou_dt"] + m["ou_sigma"] * np.sqrt(m["ou_dt"]) * rng.standard_normal(len(x))
+                mu = np.clip(mu + x, -1.0, 1.0)
+            else:
+                mu = np.clip(mu + m["gaussian_sigma"] * rng.standard_normal(m["act_dim"]), -1.0, 1.0)
+        return w["center"] + w["scale"] * mu
+
+    def protocol(self, deterministic):
+        return ("the actor's action without noise (the papers' evaluation)" if deterministic else
+                "the actor's action with the run's exploration noise, as in training")
+
+
 class _TorchAtariAgent(Agent):
     needs_large = True
     family = "atari"
@@ -381,6 +408,7 @@ class LogNormalEdgePosteriorAgent(Agent):
 KINDS: dict[str, type[Agent]] = {
     "gaussian_mlp": GaussianMLPAgent,
     "squashed_gaussian_mlp": SquashedGaussianAgent,
+    "deterministic_mlp": DeterministicMLPAgent,
     "atari_q_network": AtariQAgent,
     "atari_policy_network": AtariPolicyAgent,
     "atari_softmax_policy": AtariSoftmaxPolicyAgent,

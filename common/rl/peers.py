@@ -1,4 +1,4 @@
-"""Peer implementations timed in the same `repro bench` invocation: stable-baselines3's PPO, SAC and DQN and
+"""Peer implementations timed in the same `repro bench` invocation: stable-baselines3's PPO, SAC, DDPG and DQN and
 stable-baselines3-contrib's TRPO, built with the settings of this repository's loop (networks, batch sizes, epochs,
 update ratio, replay, normalization, conjugate-gradient and line-search settings, torch threads) and timed over `learn`.
 
@@ -10,7 +10,7 @@ Each function returns {"peer": "stable-baselines3 X.Y.Z PPO", "steps_per_s", "se
 PPO is timed from building the model to the end of `learn`, start-up included, as this repository's PPO bench
 times its own loop. SAC and DQN are timed in the learning phase only: the random warm-up (`learning_starts`) runs
 inside the same `learn` call and the clock starts when the step counter reaches it (a callback), so first-use costs
-fall inside the measured run instead of in a separate, earlier one.
+fall inside the measured run instead of in a separate, earlier one. DDPG is timed as SAC.
 """
 from __future__ import annotations
 
@@ -294,3 +294,32 @@ def trpo(env_id: str, n_steps: int, **settings) -> dict:
     seconds = time.perf_counter() - start
     model.get_env().close()
     return _result("TRPO", n_steps, seconds, torch.get_num_threads(), *reversed(CONTRIB))
+
+
+def ddpg(env_id: str, n_steps: int, *, seed: int = 0, learning_starts: int = 1000, hidden_units=(400, 300),
+         batch_size: int = 64, lr: float = 1e-3, gamma: float = 0.99, tau: float = 0.001,
+         replay_size: int = 1_000_000, noise: str = "ou", sigma: float = 0.2, theta: float = 0.15, dt: float = 1.0,
+         threads: int = 1) -> dict:
+    """stable-baselines3 DDPG: actor and critic with the hidden ReLU layers `hidden_units` (its critic takes the
+    action at the input), one learning rate `lr` for both, batch `batch_size`, replay `replay_size`, one update per
+    environment step after `learning_starts` random steps, exploration noise Ornstein-Uhlenbeck (`theta`, `sigma`,
+    `dt`) or Gaussian (`sigma`). Timed over the `n_steps` steps after learning starts."""
+    import gymnasium as gym
+    import numpy as np
+    import torch
+    from stable_baselines3 import DDPG
+    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+    torch.set_num_threads(threads)
+    env = gym.make(env_id)
+    act_dim = env.action_space.shape[0]
+    action_noise = (OrnsteinUhlenbeckActionNoise(np.zeros(act_dim), sigma * np.ones(act_dim), theta=theta, dt=dt)
+                    if noise == "ou" else NormalActionNoise(np.zeros(act_dim), sigma * np.ones(act_dim)))
+    model = DDPG("MlpPolicy", env, learning_rate=lr, buffer_size=replay_size, learning_starts=learning_starts,
+                 batch_size=batch_size, tau=tau, gamma=gamma, train_freq=1, gradient_steps=1,
+                 action_noise=action_noise, seed=seed, device="cpu", policy_kwargs={"net_arch": list(hidden_units)})
+    timer = _learning_phase_timer(learning_starts)
+    model.learn(total_timesteps=learning_starts + n_steps, callback=timer)
+    seconds = time.perf_counter() - timer.started
+    env.close()
+    return _result("DDPG", n_steps, seconds, torch.get_num_threads())

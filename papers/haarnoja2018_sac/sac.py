@@ -17,6 +17,9 @@ Equations (numbers of 1812.05905 unless marked v1):
 Speed: the two Q-functions are one batched network (stacked weights, one batched matmul per layer); when the
 actor differentiates through the critics their weights are detached (no weight gradients are computed); acting
 runs the policy in numpy. `matmul_dtype: bfloat16` runs the networks' matmuls in bf16 autocast (fp32 weights).
+
+The replay buffer, the soft target update, the evaluation rollout and the non-finite loss check are shared with
+DDPG (common/offpolicy).
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.offpolicy import Replay, evaluate, first_nonfinite_loss, polyak_update
 from common.rl.agents import save_agent
 from common.platform.device import to_cpu, torch_device
 from common.platform import validate as check
@@ -150,8 +154,7 @@ class SAC(nn.Module):
     def soft_update(self) -> None:
         """theta_bar <- tau theta + (1 - tau) theta_bar (Table 1: tau = 0.005, every step)."""
         src, dst = (self.v, self.v_target) if self.cfg.version == "v1" else (self.q, self.q_target)
-        with torch.no_grad():
-            torch._foreach_lerp_(list(dst.parameters()), list(src.parameters()), self.cfg.tau)
+        polyak_update(dst.parameters(), src.parameters(), self.cfg.tau)
 
     def update(self, obs, act, rew, next_obs, done, eps_next, eps_now) -> torch.Tensor:
         """One gradient step on every loss. The losses touch disjoint parameters (the actor sees the critics through
@@ -200,53 +203,16 @@ def np_policy_mean(w: dict, obs: np.ndarray, act_dim: int, scale: np.ndarray, ce
     return center + scale * np.tanh(u)
 
 
-# ---- replay ----------------------------------------------------------------------------------------------------
-class Replay:
-    """Transitions in preallocated float32 arrays; the oldest are overwritten past `capacity`."""
-
-    def __init__(self, capacity: int, obs_dim: int, act_dim: int):
-        self.capacity, self.size, self.pos = capacity, 0, 0
-        self.obs = np.zeros((capacity, obs_dim), np.float32)
-        self.next_obs = np.zeros((capacity, obs_dim), np.float32)
-        self.act = np.zeros((capacity, act_dim), np.float32)
-        self.rew = np.zeros(capacity, np.float32)
-        self.done = np.zeros(capacity, np.float32)
-
-    def add(self, obs, act, rew, next_obs, terminated) -> None:
-        i = self.pos
-        self.obs[i], self.act[i], self.rew[i], self.next_obs[i], self.done[i] = obs, act, rew, next_obs, terminated
-        self.pos = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
-
-    def sample(self, idx: np.ndarray, device: str | torch.device = "cpu"):
-        """The minibatch at rows `idx`, as tensors on `device` (no copy on the CPU)."""
-        return tuple(torch.from_numpy(a[idx]).to(device, non_blocking=True)
-                     for a in (self.obs, self.act, self.rew, self.next_obs, self.done))
-
-    def state(self) -> dict:
-        n = self.size
-        return {"size": n, "pos": self.pos, **{k: getattr(self, k)[:n].copy() for k in ("obs", "next_obs", "act", "rew", "done")}}
-
-    def load(self, s: dict) -> None:
-        n = s["size"]
-        for k in ("obs", "next_obs", "act", "rew", "done"):
-            getattr(self, k)[:n] = s[k]
-        self.size, self.pos = n, s["pos"]
-
-
 def check_losses(pending: list, first_step: int, cfg: SACConfig) -> None:
     """Raise NonFiniteError naming the first of `pending` (one loss vector per update, the first at env step
     `first_step`) that holds a non-finite loss. One device sync; called once per evaluation period, and when
     anything else in the loop turns non-finite (to name the update where it began)."""
-    if not pending:
-        return
-    losses = torch.stack(pending)
-    bad = ~torch.isfinite(losses)
-    if bool(bad.any()):
-        i, j = (int(x) for x in bad.nonzero()[0])
+    bad = first_nonfinite_loss(pending)
+    if bad is not None:
+        i, j, value = bad
         step = first_step + i // cfg.updates_per_step
         update = (first_step - cfg.learning_starts) * cfg.updates_per_step + i + 1
-        raise NonFiniteError(f"non-finite {LOSS_COLUMNS[j].replace('_', ' ')} ({float(losses[i, j])}) at update "
+        raise NonFiniteError(f"non-finite {LOSS_COLUMNS[j].replace('_', ' ')} ({value}) at update "
                              f"{update:,} (env step {step:,})")
 
 
@@ -273,19 +239,6 @@ def save_sac_agent(ctx, cfg: SACConfig, agent: SAC, steps: int, scale: np.ndarra
 
 
 # ---- the loop --------------------------------------------------------------------------------------------------
-def evaluate(env, w, act_dim, scale, center, episodes: int, seed: int) -> float:
-    """Deterministic evaluation: the policy's mean action (both papers)."""
-    total = 0.0
-    for k in range(episodes):
-        obs, _ = env.reset(seed=seed + k)
-        done = False
-        while not done:
-            obs, r, terminated, truncated, _ = env.step(np_policy_mean(w, obs, act_dim, scale, center, None))
-            total += r
-            done = terminated or truncated
-    return total / episodes
-
-
 def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
     validate_sac(cfg)
     device = torch_device()  # REPRO_DEVICE: cpu unless cuda is asked for
@@ -363,7 +316,8 @@ def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
         if step + 1 in snapshot_steps:
             save_sac_agent(ctx, cfg, agent, step + 1, scale, center, snapshot=step + 1)
         if (step + 1) % cfg.eval_every_steps == 0:
-            ret = evaluate(eval_env, weights, act_dim, scale, center, cfg.eval_episodes, cfg.seed * 1_000_003 + step)
+            ret = evaluate(eval_env, lambda o: np_policy_mean(weights, o, act_dim, scale, center, None),
+                           cfg.eval_episodes, cfg.seed * 1_000_003 + step).mean_return  # the mean action
             if pending_losses:  # the mean over this evaluation period's updates: a NaN in any shows here
                 losses = torch.stack(pending_losses).mean(0).tolist()
                 if not all(map(math.isfinite, losses)):

@@ -33,6 +33,8 @@ WINDOWS = [
     ("tianshou_ppo", ["HalfCheetah", "Hopper", "InvertedPendulum", "Walker2d"], "env_steps", (900_000, 1_000_000)),
     ("mushroomrl_ppo", ["HalfCheetah", "Hopper", "Walker2d"], "env_steps", (900_000, 1_000_000)),
     ("tianshou_ppo_atari", ["Pong", "Breakout"], "agent_steps", (900_000, 1_000_000)),
+    *[(k, ["Hopper", "Walker2d", "HalfCheetah", "Ant"], "env_steps", window)
+      for k in ("tianshou_ddpg", "mushroomrl_ddpg") for window in ((50_000, 100_000), (950_000, 1_000_000))],
 ]
 
 

@@ -1,0 +1,18 @@
+"""Shared parts of the off-policy actor-critic methods (DDPG 2016, SAC 2018, and TD3 after them).
+
+  - `replay`: the replay buffer, transitions in preallocated float32 arrays, the oldest overwritten past its
+    capacity, with its state for checkpoints (DDPG Algorithm 1 "replay buffer R"; SAC Algorithm 1 "D");
+  - `targets`: the soft (Polyak) target update theta' <- tau theta + (1 - tau) theta' (DDPG Algorithm 1; SAC Table 1,
+    tau = 0.005), one fused in-place operation over all of a network's tensors;
+  - `loop`: the evaluation rollout of a deterministic policy (the papers' evaluation: no exploration noise), and
+    the check that names the first non-finite loss of an evaluation period's updates;
+  - `policies` (numpy only, imported on its own): a deterministic actor's action from its saved arrays, for the
+    training loop's acting and for saved agents (common/rl/agents.py).
+
+Each paper keeps its algorithm (networks, losses, exploration) readable in its folder and imports these pieces.
+"""
+from .loop import EvalResult, evaluate, first_nonfinite_loss
+from .replay import Replay
+from .targets import polyak_update
+
+__all__ = ["EvalResult", "evaluate", "first_nonfinite_loss", "Replay", "polyak_update"]
