@@ -167,6 +167,34 @@ def test_gae_learns_cart_pole_with_a_linear_policy(tmp_path):
     assert it["vf_explained_variance"].iloc[-4:-1].mean() > 0.5
 
 
+@pytest.mark.parametrize("overrides", [{}, {"baseline": "time"}, {"policy_hidden": [3], "lam": 0.0}])
+def test_packed_seeds_equal_runs_of_their_own(tmp_path, overrides):
+    """A run of 3 packed seeds (seed index 1: seeds 3, 4, 5), carts stepped together, gives each seed the very rows
+    (bit for bit) of the single-seed run of that seed: same policy, value function, filter and random stream."""
+    import pandas as pd
+
+    from common.platform.records import RunContext, RunRecord
+    from papers.schulman2016_gae.gae import GAEConfig, packed_seeds, run_gae
+
+    def run(name, **kw):
+        cfg = GAEConfig(iterations=3, trajectories=6, init_log_std=float(np.log(10.0)), **overrides, **kw)
+        return run_gae(cfg, RunContext(RunRecord(tmp_path / name), checkpoint_every_s=1e9, show_progress=False))
+
+    assert packed_seeds(GAEConfig(seed=1, seeds_per_run=3)) == [3, 4, 5]
+    packed = run("packed", seed=1, seeds_per_run=3)
+    for name, table in packed.items():
+        assert sorted(table["seed"].unique()) == [3, 4, 5], name
+    for seed in (3, 4, 5):
+        single = run(f"single{seed}", seed=seed)
+        for name in ("episodes", "iterations"):
+            mine = packed[name][packed[name]["seed"] == seed].reset_index(drop=True)
+            assert len(mine) == len(single[name]) > 0
+            pd.testing.assert_frame_equal(mine, single[name], check_exact=True)
+    # the seeds differ from each other (each has its own stream), so the equality is not that of copies
+    it = packed["iterations"]
+    assert it.groupby("seed")["mean_return"].apply(tuple).nunique() == 3
+
+
 @pytest.mark.parametrize("experiment,variant,overrides", [
     ("fig2_cartpole", "gamma0.99__lambda0.96", (("iterations", 5),)),
     ("fig2_cartpole", "gamma0.99__no_vf", (("iterations", 5),)),
@@ -181,6 +209,8 @@ def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkey
     roots = {name: execute_in(tmp_path / name, monkeypatch, PAPER, experiment, "quick", variant, 0, overrides)
              for name in ("a", "b")}
     assert table_bytes(roots["a"]) == table_bytes(roots["b"])  # same seed, same config: identical metrics
+    if experiment == "fig2_cartpole":  # the quick budget packs 2 seeds into the run
+        assert sorted(RunRecord(roots["a"]).read_table("iterations")["seed"].unique()) == [0, 1]
     assert (roots["a"] / "agent.json").read_bytes() == (roots["b"] / "agent.json").read_bytes()
 
     monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
@@ -233,7 +263,9 @@ def test_bad_values_are_rejected_before_any_work(results_root):
     assert proc.returncode == 2 and "gamma" in proc.stderr
     assert not (results_root / PAPER).exists()  # no run folder made
     for bad, named in (({"trajectories": 0}, "trajectories"), ({"value_hidden": [0]}, "value_hidden"),
-                       ({"env_id": "Hopper-v5"}, "trajectories"), ({"baseline": "linear"}, "baseline")):
+                       ({"env_id": "Hopper-v5"}, "trajectories"), ({"baseline": "linear"}, "baseline"),
+                       ({"seeds_per_run": 0}, "seeds_per_run"),
+                       ({"env_id": "Hopper-v5", "trajectories": 0, "seeds_per_run": 2}, "seeds_per_run")):
         with pytest.raises(ConfigValueError, match=named):
             validate_gae(GAEConfig(**bad))
 
