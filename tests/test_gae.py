@@ -324,3 +324,13 @@ def test_claim_statistics_on_hand_made_runs():
     claim3d = SimpleNamespace(experiment="e", statistic={"variants": ["gamma0.99__lambda0.96", "gamma0.99__lambda1"],
                                                          "last_iterations": 2})
     np.testing.assert_allclose(final_difference_values(claim3d, data), [300.0, 300.0])
+    # the per-run summary: seeds 0 and 1 packed into one run per variant (seeds_per_run 2): one row, both seeds
+    from papers.schulman2016_gae.analysis import run_summary
+
+    it = pd.DataFrame(rows).assign(env_step=lambda d: 100 * (d["iteration"] + 1), accepted=1)
+    packed = SimpleNamespace(tables={"iterations": it},
+                             configs={v: {**c, "seeds_per_run": 2} for v, c in configs.items()})
+    summary = run_summary(None, packed).set_index("variant")
+    assert len(summary) == len(configs) and (summary["seed"] == 0).all() and (summary["seeds"] == "0-1 (2)").all()
+    row = summary.loc["gamma0.99__lambda0.96"]
+    assert (row["first_batch_return"], row["last_batch_return"], row["env_steps"]) == (700.5, 720.5, 600)
