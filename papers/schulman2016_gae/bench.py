@@ -1,8 +1,9 @@
 """Speed benchmark (`repro bench schulman2016_gae EXPERIMENT`): the whole training loop against stepping the same
 environment alone with random actions, in one process.
 
-On cart-pole "environment only" steps the same carts together (`BartoCartPole`, all trajectories of a batch, of
-every seed the run packs, at once) with Gaussian forces; on the MuJoCo tasks it steps the gymnasium task one step at a time."""
+On cart-pole "environment only" steps the same carts together (`BartoCartPole`: all trajectories of a batch, of
+every seed the run packs, at once) with Gaussian forces; on the MuJoCo tasks it steps the gymnasium task one step
+at a time."""
 from __future__ import annotations
 
 import time
@@ -56,5 +57,6 @@ def bench(cfg: GAEConfig, n_steps: int, scratch: Path) -> dict:
     training = steps / (time.perf_counter() - start)
     return {"unit": "env-steps/s", "environment_only": env_only_steps_per_s(cfg, n_steps), "training": training,
             "note": f"TRPO + GAE on {cfg.env_id}, gamma {cfg.gamma}, lambda {cfg.lam}, baseline {cfg.baseline}: "
-                    f"{cfg.iterations} updates from a fresh policy, {cfg.seeds_per_run} seed(s) a run, {steps:,} env steps (the batch grows as the "
-                    f"policy learns); environment only: {n_steps:,} steps"}
+                    f"{cfg.iterations} updates from a fresh policy, {cfg.seeds_per_run} seed(s) in the run, {steps:,} "
+                    f"env steps over its seeds (the batch grows as the policy learns); environment only: {n_steps:,} "
+                    f"steps"}
