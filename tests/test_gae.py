@@ -36,6 +36,34 @@ def test_gae_lambda_0_is_the_td_residual_and_lambda_1_the_discounted_return_minu
                                rtol=1e-12, atol=1e-12)  # eq. (18)
 
 
+def test_gae_and_returns_loops_give_the_values_of_numpy_scalar_arithmetic_bit_for_bit():
+    """The loops run on Python floats when the arrays are float64 (the same IEEE double arithmetic, faster); float32
+    input keeps its own arithmetic. Both against the loops written on numpy scalars, exactly."""
+    def gae_ref(r, v, ends, last_value, gamma, lam):
+        adv, last = np.zeros(len(r)), 0.0
+        for t in range(len(r) - 1, -1, -1):
+            not_end = 1.0 - float(ends[t])
+            next_value = last_value if t == len(r) - 1 else v[t + 1]
+            last = r[t] + gamma * next_value * not_end - v[t] + gamma * lam * not_end * last
+            adv[t] = last
+        return adv
+
+    def returns_ref(r, ends, gamma, last_value):
+        q, running = np.empty(len(r)), last_value
+        for t in range(len(r) - 1, -1, -1):
+            running = r[t] + gamma * (0.0 if ends[t] else running)
+            q[t] = running
+        return q
+
+    rng = np.random.default_rng(4)
+    ends = rng.random(3000) < 0.01
+    for dtype in (np.float64, np.float32):
+        r, v = rng.standard_normal(3000).astype(dtype), rng.standard_normal(3000).astype(dtype)
+        for last_value in (0.0, np.float64(0.4), np.float32(0.4)):
+            assert np.array_equal(gae(r, v, ends, last_value, 0.97, 0.9), gae_ref(r, v, ends, last_value, 0.97, 0.9))
+            assert np.array_equal(discounted_returns(r, ends, 0.97, last_value), returns_ref(r, ends, 0.97, last_value))
+
+
 def test_time_dependent_baseline_averages_returns_at_each_time_index():
     # two trajectories: returns (3, 2, 1) and (5, 4); b_0 = 4, b_1 = 3, b_2 = 1
     returns = np.array([3.0, 2.0, 1.0, 5.0, 4.0])
