@@ -27,7 +27,9 @@ output. The Gaussian's log standard deviations are a separate parameter vector (
 runs in numpy on flat parameter vectors (`common/rl/npmlp.py`).
 
 Cart-pole is the numpy cart-pole of Barto et al. 1983 (`common/rl/barto_cartpole.py`), the batch's 20
-trajectories stepped together; the 3D tasks run gymnasium's MuJoCo v5 tasks one step at a time.
+trajectories stepped together; a cart-pole run may hold several seeds (`seeds_per_run`, Figure 2's 21 in one run),
+all their carts stepped together, each seed the same computation as a run of its own (`run_packed`, at the end).
+The 3D tasks run gymnasium's MuJoCo v5 tasks one step at a time.
 """
 from __future__ import annotations
 
