@@ -36,6 +36,34 @@ def test_gae_lambda_0_is_the_td_residual_and_lambda_1_the_discounted_return_minu
                                rtol=1e-12, atol=1e-12)  # eq. (18)
 
 
+def test_gae_and_returns_loops_give_the_values_of_numpy_scalar_arithmetic_bit_for_bit():
+    """The loops run on Python floats when the arrays are float64 (the same IEEE double arithmetic, faster); float32
+    input keeps its own arithmetic. Both against the loops written on numpy scalars, exactly."""
+    def gae_ref(r, v, ends, last_value, gamma, lam):
+        adv, last = np.zeros(len(r)), 0.0
+        for t in range(len(r) - 1, -1, -1):
+            not_end = 1.0 - float(ends[t])
+            next_value = last_value if t == len(r) - 1 else v[t + 1]
+            last = r[t] + gamma * next_value * not_end - v[t] + gamma * lam * not_end * last
+            adv[t] = last
+        return adv
+
+    def returns_ref(r, ends, gamma, last_value):
+        q, running = np.empty(len(r)), last_value
+        for t in range(len(r) - 1, -1, -1):
+            running = r[t] + gamma * (0.0 if ends[t] else running)
+            q[t] = running
+        return q
+
+    rng = np.random.default_rng(4)
+    ends = rng.random(3000) < 0.01
+    for dtype in (np.float64, np.float32):
+        r, v = rng.standard_normal(3000).astype(dtype), rng.standard_normal(3000).astype(dtype)
+        for last_value in (0.0, np.float64(0.4), np.float32(0.4)):
+            assert np.array_equal(gae(r, v, ends, last_value, 0.97, 0.9), gae_ref(r, v, ends, last_value, 0.97, 0.9))
+            assert np.array_equal(discounted_returns(r, ends, 0.97, last_value), returns_ref(r, ends, 0.97, last_value))
+
+
 def test_time_dependent_baseline_averages_returns_at_each_time_index():
     # two trajectories: returns (3, 2, 1) and (5, 4); b_0 = 4, b_1 = 3, b_2 = 1
     returns = np.array([3.0, 2.0, 1.0, 5.0, 4.0])
@@ -167,6 +195,34 @@ def test_gae_learns_cart_pole_with_a_linear_policy(tmp_path):
     assert it["vf_explained_variance"].iloc[-4:-1].mean() > 0.5
 
 
+@pytest.mark.parametrize("overrides", [{}, {"baseline": "time"}, {"policy_hidden": [3], "lam": 0.0}])
+def test_packed_seeds_equal_runs_of_their_own(tmp_path, overrides):
+    """A run of 3 packed seeds (seed index 1: seeds 3, 4, 5), carts stepped together, gives each seed the very rows
+    (bit for bit) of the single-seed run of that seed: same policy, value function, filter and random stream."""
+    import pandas as pd
+
+    from common.platform.records import RunContext, RunRecord
+    from papers.schulman2016_gae.gae import GAEConfig, packed_seeds, run_gae
+
+    def run(name, **kw):
+        cfg = GAEConfig(iterations=3, trajectories=6, init_log_std=float(np.log(10.0)), **overrides, **kw)
+        return run_gae(cfg, RunContext(RunRecord(tmp_path / name), checkpoint_every_s=1e9, show_progress=False))
+
+    assert packed_seeds(GAEConfig(seed=1, seeds_per_run=3)) == [3, 4, 5]
+    packed = run("packed", seed=1, seeds_per_run=3)
+    for name, table in packed.items():
+        assert sorted(table["seed"].unique()) == [3, 4, 5], name
+    for seed in (3, 4, 5):
+        single = run(f"single{seed}", seed=seed)
+        for name in ("episodes", "iterations"):
+            mine = packed[name][packed[name]["seed"] == seed].reset_index(drop=True)
+            assert len(mine) == len(single[name]) > 0
+            pd.testing.assert_frame_equal(mine, single[name], check_exact=True)
+    # the seeds differ from each other (each has its own stream), so the equality is not that of copies
+    it = packed["iterations"]
+    assert it.groupby("seed")["mean_return"].apply(tuple).nunique() == 3
+
+
 @pytest.mark.parametrize("experiment,variant,overrides", [
     ("fig2_cartpole", "gamma0.99__lambda0.96", (("iterations", 5),)),
     ("fig2_cartpole", "gamma0.99__no_vf", (("iterations", 5),)),
@@ -181,6 +237,8 @@ def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkey
     roots = {name: execute_in(tmp_path / name, monkeypatch, PAPER, experiment, "quick", variant, 0, overrides)
              for name in ("a", "b")}
     assert table_bytes(roots["a"]) == table_bytes(roots["b"])  # same seed, same config: identical metrics
+    if experiment == "fig2_cartpole":  # the quick budget packs 2 seeds into the run
+        assert sorted(RunRecord(roots["a"]).read_table("iterations")["seed"].unique()) == [0, 1]
     assert (roots["a"] / "agent.json").read_bytes() == (roots["b"] / "agent.json").read_bytes()
 
     monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
@@ -233,7 +291,9 @@ def test_bad_values_are_rejected_before_any_work(results_root):
     assert proc.returncode == 2 and "gamma" in proc.stderr
     assert not (results_root / PAPER).exists()  # no run folder made
     for bad, named in (({"trajectories": 0}, "trajectories"), ({"value_hidden": [0]}, "value_hidden"),
-                       ({"env_id": "Hopper-v5"}, "trajectories"), ({"baseline": "linear"}, "baseline")):
+                       ({"env_id": "Hopper-v5"}, "trajectories"), ({"baseline": "linear"}, "baseline"),
+                       ({"seeds_per_run": 0}, "seeds_per_run"),
+                       ({"env_id": "Hopper-v5", "trajectories": 0, "seeds_per_run": 2}, "seeds_per_run")):
         with pytest.raises(ConfigValueError, match=named):
             validate_gae(GAEConfig(**bad))
 
@@ -292,3 +352,13 @@ def test_claim_statistics_on_hand_made_runs():
     claim3d = SimpleNamespace(experiment="e", statistic={"variants": ["gamma0.99__lambda0.96", "gamma0.99__lambda1"],
                                                          "last_iterations": 2})
     np.testing.assert_allclose(final_difference_values(claim3d, data), [300.0, 300.0])
+    # the per-run summary: seeds 0 and 1 packed into one run per variant (seeds_per_run 2): one row, both seeds
+    from papers.schulman2016_gae.analysis import run_summary
+
+    it = pd.DataFrame(rows).assign(env_step=lambda d: 100 * (d["iteration"] + 1), accepted=1)
+    packed = SimpleNamespace(tables={"iterations": it},
+                             configs={v: {**c, "seeds_per_run": 2} for v, c in configs.items()})
+    summary = run_summary(None, packed).set_index("variant")
+    assert len(summary) == len(configs) and (summary["seed"] == 0).all() and (summary["seeds"] == "0-1 (2)").all()
+    row = summary.loc["gamma0.99__lambda0.96"]
+    assert (row["first_batch_return"], row["last_batch_return"], row["env_steps"]) == (700.5, 720.5, 600)

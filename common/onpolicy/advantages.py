@@ -4,6 +4,19 @@ from __future__ import annotations
 import numpy as np
 
 
+def _scalars(x):
+    """A float64 or bool array as a list of Python floats or bools, for the step-by-step loops below: the same IEEE
+    double arithmetic as on the array's elements (same values, bit for bit), without numpy's per-element cost; any
+    other array (float32: its own arithmetic) as it is."""
+    a = np.asarray(x)
+    return a.tolist() if a.ndim == 1 and a.dtype in (np.float64, np.bool_) else x
+
+
+def _double(x) -> bool:
+    """Whether `x` (an array or a scalar) computes in float64, as Python floats do."""
+    return isinstance(x, (float, int)) or np.asarray(x).dtype == np.float64
+
+
 def discounted_returns(rewards: np.ndarray, episode_ends: np.ndarray, gamma: float,
                        last_value: float = 0.0) -> np.ndarray:
     """Q_t = sum_{l>=0} gamma^l r_{t+l}, summed to the end of t's episode (TRPO Sec. 5.1: "computing the discounted
@@ -12,6 +25,9 @@ def discounted_returns(rewards: np.ndarray, episode_ends: np.ndarray, gamma: flo
     it (0: the sum simply stops)."""
     q = np.empty(len(rewards))
     running = last_value
+    if _double(rewards) and _double(last_value):
+        rewards = _scalars(rewards)
+    episode_ends = _scalars(episode_ends)
     for t in range(len(rewards) - 1, -1, -1):
         if episode_ends[t]:
             running = 0.0
@@ -28,6 +44,9 @@ def gae(rewards: np.ndarray, values: np.ndarray, episode_ends: np.ndarray, last_
     T = len(rewards)
     adv = np.zeros(T)
     last = 0.0
+    if _double(rewards) and _double(values) and _double(last_value):
+        rewards, values = _scalars(rewards), _scalars(values)
+    episode_ends = _scalars(episode_ends)
     for t in range(T - 1, -1, -1):
         not_end = 1.0 - float(episode_ends[t])
         next_value = last_value if t == T - 1 else values[t + 1]

@@ -14,17 +14,12 @@ from .gae import GAEConfig, validate_gae
 
 L = lazy(__name__)
 
-_ITERATIONS = ("iteration", "env_step", "mean_return", "episodes", "mean_length", "surrogate_improvement", "kl",
-               "accepted", "backtracks", "entropy", "vf_mse_before", "vf_step_fraction", "vf_explained_variance",
-               "vf_mse_after")  # gae.py ITERATION_COLUMNS (tests/test_live.py checks they agree)
-
 RUNNERS = {
     # every batch holds whole trajectories, so every iteration records at least one episode
     "gae": Runner(GAEConfig, L(".gae:run_gae"), validate_gae,
                   tables={"episodes": TableRules(), "iterations": TableRules()},
-                  live=Live({"episodes": ("iteration", "env_step", "episode_return", "episode_length"),
-                             "iterations": _ITERATIONS},
-                            curve=("iterations", "env_step", "mean_return"))),
+                  # a packed cart-pole run's rows carry their seed (gae.py: live_tables)
+                  live=Live(L(".gae:live_tables"), curve=("iterations", "env_step", "mean_return"))),
 }
 
 #: Figures (experiments.yaml names one with `figure:`, "default" unless given).

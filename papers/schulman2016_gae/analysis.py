@@ -8,7 +8,7 @@ on cart-pole a trajectory's return is its length in steps, the paper's cost its 
   - learning-curve mean: the mean of mean_return over all batches (the area under Figure 2's left curves, per
     batch), which is larger for the setting that improves faster.
 Cart-pole claims compare groups of (gamma, lambda) cells seed by seed: for each seed, the mean over the cells of
-one group minus the mean over the cells of the other (the runs of a seed share nothing but the seed number, so the
+one group minus the mean over the cells of the other (each cell's run records its seeds in the `seed` column; the
 pairing only orders the differences); the verdict is over the 21 seeds' differences.
 """
 from __future__ import annotations
@@ -135,16 +135,22 @@ def final_difference_values(claim, data_by_exp) -> np.ndarray:
 
 
 def run_summary(experiment, data) -> pd.DataFrame:
-    """Per run: gamma, lambda, baseline, the first and the last batch's mean return, env steps, and how often the
-    line search kept the old policy."""
-    it = data.tables["iterations"].sort_values("iteration")
+    """Per run (a packed cart-pole run holds `seeds_per_run` seeds, its `seed` the run's index): gamma, lambda,
+    baseline, the seeds it holds, the first and the last batch's mean return (mean over its seeds), its env steps
+    (all seeds) and how often the line search kept the old policy (all seeds)."""
+    it = data.tables["iterations"].sort_values("iteration", kind="stable")
     rows = []
-    for (variant, seed), g in it.groupby(["variant", "seed"]):
+    for variant, g in it.groupby("variant"):
         c = data.configs[variant]
-        rows.append({"variant": variant, "seed": seed, "gamma": c["gamma"], "lambda": c["lam"],
-                     "baseline": c["baseline"], "updates": int(g["iteration"].max()),
-                     "env_steps": int(g["env_step"].max()),
-                     "first_batch_return": round(float(g["mean_return"].iloc[0]), 1),
-                     "last_batch_return": round(float(g["mean_return"].iloc[-1]), 1),
-                     "line_search_rejections": int((g["accepted"].iloc[:-1] == 0).sum())})
+        per_run = int(c.get("seeds_per_run", 1))
+        for run_seed, r in g.groupby(g["seed"] // per_run):
+            by_seed = r.groupby("seed")
+            seeds = sorted(r["seed"].unique())
+            rows.append({"variant": variant, "seed": int(run_seed),
+                         "seeds": f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]} ({len(seeds)})",
+                         "gamma": c["gamma"], "lambda": c["lam"], "baseline": c["baseline"],
+                         "updates": int(r["iteration"].max()), "env_steps": int(by_seed["env_step"].max().sum()),
+                         "first_batch_return": round(float(by_seed["mean_return"].first().mean()), 1),
+                         "last_batch_return": round(float(by_seed["mean_return"].last().mean()), 1),
+                         "line_search_rejections": int(sum((s["accepted"].iloc[:-1] == 0).sum() for _, s in by_seed))})
     return pd.DataFrame(rows)

@@ -1,8 +1,9 @@
 """Speed benchmark (`repro bench schulman2016_gae EXPERIMENT`): the whole training loop against stepping the same
 environment alone with random actions, in one process.
 
-On cart-pole "environment only" steps the same batch of carts together (`BartoCartPole`, all trajectories of a
-batch at once) with Gaussian forces; on the MuJoCo tasks it steps the gymnasium task one step at a time."""
+On cart-pole "environment only" steps the same carts together (`BartoCartPole`: all trajectories of a batch, of
+every seed the run packs, at once) with Gaussian forces; on the MuJoCo tasks it steps the gymnasium task one step
+at a time."""
 from __future__ import annotations
 
 import time
@@ -23,11 +24,12 @@ def env_only_steps_per_s(cfg: GAEConfig, n_steps: int) -> float:
     start = time.perf_counter()
     done = 0
     if cfg.env_id == CARTPOLE:
-        carts = BartoCartPole(cfg.trajectories)
+        n_carts = cfg.trajectories * cfg.seeds_per_run
+        carts = BartoCartPole(n_carts)
         carts.reset(rng)
-        alive = np.ones(cfg.trajectories, bool)
+        alive = np.ones(n_carts, bool)
         while done < n_steps:
-            _, failed = carts.step(10.0 * rng.standard_normal(cfg.trajectories))
+            _, failed = carts.step(10.0 * rng.standard_normal(n_carts))
             done += int(alive.sum())
             alive &= ~failed
             if not alive.any():
@@ -51,9 +53,10 @@ def bench(cfg: GAEConfig, n_steps: int, scratch: Path) -> dict:
     iterations from a fresh policy, then environment-only stepping for `n_steps` steps."""
     start = time.perf_counter()
     tables = run_gae(cfg, RunContext(RunRecord(scratch), checkpoint_every_s=1e9, show_progress=False))
-    steps = int(tables["iterations"]["env_step"].iloc[-1])
+    steps = int(tables["iterations"].groupby("seed")["env_step"].max().sum())  # every seed's steps
     training = steps / (time.perf_counter() - start)
     return {"unit": "env-steps/s", "environment_only": env_only_steps_per_s(cfg, n_steps), "training": training,
             "note": f"TRPO + GAE on {cfg.env_id}, gamma {cfg.gamma}, lambda {cfg.lam}, baseline {cfg.baseline}: "
-                    f"{cfg.iterations} updates from a fresh policy, {steps:,} env steps (the batch grows as the "
-                    f"policy learns); environment only: {n_steps:,} steps"}
+                    f"{cfg.iterations} updates from a fresh policy, {cfg.seeds_per_run} seed(s) in the run, {steps:,} "
+                    f"env steps over its seeds (the batch grows as the policy learns); environment only: {n_steps:,} "
+                    f"steps"}

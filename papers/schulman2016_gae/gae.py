@@ -27,7 +27,9 @@ output. The Gaussian's log standard deviations are a separate parameter vector (
 runs in numpy on flat parameter vectors (`common/rl/npmlp.py`).
 
 Cart-pole is the numpy cart-pole of Barto et al. 1983 (`common/rl/barto_cartpole.py`), the batch's 20
-trajectories stepped together; the 3D tasks run gymnasium's MuJoCo v5 tasks one step at a time.
+trajectories stepped together; a cart-pole run may hold several seeds (`seeds_per_run`, Figure 2's 21 in one run),
+all their carts stepped together, each seed the same computation as a run of its own (`run_packed`, at the end).
+The 3D tasks run gymnasium's MuJoCo v5 tasks one step at a time.
 """
 from __future__ import annotations
 
@@ -75,6 +77,9 @@ class GAEConfig:
     normalize_obs: bool = True  # not stated: running mean/std filter of observations (modular_rl's default)
     obs_clip: float = 5.0
     init_log_std: float = 0.0  # log of the initial action std (cart-pole: log 10 N, Barto's force magnitude)
+    # cart-pole: seeds packed into one run, K = seeds_per_run: the run of seed index i holds seeds i K .. i K + K - 1,
+    # all stepped together, each exactly as a run of its own (`run_packed`); 1: one seed a run
+    seeds_per_run: int = 1
 
 
 def validate_gae(cfg: GAEConfig) -> None:
@@ -84,6 +89,7 @@ def validate_gae(cfg: GAEConfig) -> None:
     check.one_of(cfg, "baseline", BASELINES)
     check.at_least(cfg, 1, "iterations", "batch_steps", "path_length", "cg_iters", "max_backtracks")
     check.at_least(cfg, 0, "trajectories")
+    check.at_least(cfg, 1, "seeds_per_run")
     check.positive(cfg, "max_kl", "vf_max_kl", "obs_clip")
     check.at_least(cfg, 0.0, "cg_damping")
     check.between(cfg, 0, 1, "gamma", "lam")
@@ -102,6 +108,8 @@ def validate_gae(cfg: GAEConfig) -> None:
     else:
         check.require(cfg.trajectories == 0, "trajectories", cfg.trajectories,
                       "0 on the MuJoCo tasks (their batch is `batch_steps` timesteps)")
+        check.require(cfg.seeds_per_run == 1, "seeds_per_run", cfg.seeds_per_run,
+                      "1 on the MuJoCo tasks (seeds are packed into one run on BartoCartPole only)")
 
 
 # ---- the networks -------------------------------------------------------------------------------------------------
@@ -230,6 +238,8 @@ def sample_env(cfg: GAEConfig, env, policy: GaussianPolicy, rms: RunningMeanStd,
 # ---- the algorithm -----------------------------------------------------------------------------------------------
 def run_gae(cfg: GAEConfig, ctx) -> dict[str, pd.DataFrame]:
     validate_gae(cfg)
+    if cfg.seeds_per_run > 1:
+        return run_packed(cfg, ctx)
     cartpole = cfg.env_id == CARTPOLE
     env = None if cartpole else make_env(cfg.env_id, cfg.seed)
     obs_dim, act_dim = (4, 1) if cartpole else (env.observation_space.shape[0], env.action_space.shape[0])
@@ -276,41 +286,7 @@ def run_gae(cfg: GAEConfig, ctx) -> dict[str, pd.DataFrame]:
             ctx.count(n_steps, "env-steps")
             bar.update(1)
             break
-        if cfg.normalize_obs:  # update the filter with the batch, then learn on the same inputs (as TRPO's runner)
-            rms.update(batch["obs"])
-        x = np.clip((batch["obs"] - rms.mean) / np.sqrt(rms.var + 1e-8), -cfg.obs_clip, cfg.obs_clip) \
-            if cfg.normalize_obs else batch["obs"]
-        returns = discounted_returns(batch["rew"], batch["end"], cfg.gamma)  # V_hat_t = sum_l gamma^l r_{t+l}
-
-        # -- advantages: GAE(gamma, lambda) with V = V_phi_i (eq. 16), or "No VF" --------------------------------
-        if cfg.baseline == "value_function":
-            values = vf(x)
-            # delta_t = r_t + gamma V(s_{t+1}) - V(s_t) (eq. 9), V = 0 after a trajectory's end;
-            # A_t = sum_l (gamma lambda)^l delta_{t+l} (eq. 16)
-            adv = gae(batch["rew"], values, batch["end"], 0.0, cfg.gamma, cfg.lam)
-        else:  # No VF: A_t = R_t - b_t, b_t the batch's mean return at time index t
-            adv = returns - time_dependent_baseline(returns, batch["t"])
-        check_finite("advantages", adv, where)
-
-        # -- policy: TRPO step on the linearized objective and the KL trust region (eq. 31) ----------------------
-        result = trpo_step(cfg, policy, x, batch["act"], adv, rng, where)
-
-        # -- value function: trust-region regression on the discounted returns (eq. 30) --------------------------
-        if cfg.baseline == "value_function":
-            before = vf(x)
-            fit = fit_value_trust_region(vf, x, returns, cfg.vf_max_kl, cfg.cg_iters, cfg.cg_damping)
-            after = vf(x)
-            var = float(np.var(returns))
-            fit["vf_explained_variance"] = 1.0 - float(np.var(returns - before)) / var if var > 0 else 0.0
-            fit["vf_mse_after"] = float(np.mean((after - returns) ** 2))
-        else:
-            fit = {"vf_mse_before": 0.0, "vf_step_fraction": 0.0, "vf_explained_variance": 0.0, "vf_mse_after": 0.0}
-        check_finite("value-function parameters", vf.p.flat, where)
-        check_finite("policy parameters", p.flat, where)
-        check_finite("observation statistics", {"mean": rms.mean, "variance": rms.var}, where)
-        step = {"surrogate_improvement": result.improvement, "kl": result.kl, "accepted": int(result.accepted),
-                "backtracks": result.backtracks, "entropy": gaussian_entropy(p["log_std"]), **fit}
-        check_finite("iteration metrics", step, where)
+        step = learn(cfg, policy, vf, rms, rng, batch, where)
         state["iterations"].append({**row, **step})
         state["iteration"] = iteration + 1
         ctx.count(n_steps, "env-steps")
@@ -323,6 +299,50 @@ def run_gae(cfg: GAEConfig, ctx) -> dict[str, pd.DataFrame]:
     episodes = pd.DataFrame(state["episodes"], columns=["iteration", "env_step", "episode_return", "episode_length"])
     iterations = pd.DataFrame(state["iterations"], columns=ITERATION_COLUMNS)
     return {"episodes": episodes.assign(seed=cfg.seed), "iterations": iterations.assign(seed=cfg.seed)}
+
+
+def learn(cfg: GAEConfig, policy: GaussianPolicy, vf: ValueFunction, rms: RunningMeanStd, rng, batch: dict,
+          where: str) -> dict:
+    """One policy iteration on a sampled batch (Algorithm 1 after the simulation): the observation filter, the
+    advantages (GAE, eq. 16, or No VF), the TRPO policy step (eq. 31) and the value function's step (eq. 30). Updates
+    `policy`, `vf` and `rms` in place; returns the step's diagnostics (STEP_COLUMNS)."""
+    p = policy.p
+    if cfg.normalize_obs:  # update the filter with the batch, then learn on the same inputs (as TRPO's runner)
+        rms.update(batch["obs"])
+    x = np.clip((batch["obs"] - rms.mean) / np.sqrt(rms.var + 1e-8), -cfg.obs_clip, cfg.obs_clip) \
+        if cfg.normalize_obs else batch["obs"]
+    returns = discounted_returns(batch["rew"], batch["end"], cfg.gamma)  # V_hat_t = sum_l gamma^l r_{t+l}
+
+    # -- advantages: GAE(gamma, lambda) with V = V_phi_i (eq. 16), or "No VF" --------------------------------
+    if cfg.baseline == "value_function":
+        values = vf(x)
+        # delta_t = r_t + gamma V(s_{t+1}) - V(s_t) (eq. 9), V = 0 after a trajectory's end;
+        # A_t = sum_l (gamma lambda)^l delta_{t+l} (eq. 16)
+        adv = gae(batch["rew"], values, batch["end"], 0.0, cfg.gamma, cfg.lam)
+    else:  # No VF: A_t = R_t - b_t, b_t the batch's mean return at time index t
+        adv = returns - time_dependent_baseline(returns, batch["t"])
+    check_finite("advantages", adv, where)
+
+    # -- policy: TRPO step on the linearized objective and the KL trust region (eq. 31) ----------------------
+    result = trpo_step(cfg, policy, x, batch["act"], adv, rng, where)
+
+    # -- value function: trust-region regression on the discounted returns (eq. 30) --------------------------
+    if cfg.baseline == "value_function":
+        before = vf(x)
+        fit = fit_value_trust_region(vf, x, returns, cfg.vf_max_kl, cfg.cg_iters, cfg.cg_damping)
+        after = vf(x)
+        var = float(np.var(returns))
+        fit["vf_explained_variance"] = 1.0 - float(np.var(returns - before)) / var if var > 0 else 0.0
+        fit["vf_mse_after"] = float(np.mean((after - returns) ** 2))
+    else:
+        fit = {"vf_mse_before": 0.0, "vf_step_fraction": 0.0, "vf_explained_variance": 0.0, "vf_mse_after": 0.0}
+    check_finite("value-function parameters", vf.p.flat, where)
+    check_finite("policy parameters", p.flat, where)
+    check_finite("observation statistics", {"mean": rms.mean, "variance": rms.var}, where)
+    step = {"surrogate_improvement": result.improvement, "kl": result.kl, "accepted": int(result.accepted),
+            "backtracks": result.backtracks, "entropy": gaussian_entropy(p["log_std"]), **fit}
+    check_finite("iteration metrics", step, where)
+    return step
 
 
 STEP_COLUMNS = ("surrogate_improvement", "kl", "accepted", "backtracks", "entropy", "vf_mse_before",
@@ -378,7 +398,7 @@ def trpo_step(cfg: GAEConfig, policy: GaussianPolicy, x: np.ndarray, act: np.nda
 
 # ---- the saved agent -------------------------------------------------------------------------------------------
 def save_gae_agent(ctx, cfg: GAEConfig, policy: GaussianPolicy, vf: ValueFunction, rms: RunningMeanStd,
-                   steps: int) -> None:
+                   steps: int, seed: int | None = None) -> None:
     """The policy (its network, log std and the observation statistics; committed) and the value network (beside
     the run, git-ignored) into the run folder (common/rl/agents.py), in the format of PPO's MuJoCo agents."""
     p = policy.p
@@ -389,5 +409,157 @@ def save_gae_agent(ctx, cfg: GAEConfig, policy: GaussianPolicy, vf: ValueFunctio
             "normalize_obs": cfg.normalize_obs, "obs_clip": cfg.obs_clip, "env_steps": int(steps),
             "algorithm": f"TRPO + GAE (gamma {cfg.gamma}, lambda {cfg.lam}, baseline {cfg.baseline})",
             "default_deterministic": False}
+    if seed is not None:  # a packed run keeps its first seed's agent
+        meta["seed"] = int(seed)
     large = {name: vf.p[name] for name in vf.p.names()} if cfg.baseline == "value_function" else None
     save_agent(ctx, "gaussian_mlp", arrays, meta, large=large)
+
+
+# ---- cart-pole: seeds packed into one run -------------------------------------------------------------------------
+# Figure 2 averages 21 seeds per (gamma, lambda) cell. A run with `seeds_per_run` K > 1 holds K seeds: each seed has
+# its own policy, value function, observation filter and random stream, seeded exactly as a run of that seed alone
+# (SeedSequence([seed, 5 | 6 | 7])); their K x `trajectories` carts are stepped together in one BartoCartPole, and
+# each seed then learns from its own batch with the same `learn` as a run of its own. Seed s of a packed run is the
+# same computation as the single-seed run of seed s, value for value (tests/test_gae.py).
+class SeedLearner:
+    """One seed of a packed run: its policy, value function, observation filter and random stream."""
+
+    def __init__(self, cfg: GAEConfig, seed: int):
+        self.seed = seed
+        self.policy = GaussianPolicy(4, 1, list(cfg.policy_hidden), cfg.init_log_std,
+                                     np.random.default_rng(np.random.SeedSequence([seed, 5])))
+        self.vf = ValueFunction(4, list(cfg.value_hidden), np.random.default_rng(np.random.SeedSequence([seed, 6])))
+        self.rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
+        self.rms = RunningMeanStd((4,))
+
+    def state(self) -> dict:
+        return {"policy": self.policy.p.flat.copy(), "value": self.vf.p.flat.copy(), "rms": dict(self.rms.__dict__),
+                "rng": self.rng.bit_generator.state}
+
+    def load(self, state: dict) -> None:
+        self.policy.p.flat[...] = state["policy"]
+        self.vf.p.flat[...] = state["value"]
+        self.rms.__dict__.update(state["rms"])
+        self.rng.bit_generator.state = state["rng"]
+
+
+def packed_seeds(cfg: GAEConfig) -> list[int]:
+    """The seeds a run holds: seed index i with K = seeds_per_run holds seeds i K .. i K + K - 1."""
+    k = cfg.seeds_per_run
+    return list(range(cfg.seed * k, cfg.seed * k + k))
+
+
+def sample_cartpole_packed(cfg: GAEConfig, learners: list[SeedLearner]) -> list[dict]:
+    """`sample_cartpole` for every seed at once: K x `cfg.trajectories` carts in one BartoCartPole (seed-major), each
+    seed's actions from its own policy, filter and random stream. Each seed's noise is drawn for the whole horizon
+    in one call (the same values its step-by-step draws would give) and its stream is then set to where its own
+    sampling would have left it: after max(its lengths) steps' draws. Returns one batch per seed, as
+    `sample_cartpole`'s."""
+    k, n, horizon = len(learners), cfg.trajectories, cfg.path_length
+    carts = BartoCartPole(k * n)
+    carts.state = np.concatenate([BartoCartPole(n).reset(learner.rng) for learner in learners])  # seed by seed
+    obs = carts.state.copy()
+    streams = [learner.rng.bit_generator.state for learner in learners]
+    noise = np.stack([learner.rng.standard_normal((horizon, n, 1)) for learner in learners], axis=1)  # (T, K, n, 1)
+    std = np.stack([np.exp(learner.policy.p["log_std"]) for learner in learners])[:, None, :]  # (K, 1, 1)
+    layers = learners[0].policy.layers  # each layer's weights (K, in, out) and biases (K, 1, out), seed by seed
+    weights = [np.stack([learner.policy.p[f"pi.{j}.w"] for learner in learners]) for j in range(layers)]
+    biases = [np.stack([learner.policy.p[f"pi.{j}.b"] for learner in learners])[:, None, :] for j in range(layers)]
+    if cfg.normalize_obs:
+        mean = np.stack([learner.rms.mean for learner in learners])[:, None, :]  # (K, 1, 4)
+        scale = np.stack([np.sqrt(learner.rms.var + 1e-8) for learner in learners])[:, None, :]
+    obs_buf = np.zeros((horizon, k, n, 4))
+    act_buf = np.zeros((horizon, k, n, 1))
+    lengths = np.zeros((k, n), dtype=np.int64)
+    alive = np.ones((k, n), dtype=bool)
+    for t in range(horizon):
+        o = obs.reshape(k, n, 4)
+        x = np.minimum(np.maximum((o - mean) / scale, -cfg.obs_clip), cfg.obs_clip) if cfg.normalize_obs else o
+        h = x  # each seed's policy mean (GaussianPolicy.mean), the K seeds' products stacked in one matmul
+        for j in range(layers):
+            h = np.matmul(h, weights[j]) + biases[j]
+            if j < layers - 1:
+                h = np.tanh(h)
+        action = h + std * noise[t]
+        obs_buf[t], act_buf[t] = o, action
+        lengths += alive
+        obs, failed = carts.step(action.reshape(k * n))
+        alive &= ~failed.reshape(k, n)
+        if not alive.any():
+            break
+    batches = []
+    for i, learner in enumerate(learners):
+        learner.rng.bit_generator.state = streams[i]  # as sample_cartpole: one (n, 1) draw for each step taken
+        learner.rng.standard_normal((int(lengths[i].max()), n, 1))
+        idx_i, idx_t = np.nonzero(np.arange(horizon)[None, :] < lengths[i][:, None])
+        ends = np.zeros(len(idx_t), dtype=bool)
+        ends[np.cumsum(lengths[i]) - 1] = True
+        batches.append({"obs": obs_buf[idx_t, i, idx_i], "act": act_buf[idx_t, i, idx_i], "rew": np.ones(len(idx_t)),
+                        "t": idx_t, "end": ends, "returns": lengths[i].astype(float), "lengths": lengths[i].copy()})
+    return batches
+
+
+EPISODE_COLUMNS = ["iteration", "env_step", "episode_return", "episode_length"]
+
+
+def run_packed(cfg: GAEConfig, ctx) -> dict[str, pd.DataFrame]:
+    """`run_gae` for K = `seeds_per_run` cart-pole seeds in one run: the same iterations, each seed's rows tagged
+    with its seed (the tables' `seed` column) and its own env-step count. The saved agent is the run's first seed's
+    (`save_gae_agent`; the other seeds' final parameters are in no file)."""
+    learners = [SeedLearner(cfg, seed) for seed in packed_seeds(cfg)]
+    state = ctx.restore()
+    if state is None:
+        state = {"iteration": 0, "steps": [0] * len(learners), "episodes": [], "iterations": []}
+    else:
+        for learner, saved in zip(learners, state["learners"]):
+            learner.load(saved)
+
+    def checkpoint_state() -> dict:
+        return {**state, "steps": list(state["steps"]), "learners": [learner.state() for learner in learners]}
+
+    bar = ctx.progress(cfg.iterations + 1, f"GAE {cfg.env_id} gamma={cfg.gamma} lambda={cfg.lam} "
+                       f"seeds {learners[0].seed}-{learners[-1].seed}", initial=state["iteration"], unit="batches")
+    for iteration in range(state["iteration"], cfg.iterations + 1):
+        batches = sample_cartpole_packed(cfg, learners)  # every seed's batch from pi_theta_i (Algorithm 1)
+        for i, (learner, batch) in enumerate(zip(learners, batches)):
+            n_steps = len(batch["rew"])
+            state["steps"][i] += n_steps
+            steps = state["steps"][i]
+            where = f"seed {learner.seed}, iteration {iteration} (env step {steps:,})"
+            for ret, length in zip(batch["returns"], batch["lengths"]):
+                check_finite("episode return", float(ret), where)
+                state["episodes"].append((iteration, steps, float(ret), int(length), learner.seed))
+            row = {"iteration": iteration, "env_step": steps,
+                   "mean_return": finite_mean("mean episode return", batch["returns"], where),
+                   "episodes": len(batch["returns"]), "mean_length": float(np.mean(batch["lengths"]))}
+            if iteration == cfg.iterations:  # the final policy's batch: recorded, not learned from
+                step = {k: 0.0 for k in STEP_COLUMNS}
+            else:
+                step = learn(cfg, learner.policy, learner.vf, learner.rms, learner.rng, batch, where)
+            state["iterations"].append({**row, **step, "seed": learner.seed})
+            ctx.count(n_steps, "env-steps")
+        state["iteration"] = iteration + 1
+        bar.update(1)
+        if iteration < cfg.iterations:
+            ctx.maybe_checkpoint(checkpoint_state)
+    bar.close()
+    first = learners[0]
+    save_gae_agent(ctx, cfg, first.policy, first.vf, first.rms, state["steps"][0], seed=first.seed)
+    return packed_tables(state)
+
+
+def packed_tables(state: dict) -> dict[str, pd.DataFrame]:
+    """A packed run's tables from its state's rows (the final tables, and the live ones at a checkpoint)."""
+    return {"episodes": pd.DataFrame(state.get("episodes") or [], columns=EPISODE_COLUMNS + ["seed"]),
+            "iterations": pd.DataFrame(state.get("iterations") or [], columns=ITERATION_COLUMNS + ["seed"])}
+
+
+def live_tables(state, cfg) -> dict[str, pd.DataFrame]:
+    """The live tables of a checkpoint's state (common/platform/registry.py `Live`): a packed run's rows carry their
+    seed; a run of one seed gets its seed added, as its final tables."""
+    if not isinstance(state, dict):
+        return {}
+    if int(cfg.seeds_per_run) > 1:
+        return packed_tables(state)
+    return {"episodes": pd.DataFrame(state.get("episodes") or [], columns=EPISODE_COLUMNS).assign(seed=cfg.seed),
+            "iterations": pd.DataFrame(state.get("iterations") or [], columns=ITERATION_COLUMNS).assign(seed=cfg.seed)}

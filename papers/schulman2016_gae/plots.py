@@ -54,7 +54,7 @@ def plot_curves(experiment, data: ExperimentData, out_dir: Path, caption: str) -
 def plot_heatmap(experiment, data: ExperimentData, out_dir: Path, caption: str) -> list[Path]:
     """Figure 2, right: the mean over runs of the mean return of the batch after the last update, for each
     (gamma, lambda) cell (lighter: higher return, as the paper's "white means higher reward"); No VF as a last
-    column. Each cell is annotated with its mean and its run count."""
+    column. Each cell is annotated with its mean and its number of seeds (a packed run holds several)."""
     plotting.setup()
     cells = cell_table(data)
     cells["column"] = [("No VF" if b == "time" else f"{lam:g}") for b, lam in zip(cells["baseline"], cells["lam"])]
@@ -81,7 +81,7 @@ def plot_heatmap(experiment, data: ExperimentData, out_dir: Path, caption: str) 
     ax.set(xlabel="lambda", ylabel="gamma", title=f"mean return after {updates} policy iterations")
     fig.colorbar(image, ax=ax, label="steps balanced (max 1,000)")
     fig.tight_layout()
-    plotting.budget_caption(fig, caption, "cell: mean over runs of the batch's mean return (n: runs)")
+    plotting.budget_caption(fig, caption, "cell: mean over seeds of the batch's mean return (n: seeds)")
     return plotting.save(fig, out_dir, f"{experiment.name}_heatmap")
 
 
