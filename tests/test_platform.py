@@ -23,8 +23,9 @@ _bytes = table_bytes
 # ---- bad input -----------------------------------------------------------------------------------------------
 def test_unknown_paper_experiment_variant_key_and_type_are_clear_errors(results_root):
     cases = [
-        (["sweep", "nopaper", "fig3_1"], "unknown paper 'nopaper'; valid papers: haarnoja2018_sac, lillicrap2016_ddpg, "
-                                         "mnih2013_dqn, russo2017_thompson, schulman2015_trpo, schulman2017_ppo"),
+        # every paper folder, in order (the registry reads papers/*/)
+        (["sweep", "nopaper", "fig3_1"], "unknown paper 'nopaper'; valid papers: " + ", ".join(
+            sorted(p.name for p in (REPO / "papers").iterdir() if (p / "experiments.yaml").is_file()))),
         (["sweep", PAPER, "fig9"], "unknown experiment of russo2017_thompson 'fig9'; valid"),
         (["run", PAPER, "fig3_1", "--variant", "ucb"], "valid variant of russo2017_thompson/fig3_1s: greedy, ts"),
         (["run", PAPER, "fig3_1", "--variant", "ts", "horizon=5"], "unknown config key 'horizon'"),
