@@ -144,3 +144,24 @@ def _time_limit(env: gym.Env):
     while not hasattr(wrapper, "_elapsed_steps"):
         wrapper = wrapper.env
     return wrapper
+
+
+def env_only_steps_per_s(env_id: str, seed: int, obs_clip: float, n_steps: int) -> float:
+    """Environment-only stepping, the yardstick of the on-policy benches: the task with the loops' per-step
+    observation filter (running mean and variance, clipped to +-obs_clip), Gaussian random actions, no learning."""
+    import time
+
+    import numpy as np
+
+    env = make_env(env_id, seed)
+    rng = np.random.default_rng(seed)
+    rms = RunningMeanStd(env.observation_space.shape)
+    act_dim = env.action_space.shape[0]
+    obs, _ = env.reset(seed=seed)
+    start = time.perf_counter()
+    for _ in range(n_steps):
+        rms.normalize(obs, obs_clip)
+        obs, _, terminated, truncated, _ = env.step(rng.standard_normal(act_dim))
+        if terminated or truncated:
+            obs, _ = env.reset()
+    return n_steps / (time.perf_counter() - start)

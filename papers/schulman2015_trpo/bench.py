@@ -7,12 +7,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 
 from common.platform.errors import ReproError
 from common.platform.records import RunContext, RunRecord
-from common.rl import peers
-from common.rl.envs import RunningMeanStd, make_env
+from common.rl import envs, peers
 
 from .trpo import TRPOConfig, run_trpo
 
@@ -37,19 +35,8 @@ def iterations_for(cfg: TRPOConfig, n_steps: int) -> int:
 
 
 def env_only_steps_per_s(cfg: TRPOConfig, n_steps: int) -> float:
-    """The same environment with the loop's per-step observation filter, Gaussian random actions, no learning."""
-    env = make_env(cfg.env_id, cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    rms = RunningMeanStd(env.observation_space.shape)
-    act_dim = env.action_space.shape[0]
-    obs, _ = env.reset(seed=cfg.seed)
-    start = time.perf_counter()
-    for _ in range(n_steps):
-        rms.normalize(obs, cfg.obs_clip)
-        obs, _, terminated, truncated, _ = env.step(rng.standard_normal(act_dim))
-        if terminated or truncated:
-            obs, _ = env.reset()
-    return n_steps / (time.perf_counter() - start)
+    """The same environment with the loop's observation filter, Gaussian random actions, no learning."""
+    return envs.env_only_steps_per_s(cfg.env_id, cfg.seed, cfg.obs_clip, n_steps)
 
 
 def bench(cfg: TRPOConfig, n_steps: int, scratch: Path, environment: bool = True, training: bool = True) -> dict:

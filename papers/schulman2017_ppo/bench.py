@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.rl.envs import RunningMeanStd, make_env
+from common.rl import envs
 from common.platform.records import RunContext, RunRecord
 
 from .ppo import PPOConfig, run_ppo
@@ -22,19 +22,8 @@ REFERENCE_STEPS_PER_S = {
 
 
 def env_only_steps_per_s(cfg: PPOConfig, n_steps: int) -> float:
-    """The same environment with the same observation normalization, random Gaussian actions, no learning."""
-    env = make_env(cfg.env_id, cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    rms = RunningMeanStd(env.observation_space.shape)
-    act_dim = env.action_space.shape[0]
-    obs, _ = env.reset(seed=cfg.seed)
-    start = time.perf_counter()
-    for _ in range(n_steps):
-        rms.normalize(obs, cfg.obs_clip)
-        obs, _, terminated, truncated, _ = env.step(rng.standard_normal(act_dim))
-        if terminated or truncated:
-            obs, _ = env.reset()
-    return n_steps / (time.perf_counter() - start)
+    """The same environment with the loop's observation filter, Gaussian random actions, no learning."""
+    return envs.env_only_steps_per_s(cfg.env_id, cfg.seed, cfg.obs_clip, n_steps)
 
 
 def gym_wrapper_env_only_steps_per_s(cfg: PPOConfig, n_steps: int) -> float:
