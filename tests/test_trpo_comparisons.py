@@ -140,11 +140,12 @@ def test_each_comparison_learns_cart_pole_with_the_linear_policy(tmp_path, metho
 
 
 def test_the_saved_agent_acts_as_the_training_policy(tmp_path):
-    """save_policy's agent: the filter's normalization and clip, the network, and a = mean + std * noise."""
+    """save_trpo_agent's agent (what CEM, CMA and RWR save too): the filter's normalization and clip, the network,
+    and a = mean + std * noise."""
     from common.rl.agents import load_agent
     from common.rl.envs import RunningMeanStd
-    from papers.schulman2015_trpo.figure4 import Figure4Config, save_policy
-    from papers.schulman2015_trpo.trpo import GaussianPolicy
+    from papers.schulman2015_trpo.figure4 import Figure4Config
+    from papers.schulman2015_trpo.trpo import GaussianPolicy, save_trpo_agent
 
     rng = np.random.default_rng(0)
     policy = GaussianPolicy(11, 3, 50, -0.5, rng)
@@ -152,7 +153,7 @@ def test_the_saved_agent_acts_as_the_training_policy(tmp_path):
     rms = RunningMeanStd((11,))
     rms.update(3.0 * rng.standard_normal((200, 11)) + 1.0)
     cfg = Figure4Config(env_id="Hopper-v5", hidden_units=50, method="cem")
-    save_policy(tmp_path, cfg, policy, rms, 1234, "CEM")
+    save_trpo_agent(tmp_path, cfg, policy, rms, 1234, "CEM")
     agent = load_agent(tmp_path)
     obs = 10.0 * rng.standard_normal(11)  # some coordinates beyond the clip
     expected = policy.mean(rms.normalize(obs, cfg.obs_clip))
