@@ -228,6 +228,27 @@ def test_the_ordering_statistic_pairs_seeds_and_differences_final_returns():
     assert final_return_difference_values(claim, {}).size == 0  # no runs yet: no values
 
 
+def test_the_best_stepsize_statistic_takes_the_runs_of_the_variant_with_the_highest_mean():
+    """final_return with `variants`: the paper's choice of natural gradient's stepsize by final performance."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from papers.schulman2015_trpo.analysis import final_return_values
+
+    rows = [("ng_a", s, i, r) for s, curve in enumerate([[0.0, 10.0], [0.0, 30.0]]) for i, r in enumerate(curve)]
+    rows += [("ng_b", s, i, r) for s, curve in enumerate([[0.0, 25.0], [0.0, 25.0]]) for i, r in enumerate(curve)]
+    rows += [("other", 0, i, r) for i, r in enumerate([0.0, 99.0])]  # not a candidate
+    data = {"fig4_cartpole": SimpleNamespace(tables={"iterations": pd.DataFrame(
+        rows, columns=["variant", "seed", "iteration", "mean_return"])})}
+    claim = SimpleNamespace(experiment="fig4_cartpole",
+                            statistic={"variants": ["ng_a", "ng_b", "ng_c"], "last_iterations": 1})
+    # last iteration: ng_a runs 10 and 30 (mean 20), ng_b 25 and 25 (mean 25); ng_c has no run
+    assert final_return_values(claim, data).tolist() == [25.0, 25.0]
+    claim.statistic["variants"] = ["ng_c"]
+    assert final_return_values(claim, data).size == 0
+
+
 def test_a_trpo_run_recorded_under_the_trpo_runner_is_the_same_run_under_figure4(tmp_path):
     """Figure 4's experiments moved from the `trpo` runner to `figure4`, whose config adds CEM's, CMA's and RWR's
     keys at their defaults: a TRPO run recorded before resumes as the same run; a changed key is still refused."""
