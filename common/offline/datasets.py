@@ -20,9 +20,9 @@ Storage: `<root>/datasets/<env_id>/<kind>/` (`root`: $REPRO_RESULTS or results/,
     dataset.json   what the dataset is: env and version, kind, how it was built (config), where its policy came from
                    (the SAC run folder, its agent.json's SHA-256, the snapshot step), provenance (commit, packages,
                    machine, time), the SHA-256 of dataset.npz (checked on loading) and the returns of its episodes
-Minari's format (`minari`) was the first choice: the package installs from the local index without changing a
-pinned package, but writes its datasets only through h5py or pyarrow, neither of which is installed; the layout here
-carries the same fields, and a conversion is a loop over episodes.
+Minari's format (`minari`) was the first choice, but it is not installed here and writes its datasets only through its
+`hdf5` (h5py) or `arrow` (pyarrow) extra, neither installed; the layout here carries the same fields, and a conversion
+is a loop over episodes.
 """
 from __future__ import annotations
 
