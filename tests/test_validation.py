@@ -153,7 +153,8 @@ def test_the_slurm_launcher_submits_nothing_without_the_dataset(results_root, mo
     from common.platform.runs import plan
 
     specs = plan("kumar2020_cql", "table1", "reduced", variants=["Walker2d-v5__expert__bc"])  # plan checks configs only
-    with pytest.raises(ReproError, match=r"no expert dataset of Walker2d-v5: .* \(needed by kumar2020_cql/table1/Walker2d"):
+    needed = r"no expert dataset of Walker2d-v5: .* \(needed by kumar2020_cql/table1/Walker2d-v5__expert__bc\)"
+    with pytest.raises(ReproError, match=needed):
         common.platform.slurm.submit_sweep(specs, profile="local", dry_run=True)
     assert not results_root.exists()
 
@@ -169,9 +170,28 @@ def test_the_missing_dataset_names_the_datasets_that_exist(results_root, capsys)
                        "Hopper-v5__random__bc", "--variant", "Hopper-v5__expert__bc", "dataset_max_transitions=60")
     assert status == 2
     # the random dataset is there but shorter than asked; the expert one is missing, and the random one is named
-    assert "the random dataset of Hopper-v5" in err and "holds 50 transitions, fewer than dataset_max_transitions (60)" in err
+    assert "the random dataset of Hopper-v5" in err
+    assert "holds 50 transitions, fewer than dataset_max_transitions (60); valid: at most 50, or 0 for all" in err
     assert "no expert dataset of Hopper-v5" in err and "datasets under" in err and ": Hopper-v5/random" in err
     assert sorted(results_root.rglob("*")) == before  # no run folder
+
+
+def test_a_complete_run_is_skipped_without_its_dataset_and_a_new_one_is_refused(results_root, capsys):
+    import numpy as np
+
+    from common.offline.datasets import collect, save_dataset, uniform_policy
+
+    ds = collect("Hopper-v5", uniform_policy(-np.ones(3), np.ones(3)), 300, seed=0)
+    save_dataset(ds, "Hopper-v5", "medium", {"kind": "medium"}, None, results_root)
+    args = ["sweep", "kumar2020_cql", "table1", "--budget", "reduced", "--variant", "Hopper-v5__medium__bc",
+            "gradient_steps=20", "eval_every_steps=10", "eval_episodes=1", "batch_size=16", "hidden_units=16"]
+    assert main(args) == 0
+    assert "done 1, skipped 0, failed 0" in capsys.readouterr().out
+    shutil.rmtree(results_root / "datasets")
+    assert main(args) == 0  # the complete run is skipped: its dataset is not needed again
+    assert "1 runs: 1 complete, 0 to run" in capsys.readouterr().out
+    status, err = _cli(capsys, *args[:-1], "hidden_units=8")  # a run still to be made is refused
+    assert status == 2 and "no medium dataset of Hopper-v5" in err
 
 
 # ---- REPRO_* settings ------------------------------------------------------------------------------------------

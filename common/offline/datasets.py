@@ -248,7 +248,9 @@ def build_command(env_id: str, kind: str, root=None, agent_run: str = "RUN") -> 
 
 def stored_datasets(root=None) -> list[str]:
     """'<env_id>/<kind>' of every dataset recorded under `root` (dataset.json present), sorted."""
-    base = dataset_dir("x", "x", root).parent.parent
+    from common.platform.runs import results_root
+
+    base = Path(root or results_root()) / "datasets"
     return sorted(f"{j.parent.parent.name}/{j.parent.name}" for j in base.glob("*/*/dataset.json"))
 
 
@@ -270,9 +272,10 @@ def missing_dataset(env_id: str, kind: str, root=None, agent_run: str = "RUN",
              "medium-replay": " (the medium snapshot's step, from the same run)"}.get(kind, "")
     if kind in ("medium", "expert", "medium-replay"):
         needs += f" (the run: {agent_run_note})"
-    present = stored_datasets(root)
-    return (f"no {kind} dataset of {env_id}: {record} does not exist; build it with `{build_command(env_id, kind, root, agent_run)}`"
-            f"{needs}; datasets under {folder.parent.parent}: {', '.join(present) if present else 'none'}")
+    present = ", ".join(stored_datasets(root)) or "none"
+    command = build_command(env_id, kind, root, agent_run)
+    return (f"no {kind} dataset of {env_id}: {record} does not exist; build it with `{command}`{needs}; "
+            f"datasets under {folder.parent.parent}: {present}")
 
 
 def load_dataset(env_id: str, kind: str, root=None) -> tuple[Dataset, dict]:

@@ -71,7 +71,8 @@ def dataset_inputs(cfg: CQLConfig) -> str | None:
     if cfg.env_id in EXPERT_TASKS:
         run = str(RunSpec("kumar2020_cql", "experts", "paper", cfg.env_id, 0).run_dir)
         note = f"the expert SAC run, made by `repro sweep kumar2020_cql experts --variant {cfg.env_id}`"
-    return missing_dataset(cfg.env_id, cfg.dataset, cfg.dataset_root or None, run, note, cfg.dataset_max_transitions)
+    return missing_dataset(cfg.env_id, cfg.dataset, cfg.dataset_root or None, run, note,
+                           max_rows=cfg.dataset_max_transitions)
 
 
 #: the tasks of the `experts` experiment (experiments.yaml): one expert SAC run each, the source of their datasets
