@@ -89,6 +89,34 @@ def resolve(spec: RunSpec):
     return cfg
 
 
+def check_inputs(specs: list[RunSpec]) -> None:
+    """What the runs still to be made read besides their configs (their runner's `inputs`, such as a stored dataset)
+    is there, checked before any of them starts or is submitted: otherwise one error (exit status 2) naming each
+    missing input once, where it was looked for and how to make it, and the runs that need it. Complete runs are
+    left out (a sweep skips them); views (show, report, status) never call this."""
+    missing: dict[str, list[str]] = {}
+    seen = set()
+    for spec in specs:
+        exp = spec.experiment_obj()
+        key = (spec.paper, spec.experiment, spec.budget, spec.variant, spec.overrides, spec.root)
+        if exp.runner.inputs is None or key in seen or RunRecord(spec.run_dir).is_complete():
+            continue
+        seen.add(key)
+        problem = exp.runner.inputs(resolve(spec))
+        if problem:
+            missing.setdefault(problem, []).append(f"{spec.paper}/{spec.experiment}/{spec.variant}")
+    if missing:
+        def runs(names: list[str]) -> str:
+            return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+        problems = list(missing.items())
+        shown = [f"{problem} (needed by {runs(names)})" for problem, names in problems[:3]]
+        if len(problems) > 3:  # the rest named by the runs that need them: their message comes once these are made
+            rest = [name for _, names in problems[3:] for name in names]
+            shown.append(f"and {len(problems) - 3} more missing inputs, needed by {runs(rest)}")
+        raise ReproError("; ".join(shown) + "; nothing was run or submitted")
+
+
 def differing_settings(spec: RunSpec) -> str:
     """'settings that differ from the paper budget: lr=10.0 (paper budget: 0.0003), ...': the command line's
     overrides first, then what the run's budget changes (the seed and the variant are the run's own)."""
