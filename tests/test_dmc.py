@@ -2,7 +2,9 @@
 1,000 steps and the trajectory against dm-control's own environment, seeding, a reward on a fixed action sequence
 against the task's definition, exact save/restore, the errors for unknown tasks and mismatched bindings, and DDPG's
 quick run on the cartpole swing-up with a resume equal to the uninterrupted run."""
+import logging.config
 import math
+import sys
 
 import numpy as np
 import pandas as pd
@@ -147,6 +149,27 @@ def test_bindings_of_another_mujoco_are_an_error_naming_the_fix(monkeypatch):
     expected = r"generated for MuJoCo 3017000 but MuJoCo 4000000 \(4\.0\.0\) is installed; rebuild .*make install"
     with pytest.raises(ReproError, match=expected):
         make_env(SWINGUP, 0)
+
+
+def test_loading_a_task_leaves_the_captured_stderr_open_when_logging_is_reconfigured(capsys):
+    """dm-control imports absl, whose handler would close the sys.stderr of its import when logging's handlers are
+    shut down (dictConfig does: submitit's); under pytest that stream is the capture, and the suite's next test died."""
+    from absl import logging as absl_logging
+
+    make_env(SWINGUP, 0)
+    assert absl_logging.get_absl_handler().python_handler.stream is sys.__stderr__
+    logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+    print("still open", file=sys.stderr)
+    assert "still open" in capsys.readouterr().err
+
+
+def test_loading_a_task_adds_no_root_logging_handler(monkeypatch, capsys):
+    """absl calls logging.basicConfig() when the root logger has none; loading a task leaves the root as it was, and
+    dm-control's warnings (here MuJoCo's deprecation of cheetah's settotalmass) still reach the current stderr."""
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    make_env("dm_control/cheetah-run-v0", 0)
+    assert logging.getLogger().handlers == []
+    assert "settotalmass" in capsys.readouterr().err
 
 
 SMALL = (("total_env_steps", 2000), ("learning_starts", 600), ("eval_every_steps", 500), ("eval_episodes", 1),

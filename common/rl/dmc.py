@@ -19,7 +19,9 @@ lacks (DDPG Table 1's cartpole swing-up first). Ids follow shimmy's naming: `dm_
 dm-control is imported only when a task is made, never by listing or checking configurations."""
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import math
 import os
 import sys
@@ -50,6 +52,35 @@ def parse(env_id: str) -> tuple[str, str]:
     return domain, task
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time of each record (as logging's last-resort handler)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+@contextlib.contextmanager
+def _no_absl_basic_config():
+    """absl's logging calls `logging.basicConfig()` when the root logger has no handler, which binds a handler for the
+    rest of the process to the sys.stderr of that moment (under pytest a capture file, closed after the test). While
+    dm-control loads, a handler that follows sys.stderr stands in, removed afterwards."""
+    root = logging.getLogger()
+    if root.handlers:
+        yield
+        return
+    handler = _CurrentStderr()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+
+
 def load_suite():
     """dm-control's suite module, imported without an OpenGL backend (these tasks are not rendered here): dm-control
     picks its backend once, from MUJOCO_GL, at its first import; the variable is set only for that import, so that
@@ -57,11 +88,19 @@ def load_suite():
     if "dm_control._render" not in sys.modules and "MUJOCO_GL" not in os.environ:
         os.environ["MUJOCO_GL"] = "disable"
         try:
-            from dm_control import suite
+            with _no_absl_basic_config():
+                from dm_control import suite
         finally:
             del os.environ["MUJOCO_GL"]
-    from dm_control import suite
+    with _no_absl_basic_config():
+        from dm_control import suite
+    # absl's handler keeps the sys.stderr of its import and closes it when any code shuts logging's handlers down
+    # (logging.config.dictConfig does, e.g. submitit's); under pytest that is a capture file still in use. The
+    # process's own stderr, which absl never closes, is the same stream outside captures.
+    # (assigned, not setStream: that flushes the old stream, which may be closed already)
+    from absl import logging as absl_logging
 
+    absl_logging.get_absl_handler().python_handler.stream = sys.__stderr__
     return suite
 
 
@@ -115,7 +154,8 @@ def _env_class():
 
             self.env_id = env_id
             self._random = np.random.RandomState(0)  # the task's own; reset(seed=s) reseeds it in place
-            self._env = suite.load(domain, task, task_kwargs={"random": self._random, "time_limit": math.inf})
+            with _no_absl_basic_config():
+                self._env = suite.load(domain, task, task_kwargs={"random": self._random, "time_limit": math.inf})
             obs_spec = self._env.observation_spec()
             self._keys = tuple(obs_spec.keys())
             dim = sum(int(np.prod(spec.shape)) for spec in obs_spec.values())
