@@ -9,9 +9,9 @@ lacks (DDPG Table 1's cartpole swing-up first). Ids follow shimmy's naming: `dm_
   as a truncation (dm-control's own limit is switched off so that the counter lives where `save_env_state` saves it);
   no action repeat (each step is one control step of the task: `control_timestep` seconds, the task's own physics
   substeps inside).
-- Seeding: `reset(seed=s)` gives the task a fresh `numpy.random.RandomState(s)` (as `suite.load(..., task_kwargs=
-  {"random": s})` does); `np_random` is a Generator over the same MT19937 bit generator, so `save_env_state` and
-  `restore_env_state` (common/rl/envs.py) save and restore it exactly, with the simulator's `MjData`.
+- Seeding: `reset(seed=s)` reseeds the task's own `numpy.random.RandomState` with s (the stream of `suite.load(...,
+  task_kwargs={"random": s})`); `np_random` is a Generator over the same MT19937 bit generator, so `save_env_state`
+  and `restore_env_state` (common/rl/envs.py) save and restore it exactly, with the simulator's `MjData`.
 - Only the tasks of `TASKS` are offered: their `initialize_episode` changes only the simulator's data (never its
   model), so the saved `MjData` and random state are everything an episode's future depends on (the resume of a run is
   exact). `reacher` and `point_mass` move their targets in the model at each reset and are left out.
@@ -38,10 +38,6 @@ TASKS = (("pendulum", "swingup"), ("cartpole", "balance"), ("cartpole", "swingup
 ENV_IDS = tuple(f"{PREFIX}{d}-{t}-v0" for d, t in TASKS)
 #: control steps per episode: dm-control's default time limit (each of TASKS: 1,000 control steps)
 EPISODE_STEPS = 1000
-
-
-def is_dmc(env_id: str) -> bool:
-    return isinstance(env_id, str) and env_id.startswith(PREFIX)
 
 
 def parse(env_id: str) -> tuple[str, str]:
