@@ -8,9 +8,15 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: install peers reproduce test report slurm-up slurm-down clean-venv
 
+# dm-control is built from its source distribution (--no-binary dm-control): its build generates its MuJoCo bindings
+# from the installed mujoco's headers, and PIP_CONSTRAINT holds that build's mujoco to requirements.lock's 4.0.0 (the
+# published wheel's bindings are MuJoCo 3.17's and load no task with mujoco 4.0.0; common/rl/dmc.py checks the match).
+PIP_INSTALL := PIP_CONSTRAINT=$(CURDIR)/requirements.lock $(BIN)/python -m pip install --quiet \
+               --disable-pip-version-check --no-binary dm-control -c requirements.lock
+
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
+	$(PIP_INSTALL) -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -18,7 +24,7 @@ install: $(STAMP)
 # The optional peers that `repro bench` times next to this repository's loops (stable-baselines3 and sb3-contrib,
 # pinned); the default install and `make test` do not need them (their tests skip without them).
 peers: $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[peers]'
+	$(PIP_INSTALL) -e '.[peers]'
 
 reproduce: $(STAMP)
 	$(BIN)/repro sweep russo2017_thompson all --budget paper --jobs 2

@@ -24,7 +24,12 @@ NUMPY_TASKS = ("BartoCartPole",)
 
 
 def make_env(env_id: str, seed: int) -> gym.Env:
-    """A MuJoCo v5 task, a small classic-control task, or a numpy task of this repository, seeded."""
+    """A MuJoCo v5 task, a small classic-control task, a numpy task of this repository, or a DeepMind Control Suite
+    task (`dm_control/<domain>-<task>-v0`, common/rl/dmc.py), seeded."""
+    if env_id.startswith("dm_control/"):
+        from common.rl.dmc import make_dmc_env
+
+        return make_dmc_env(env_id, seed)
     valid = MUJOCO_V5 + MUJOCO_V5_EXTRA + CLASSIC + NUMPY_TASKS
     if env_id not in valid:
         raise ReproError(f"unknown environment '{env_id}'; valid: {', '.join(valid)}")
@@ -48,6 +53,10 @@ def env_version(env_id: str) -> str:
         from common.rl import barto_cartpole
 
         return barto_cartpole.env_version()
+    if env_id.startswith("dm_control/"):
+        from common.rl import dmc
+
+        return f"{env_id} ({dmc.version()})"
     import gymnasium as gym
     import mujoco
 

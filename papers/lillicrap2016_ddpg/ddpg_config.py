@@ -8,6 +8,7 @@ from typing import List
 
 from common.platform import validate as check
 from common.platform.finite import MayBeNaN, TableRules
+from common.rl.dmc import ENV_IDS as DMC_TASKS
 from common.rl.envs import CLASSIC, MUJOCO_V5
 
 
@@ -47,7 +48,7 @@ EXPLORATION = ("ou", "gaussian")
 def validate_ddpg(cfg: DDPGConfig) -> None:
     """Values the algorithm can use (checked before any run starts)."""
     check.seed(cfg)
-    check.one_of(cfg, "env_id", MUJOCO_V5 + CLASSIC)
+    check.one_of(cfg, "env_id", MUJOCO_V5 + CLASSIC + DMC_TASKS)
     check.one_of(cfg, "exploration", EXPLORATION)
     check.at_least(cfg, 1, "total_env_steps", "replay_size", "batch_size", "eval_every_steps", "eval_episodes",
                    "torch_threads")
