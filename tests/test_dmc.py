@@ -190,3 +190,14 @@ def test_ddpg_quick_run_on_cartpole_swingup_and_resume_equals_uninterrupted(tmp_
     run_with_crashes(spec, monkeypatch, (1, 3))  # before learning starts (500), and while learning (1,500)
     assert RunRecord(spec.run_dir).read_json("provenance.json")["attempts"] == 3
     assert table_bytes(spec.run_dir) == table_bytes(done)
+
+
+def test_video_of_a_dm_control_agent_is_a_clear_error_before_any_work(tmp_path):
+    from types import SimpleNamespace
+
+    from common.rl.agents import record_video
+
+    agent = SimpleNamespace(family="gaussian_mlp", meta={"env_id": "dm_control/cartpole-swingup-v0"})
+    with pytest.raises(ReproError, match="dm-control tasks are not rendered here.*repro eval"):
+        record_video(agent, tmp_path / "v.gif", seed=0, deterministic=True)
+    assert not (tmp_path / "v.gif").exists()

@@ -544,6 +544,9 @@ def record_video(agent: Agent, out: Path, seed: int, deterministic: bool, max_st
     if agent.meta.get("env_id") in NUMPY_TASKS:
         raise ReproError(f"{agent.meta['env_id']} is a numpy task without a renderer: nothing to film; "
                          "`repro eval` gives its episodes' returns")
+    if str(agent.meta.get("env_id", "")).startswith("dm_control/"):
+        raise ReproError(f"{agent.meta['env_id']}: dm-control tasks are not rendered here (common/rl/dmc.py has no "
+                         "renderer); `repro eval` gives its episodes' returns")
     rng = np.random.default_rng(rng_seed)
     frames: list[np.ndarray] = []
     if agent.family == "atari":
