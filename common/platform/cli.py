@@ -67,7 +67,7 @@ def _variant(args, exp) -> str:
 def _cmd_run(args) -> int:
     from common.platform.config import parse_overrides
     from common.platform.registry import get_paper
-    from common.platform.runs import RunSpec, execute, resolve
+    from common.platform.runs import RunSpec, check_inputs, execute, resolve
 
     _check_device(local=True)
     exp = get_paper(args.paper).experiment(args.experiment)
@@ -78,6 +78,7 @@ def _cmd_run(args) -> int:
         raise ReproError("set the seed with --seed, not as a config override")
     spec = RunSpec(args.paper, exp.run_experiment, args.budget, variant, args.seed, tuple(sorted(overrides.items())))
     resolve(spec)  # validates before any work
+    check_inputs([spec])  # and the files it reads besides its config
     _check_writable()
     status = execute(spec)
     print(f"{status}: {spec.run_dir}")
@@ -87,7 +88,7 @@ def _cmd_run(args) -> int:
 def _cmd_sweep(args) -> int:
     from common.platform.config import parse_overrides
     from common.platform.registry import get_paper
-    from common.platform.runs import plan
+    from common.platform.runs import check_inputs, plan
 
     _check_device(local=args.launcher == "local")
     if args.jobs < 1:
@@ -99,6 +100,7 @@ def _cmd_sweep(args) -> int:
     for exp in experiments:  # plan (and validate) everything before running anything
         specs += plan(paper.name, exp.name, args.budget, args.seeds, overrides, args.variant)
     specs = list(dict.fromkeys(specs))  # an experiment that is a subset of another's runs adds no duplicates
+    check_inputs(specs)  # the files they read besides their configs (GAIL's expert datasets)
     if not args.dry_run:
         _check_writable()
     if args.launcher == "local":

@@ -122,6 +122,20 @@ def plan(paper: str, experiment: str, budget: str, seeds: int | None = None, ove
     return specs
 
 
+def check_inputs(specs: list[RunSpec]) -> None:
+    """The files the runs read besides their configs (a runner's `inputs(cfg)`, e.g. GAIL's expert datasets), checked
+    once per experiment and variant before any run folder is made or job submitted: a missing one is a ReproError
+    naming the command that makes it. Views that only read run records (report, status, list) never call this."""
+    seen = set()
+    for spec in specs:
+        runner = spec.experiment_obj().runner
+        key = (spec.paper, spec.experiment, spec.budget, spec.variant, spec.overrides, spec.root)
+        if runner.inputs is None or key in seen:
+            continue
+        seen.add(key)
+        runner.inputs(resolve(spec))
+
+
 def checkpoint_interval_s() -> float:
     return env_setting("REPRO_CHECKPOINT_EVERY_S", 60.0)
 
@@ -135,6 +149,8 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
     record = RunRecord(spec.run_dir)
     if record.is_complete():
         return "skipped"
+    if exp.runner.inputs is not None:  # before the run's folder is made (a Slurm task, a local sweep's job)
+        exp.runner.inputs(cfg)
     with record.lock():
         if record.is_complete():
             return "skipped"

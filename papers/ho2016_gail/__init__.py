@@ -10,7 +10,7 @@ plots.py Figure 1. Everything but the config is named by reference and imported 
 from common.platform.finite import TableRules
 from common.platform.registry import Live, Runner, lazy
 
-from .gail_config import GAILConfig, validate_gail
+from .gail_config import GAILConfig, check_inputs, validate_gail
 
 L = lazy(__name__)
 
@@ -19,7 +19,8 @@ RUNNERS = {
     "gail": Runner(GAILConfig, L(".gail:run_gail"), validate_gail,
                    tables={"episodes": TableRules(), "iterations": TableRules(), "evaluation": TableRules(),
                            "bc_epochs": TableRules()},
-                   live=Live(L(".gail:live_tables"), curve=("iterations", "env_step", "mean_return"))),
+                   live=Live(L(".gail:live_tables"), curve=("iterations", "env_step", "mean_return")),
+                   inputs=check_inputs),  # the expert dataset, before any run folder is made
 }
 
 #: Figures (experiments.yaml names one with `figure:`, "default" unless given).

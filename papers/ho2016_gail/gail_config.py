@@ -9,7 +9,7 @@ One runner, five methods (`method`):
   expert  TRPO on the task's true reward (Appendix B: "TRPO policies trained on the true costs"): the experts here
 Every imitation method reads the expert's trajectories from a dataset built by `python -m papers.ho2016_gail.datasets
 ENV_ID` (papers/ho2016_gail/datasets.py); a run whose dataset is missing stops in `validate_gail` before any run
-folder is made, naming that command.
+folder is made (`check_inputs`, the runner's `inputs`), naming that command.
 """
 from __future__ import annotations
 
@@ -90,9 +90,16 @@ class DatasetMissing(ReproError):
     """An imitation run's expert dataset is not built (or holds too few trajectories): the command that builds it."""
 
 
+def check_inputs(cfg) -> None:
+    """What a run reads besides its config (the Runner's `inputs`, checked by `repro run` and `repro sweep` before
+    any run folder is made): an imitation method's expert dataset; an expert reads nothing."""
+    if cfg.method != "expert":
+        check_dataset(cfg)
+
+
 def check_dataset(cfg) -> dict:
-    """The record (dataset.json) of the expert dataset an imitation run reads; DatasetMissing if it is absent or
-    holds fewer than `cfg.trajectories` trajectories."""
+    """The record (dataset.json) of the expert dataset an imitation run reads; DatasetMissing if it is absent,
+    holds fewer than `cfg.trajectories` trajectories or was sampled with another time limit."""
     folder = dataset_folder(cfg)
     record = folder / "dataset.json"
     command = f"python -m papers.ho2016_gail.datasets {cfg.env_id}"
@@ -113,7 +120,7 @@ def check_dataset(cfg) -> dict:
 
 
 def validate_gail(cfg: GAILConfig) -> None:
-    """Values the runner can use, checked before any run starts; then, for an imitation method, its dataset."""
+    """Values the runner can use, checked before any run starts (the dataset: `check_inputs`)."""
     check.seed(cfg)
     check.one_of(cfg, "method", METHODS)
     check.one_of(cfg, "env_id", TASKS)
@@ -133,5 +140,3 @@ def validate_gail(cfg: GAILConfig) -> None:
         check.each(cfg, key, len(values), "hidden layer", 1)
         check.require(len(values) >= 1 and all(float(v).is_integer() for v in values), key, list(values),
                       "one or more whole numbers of units")
-    if cfg.method != "expert":
-        check_dataset(cfg)
