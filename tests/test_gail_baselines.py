@@ -100,6 +100,28 @@ def test_bc_gaussian_log_likelihood_hand_computed():
     np.testing.assert_allclose(logp, [-0.5 * 5.0 - math.log(2 * math.pi), -math.log(2 * math.pi)])
 
 
+@pytest.mark.parametrize("discrete", [True, False])
+def test_bc_gradient_matches_finite_differences(discrete):
+    rng = np.random.default_rng(3)
+    obs = rng.normal(size=(7, 3))
+    acts = rng.integers(0, 4, 7) if discrete else rng.normal(size=(7, 4))
+    policy = BCPolicy(discrete=discrete, obs_dim=3, n_out=4, hidden=(5, 6), obs_mean=np.full(3, 0.2),
+                      obs_std=np.full(3, 1.5))
+    policy.params.flat[...] = 0.5 * rng.normal(size=policy.params.flat.size)  # a non-zero output layer
+    policy._nll_and_grad(obs, acts, grad=True)
+    analytic = policy.params.grad.copy()
+    numeric = np.zeros_like(analytic)
+    for i in range(analytic.size):
+        theta = policy.params.flat[i]
+        policy.params.flat[i] = theta + 1e-6
+        up = policy._nll_and_grad(obs, acts, grad=False)[0]
+        policy.params.flat[i] = theta - 1e-6
+        down = policy._nll_and_grad(obs, acts, grad=False)[0]
+        policy.params.flat[i] = theta
+        numeric[i] = (up - down) / 2e-6
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+
+
 def test_bc_errors_name_what_is_wrong():
     x, y = _noisy_labels(n=20)
     with pytest.raises(ValueError, match="0..1"):
@@ -122,7 +144,8 @@ def test_bc_errors_name_what_is_wrong():
 # FEM and GTAL on a tiny continuous task: 1-D observations, 1-D actions.
 # Expert pairs (s, a) = (-1, -1), (1, 1): mean 0 and std 1 in both coordinates, so z = x / (1 + 1e-6).
 # Features (eq. 7): [z_s, z_a, (0.01 z_s)^2, (0.01 z_a)^2, 1], d = 5.
-# Policy pairs (1, 4), (1, -1): mu_pi - mu_E = [1, 1.5, 0, (16 + 1)/2 * 1e-4 - 1e-4, 0] / (1 + 1e-6) (squares: /(1+1e-6)^2)
+# Policy pairs (1, 4), (1, -1): mu_pi - mu_E = [1, 1.5, 0, (16 + 1)/2 * 1e-4 - 1e-4, 0] / (1 + 1e-6)
+# (the squared features divided by (1 + 1e-6)^2)
 
 EXPERT_OBS, EXPERT_ACTS, EXPERT_T = np.array([[-1.0], [1.0]]), np.array([[-1.0], [1.0]]), np.array([0.0, 1.0])
 POLICY_OBS, POLICY_ACTS, POLICY_T = np.array([[1.0], [1.0]]), np.array([[4.0], [-1.0]]), np.array([0.0, 1.0])

@@ -3,9 +3,9 @@
 Sources. The paper (arXiv 1606.03476) states the setup; the authors' code states the details: jonathanho/imitation,
 published as openai/imitation at commit 8a2ed905e2ac54bda0f71e5ee364e90568e6d031, cited below as `imitation.py`
 (policyopt/imitation.py), `rl.py` (policyopt/rl.py), `nn.py` (policyopt/nn.py), `imitate_mj.py`
-(scripts/imitate_mj.py), `im_pipeline.py` (scripts/im_pipeline.py) and the pipelines (pipelines/im_classic_pipeline.yaml,
-pipelines/im_pipeline.yaml), which ran the paper's experiments. Equation numbers (1)-(9) are this module's; each names
-the paper it comes from.
+(scripts/imitate_mj.py), `im_pipeline.py` (scripts/im_pipeline.py) and the pipelines
+(pipelines/im_classic_pipeline.yaml, pipelines/im_pipeline.yaml), which ran the paper's experiments. Equation
+numbers (1)-(9) are this module's; each names the paper it comes from.
 
 Behavioral cloning (Pomerleau 1991; GAIL Appendix B: 70/30 train/validation split, Adam, minibatch 128, early stopping
 on validation). The policy pi_theta(a|s) (2 hidden layers of 100 tanh units: a softmax over actions, or a Gaussian
@@ -26,11 +26,13 @@ optimization"). With features f(s,a) in R^d and a cost class C = {c_w(s,a) = w .
 
     min_pi max_{c in C} E_pi[c(s,a)] - E_piE[c(s,a)] = min_pi max_{w in W} w . (mu_pi - mu_E),                 (3)
 
-    mu_pi = E_pi[f(s,a)],  mu_E = E_piE[f(s,a)]  (estimated by averages over state-action pairs)               (4)
+    mu_pi = E_pi[f(s,a)],  mu_E = E_piE[f(s,a)]                                                                (4)
 
-alternating a policy step on the current cost (the GAIL loop's TRPO step) with the adversary's best response to this
-iteration's samples (imitation.py `ImitationOptimizer.step`: policy step first, then `reward_func.fit`). The two
-cost classes:
+estimated by plain averages over state-action pairs, undiscounted (imitation.py `LinearReward._compute_featexp`:
+`.mean(axis=0)`; mu_E over the whole expert dataset, fixed at construction). The learner alternates a policy step on
+the current cost (the GAIL loop's TRPO step) with the adversary's best response to the same iteration's samples
+(imitation.py `ImitationOptimizer.step`: sample with pi_i, cost the samples, policy step, then `reward_func.fit` on
+the samples of pi_i, so the cost that pi_{i+1} is trained on answers pi_i). The two cost classes:
 
   FEM, C_linear (Abbeel & Ng 2004): W = {w : ||w||_2 <= 1}; the best response is
 
@@ -63,7 +65,9 @@ value it has produced so far, so that its sign is fixed (imitation.py `compute_r
     cost = c - max(0, max c seen)  <= 0,  or with favor_zero_expert_cost:  cost = c - min(0, min c seen)  >= 0     (9)
 
 The first form (a non-negative reward) suits tasks that end early on failure, the second (zero cost for expert-like
-pairs) tasks that end early on success: the pipelines set `cuts_off_on_success` for Mountain Car and Acrobot only.
+pairs; the code's `favor_zero_expert_reward`) tasks that end early on success: the pipelines pass
+`--favor_zero_expert_reward {cuts_off_on_success}`, true for Mountain Car and Acrobot only. The code updates the bound
+on every cost evaluation (twice per iteration: for the advantages, and for the value function after the fit).
 
 Choices where the paper and code are silent or do not fit this interface (each listed with its reason):
 - BC trains in epochs (each training pair once per epoch, in minibatches of 128, shuffled), validates after each
