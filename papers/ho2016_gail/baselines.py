@@ -44,7 +44,8 @@ the samples of pi_i, so the cost that pi_{i+1} is trained on answers pi_i). The 
     w = e_j*,  j* = argmax_j (mu_pi - mu_E)_j,  max value max_j (mu_pi - mu_E)_j                                (6)
 
   over the features and their negations [f, -f] (imitation.py `LinearReward._featurize`: `if self.simplex: feat_B_Df
-  = np.concatenate([feat_B_Df, -feat_B_Df], axis=1)`), so that a feature can count against the learner either way.
+  = np.concatenate([feat_B_Df, -feat_B_Df], axis=1)`), so that a feature can count against the learner either way
+  and the max value is max_j |mu_pi - mu_E|_j over the original features.
 
 Features (imitation.py `LinearReward._featurize`). Observations (and continuous actions) are standardized with the
 expert data's mean and standard deviation, z = (x - mean) / (std + 1e-6) (nn.py `Standardizer`, updated with the
@@ -73,7 +74,14 @@ Choices where the paper and code are silent or do not fit this interface (each l
 - BC trains in epochs (each training pair once per epoch, in minibatches of 128, shuffled), validates after each
   epoch and stops after `patience` epochs without a strictly lower validation criterion; the code instead draws
   minibatches with replacement for a fixed number of steps (1001 classic, 20001 MuJoCo) and validates every 100 or
-  1000 steps, keeping the best snapshot. Keeping the best epoch is the same rule; stopping early only saves time.
+  1000 steps, keeping the best snapshot. Keeping the best epoch is the same rule; stopping after `patience` epochs
+  without improvement can miss a later, better epoch that the code's fixed budget would reach. The defaults,
+  max_epochs 1000 and patience 100, are this module's (neither the paper nor the code has a patience): the classic
+  tasks' datasets (1-10 trajectories subsampled every 5 or 10 steps: some 20-200 pairs, one or two minibatches an
+  epoch) make 1000 epochs 1000-2000 steps, near the code's 1001; the MuJoCo datasets (about 50 pairs a trajectory,
+  200-12,000 pairs) have 2-66 minibatches an epoch.
+- The paper's numbers come from the chosen policy acting deterministically, for BC, FEM and GTAL alike
+  (im_pipeline.py `eval_snapshot(..., deterministic=True)`): `BCPolicy.act(..., deterministic=True)`.
 - The initial cost weights are random, as in the code (`LinearReward.__init__`: a Gaussian direction for FEM, a
   uniform feature index for GTAL), drawn from `seed` here.
 - Adam is common/rl/npmlp.py's (torch's epsilon placement); the code's Theano Adam adds epsilon to sqrt(v) before
