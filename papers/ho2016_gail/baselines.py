@@ -1,11 +1,11 @@
 """GAIL's baselines (Ho & Ermon 2016, Section 6 and Appendix B): behavioral cloning, FEM and GTAL.
 
 Sources. The paper (arXiv 1606.03476) states the setup; the authors' code states the details: openai/imitation
-(README: "Generative Adversarial Imitation Learning, Jonathan Ho and Stefano Ermon") at commit 8a2ed905e2ac54bda0f71e5ee364e90568e6d031, cited below as `imitation.py`
-(policyopt/imitation.py), `rl.py` (policyopt/rl.py), `nn.py` (policyopt/nn.py), `imitate_mj.py`
-(scripts/imitate_mj.py), `im_pipeline.py` (scripts/im_pipeline.py) and the pipelines
-(pipelines/im_classic_pipeline.yaml, pipelines/im_pipeline.yaml), which ran the paper's experiments. Equation
-numbers (1)-(9) are this module's; each names the paper it comes from.
+(README: "Generative Adversarial Imitation Learning, Jonathan Ho and Stefano Ermon") at commit
+8a2ed905e2ac54bda0f71e5ee364e90568e6d031, cited below as `imitation.py` (policyopt/imitation.py), `rl.py`
+(policyopt/rl.py), `nn.py` (policyopt/nn.py), `imitate_mj.py` (scripts/imitate_mj.py), `im_pipeline.py`
+(scripts/im_pipeline.py) and the pipelines (pipelines/im_classic_pipeline.yaml, pipelines/im_pipeline.yaml), which
+ran the paper's experiments. Equation numbers (1)-(9) are this module's; each names the paper it comes from.
 
 Behavioral cloning (Pomerleau 1991; GAIL Appendix B: 70/30 train/validation split, Adam, minibatch 128, early stopping
 on validation). The policy pi_theta(a|s) (2 hidden layers of 100 tanh units: a softmax over actions, or a Gaussian
