@@ -163,6 +163,25 @@ def test_same_seed_same_metrics_and_resume_equals_uninterrupted(cartpole_dataset
     assert table_bytes(spec.run_dir) == table_bytes(roots["a"])
 
 
+@pytest.mark.parametrize("method", ["bc", "fem", "gtal"])
+def test_baselines_run_in_the_same_loop_deterministically(cartpole_dataset, tmp_path, monkeypatch, method):
+    data_root = str(cartpole_dataset.parents[2])
+    overrides = (("dataset_root", data_root), ("iterations", 2))
+    roots = [execute_in(tmp_path / name, monkeypatch, PAPER, "table2_classic", "quick",
+                        f"CartPole-v1__{method}__traj4", 0, overrides) for name in ("a", "b")]
+    assert table_bytes(roots[0]) == table_bytes(roots[1])
+    from common.platform.records import RunRecord
+
+    ev = RunRecord(roots[0]).read_table("evaluation")
+    assert len(ev) == 2 and ev["scaled_return"].notna().all()
+    if method == "bc":
+        epochs = RunRecord(roots[0]).read_table("bc_epochs")
+        assert epochs["chosen"].sum() == 1 and len(epochs) <= 3  # quick: at most 3 epochs
+    else:
+        it = RunRecord(roots[0]).read_table("iterations")
+        assert len(it) == 2 and {"feature_gap_l2", "cost_gap"} <= set(it.columns)
+
+
 def test_saved_agent_acts_as_the_learned_policy(cartpole_dataset, tmp_path, monkeypatch):
     from common.rl.agents import load_agent
 

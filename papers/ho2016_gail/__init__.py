@@ -7,10 +7,10 @@ datasets.py samples the experts' trajectories and the random policy's returns (t
 gail_config.py is the config and its checks (torch-free); analysis.py the claims' statistics and Table 3's layout;
 plots.py Figure 1. Everything but the config is named by reference and imported on first use.
 """
-from common.platform.finite import TableRules
+from common.platform.finite import MayBeNaN, TableRules
 from common.platform.registry import Live, Runner, lazy
 
-from .gail_config import GAILConfig, check_inputs, validate_gail
+from .gail_config import CLASSIC_TASKS, GAILConfig, check_inputs, validate_gail
 
 L = lazy(__name__)
 
@@ -18,7 +18,9 @@ RUNNERS = {
     # bc records no episodes or iterations (it never acts while learning); every other method records both
     "gail": Runner(GAILConfig, L(".gail:run_gail"), validate_gail,
                    tables={"episodes": TableRules(), "iterations": TableRules(), "evaluation": TableRules(),
-                           "bc_epochs": TableRules()},
+                           # the validation squared error of the mean action is a continuous policy's only
+                           "bc_epochs": TableRules(nan={"validation_mean_sq_error": MayBeNaN(
+                               "a discrete policy has no mean action", lambda df, cfg: df["epoch"].notna() & (cfg.env_id in CLASSIC_TASKS))})},
                    live=Live(L(".gail:live_tables"), curve=("iterations", "env_step", "mean_return")),
                    inputs=check_inputs),  # the expert dataset, before any run folder is made
 }

@@ -163,10 +163,12 @@ class Discriminator:
     The policy's cost (eq. 18): log D_w(s, a) (`reward_form: policy_cost`), or -log(1 - D_w(s, a)) (`zero_for_expert`).
     Expert-like pairs have small D, so a low cost."""
 
-    def __init__(self, expert_obs_n: np.ndarray, expert_acts: np.ndarray, *, discrete: bool, n_out: int,
-                 hidden: list[int], learning_rate: float, steps: int, entropy_weight: float, reward_form: str, rng):
+    def __init__(self, expert_obs: np.ndarray, expert_acts: np.ndarray, *, discrete: bool, n_out: int,
+                 hidden: list[int], learning_rate: float, steps: int, entropy_weight: float, reward_form: str, rng,
+                 normalize=None):
         self.discrete, self.n_out = discrete, n_out
-        self.expert_x = pair_features(expert_obs_n, expert_acts, discrete, n_out)
+        self.normalize = normalize or (lambda obs: obs)  # the observation standardization (the expert data's)
+        self.expert_x = self.features(expert_obs, expert_acts)
         sizes = [self.expert_x.shape[1], *hidden, 1]
         self.layers = len(sizes) - 1
         self.p = Params(mlp_shapes("d", sizes))
@@ -174,6 +176,9 @@ class Discriminator:
         self.adam = Adam(len(self.p.flat))
         self.learning_rate, self.steps = learning_rate, steps
         self.entropy_weight, self.reward_form = entropy_weight, reward_form
+
+    def features(self, obs: np.ndarray, acts: np.ndarray) -> np.ndarray:
+        return pair_features(self.normalize(obs), acts, self.discrete, self.n_out)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return mlp_forward(self.p, "d", self.layers, x)[0][:, 0]
@@ -201,9 +206,9 @@ class Discriminator:
         return float(loss), self.p.grad.copy(), info
 
     # -- the cost-model interface (shared with baselines.LinearCost) -----------------------------------------------
-    def update(self, obs_n: np.ndarray, acts: np.ndarray, t: np.ndarray) -> dict[str, float]:
+    def update(self, obs: np.ndarray, acts: np.ndarray, t: np.ndarray) -> dict[str, float]:
         """w_i -> w_{i+1}: `steps` Adam steps on eq. (17); returns the diagnostics before the first step."""
-        x = pair_features(obs_n, acts, self.discrete, self.n_out)
+        x = self.features(obs, acts)
         info = None
         for _ in range(self.steps):
             _, grad, step_info = self.loss_and_grad(x)
@@ -211,8 +216,8 @@ class Discriminator:
             self.adam.step(self.p.flat, grad, self.learning_rate)
         return info
 
-    def cost(self, obs_n: np.ndarray, acts: np.ndarray, t: np.ndarray) -> np.ndarray:
-        z = self.logits(pair_features(obs_n, acts, self.discrete, self.n_out))
+    def cost(self, obs: np.ndarray, acts: np.ndarray, t: np.ndarray) -> np.ndarray:
+        z = self.logits(self.features(obs, acts))
         if self.reward_form == "policy_cost":
             return log_sigmoid(z)  # log D (eq. 18): <= 0
         return -log_sigmoid(-z)  # -log(1 - D): >= 0
@@ -228,10 +233,10 @@ class Discriminator:
 class TrueReward:
     """The task's own reward as a cost model (`method: expert`, the experts of Appendix B): cost = -reward."""
 
-    def update(self, obs_n, acts, t) -> dict[str, float]:
+    def update(self, obs, acts, t) -> dict[str, float]:
         return {}
 
-    def cost(self, obs_n, acts, t, rewards=None) -> np.ndarray:
+    def cost(self, obs, acts, t, rewards=None) -> np.ndarray:
         return -rewards
 
     def state(self) -> dict:
@@ -390,17 +395,17 @@ def run_gail(cfg: GAILConfig, ctx) -> dict[str, pd.DataFrame]:
     vf = ValueFunction(obs_dim, list(cfg.value_hidden), np.random.default_rng(np.random.SeedSequence([cfg.seed, 2])))
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 3]))
     if cfg.method == "gail":
-        cost_model = Discriminator(norm(data["obs"]), data["act"], discrete=discrete, n_out=n_out,
+        cost_model = Discriminator(data["obs"], data["act"], discrete=discrete, n_out=n_out,
                                    hidden=list(cfg.disc_hidden), learning_rate=cfg.disc_learning_rate,
                                    steps=cfg.disc_steps, entropy_weight=cfg.disc_entropy_weight,
-                                   reward_form=cfg.reward_form,
+                                   reward_form=cfg.reward_form, normalize=norm,
                                    rng=np.random.default_rng(np.random.SeedSequence([cfg.seed, 4])))
     elif cfg.method in ("fem", "gtal"):
         from .baselines import LinearCost  # imported on use: numpy only
 
-        horizon = int(env.spec.max_episode_steps)
-        cost_model = LinearCost(cfg.method, norm(data["obs"]), data["act"], data["t"], discrete=discrete,
-                                n_out=n_out, horizon=horizon)
+        cost_model = LinearCost(cfg.method, data["obs"], data["act"], data["t"], discrete=discrete, n_out=n_out,
+                                horizon=int(cfg.max_episode_steps or env.spec.max_episode_steps),
+                                favor_zero_expert_cost=cfg.reward_form == "zero_for_expert", seed=cfg.seed)
     else:
         cost_model = TrueReward()
 
@@ -452,11 +457,11 @@ def learn(cfg: GAILConfig, policy: Policy, vf: ValueFunction, norm: Normalizer, 
     policy's TRPO step on the cost of w_{i+1} (eq. 18) with GAE, then the value function."""
     norm.update(batch["obs"])
     x = norm(batch["obs"])
-    info = cost_model.update(x, batch["act"], batch["t"])  # w_i -> w_{i+1}
+    info = cost_model.update(batch["obs"], batch["act"], batch["t"])  # w_i -> w_{i+1}
     if isinstance(cost_model, TrueReward):
-        cost = cost_model.cost(x, batch["act"], batch["t"], batch["rew"])
+        cost = cost_model.cost(batch["obs"], batch["act"], batch["t"], batch["rew"])
     else:
-        cost = cost_model.cost(x, batch["act"], batch["t"])  # c_{i+1}(s, a), e.g. log D_{w_{i+1}}(s, a)
+        cost = cost_model.cost(batch["obs"], batch["act"], batch["t"])  # c_{i+1}(s, a), e.g. log D_{w_{i+1}}(s, a)
     reward = -cost
     if cfg.causal_entropy > 0:  # -lambda H(pi): the bonus -lambda log pi(a|s) on every pair
         reward = reward - cfg.causal_entropy * policy.log_prob(x, batch["act"])
@@ -543,12 +548,13 @@ def run_bc(cfg: GAILConfig, ctx, env, data: dict, doc: dict, norm: Normalizer, d
     train/validation split, Adam, minibatches of 128, stopped early on the validation loss (baselines.train_bc)."""
     from .baselines import train_bc  # imported on use: numpy only
 
-    bc_policy, history = train_bc(norm(data["obs"]), data["act"], discrete=discrete, n_out=n_out,
+    bc_policy, history = train_bc(data["obs"], data["act"], discrete=discrete, n_out=n_out,
                                   hidden=tuple(cfg.policy_hidden), seed=cfg.seed, batch_size=cfg.bc_batch_size,
                                   learning_rate=cfg.bc_learning_rate, max_epochs=cfg.bc_max_epochs,
-                                  patience=cfg.bc_patience)
+                                  patience=cfg.bc_patience, validation_fraction=cfg.bc_validation_fraction)
     ctx.count(len(history), "epochs")
-    evaluation = evaluate(cfg, lambda x, r, det: bc_policy.act(x, r, det), norm)
+    # BCPolicy standardizes the raw observation itself (the expert data's statistics), one row at a time here
+    evaluation = evaluate(cfg, lambda obs, r, det: bc_policy.act(obs[None], r, det)[0], lambda obs: obs)
     return {"bc_epochs": history.assign(seed=cfg.seed), **evaluation_tables(cfg, evaluation, doc)}
 
 
