@@ -223,3 +223,13 @@ def test_dataset_of_too_few_trajectories_or_another_time_limit_is_rejected(cartp
         check_inputs(GAILConfig(trajectories=11, max_episode_steps=200))
     with pytest.raises(DatasetMissing, match="max_episode_steps=200"):
         check_inputs(GAILConfig(trajectories=1, max_episode_steps=0))
+
+
+def test_bench_times_the_loop_and_environment_only_stepping(cartpole_dataset, tmp_path):
+    from papers.ho2016_gail.bench import bench
+    from papers.ho2016_gail.gail_config import GAILConfig
+
+    cfg = GAILConfig(trajectories=1, iterations=2, batch_steps=300, max_episode_steps=200, eval_episodes=1)
+    out = bench(cfg, 2000, tmp_path)
+    assert out["unit"] == "env-steps/s" and out["environment_only"] > out["training"] > 0
+    assert "2 iterations of 300 pairs" in out["note"]
