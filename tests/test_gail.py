@@ -177,6 +177,18 @@ def test_baselines_run_in_the_same_loop_deterministically(cartpole_dataset, tmp_
     if method == "bc":
         epochs = RunRecord(roots[0]).read_table("bc_epochs")
         assert epochs["chosen"].sum() == 1 and len(epochs) <= 3  # quick: at most 3 epochs
+        # the saved agent gives the cloned policy's most likely actions
+        from common.rl.agents import load_agent
+        from papers.ho2016_gail.baselines import BCPolicy, train_bc
+        from papers.ho2016_gail.gail import expert_pairs
+        from papers.ho2016_gail.gail_config import GAILConfig
+
+        cfg = GAILConfig(trajectories=4, max_episode_steps=200, dataset_root=data_root, bc_max_epochs=3)
+        data, _ = expert_pairs(cfg)
+        policy, _ = train_bc(data["obs"], data["act"], discrete=True, n_out=2, seed=0, max_epochs=3, patience=100)
+        agent = load_agent(roots[0])
+        obs = data["obs"][:40]
+        assert [agent.act(o, True) for o in obs] == list(policy.act(obs, None, True))
     else:
         it = RunRecord(roots[0]).read_table("iterations")
         assert len(it) == 2 and {"feature_gap_l2", "cost_gap"} <= set(it.columns)

@@ -444,7 +444,7 @@ def run_gail(cfg: GAILConfig, ctx) -> dict[str, pd.DataFrame]:
         if iteration + 1 < cfg.iterations:
             ctx.maybe_checkpoint(checkpoint_state)
     bar.close()
-    save_policy(ctx, cfg, policy, norm, state["steps"])
+    save_policy(ctx, cfg, policy.p, policy.layers, discrete, n_out, norm.mean, norm.std, OBS_CLIP, state["steps"])
     evaluation = evaluate(cfg, lambda x, r, det: policy.act(x, r, det), norm)
     return {"episodes": pd.DataFrame(state["episodes"], columns=EPISODE_COLUMNS).assign(seed=cfg.seed),
             "iterations": pd.DataFrame(state["iterations"]).assign(seed=cfg.seed),
@@ -524,21 +524,21 @@ def evaluation_tables(cfg: GAILConfig, evaluation: dict, doc: dict | None) -> di
     return {"evaluation": df.assign(seed=cfg.seed)}
 
 
-def save_policy(ctx, cfg: GAILConfig, policy: Policy, norm: Normalizer, steps: int) -> None:
-    """The learned policy into the run folder (common/rl/agents.py): a softmax policy (`categorical_mlp`) or a
-    Gaussian one (`gaussian_mlp`, PPO's format), with its observation standardization."""
-    p = policy.p
+def save_policy(ctx, cfg: GAILConfig, p: Params, layers: int, discrete: bool, n_out: int, obs_mean: np.ndarray,
+                obs_std: np.ndarray, obs_clip: float, steps: int) -> None:
+    """A learned policy into the run folder (common/rl/agents.py): a softmax policy (`categorical_mlp`) or a
+    Gaussian one (`gaussian_mlp`, PPO's format), with its observation standardization (x - mean) / std, clipped."""
     arrays = {name: p[name] for name in p.names()}
-    meta = {"env_id": cfg.env_id, "obs_dim": int(p["pi.0.w"].shape[0]), "layers": policy.layers,
-            "hidden_units": list(cfg.policy_hidden), "activation": "tanh", "obs_clip": OBS_CLIP,
-            "env_steps": int(steps), "algorithm": f"{cfg.method} (Ho & Ermon 2016), TRPO + GAE",
+    meta = {"env_id": cfg.env_id, "obs_dim": int(p["pi.0.w"].shape[0]), "layers": layers,
+            "hidden_units": list(cfg.policy_hidden), "activation": "tanh", "obs_clip": obs_clip,
+            "env_steps": int(steps), "algorithm": f"{cfg.method} (Ho & Ermon 2016)",
             "max_episode_steps": cfg.max_episode_steps, "default_deterministic": False}
-    if policy.discrete:
-        arrays.update(obs_mean=norm.mean, obs_std=norm.std)
-        save_agent(ctx, "categorical_mlp", arrays, {**meta, "n_actions": policy.n_out})
+    if discrete:
+        arrays.update(obs_mean=obs_mean, obs_std=obs_std)
+        save_agent(ctx, "categorical_mlp", arrays, {**meta, "n_actions": n_out})
     else:
-        arrays.update(obs_mean=norm.mean, obs_var=norm.std ** 2 - 1e-8)
-        save_agent(ctx, "gaussian_mlp", arrays, {**meta, "act_dim": policy.n_out, "normalize_obs": True})
+        arrays.update(obs_mean=obs_mean, obs_var=obs_std ** 2 - 1e-8)  # the agent divides by sqrt(var + 1e-8)
+        save_agent(ctx, "gaussian_mlp", arrays, {**meta, "act_dim": n_out, "normalize_obs": True})
 
 
 # ---- behavioral cloning -------------------------------------------------------------------------------------------
@@ -546,13 +546,16 @@ def run_bc(cfg: GAILConfig, ctx, env, data: dict, doc: dict, norm: Normalizer, d
            n_out: int) -> dict[str, pd.DataFrame]:
     """Behavioral cloning (Sec. 6): the policy class's maximum-likelihood fit to the expert's pairs, 70/30
     train/validation split, Adam, minibatches of 128, stopped early on the validation loss (baselines.train_bc)."""
-    from .baselines import train_bc  # imported on use: numpy only
+    from .baselines import STANDARDIZE_EPS, train_bc  # imported on use: numpy only
 
     bc_policy, history = train_bc(data["obs"], data["act"], discrete=discrete, n_out=n_out,
                                   hidden=tuple(cfg.policy_hidden), seed=cfg.seed, batch_size=cfg.bc_batch_size,
                                   learning_rate=cfg.bc_learning_rate, max_epochs=cfg.bc_max_epochs,
                                   patience=cfg.bc_patience, validation_fraction=cfg.bc_validation_fraction)
     ctx.count(len(history), "epochs")
+    # BCPolicy's standardization: (x - mean) / (std + eps), unclipped
+    save_policy(ctx, cfg, bc_policy.params, bc_policy.n_layers, discrete, n_out, bc_policy.obs_mean,
+                bc_policy.obs_std + STANDARDIZE_EPS, 1e9, 0)
     # BCPolicy standardizes the raw observation itself (the expert data's statistics), one row at a time here
     evaluation = evaluate(cfg, lambda obs, r, det: bc_policy.act(obs[None], r, det)[0], lambda obs: obs)
     return {"bc_epochs": history.assign(seed=cfg.seed), **evaluation_tables(cfg, evaluation, doc)}

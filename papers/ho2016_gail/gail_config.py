@@ -70,7 +70,7 @@ class GAILConfig:
     bc_batch_size: int = 128
     bc_learning_rate: float = 0.001  # not stated: Adam's default
     bc_max_epochs: int = 1000  # not stated
-    bc_patience: int = 20  # epochs without a better validation loss before stopping (not stated)
+    bc_patience: int = 100  # epochs without a lower validation criterion before stopping (not stated: train_bc's)
     # ---- evaluation (Table 3: "means and standard deviations over 50 trajectories") ----
     eval_episodes: int = 50
     eval_deterministic: bool = False  # the learned policy's sampled actions, as it was trained
