@@ -31,15 +31,11 @@ checkpoint exactly.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
-from common.onpolicy import (categorical_fvp, categorical_kl, categorical_log_prob, conjugate_gradient, gae,
-                             discounted_returns, gaussian_entropy, gaussian_fvp, gaussian_kl, gaussian_log_prob,
-                             line_search, max_step, softmax)
+from common.onpolicy import categorical_log_prob, discounted_returns, gae, gaussian_entropy, gaussian_log_prob, softmax
+from common.onpolicy.trpo import fit_value_trust_region, trpo_step
 from common.platform.finite import check_finite, finite_mean
 from common.rl.agents import save_agent
 from common.rl.envs import RunningMeanStd, make_env
@@ -246,69 +242,19 @@ class TrueReward:
         pass
 
 
-# ---- the TRPO policy step ----------------------------------------------------------------------------------------
-@dataclass
-class StepResult:
-    improvement: float
-    kl: float
-    accepted: bool
-    backtracks: int
-
-
-def trpo_step(policy: Policy, x: np.ndarray, act: np.ndarray, adv: np.ndarray, cfg: GAILConfig) -> StepResult:
-    """TRPO's update (Schulman et al. 2015, Appendix C) with GAE's advantages: maximize
-    L(theta) = mean_t pi_theta(a_t|s_t) / pi_old(a_t|s_t) A_t subject to mean KL(pi_old || pi_theta) <= epsilon:
-    g = grad L at theta_old, s = F^{-1} g by conjugate gradient (F the Fisher matrix as the KL's Hessian), the maximal
-    step sqrt(2 eps / s^T F s) s, then the backtracking line search (common/onpolicy/natural.py)."""
-    p = policy.p
-    theta_old = p.flat.copy()
-    old_out, inputs = mlp_forward(p, "pi", policy.layers, x)
-    n = len(adv)
-    coef = (adv / n)[:, None]
-    if policy.discrete:
-        old_probs = softmax(old_out)
-        old_logp = categorical_log_prob(old_out, act)
-        onehot = np.eye(policy.n_out)[np.asarray(act, int)]
-        mlp_backward(p, "pi", policy.layers, inputs, coef * (onehot - old_probs))  # d log pi / d logits = e_a - p
-
-        def fvp(v):
-            return categorical_fvp(p, "pi", policy.layers, inputs, old_probs, v, cfg.cg_damping)
-
-        def evaluate(theta):
-            p.flat[...] = theta
-            out = policy.out(x)
-            ratio = np.exp(categorical_log_prob(out, act) - old_logp)
-            return float((ratio * adv).mean()), float(categorical_kl(old_probs, out).mean())
-    else:
-        old_log_std = p["log_std"].copy()
-        old_logp = gaussian_log_prob(old_out, old_log_std, act)
-        var = np.exp(2 * old_log_std)
-        z = act - old_out
-        mlp_backward(p, "pi", policy.layers, inputs, coef * z / var)  # d log pi / d mean = z / sigma^2
-        p.g("log_std")[...] = (coef * (z * z / var - 1.0)).sum(0)  # d log pi / d log std = z^2 / sigma^2 - 1
-
-        def fvp(v):
-            return gaussian_fvp(p, "pi", policy.layers, "log_std", inputs, v, cfg.cg_damping)
-
-        def evaluate(theta):
-            p.flat[...] = theta
-            out = policy.out(x)
-            ratio = np.exp(gaussian_log_prob(out, p["log_std"], act) - old_logp)
-            return float((ratio * adv).mean()), float(gaussian_kl(old_out, old_log_std, out, p["log_std"]).mean())
-    g = p.grad.copy()
-    s = conjugate_gradient(fvp, g, cfg.cg_iters)
-    full_step = max_step(s, fvp(s), cfg.max_kl)
-    result = line_search(theta_old, full_step, evaluate, cfg.max_kl)
-    p.flat[...] = result.theta
-    return StepResult(result.improvement, result.kl, result.accepted, result.backtracks)
+# ---- the policy and value steps -------------------------------------------------------------------------------
+def policy_step(policy: Policy, x: np.ndarray, act: np.ndarray, adv: np.ndarray, cfg: GAILConfig, where: str):
+    """TRPO's update (Schulman et al. 2015, Appendix C) with GAE's advantages, the shared step
+    (common/onpolicy/trpo.py): maximize mean_t pi_theta(a_t|s_t) / pi_old(a_t|s_t) A_t subject to the mean
+    KL(pi_old || pi_theta) <= epsilon; softmax or Gaussian policy. `policy.p.flat` holds theta_{i+1} afterwards."""
+    return trpo_step(policy.p, "pi", policy.layers, x, act, adv, dist="categorical" if policy.discrete else "gaussian",
+                     max_kl=cfg.max_kl, cg_iters=cfg.cg_iters, cg_damping=cfg.cg_damping, where=where)
 
 
 def fit_value(vf: ValueFunction, x: np.ndarray, targets: np.ndarray, cfg: GAILConfig) -> dict:
-    """The value function's trust-region regression on the discounted returns (GAE, Schulman et al. 2016, eq. 30),
-    the shared implementation."""
-    from papers.schulman2016_gae.gae import fit_value_trust_region
-
-    return fit_value_trust_region(vf, x, targets, cfg.vf_max_kl, cfg.cg_iters, cfg.cg_damping)
+    """The value function's trust-region regression on the discounted returns (GAE, Schulman et al. 2016, eq. 30)."""
+    return fit_value_trust_region(vf.p, "v", vf.layers, x, targets, max_kl=cfg.vf_max_kl, cg_iters=cfg.cg_iters,
+                                  damping=cfg.cg_damping)
 
 
 # ---- sampling -----------------------------------------------------------------------------------------------------
@@ -470,7 +416,7 @@ def learn(cfg: GAILConfig, policy: Policy, vf: ValueFunction, norm: Normalizer, 
     values = vf(x)
     adv = gae(reward, values, batch["end"], 0.0, cfg.gamma, cfg.lam)
     returns = discounted_returns(reward, batch["end"], cfg.gamma)
-    step = trpo_step(policy, x, batch["act"], adv, cfg)  # theta_i -> theta_{i+1}
+    step = policy_step(policy, x, batch["act"], adv, cfg, where)  # theta_i -> theta_{i+1}
     var = float(np.var(returns))
     fit = fit_value(vf, x, returns, cfg)
     check_finite("policy parameters", policy.p.flat, where)
