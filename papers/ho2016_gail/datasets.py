@@ -141,9 +141,12 @@ def build(env_id: str, trajectories: int | None = None, seed: int = 0, expert_ru
     ds, expert_returns = rollouts(env_id, lambda obs, rng: agent.act(obs, False, rng), n, seed, limit)
     _, random_returns = rollouts(env_id, random_act(env_id, limit), RANDOM_EPISODES, seed + 1, limit)
     meta_file = run / "agent.json"
+    from common import REPO_ROOT
+
+    shown = str(run.resolve().relative_to(REPO_ROOT)) if run.resolve().is_relative_to(REPO_ROOT) else str(run)
     commit = json.loads((run / "provenance.json").read_text()).get("git", {}) if (run / "provenance.json").exists() \
         else {}
-    source = {"expert_run": str(run), "chosen": chosen, "agent_json_sha256": hashlib.sha256(meta_file.read_bytes())
+    source = {"expert_run": shown, "chosen": chosen, "agent_json_sha256": hashlib.sha256(meta_file.read_bytes())
               .hexdigest(), "expert_algorithm": agent.meta.get("algorithm"),
               "expert_env_steps": agent.meta.get("env_steps"), "expert_commit": commit,
               "actions": "sampled (the expert's stochastic policy)",
@@ -154,7 +157,7 @@ def build(env_id: str, trajectories: int | None = None, seed: int = 0, expert_ru
                         "random_return_sd": float(random_returns.std()), "random_episodes": RANDOM_EPISODES,
                         "random_policy": "uniform over the action space"}}
     config = {"env_id": env_id, "trajectories": n, "seed": seed, "max_episode_steps": limit,
-              "paper_sizes": list(PAPER_SIZES[env_id]), "expert_run": str(run)}
+              "paper_sizes": list(PAPER_SIZES[env_id]), "expert_run": shown}
     return save_dataset(ds, env_id, DATASET_KIND, config, source, root)
 
 
