@@ -245,3 +245,31 @@ def test_bench_times_the_loop_and_environment_only_stepping(cartpole_dataset, tm
     out = bench(cfg, 2000, tmp_path)
     assert out["unit"] == "env-steps/s" and out["environment_only"] > out["training"] > 0
     assert "2 iterations of 300 pairs" in out["note"]
+
+
+def test_one_command_trains_the_expert_then_samples_its_dataset(results_root, monkeypatch):
+    """`datasets CartPole-v1 --train-expert`: the expert experiment's run (here shrunk to 2 iterations), then the
+    dataset from that run's saved policy; a second call reuses the run by its record."""
+    import papers.ho2016_gail.datasets as datasets
+    from common.platform.registry import get_paper
+
+    exp = get_paper(PAPER).experiment("expert_classic")
+    monkeypatch.setitem(exp.budgets["paper"], "config", {"iterations": 2, "batch_steps": 300, "eval_episodes": 1})
+    assert datasets.main(["CartPole-v1", "--train-expert", "--trajectories", "2"]) == 0
+    run = results_root / PAPER / "runs" / "expert_classic" / "paper" / "CartPole-v1" / "seed_0"
+    assert (run / "DONE").exists()
+    doc = json.loads((results_root / "datasets" / "CartPole-v1" / "gail-expert" / "dataset.json").read_text())
+    assert doc["config"]["expert_run"] == str(run) and doc["config"]["trajectories"] == 2
+    done = (run / "DONE").read_bytes()
+    assert datasets.main(["CartPole-v1", "--train-expert", "--trajectories", "2"]) == 0
+    assert (run / "DONE").read_bytes() == done  # reused, not trained again
+    assert datasets.main(["Hopper-v5", "--train-expert", "--expert-run", str(run)]) == 2  # trained on CartPole
+
+
+def test_mujoco_experts_paper_budget_dry_run_on_slurm(results_root, capsys):
+    from common.platform import cli
+
+    assert cli.main(["sweep", PAPER, "expert_mujoco", "--launcher", "slurm", "--profile", "local", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "2 runs" in out and "#SBATCH --array=0-1" in out
+    assert not results_root.exists()

@@ -2,6 +2,7 @@
 
     python -m papers.ho2016_gail.datasets ENV_ID [--trajectories N] [--seed S] [--expert-run RUN_DIR] [--root DIR]
     python -m papers.ho2016_gail.datasets all     # every task whose expert exists
+    python -m papers.ho2016_gail.datasets ENV_ID --train-expert   # first trains the expert if it has no complete run
 
 Samples N whole trajectories (default: at least 50, and at least the paper's largest dataset of the task) of the
 expert's stochastic policy, and 50 episodes of a uniformly random policy, and records them with the shared
@@ -76,7 +77,7 @@ def find_expert(env_id: str, results: Path | None = None, committed: Path | None
     run = Path(results or results_root()) / "ho2016_gail" / "runs" / experiment / "paper" / env_id / "seed_0"
     if not (run / "DONE").exists() or not (run / "agent.json").exists():
         raise ReproError(f"no expert of {env_id} at {run}; train it with `repro run ho2016_gail {experiment} "
-                         f"--variant {env_id}` (TRPO on the true reward), then build the dataset again")
+                         f"--variant {env_id}` (TRPO on the true reward), or build the dataset with --train-expert")
     return run, f"this paper's {experiment} run (TRPO on the true reward), seed 0"
 
 
@@ -122,9 +123,21 @@ def random_act(env_id: str, max_episode_steps: int):
     return lambda obs, rng: rng.uniform(low, high)
 
 
+def train_expert(env_id: str) -> None:
+    """This paper's expert of `env_id` at the paper budget, seed 0 (`expert_classic` or `expert_mujoco`), run here
+    unless its record is complete (an interrupted one resumes from its checkpoint): the same run `repro run` makes."""
+    from common.platform.runs import RunSpec, execute
+
+    if env_id in PPO_EXPERTS:
+        raise ReproError(f"{env_id}'s expert is a committed PPO Table 1 run (papers/schulman2017_ppo), not trained here")
+    experiment = "expert_classic" if env_id in CLASSIC_TASKS else "expert_mujoco"
+    print(f"{experiment} {env_id}: {execute(RunSpec('ho2016_gail', experiment, 'paper', env_id, 0))}")
+
+
 def build(env_id: str, trajectories: int | None = None, seed: int = 0, expert_run: str | None = None,
-          root=None) -> Path:
-    """Sample and record the expert dataset of `env_id` (see the module's docstring); returns its folder."""
+          root=None, train: bool = False) -> Path:
+    """Sample and record the expert dataset of `env_id` (see the module's docstring); returns its folder. `train`:
+    first train this paper's expert if it has no complete run (`train_expert`)."""
     from common.offline.datasets import save_dataset
     from common.rl.agents import load_agent
 
@@ -133,6 +146,8 @@ def build(env_id: str, trajectories: int | None = None, seed: int = 0, expert_ru
     n = int(trajectories or default_trajectories(env_id))
     if n < 1:
         raise ReproError(f"--trajectories must be at least 1, got {n}")
+    if train and not expert_run and env_id not in PPO_EXPERTS:
+        train_expert(env_id)
     run, chosen = (Path(expert_run), "given on the command line") if expert_run else find_expert(env_id)
     agent = load_agent(run)
     if agent.meta.get("env_id") != env_id:
@@ -169,12 +184,15 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--expert-run", default=None)
     p.add_argument("--root", default=None)
+    p.add_argument("--train-expert", action="store_true",
+                   help="train this paper's expert first when it has no complete run (classic: minutes; Ant, "
+                        "Humanoid: hours, better through `repro sweep ho2016_gail expert_mujoco --launcher slurm`)")
     a = p.parse_args(argv)
     tasks = TASKS if a.env_id == "all" else (a.env_id,)
     status = 0
     for env_id in tasks:
         try:
-            folder = build(env_id, a.trajectories, a.seed, a.expert_run, a.root)
+            folder = build(env_id, a.trajectories, a.seed, a.expert_run, a.root, a.train_expert)
         except ReproError as exc:
             print(f"error: {exc}", file=sys.stderr)
             status = 2
