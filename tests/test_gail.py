@@ -273,3 +273,27 @@ def test_mujoco_experts_paper_budget_dry_run_on_slurm(results_root, capsys):
     out = capsys.readouterr().out
     assert "2 runs" in out and "#SBATCH --array=0-1" in out
     assert not results_root.exists()
+
+
+def test_mujoco_gail_with_a_committed_ppo_expert(results_root, tmp_path, monkeypatch):
+    """Hopper: the dataset from the best committed PPO Table 1 run (2 trajectories), every 20th pair kept, a
+    Gaussian policy learned in the same loop and saved as PPO's agents are."""
+    from common.rl.agents import load_agent
+    from papers.ho2016_gail.datasets import build, find_expert
+    from papers.ho2016_gail.gail import expert_pairs
+    from papers.ho2016_gail.gail_config import GAILConfig
+
+    expert, chosen = find_expert("Hopper-v5")
+    assert "PPO Table 1" in chosen and (expert / "agent.json").exists()
+    folder = build("Hopper-v5", trajectories=2)
+    doc = json.loads((folder / "dataset.json").read_text())
+    assert doc["source"]["expert_run"].startswith("results/schulman2017_ppo/runs/table1/paper/")
+    data, _ = expert_pairs(GAILConfig(env_id="Hopper-v5", trajectories=2, subsample_every=20))
+    lengths = doc["statistics"]["transitions"]
+    steps = np.diff(data["t"])
+    assert abs(len(data["obs"]) - lengths / 20) <= 2 and (steps[steps > 0] == 20).all() and (steps <= 0).sum() == 1
+    run_dir = execute_in(tmp_path, monkeypatch, PAPER, "table3_mujoco", "quick", "Hopper-v5__gail__traj4", 0,
+                         (("trajectories", 2), ("dataset_root", str(results_root))))
+    agent = load_agent(run_dir)
+    assert agent.kind == "gaussian_mlp" and agent.meta["act_dim"] == 3
+    assert agent.act(np.zeros(11), True).shape == (3,)
