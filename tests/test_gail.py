@@ -207,7 +207,7 @@ def test_saved_agent_acts_as_the_learned_policy(cartpole_dataset, tmp_path, monk
 
 def test_missing_dataset_and_bad_values_are_rejected_before_any_work(results_root):
     from common.platform.validate import ConfigValueError
-    from papers.ho2016_gail.gail_config import DatasetMissing, GAILConfig, check_inputs, validate_gail
+    from papers.ho2016_gail.gail_config import GAILConfig, check_inputs, validate_gail
 
     proc = repro("run", PAPER, "table2_classic", "--variant", "CartPole-v1__gail__traj1", "--budget", "quick")
     assert proc.returncode == 2 and "python -m papers.ho2016_gail.datasets CartPole-v1" in proc.stderr, proc.stderr
@@ -216,9 +216,8 @@ def test_missing_dataset_and_bad_values_are_rejected_before_any_work(results_roo
     assert proc.returncode == 2 and "build it with" in proc.stderr, proc.stderr
     assert not (results_root / PAPER).exists()
     validate_gail(GAILConfig(method="gail"))  # the values are valid: only the data is missing
-    with pytest.raises(DatasetMissing, match="build it with"):
-        check_inputs(GAILConfig(method="gail"))
-    check_inputs(GAILConfig(method="expert"))  # an expert reads no dataset
+    assert "build it with" in check_inputs(GAILConfig(method="gail"))
+    assert check_inputs(GAILConfig(method="expert")) is None  # an expert reads no dataset
     for bad, named in (({"method": "airl"}, "method"), ({"env_id": "Pong-v5"}, "env_id"),
                        ({"disc_hidden": [0]}, "disc_hidden"), ({"causal_entropy": -1.0}, "causal_entropy"),
                        ({"bc_validation_fraction": 1.0}, "bc_validation_fraction"),
@@ -228,13 +227,11 @@ def test_missing_dataset_and_bad_values_are_rejected_before_any_work(results_roo
 
 
 def test_dataset_of_too_few_trajectories_or_another_time_limit_is_rejected(cartpole_dataset):
-    from papers.ho2016_gail.gail_config import DatasetMissing, GAILConfig, check_inputs
+    from papers.ho2016_gail.gail_config import GAILConfig, check_inputs
 
-    check_inputs(GAILConfig(trajectories=10, max_episode_steps=200))
-    with pytest.raises(DatasetMissing, match="holds 10 trajectories"):
-        check_inputs(GAILConfig(trajectories=11, max_episode_steps=200))
-    with pytest.raises(DatasetMissing, match="max_episode_steps=200"):
-        check_inputs(GAILConfig(trajectories=1, max_episode_steps=0))
+    assert check_inputs(GAILConfig(trajectories=10, max_episode_steps=200)) is None
+    assert "holds 10 trajectories" in check_inputs(GAILConfig(trajectories=11, max_episode_steps=200))
+    assert "max_episode_steps=200" in check_inputs(GAILConfig(trajectories=1, max_episode_steps=0))
 
 
 def test_bench_times_the_loop_and_environment_only_stepping(cartpole_dataset, tmp_path):

@@ -98,6 +98,43 @@ def test_datasets_from_a_sac_run_saved_agent_and_replay(sac_run, tmp_path):
         build("Pendulum-v1", "mixed", root=tmp_path)
 
 
+def test_the_expert_run_gives_all_five_datasets_with_the_commands_the_error_names(tmp_path, monkeypatch, capsys):
+    """The `experts` experiment's quick run keeps what the builder needs (snapshots, final agent, replay); each of the
+    five kinds builds from it with the command a missing dataset's error names; then Table 1's runs of the task find
+    every input they read (common.platform.runs.check_inputs) where before they were refused."""
+    import shlex
+
+    from common.offline.build import main as build_main
+    from common.offline.datasets import KINDS, missing_dataset
+    from common.platform.runs import check_inputs, plan
+    from common.rl.agents import load_agent, snapshots
+
+    run = execute_in(tmp_path, monkeypatch, PAPER, "experts", "quick", "Hopper-v5", 0)
+    assert snapshots(run) == [500, 1000]
+    assert len(load_agent(run, with_large=True).large["replay.obs"]) == 1500  # every env step, in order
+    specs = plan(PAPER, "table1", "reduced", variants=[f"Hopper-v5__{kind}__bc" for kind in KINDS])
+    with pytest.raises(ReproError, match="no random dataset of Hopper-v5"):
+        check_inputs(specs)
+    for kind in KINDS:  # in the README's order: medium-expert comes from medium and expert
+        message = missing_dataset("Hopper-v5", kind, agent_run=str(run))
+        command = shlex.split(message.split("`")[1])
+        assert command[:4] == ["python", "-m", "common.offline.build", "Hopper-v5"]
+        assert build_main(command[3:] + ["--transitions", "300"]) == 0
+        assert missing_dataset("Hopper-v5", kind) is None
+    check_inputs(specs)  # every dataset found: no error
+    medium, doc = load_dataset("Hopper-v5", "medium")
+    assert doc["config"]["step"] in (500, 1000) and doc["source"]["run_dir"] == str(run) and len(medium) == 300
+    replay, replay_doc = load_dataset("Hopper-v5", "medium-replay")
+    assert len(replay) == doc["config"]["step"] == replay_doc["config"]["step"]  # the replay up to the medium snapshot
+    expert, expert_doc = load_dataset("Hopper-v5", "expert")
+    assert expert_doc["source"]["agent_file"] == "agent.json" and expert_doc["source"]["env_steps"] == 1500
+    random_ds, random_doc = load_dataset("Hopper-v5", "random")
+    assert random_doc["source"] == {"policy": "uniform actions"} and len(random_ds) == 300
+    assert np.abs(random_ds.actions).max() <= 1.0
+    both, _ = load_dataset("Hopper-v5", "medium-expert")
+    np.testing.assert_array_equal(both.observations, concatenate(medium, expert).observations)
+
+
 # ---- normalization -----------------------------------------------------------------------------------------------
 def test_d4rl_normalization_against_its_constants():
     assert d4rl_normalized("Hopper-v5", -20.272305) == pytest.approx(0.0)

@@ -166,3 +166,39 @@ def test_table1_normalized_scores_hand_values_and_partial_settings_are_labelled(
     assert claims.loc["table1_no_clip", "verdict"] == "reduced budget"
     assert "normalized over 14 of 77 variants recorded" in claims.loc["table1_no_clip", "budget_used"]
     assert claims.loc["table1_fixed_kl1", "verdict"] == "not run"
+
+
+class _ScriptedEnv:
+    """Rewards 1, 2, 3, ...; episode 1 is cut by the time limit after 2 steps, episode 2 terminates after 1 step."""
+
+    def __init__(self):
+        self.t, self.ends = 0, {2: (False, True), 3: (True, False)}
+
+    def step(self, action):
+        self.t += 1
+        terminated, truncated = self.ends.get(self.t, (False, False))
+        return np.full(1, 10.0 * self.t), float(self.t), terminated, truncated, {}
+
+    def reset(self):
+        return np.full(1, -1.0), {}
+
+
+@pytest.mark.parametrize("bootstrap", [True, False])
+def test_rollout_bootstraps_only_time_limit_cuts_and_logs_episodes(bootstrap):
+    from common.onpolicy.rollout import RolloutBuffers, run_gaussian_policy
+
+    buffers = RolloutBuffers.zeros(4, 1, 1)
+    state = {"steps": 100, "ep_return": 0.0, "ep_length": 0, "episodes": []}
+    value = lambda x: float(x[0]) / 10.0  # V(s) = s / 10: V of the observation after step t is t  # noqa: E731
+    obs = run_gaussian_policy(_ScriptedEnv(), np.zeros(1), buffers, state, mean=lambda x: np.zeros(1), value=value,
+                              std=np.zeros(1), normalize=lambda o: o, rng=np.random.default_rng(0), gamma=0.5,
+                              bootstrap_truncation=bootstrap)
+    # step 2 was truncated: reward 2 plus gamma V(s_2) = 0.5 * 2 = 1 when bootstrapping; step 3 terminated: no bootstrap
+    assert buffers.rew.tolist() == [1.0, 3.0 if bootstrap else 2.0, 3.0, 4.0]
+    assert buffers.end.tolist() == [False, True, True, False]
+    # observations are recorded before each step; after an end the next starts from reset's observation
+    assert buffers.obs[:, 0].tolist() == [0.0, 10.0, -1.0, -1.0]
+    assert buffers.val.tolist() == [0.0, 1.0, -0.1, -0.1]
+    # episodes logged at env steps 102 and 103 with their undiscounted returns (no bootstrap) and lengths
+    assert state["episodes"] == [(102, 3.0, 2), (103, 3.0, 1)]
+    assert (state["ep_return"], state["ep_length"]) == (4.0, 1) and obs[0] == 40.0

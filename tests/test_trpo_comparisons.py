@@ -140,11 +140,12 @@ def test_each_comparison_learns_cart_pole_with_the_linear_policy(tmp_path, metho
 
 
 def test_the_saved_agent_acts_as_the_training_policy(tmp_path):
-    """save_policy's agent: the filter's normalization and clip, the network, and a = mean + std * noise."""
+    """save_trpo_agent's agent (what CEM, CMA and RWR save too): the filter's normalization and clip, the network,
+    and a = mean + std * noise."""
     from common.rl.agents import load_agent
     from common.rl.envs import RunningMeanStd
-    from papers.schulman2015_trpo.figure4 import Figure4Config, save_policy
-    from papers.schulman2015_trpo.trpo import GaussianPolicy
+    from papers.schulman2015_trpo.figure4 import Figure4Config
+    from papers.schulman2015_trpo.trpo import GaussianPolicy, save_trpo_agent
 
     rng = np.random.default_rng(0)
     policy = GaussianPolicy(11, 3, 50, -0.5, rng)
@@ -152,7 +153,7 @@ def test_the_saved_agent_acts_as_the_training_policy(tmp_path):
     rms = RunningMeanStd((11,))
     rms.update(3.0 * rng.standard_normal((200, 11)) + 1.0)
     cfg = Figure4Config(env_id="Hopper-v5", hidden_units=50, method="cem")
-    save_policy(tmp_path, cfg, policy, rms, 1234, "CEM")
+    save_trpo_agent(tmp_path, cfg, policy, rms, 1234, "CEM")
     agent = load_agent(tmp_path)
     obs = 10.0 * rng.standard_normal(11)  # some coordinates beyond the clip
     expected = policy.mean(rms.normalize(obs, cfg.obs_clip))
@@ -225,6 +226,27 @@ def test_the_ordering_statistic_pairs_seeds_and_differences_final_returns():
     # seed 0: (10 + 20) / 2 - (2 + 4) / 2 = 12; seed 1: (30 + 50) / 2 - (50 + 0) / 2 = 15
     assert values.tolist() == [12.0, 15.0]
     assert final_return_difference_values(claim, {}).size == 0  # no runs yet: no values
+
+
+def test_the_best_stepsize_statistic_takes_the_runs_of_the_variant_with_the_highest_mean():
+    """final_return with `variants`: the paper's choice of natural gradient's stepsize by final performance."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from papers.schulman2015_trpo.analysis import final_return_values
+
+    rows = [("ng_a", s, i, r) for s, curve in enumerate([[0.0, 10.0], [0.0, 30.0]]) for i, r in enumerate(curve)]
+    rows += [("ng_b", s, i, r) for s, curve in enumerate([[0.0, 25.0], [0.0, 25.0]]) for i, r in enumerate(curve)]
+    rows += [("other", 0, i, r) for i, r in enumerate([0.0, 99.0])]  # not a candidate
+    data = {"fig4_cartpole": SimpleNamespace(tables={"iterations": pd.DataFrame(
+        rows, columns=["variant", "seed", "iteration", "mean_return"])})}
+    claim = SimpleNamespace(experiment="fig4_cartpole",
+                            statistic={"variants": ["ng_a", "ng_b", "ng_c"], "last_iterations": 1})
+    # last iteration: ng_a runs 10 and 30 (mean 20), ng_b 25 and 25 (mean 25); ng_c has no run
+    assert final_return_values(claim, data).tolist() == [25.0, 25.0]
+    claim.statistic["variants"] = ["ng_c"]
+    assert final_return_values(claim, data).size == 0
 
 
 def test_a_trpo_run_recorded_under_the_trpo_runner_is_the_same_run_under_figure4(tmp_path):

@@ -122,6 +122,78 @@ def test_the_slurm_launcher_validates_every_run_it_would_submit(results_root):
     assert not results_root.exists()
 
 
+# ---- inputs a run reads besides its config (stored datasets) ---------------------------------------------------
+@pytest.mark.parametrize("args", [
+    ["run", "kumar2020_cql", "table1", "--variant", "Hopper-v5__medium__cql_h", "--budget", "reduced"],
+    ["sweep", "kumar2020_cql", "table1", "--budget", "reduced", "--variant", "Hopper-v5__medium__cql_h"],
+    ["sweep", "kumar2020_cql", "table1", "--budget", "reduced", "--variant", "Hopper-v5__medium__cql_h", "--dry-run"],
+    ["sweep", "levine2020_offline", "shift", "--budget", "reduced", "--variant", "medium__sac", "--launcher", "slurm",
+     "--profile", "local", "--dry-run"],
+])
+def test_a_missing_dataset_exits_2_before_a_run_folder_is_made(results_root, capsys, monkeypatch, tmp_path, args):
+    import common.platform.slurm
+
+    monkeypatch.setenv("REPRO_SLURM_LOGS", str(tmp_path / "logs"))
+    monkeypatch.setattr(common.platform.slurm, "check_cluster", lambda: None)
+    status, err = _cli(capsys, *args)
+    assert status == 2, err
+    folder = results_root / "datasets" / "Hopper-v5" / "medium"
+    # the missing path, the command that builds it (from this paper's expert run) and which datasets exist
+    assert f"no medium dataset of Hopper-v5: {folder}/dataset.json does not exist" in err, err
+    expert_run = results_root / "kumar2020_cql" / "runs" / "experts" / "paper" / "Hopper-v5" / "seed_0"
+    assert f"`python -m common.offline.build Hopper-v5 medium --agent-run {expert_run} --step auto`" in err
+    assert "`repro sweep kumar2020_cql experts --variant Hopper-v5`" in err
+    assert f"datasets under {results_root / 'datasets'}: none" in err and "nothing was run or submitted" in err
+    assert "\n" not in err.strip() and "Traceback" not in err
+    assert not results_root.exists() and not (tmp_path / "logs").exists()
+
+
+def test_the_slurm_launcher_submits_nothing_without_the_dataset(results_root, monkeypatch):
+    import common.platform.slurm
+    from common.platform.runs import plan
+
+    specs = plan("kumar2020_cql", "table1", "reduced", variants=["Walker2d-v5__expert__bc"])  # plan checks configs only
+    needed = r"no expert dataset of Walker2d-v5: .* \(needed by kumar2020_cql/table1/Walker2d-v5__expert__bc\)"
+    with pytest.raises(ReproError, match=needed):
+        common.platform.slurm.submit_sweep(specs, profile="local", dry_run=True)
+    assert not results_root.exists()
+
+
+def test_the_missing_dataset_names_the_datasets_that_exist(results_root, capsys):
+    from common.offline.datasets import collect, save_dataset, uniform_policy
+    import numpy as np
+
+    ds = collect("Hopper-v5", uniform_policy(-np.ones(3), np.ones(3)), 50, seed=0)
+    save_dataset(ds, "Hopper-v5", "random", {"kind": "random"}, None, results_root)
+    before = sorted(results_root.rglob("*"))
+    status, err = _cli(capsys, "sweep", "kumar2020_cql", "table1", "--budget", "reduced", "--variant",
+                       "Hopper-v5__random__bc", "--variant", "Hopper-v5__expert__bc", "dataset_max_transitions=60")
+    assert status == 2
+    # the random dataset is there but shorter than asked; the expert one is missing, and the random one is named
+    assert "the random dataset of Hopper-v5" in err
+    assert "holds 50 transitions, fewer than dataset_max_transitions (60); valid: at most 50, or 0 for all" in err
+    assert "no expert dataset of Hopper-v5" in err and "datasets under" in err and ": Hopper-v5/random" in err
+    assert sorted(results_root.rglob("*")) == before  # no run folder
+
+
+def test_a_complete_run_is_skipped_without_its_dataset_and_a_new_one_is_refused(results_root, capsys):
+    import numpy as np
+
+    from common.offline.datasets import collect, save_dataset, uniform_policy
+
+    ds = collect("Hopper-v5", uniform_policy(-np.ones(3), np.ones(3)), 300, seed=0)
+    save_dataset(ds, "Hopper-v5", "medium", {"kind": "medium"}, None, results_root)
+    args = ["sweep", "kumar2020_cql", "table1", "--budget", "reduced", "--variant", "Hopper-v5__medium__bc",
+            "gradient_steps=20", "eval_every_steps=10", "eval_episodes=1", "batch_size=16", "hidden_units=16"]
+    assert main(args) == 0
+    assert "done 1, skipped 0, failed 0" in capsys.readouterr().out
+    shutil.rmtree(results_root / "datasets")
+    assert main(args) == 0  # the complete run is skipped: its dataset is not needed again
+    assert "1 runs: 1 complete, 0 to run" in capsys.readouterr().out
+    status, err = _cli(capsys, *args[:-1], "hidden_units=8")  # a run still to be made is refused
+    assert status == 2 and "no medium dataset of Hopper-v5" in err
+
+
 # ---- REPRO_* settings ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name,value,message", [
     ("REPRO_CHECKPOINT_EVERY_S", "-1", "REPRO_CHECKPOINT_EVERY_S='-1' is not a number of seconds; valid: a finite number >= 0"),

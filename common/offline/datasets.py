@@ -20,9 +20,9 @@ Storage: `<root>/datasets/<env_id>/<kind>/` (`root`: $REPRO_RESULTS or results/,
     dataset.json   what the dataset is: env and version, kind, how it was built (config), where its policy came from
                    (the SAC run folder, its agent.json's SHA-256, the snapshot step), provenance (commit, packages,
                    machine, time), the SHA-256 of dataset.npz (checked on loading) and the returns of its episodes
-Minari's format (`minari`) was the first choice: the package installs from the local index without changing a
-pinned package, but writes its datasets only through h5py or pyarrow, neither of which is installed; the layout here
-carries the same fields, and a conversion is a loop over episodes.
+Minari's format (`minari`) was the first choice, but it is not installed here and writes its datasets only through its
+`hdf5` (h5py) or `arrow` (pyarrow) extra, neither installed; the layout here carries the same fields, and a conversion
+is a loop over episodes.
 """
 from __future__ import annotations
 
@@ -238,12 +238,51 @@ def save_dataset(ds: Dataset, env_id: str, kind: str, config: dict, source: dict
     return folder
 
 
+def build_command(env_id: str, kind: str, root=None, agent_run: str = "RUN") -> str:
+    """The command that builds one dataset (common/offline/build.py); `agent_run`: the SAC run with snapshots and
+    replay that medium, expert and medium-replay come from."""
+    args = {"random": "", "medium": f" --agent-run {agent_run} --step auto", "expert": f" --agent-run {agent_run}",
+            "medium-replay": f" --agent-run {agent_run} --step auto", "medium-expert": ""}[kind]
+    return f"python -m common.offline.build {env_id} {kind}{args}" + (f" --root {root}" if root else "")
+
+
+def stored_datasets(root=None) -> list[str]:
+    """'<env_id>/<kind>' of every dataset recorded under `root` (dataset.json present), sorted."""
+    from common.platform.runs import results_root
+
+    base = Path(root or results_root()) / "datasets"
+    return sorted(f"{j.parent.parent.name}/{j.parent.name}" for j in base.glob("*/*/dataset.json"))
+
+
+def missing_dataset(env_id: str, kind: str, root=None, agent_run: str = "RUN",
+                    agent_run_note: str = "a SAC run kept with save_agent_at_steps and save_replay=true",
+                    max_rows: int = 0) -> str | None:
+    """None when the dataset is recorded (and holds at least `max_rows` rows, if given); else one sentence naming
+    the missing path, the command that builds it (`agent_run`: the SAC run it comes from, `agent_run_note`: what
+    that run is or how to make it) and the datasets that do exist. Reads dataset.json only."""
+    folder = dataset_dir(env_id, kind, root)
+    record = folder / "dataset.json"
+    if record.exists():
+        rows = int(json.loads(record.read_text())["statistics"]["transitions"])
+        if max_rows > rows:
+            return (f"the {kind} dataset of {env_id} ({folder}) holds {rows:,} transitions, fewer than "
+                    f"dataset_max_transitions ({max_rows:,}); valid: at most {rows:,}, or 0 for all of them")
+        return None
+    needs = {"medium-expert": f" (after the medium and expert datasets of {env_id})",
+             "medium-replay": " (the medium snapshot's step, from the same run)"}.get(kind, "")
+    if kind in ("medium", "expert", "medium-replay"):
+        needs += f" (the run: {agent_run_note})"
+    present = ", ".join(stored_datasets(root)) or "none"
+    command = build_command(env_id, kind, root, agent_run)
+    return (f"no {kind} dataset of {env_id}: {record} does not exist; build it with `{command}`{needs}; "
+            f"datasets under {folder.parent.parent}: {present}")
+
+
 def load_dataset(env_id: str, kind: str, root=None) -> tuple[Dataset, dict]:
     """A stored dataset and its record, its checksum checked; missing, an error that says how to build it."""
     folder = dataset_dir(env_id, kind, root)
     if not (folder / "dataset.json").exists():
-        raise ReproError(f"no {kind} dataset of {env_id} at {folder}; build it with `python -m common.offline.build "
-                         f"{env_id} {kind} ...` (papers/kumar2020_cql/README.md gives the commands)")
+        raise ReproError(missing_dataset(env_id, kind, root) + " (papers/kumar2020_cql/README.md gives the commands)")
     doc = json.loads((folder / "dataset.json").read_text())
     data = (folder / "dataset.npz").read_bytes()
     if hashlib.sha256(data).hexdigest() != doc["files"]["dataset.npz"]["sha256"]:

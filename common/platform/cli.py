@@ -78,7 +78,7 @@ def _cmd_run(args) -> int:
         raise ReproError("set the seed with --seed, not as a config override")
     spec = RunSpec(args.paper, exp.run_experiment, args.budget, variant, args.seed, tuple(sorted(overrides.items())))
     resolve(spec)  # validates before any work
-    check_inputs([spec])  # and the files it reads besides its config
+    check_inputs([spec])  # and what it reads besides its config (a stored dataset) is there
     _check_writable()
     status = execute(spec)
     print(f"{status}: {spec.run_dir}")
@@ -100,7 +100,7 @@ def _cmd_sweep(args) -> int:
     for exp in experiments:  # plan (and validate) everything before running anything
         specs += plan(paper.name, exp.name, args.budget, args.seeds, overrides, args.variant)
     specs = list(dict.fromkeys(specs))  # an experiment that is a subset of another's runs adds no duplicates
-    check_inputs(specs)  # the files they read besides their configs (GAIL's expert datasets)
+    check_inputs(specs)  # what the runs read besides their configs (stored datasets), dry runs included
     if not args.dry_run:
         _check_writable()
     if args.launcher == "local":
@@ -330,6 +330,16 @@ def _cmd_status(args) -> int:
     return print_status(args.paper, curves=args.curves)
 
 
+def _run_arguments(parser: argparse.ArgumentParser, overrides_help: str) -> None:
+    """The arguments `run` and `sweep` share: PAPER EXPERIMENT [key=value ...] --budget."""
+    parser.add_argument("paper")
+    parser.add_argument("experiment")
+    parser.add_argument("overrides", nargs="*", help=overrides_help)
+    parser.add_argument("--budget", default=DEFAULT_BUDGET,
+                        help=f"paper, quick, or another budget the experiment names (default {DEFAULT_BUDGET}, the "
+                             "same for run and sweep); `repro show PAPER EXPERIMENT` lists them and every config key")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="repro", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -340,23 +350,13 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(fn=_cmd_list)
 
     r = sub.add_parser("run", help="one run: PAPER EXPERIMENT [key=value ...]")
-    r.add_argument("paper")
-    r.add_argument("experiment")
-    r.add_argument("overrides", nargs="*", help="config overrides, key=value")
-    r.add_argument("--budget", default=DEFAULT_BUDGET,
-                   help=f"paper, quick, or another budget the experiment names (default {DEFAULT_BUDGET}, as for "
-                        "sweep); `repro show PAPER EXPERIMENT` lists them and every config key")
+    _run_arguments(r, overrides_help="config overrides, key=value")
     r.add_argument("--variant", default=None)
     r.add_argument("--seed", type=int, default=0)
     r.set_defaults(fn=_cmd_run)
 
     s = sub.add_parser("sweep", help="every run of a figure or table (EXPERIMENT may be 'all')")
-    s.add_argument("paper")
-    s.add_argument("experiment")
-    s.add_argument("overrides", nargs="*", help="config overrides, key=value (recorded as a custom budget)")
-    s.add_argument("--budget", default=DEFAULT_BUDGET,
-                   help=f"paper, quick, or another budget the experiment names (default {DEFAULT_BUDGET}, as for "
-                        "run); `repro show PAPER EXPERIMENT` lists them and every config key")
+    _run_arguments(s, overrides_help="config overrides, key=value (recorded as a custom budget)")
     s.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the budget's)")
     s.add_argument("--variant", action="append", default=None, help="only these variants (repeatable)")
     s.add_argument("--launcher", default=None, choices=["local", "slurm"],

@@ -124,17 +124,18 @@ class Runner:
     `tables`: what may legitimately be NaN or empty in those tables (`common.platform.finite.TableRules`); everything else
     must be finite and every table non-empty, checked before a run counts as complete.
     `legacy`: see below. `live`: how its checkpoints hold the metrics so far (`Live`; None: no live metrics).
-    `inputs(cfg)`: checks the files a run reads besides its config (GAIL's expert datasets), raising a ReproError
-    that names the command that makes them; `repro run` and `repro sweep` call it before any run folder is made or
-    job submitted (`common.platform.runs.check_inputs`), views that only read run records never do.
-    `fn`, `validate`, `tables` and `legacy` may be `Ref`s, imported on first use; `schema` may be one too, but the
-    registry reads every schema when a paper loads, so it should live in a module that imports no torch."""
+    `inputs(cfg)`: what a run reads besides its config (a stored dataset), checked where runs are about to start
+    (`common.platform.runs.check_inputs`: `repro run`, `repro sweep` with any launcher, dry runs included), never
+    where configs are only shown or reported; it returns None when everything is there, else one sentence naming
+    what is missing, where it was looked for and how to make it.
+    `fn`, `validate`, `tables`, `legacy` and `inputs` may be `Ref`s, imported on first use; `schema` may be one too,
+    but the registry reads every schema when a paper loads, so it should live in a module that imports no torch."""
 
     __slots__ = ("_schema", "fn", "validate", "_tables", "_legacy", "live", "inputs")
 
     def __init__(self, schema: type | Ref, fn: Callable[..., dict] | Ref, validate: Callable[[Any], None] | None = None,
                  tables: dict | Ref | None = None, legacy: dict | Ref | None = None, live: Live | None = None,
-                 inputs: Callable[[Any], Any] | Ref | None = None):
+                 inputs: Callable[[Any], str | None] | Ref | None = None):
         self._schema, self.fn, self.validate = schema, fn, validate
         self._tables, self._legacy, self.live, self.inputs = tables, legacy, live, inputs
 

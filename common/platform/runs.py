@@ -89,6 +89,34 @@ def resolve(spec: RunSpec):
     return cfg
 
 
+def check_inputs(specs: list[RunSpec]) -> None:
+    """What the runs still to be made read besides their configs (their runner's `inputs`, such as a stored dataset)
+    is there, checked before any of them starts or is submitted: otherwise one error (exit status 2) naming each
+    missing input once, where it was looked for and how to make it, and the runs that need it. Complete runs are
+    left out (a sweep skips them); views (show, report, status) never call this."""
+    missing: dict[str, list[str]] = {}
+    seen = set()
+    for spec in specs:
+        exp = spec.experiment_obj()
+        key = (spec.paper, spec.experiment, spec.budget, spec.variant, spec.overrides, spec.root)
+        if exp.runner.inputs is None or key in seen or RunRecord(spec.run_dir).is_complete():
+            continue
+        seen.add(key)
+        problem = exp.runner.inputs(resolve(spec))
+        if problem:
+            missing.setdefault(problem, []).append(f"{spec.paper}/{spec.experiment}/{spec.variant}")
+    if missing:
+        def runs(names: list[str]) -> str:
+            return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+        problems = list(missing.items())
+        shown = [f"{problem} (needed by {runs(names)})" for problem, names in problems[:3]]
+        if len(problems) > 3:  # the rest named by the runs that need them: their message comes once these are made
+            rest = [name for _, names in problems[3:] for name in names]
+            shown.append(f"and {len(problems) - 3} more missing inputs, needed by {runs(rest)}")
+        raise ReproError("; ".join(shown) + "; nothing was run or submitted")
+
+
 def differing_settings(spec: RunSpec) -> str:
     """'settings that differ from the paper budget: lr=10.0 (paper budget: 0.0003), ...': the command line's
     overrides first, then what the run's budget changes (the seed and the variant are the run's own)."""
@@ -122,20 +150,6 @@ def plan(paper: str, experiment: str, budget: str, seeds: int | None = None, ove
     return specs
 
 
-def check_inputs(specs: list[RunSpec]) -> None:
-    """The files the runs read besides their configs (a runner's `inputs(cfg)`, e.g. GAIL's expert datasets), checked
-    once per experiment and variant before any run folder is made or job submitted: a missing one is a ReproError
-    naming the command that makes it. Views that only read run records (report, status, list) never call this."""
-    seen = set()
-    for spec in specs:
-        runner = spec.experiment_obj().runner
-        key = (spec.paper, spec.experiment, spec.budget, spec.variant, spec.overrides, spec.root)
-        if runner.inputs is None or key in seen:
-            continue
-        seen.add(key)
-        runner.inputs(resolve(spec))
-
-
 def checkpoint_interval_s() -> float:
     return env_setting("REPRO_CHECKPOINT_EVERY_S", 60.0)
 
@@ -149,8 +163,6 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
     record = RunRecord(spec.run_dir)
     if record.is_complete():
         return "skipped"
-    if exp.runner.inputs is not None:  # before the run's folder is made (a Slurm task, a local sweep's job)
-        exp.runner.inputs(cfg)
     with record.lock():
         if record.is_complete():
             return "skipped"

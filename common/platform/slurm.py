@@ -27,7 +27,7 @@ from common import REPO_ROOT
 from common.platform.config import merge, to_dict
 from common.platform.errors import ReproError, unknown
 from common.platform.records import RunRecord, atomic_write_text, now
-from common.platform.runs import RunSpec, execute, resolve, results_root
+from common.platform.runs import RunSpec, check_inputs, execute, resolve, results_root
 from common.platform.validate import check_environment
 
 PROFILES_DIR = REPO_ROOT / "slurm" / "profiles"
@@ -187,6 +187,7 @@ def submit_sweep(specs: list[RunSpec], profile: str | None = None, runs_per_task
     incomplete = [s for s in specs if not RunRecord(s.run_dir).is_complete()]
     for spec in incomplete:  # every config to be submitted resolves and validates here, not on a compute node
         resolve(spec)
+    check_inputs(incomplete)  # and what the runs read besides their configs (stored datasets) is there
     if not dry_run:
         check_cluster()
     queued = {}

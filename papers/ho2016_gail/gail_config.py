@@ -90,11 +90,17 @@ class DatasetMissing(ReproError):
     """An imitation run's expert dataset is not built (or holds too few trajectories): the command that builds it."""
 
 
-def check_inputs(cfg) -> None:
+def check_inputs(cfg) -> str | None:
     """What a run reads besides its config (the Runner's `inputs`, checked by `repro run` and `repro sweep` before
-    any run folder is made): an imitation method's expert dataset; an expert reads nothing."""
-    if cfg.method != "expert":
+    any run folder is made, common/platform/runs.py: check_inputs): an imitation method's expert dataset; an expert
+    reads nothing. None when it is there, else the sentence naming what is missing and the command that makes it."""
+    if cfg.method == "expert":
+        return None
+    try:
         check_dataset(cfg)
+    except DatasetMissing as exc:
+        return str(exc)
+    return None
 
 
 def check_dataset(cfg) -> dict:

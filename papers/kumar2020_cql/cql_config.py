@@ -58,6 +58,26 @@ def validate_cql(cfg: CQLConfig) -> None:
                   f"at most gradient_steps ({cfg.gradient_steps:,}), so that a run evaluates at least once")
 
 
+def dataset_inputs(cfg: CQLConfig) -> str | None:
+    """The stored dataset a run learns from (none for the quick budget's in-memory one): None when it is recorded
+    with enough rows, else what is missing and the command that builds it, medium, expert and medium-replay from this
+    paper's expert SAC run of the task (`repro sweep kumar2020_cql experts --variant ENV`) where it has one."""
+    from common.offline.datasets import missing_dataset
+    from common.platform.runs import RunSpec
+
+    if cfg.tiny_dataset_transitions:
+        return None
+    run, note = "RUN", "a SAC run kept with save_agent_at_steps and save_replay=true"
+    if cfg.env_id in EXPERT_TASKS:
+        run = str(RunSpec("kumar2020_cql", "experts", "paper", cfg.env_id, 0).run_dir)
+        note = f"the expert SAC run, made by `repro sweep kumar2020_cql experts --variant {cfg.env_id}`"
+    return missing_dataset(cfg.env_id, cfg.dataset, cfg.dataset_root or None, run, note,
+                           max_rows=cfg.dataset_max_transitions)
+
+
+#: the tasks of the `experts` experiment (experiments.yaml): one expert SAC run each, the source of their datasets
+EXPERT_TASKS = ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5")
+
 Q_COLUMNS = ("q_loss", "q_data_mean", "q_pi_mean", "cql_gap", "sac_alpha")
 EVAL_COLUMNS = ("grad_step", "eval_return", "eval_d4rl_normalized", "pi_loss", *Q_COLUMNS, "cql_alpha")
 TABLES = {

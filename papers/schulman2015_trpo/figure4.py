@@ -36,11 +36,10 @@ import pandas as pd
 from common.onpolicy import discounted_returns, gaussian_entropy, gaussian_kl, rwr_weights, weighted_gaussian_mle
 from common.platform import validate as check
 from common.platform.finite import check_finite, finite_mean
-from common.rl.agents import save_agent
 from common.rl.derivative_free import CMAES, NoisyCEM, default_popsize
 from common.rl.envs import CLASSIC, MUJOCO_V5, RunningMeanStd, make_env, restore_env_state, save_env_state
 
-from .trpo import GaussianPolicy, Sampler, TRPOConfig, run_trpo, validate_trpo
+from .trpo import GaussianPolicy, Sampler, TRPOConfig, run_trpo, save_trpo_agent, validate_trpo
 
 TRPO_METHODS = ("single_path", "vine")
 COMPARISONS = ("cem", "cma", "rwr")
@@ -153,24 +152,10 @@ class Setup:
     def finish(self, algorithm: str, columns: list[str]) -> dict[str, pd.DataFrame]:
         """Save the final policy (common/rl/agents.py) and return the run's tables."""
         self.env.close()
-        save_policy(self.ctx, self.cfg, self.policy, self.rms, self.state["steps"], algorithm)
+        save_trpo_agent(self.ctx, self.cfg, self.policy, self.rms, self.state["steps"], algorithm)
         episodes = pd.DataFrame(self.state["episodes"], columns=EPISODE_COLUMNS)
         iterations = pd.DataFrame(self.state["iterations"], columns=columns)
         return {"episodes": episodes.assign(seed=self.cfg.seed), "iterations": iterations.assign(seed=self.cfg.seed)}
-
-
-def save_policy(ctx, cfg: Figure4Config, policy: GaussianPolicy, rms: RunningMeanStd, steps: int,
-                algorithm: str) -> None:
-    """The policy as a `gaussian_mlp` agent (PPO's layout: pi.<i>.w, pi.<i>.b, log_std, the filter's statistics):
-    `load_agent(run_dir).act(obs)` is the training loop's action for the same noise."""
-    p = policy.p
-    arrays = {name.replace("mean.", "pi.", 1): p[name] for name in p.names() if name.startswith("mean.")}
-    arrays.update(log_std=p["log_std"], obs_mean=rms.mean, obs_var=rms.var)
-    meta = {"env_id": cfg.env_id, "obs_dim": int(p["mean.0.w"].shape[0]), "act_dim": int(p["log_std"].shape[0]),
-            "hidden_units": cfg.hidden_units, "layers": policy.layers, "activation": "tanh",
-            "normalize_obs": cfg.normalize_obs, "obs_clip": cfg.obs_clip, "env_steps": int(steps),
-            "algorithm": algorithm, "default_deterministic": False}
-    save_agent(ctx, "gaussian_mlp", arrays, meta)
 
 
 # ---- CEM and CMA: a distribution over the policy's parameters, one episode per candidate -------------------------
@@ -311,5 +296,5 @@ def run_rwr(cfg: Figure4Config, ctx) -> dict[str, pd.DataFrame]:
     return run.finish("RWR", RWR_COLUMNS)
 
 
-__all__ = ["Figure4Config", "validate_figure4", "run_figure4", "run_population_search", "run_rwr", "save_policy",
+__all__ = ["Figure4Config", "validate_figure4", "run_figure4", "run_population_search", "run_rwr",
            "COMPARISONS", "LABELS"]

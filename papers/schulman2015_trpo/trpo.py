@@ -133,18 +133,21 @@ def algorithm_name(cfg: TRPOConfig) -> str:
 
 
 # ---- the saved agent ---------------------------------------------------------------------------------------------
-def save_trpo_agent(ctx, cfg: TRPOConfig, policy: GaussianPolicy, rms: RunningMeanStd, steps: int) -> None:
-    """The final policy and what acting needs (common/rl/agents.py, kind gaussian_mlp): the mean network's weights
-    (as `pi.<layer>.w/b`), the log std, the observation filter's statistics as they stand after the last update
-    (the next batch would have been sampled with them), its clip, and the network sizes; committed with the run
-    (334 parameters on Swimmer, 1,212 on Walker). TRPO has no value function, so there is no large part."""
+def save_trpo_agent(ctx, cfg: TRPOConfig, policy: GaussianPolicy, rms: RunningMeanStd, steps: int,
+                    algorithm: str | None = None) -> None:
+    """The final policy and what acting needs (common/rl/agents.py, kind gaussian_mlp, PPO's layout): the mean
+    network's weights (as `pi.<layer>.w/b`), the log std, the observation filter's statistics as they stand after the
+    last update (the next batch would have been sampled with them), its clip, and the network sizes; committed with
+    the run (334 parameters on Swimmer, 1,212 on Walker). TRPO has no value function, so there is no large part.
+    `load_agent(run_dir).act(obs)` is the training loop's action for the same noise. `algorithm` names the method
+    that trained it (default: the TRPO variant of `cfg`; Figure 4's comparisons name theirs)."""
     p = policy.p
     arrays = {name.replace("mean.", "pi.", 1): p[name] for name in p.names() if name.startswith("mean.")}
     arrays.update(log_std=p["log_std"], obs_mean=rms.mean, obs_var=rms.var)
     meta = {"env_id": cfg.env_id, "obs_dim": int(p["mean.0.w"].shape[0]), "act_dim": int(p["log_std"].shape[0]),
             "hidden_units": cfg.hidden_units, "layers": policy.layers, "activation": "tanh",
             "normalize_obs": cfg.normalize_obs, "obs_clip": cfg.obs_clip, "env_steps": int(steps),
-            "algorithm": algorithm_name(cfg), "default_deterministic": False}
+            "algorithm": algorithm or algorithm_name(cfg), "default_deterministic": False}
     save_agent(ctx, "gaussian_mlp", arrays, meta)
 
 

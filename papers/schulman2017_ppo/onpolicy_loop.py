@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from common.onpolicy import gae, gaussian_entropy
+from common.onpolicy.rollout import RolloutBuffers, run_gaussian_policy
 from common.platform.finite import check_finite
 from common.rl.agents import save_agent
 from common.rl.envs import RunningMeanStd, make_env, restore_env_state, save_env_state
@@ -115,28 +116,14 @@ def run_onpolicy(cfg, ctx, make_learner, algorithm: str) -> dict[str, pd.DataFra
     def normalize(o: np.ndarray) -> np.ndarray:
         return rms.normalize(o, cfg.obs_clip) if cfg.normalize_obs else o
 
-    buf_obs, buf_act = np.zeros((T, obs_dim)), np.zeros((T, act_dim))
-    buf_rew, buf_val, buf_end = np.zeros(T), np.zeros(T), np.zeros(T, dtype=bool)
+    buffers = RolloutBuffers.zeros(T, obs_dim, act_dim)
+    buf_obs, buf_act, buf_rew, buf_val, buf_end = buffers.obs, buffers.act, buffers.rew, buffers.val, buffers.end
     bar = ctx.progress(n_updates * T, f"{algorithm} {cfg.env_id}", initial=state["steps"], unit="env-steps")
     for update in range(state["update"], n_updates):
         frac = max(1.0 - state["steps"] / cfg.total_env_steps, 0.0)
         # -- run the policy for T timesteps ------------------------------------------------------------------------
-        std = np.exp(nets.pi["log_std"])
-        for t in range(T):
-            x = normalize(obs)
-            action = nets.mean(x) + std * rng.standard_normal(act_dim)
-            buf_obs[t], buf_act[t], buf_val[t] = obs, action, nets.value(x)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            state["ep_return"] += reward
-            state["ep_length"] += 1
-            if truncated and not terminated and cfg.bootstrap_truncation:
-                reward += cfg.gamma * nets.value(normalize(obs))
-            buf_rew[t], buf_end[t] = reward, terminated or truncated
-            if terminated or truncated:
-                check_finite("episode return", state["ep_return"], f"env step {state['steps'] + t + 1:,}")
-                state["episodes"].append((state["steps"] + t + 1, state["ep_return"], state["ep_length"]))
-                state["ep_return"], state["ep_length"] = 0.0, 0
-                obs, _ = env.reset()
+        obs = run_gaussian_policy(env, obs, buffers, state, nets.mean, nets.value, np.exp(nets.pi["log_std"]),
+                                  normalize, rng, cfg.gamma, cfg.bootstrap_truncation)
         steps_before = state["steps"]
         state["steps"] += T
         # -- advantages A_t by GAE (eq. 11-12) and value targets -------------------------------------------------

@@ -29,6 +29,7 @@ from common.platform.finite import check_finite
 from common.rl.npmlp import Adam, Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
 # GAE (eq. 11-12) and the Gaussian log-likelihood and KL are shared with the other on-policy papers
 from common.onpolicy import gae, gaussian_kl, gaussian_log_prob  # noqa: F401 (gae is also used by the tests)
+from common.onpolicy.rollout import RolloutBuffers, run_gaussian_policy
 
 OBJECTIVES = ("clip", "none", "adaptive_kl", "fixed_kl")
 
@@ -196,38 +197,22 @@ def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
                 "rng": rng.bit_generator.state, "env": save_env_state(env), "obs": obs}
 
     T = cfg.horizon
-    buf_obs = np.zeros((T, obs_dim))
-    buf_act = np.zeros((T, act_dim))
-    buf_rew = np.zeros(T)
-    buf_val = np.zeros(T)
-    buf_end = np.zeros(T, dtype=bool)
+    buffers = RolloutBuffers.zeros(T, obs_dim, act_dim)
+    buf_obs, buf_act, buf_rew, buf_val, buf_end = buffers.obs, buffers.act, buffers.rew, buffers.val, buffers.end
+
+    def normalize(o: np.ndarray) -> np.ndarray:
+        return rms.normalize(o, cfg.obs_clip) if cfg.normalize_obs else o
     bar = ctx.progress(n_iterations, f"PPO {cfg.env_id} {cfg.objective}", initial=state["iteration"],
                        unit="iterations")
     for iteration in range(state["iteration"], n_iterations):
         frac = max(1.0 - state["steps"] / cfg.total_env_steps, 0.0) if cfg.anneal else 1.0
         lr_now, eps_now = cfg.lr * frac, cfg.clip_epsilon * frac
         # -- run policy pi_theta_old for T timesteps (Algorithm 1) --------------------------------------------
-        std = np.exp(model.p["log_std"])
-        for t in range(T):
-            x = rms.normalize(obs, cfg.obs_clip) if cfg.normalize_obs else obs
-            action = model.mean(x) + std * rng.standard_normal(act_dim)
-            buf_obs[t], buf_act[t], buf_val[t] = obs, action, model.value(x)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            state["ep_return"] += reward
-            state["ep_length"] += 1
-            if truncated and not terminated and cfg.bootstrap_truncation:
-                x_final = rms.normalize(obs, cfg.obs_clip) if cfg.normalize_obs else obs
-                reward += cfg.gamma * model.value(x_final)
-            buf_rew[t], buf_end[t] = reward, terminated or truncated
-            if terminated or truncated:
-                check_finite("episode return", state["ep_return"], f"env step {state['steps'] + t + 1:,}")
-                state["episodes"].append((state["steps"] + t + 1, state["ep_return"], state["ep_length"]))
-                state["ep_return"], state["ep_length"] = 0.0, 0
-                obs, _ = env.reset()
+        obs = run_gaussian_policy(env, obs, buffers, state, model.mean, model.value, np.exp(model.p["log_std"]),
+                                  normalize, rng, cfg.gamma, cfg.bootstrap_truncation)
         steps_before = state["steps"]
         state["steps"] += T
-        x_last = rms.normalize(obs, cfg.obs_clip) if cfg.normalize_obs else obs
-        last_value = model.value(x_last)
+        last_value = model.value(normalize(obs))
         # -- compute advantage estimates A_1..A_T (eq. 11) and value targets --------------------------------------
         adv = gae(buf_rew, buf_val, buf_end, last_value, cfg.gamma, cfg.gae_lambda)
         returns = adv + buf_val
