@@ -1,8 +1,8 @@
 """GAE (Schulman et al. 2016): the estimator against its closed forms (lambda = 0 is the TD residual, lambda = 1 the
 discounted return minus the baseline) and hand-computed values, the No VF baseline, the Gauss-Newton products of
-the value network against its explicit Jacobian, the value function's trust-region step (eq. 30) on a small
-regression, the cart-pole's physics against gymnasium's CartPole with friction off, learning cart-pole to a
-threshold, determinism, resume after a crash equal to an uninterrupted run, and bad input rejected before any work."""
+the value network against its explicit Jacobian (the trust-region step of eq. 30: tests/test_onpolicy_trpo.py), the
+cart-pole's physics against gymnasium's CartPole with friction off, learning cart-pole to a threshold, determinism,
+resume after a crash equal to an uninterrupted run, and bad input rejected before any work."""
 import numpy as np
 import pytest
 
@@ -94,42 +94,6 @@ def test_gauss_newton_product_equals_explicit_jacobian():
     p.flat[...] = theta0
     v = np.random.default_rng(3).standard_normal(len(theta0))
     np.testing.assert_allclose(regression_gnvp(p, "v", 2, inputs, v), jac.T @ jac @ v / 7, rtol=1e-6, atol=1e-8)
-
-
-def _linear_value_function(seed):
-    from papers.schulman2016_gae.gae import ValueFunction
-
-    vf = ValueFunction(3, [], np.random.default_rng(seed))  # linear: the quadratic models are exact
-    rng = np.random.default_rng(seed + 1)
-    x = rng.standard_normal((200, 3))
-    targets = x @ np.array([2.0, -1.0, 0.5]) + 3.0 + 0.1 * rng.standard_normal(200)
-    return vf, x, targets
-
-
-def test_value_step_stays_on_the_trust_region_boundary_and_lowers_the_error():
-    from papers.schulman2016_gae.gae import fit_value_trust_region
-
-    vf, x, targets = _linear_value_function(0)
-    before = vf(x)
-    sigma2 = np.mean((before - targets) ** 2)
-    fit = fit_value_trust_region(vf, x, targets, max_kl=0.01, cg_iters=10, damping=0.0)
-    after = vf(x)
-    assert fit["vf_mse_before"] == pytest.approx(sigma2)
-    assert 0 < fit["vf_step_fraction"] < 1  # the constraint binds
-    # 1/N sum (V_new - V_old)^2 / (2 sigma^2) = epsilon exactly for a linear V (eq. 30's constraint)
-    assert np.mean((after - before) ** 2) / (2 * sigma2) == pytest.approx(0.01, rel=1e-6)
-    assert np.mean((after - targets) ** 2) < sigma2
-
-
-def test_value_step_with_a_loose_trust_region_reaches_the_least_squares_fit():
-    from papers.schulman2016_gae.gae import fit_value_trust_region
-
-    vf, x, targets = _linear_value_function(4)
-    fit = fit_value_trust_region(vf, x, targets, max_kl=1e6, cg_iters=10, damping=0.0)
-    assert fit["vf_step_fraction"] == 1.0  # the Gauss-Newton minimizer lies inside the region
-    design = np.hstack([x, np.ones((200, 1))])
-    coef = np.linalg.lstsq(design, targets, rcond=None)[0]
-    np.testing.assert_allclose(vf(x), design @ coef, rtol=1e-8, atol=1e-8)
 
 
 # ---- the cart-pole ----------------------------------------------------------------------------------------------------

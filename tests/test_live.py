@@ -120,6 +120,9 @@ RUNNERS = [
      dict(env_id="Pendulum-v1", total_env_steps=1000, method="a2c")),
     ("schulman2016_gae", "gae", "papers.schulman2016_gae.gae", "GAEConfig",
      dict(env_id="BartoCartPole", iterations=3, trajectories=4, seeds_per_run=2)),  # packed: rows carry a seed
+    ("ho2016_gail", "gail", "papers.ho2016_gail.gail_config", "GAILConfig",
+     dict(method="expert", env_id="CartPole-v1", iterations=3, batch_steps=300, max_episode_steps=200,
+          eval_episodes=1)),
     ("kumar2020_cql", "offline", "papers.kumar2020_cql.cql_config", "CQLConfig",
      dict(env_id="Pendulum-v1", method="cql_h", tiny_dataset_transitions=300, gradient_steps=40, eval_every_steps=10,
           eval_episodes=1, batch_size=16, hidden_units=16, n_action_samples=2)),

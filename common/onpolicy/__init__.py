@@ -7,6 +7,9 @@
     MLP policy and of a categorical MLP policy (Appendix C.1), with J v by forward mode through the numpy MLP of
     `common.rl.npmlp` and J^T u by its backward pass (no autograd), the Gauss-Newton products of a regression MLP
     (GAE's value-function trust region), and the KL-constrained backtracking line search;
+  - `trpo`: the TRPO policy step written once (gradient, conjugate gradient on Fisher-vector products, maximal
+    step, KL line search) for diagonal-Gaussian and categorical MLP policies, and GAE's value-function trust
+    region (eq. 30) for any regression MLP;
   - `rwr`: reward-weighted regression (TRPO's Figure 4 comparison): return weights and the weighted
     maximum-likelihood refit of a diagonal-Gaussian MLP policy;
   - `torch_fisher` (imported on its own, as it needs torch): the categorical Fisher-vector product of a torch module
@@ -21,8 +24,10 @@ from .distributions import (categorical_kl, categorical_log_prob, gaussian_entro
 from .natural import (LineSearchResult, categorical_fvp, conjugate_gradient, gaussian_empirical_fvp, gaussian_fvp,
                       line_search, max_step, mlp_jvp, regression_gnvp)
 from .rwr import rwr_weights, weighted_gaussian_mle, weighted_log_likelihood
+from .trpo import fit_value_trust_region, trpo_step
 
 __all__ = ["discounted_returns", "gae", "categorical_kl", "categorical_log_prob", "gaussian_entropy", "gaussian_kl",
            "gaussian_log_prob", "softmax", "LineSearchResult", "categorical_fvp", "conjugate_gradient",
            "gaussian_empirical_fvp", "gaussian_fvp", "line_search", "max_step", "mlp_jvp", "regression_gnvp",
-           "time_dependent_baseline", "rwr_weights", "weighted_gaussian_mle", "weighted_log_likelihood"]
+           "time_dependent_baseline", "trpo_step", "fit_value_trust_region", "rwr_weights", "weighted_gaussian_mle",
+           "weighted_log_likelihood"]

@@ -17,6 +17,7 @@ backward pass (`common.rl.npmlp.mlp_backward`). No second derivatives and no aut
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -166,6 +167,7 @@ class LineSearchResult:
     improvement: float  # surrogate(theta) - surrogate(theta_old); 0 when rejected
     kl: float  # mean KL at theta; 0 when rejected
     fraction: float  # the accepted fraction of the full step; 0 when rejected
+    surrogate_old: float = math.nan  # the surrogate at theta_old (set by `line_search`)
 
 
 def line_search(theta_old: np.ndarray, full_step: np.ndarray,
@@ -180,5 +182,5 @@ def line_search(theta_old: np.ndarray, full_step: np.ndarray,
         theta = theta_old + fraction * full_step
         surrogate, kl = evaluate(theta)
         if kl <= max_kl and surrogate > surrogate_old:
-            return LineSearchResult(theta, True, k, surrogate - surrogate_old, kl, fraction)
-    return LineSearchResult(theta_old.copy(), False, max_backtracks, 0.0, 0.0, 0.0)
+            return LineSearchResult(theta, True, k, surrogate - surrogate_old, kl, fraction, surrogate_old)
+    return LineSearchResult(theta_old.copy(), False, max_backtracks, 0.0, 0.0, 0.0, surrogate_old)

@@ -219,6 +219,31 @@ class GaussianMLPAgent(Agent):
             "; observation normalization frozen at the end of training"
 
 
+class CategoricalMLPAgent(Agent):
+    """A softmax policy over discrete actions (papers/ho2016_gail: the classic-control experts and imitators):
+    observations standardized by the stored `obs_mean`, `obs_std` and clipped, `layers` layers with tanh between
+    them, logits out; a ~ softmax(logits) (the policy's own draw: inverse CDF of one uniform), or the most likely
+    action if deterministic."""
+
+    large_holds = "the value network"
+
+    def act(self, obs, deterministic=False, rng=None):
+        p, m = self.policy, self.meta
+        h = np.clip((np.asarray(obs, dtype=np.float64) - p["obs_mean"]) / p["obs_std"], -m["obs_clip"], m["obs_clip"])
+        for i in range(m["layers"]):
+            h = h @ p[f"pi.{i}.w"] + p[f"pi.{i}.b"]
+            if i < m["layers"] - 1:
+                h = np.tanh(h)
+        if deterministic:
+            return int(np.argmax(h))
+        e = np.exp(h - h.max())
+        cdf = np.cumsum(e / e.sum())
+        return int(min(np.searchsorted(cdf, rng.random(), side="right"), len(cdf) - 1))
+
+    def protocol(self, deterministic):
+        return "the most likely action" if deterministic else "the stochastic policy, as in training"
+
+
 class SquashedGaussianAgent(Agent):
     """SAC's actor (papers/haarnoja2018_sac/sac.py), two ReLU hidden layers: a = center + scale tanh(mu + sigma eps),
     eps ~ N(0, 1), or center + scale tanh(mu) if deterministic (the papers' evaluation)."""
@@ -407,6 +432,7 @@ class LogNormalEdgePosteriorAgent(Agent):
 
 KINDS: dict[str, type[Agent]] = {
     "gaussian_mlp": GaussianMLPAgent,
+    "categorical_mlp": CategoricalMLPAgent,
     "squashed_gaussian_mlp": SquashedGaussianAgent,
     "deterministic_mlp": DeterministicMLPAgent,
     "atari_q_network": AtariQAgent,

@@ -17,20 +17,25 @@ MUJOCO_V5 = ("HalfCheetah-v5", "Hopper-v5", "InvertedDoublePendulum-v5", "Invert
 
 
 CLASSIC = ("Pendulum-v1",)  # small continuous-control tasks for tests
+#: gymnasium's classic-control tasks with discrete actions (GAIL's cart-pole, acrobot and mountain car)
+CLASSIC_DISCRETE = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
 #: MuJoCo v5 tasks that only some papers use (GAE's biped standing up)
 MUJOCO_V5_EXTRA = ("HumanoidStandup-v5",)
 #: numpy tasks of this repository (common/rl/barto_cartpole.py: GAE's cart-pole)
 NUMPY_TASKS = ("BartoCartPole",)
 
 
-def make_env(env_id: str, seed: int) -> gym.Env:
-    """A MuJoCo v5 task, a small classic-control task, a numpy task of this repository, or a DeepMind Control Suite
-    task (`dm_control/<domain>-<task>-v0`, common/rl/dmc.py), seeded."""
+def make_env(env_id: str, seed: int, max_episode_steps: int | None = None) -> gym.Env:
+    """A MuJoCo v5 task, a classic-control task, a numpy task of this repository, or a DeepMind Control Suite task
+    (`dm_control/<domain>-<task>-v0`, common/rl/dmc.py), seeded; `max_episode_steps` replaces the task's own time
+    limit (gymnasium's `TimeLimit`) when given (not for dm-control tasks, whose episodes are 1,000 control steps)."""
     if env_id.startswith("dm_control/"):
+        if max_episode_steps is not None:
+            raise ReproError(f"{env_id}: max_episode_steps is for gymnasium tasks; dm-control episodes are 1,000 steps")
         from common.rl.dmc import make_dmc_env
 
         return make_dmc_env(env_id, seed)
-    valid = MUJOCO_V5 + MUJOCO_V5_EXTRA + CLASSIC + NUMPY_TASKS
+    valid = MUJOCO_V5 + MUJOCO_V5_EXTRA + CLASSIC + CLASSIC_DISCRETE + NUMPY_TASKS
     if env_id not in valid:
         raise ReproError(f"unknown environment '{env_id}'; valid: {', '.join(valid)}")
     if env_id == "BartoCartPole":
@@ -42,7 +47,7 @@ def make_env(env_id: str, seed: int) -> gym.Env:
         return env
     import gymnasium as gym
 
-    env = gym.make(env_id)
+    env = gym.make(env_id) if max_episode_steps is None else gym.make(env_id, max_episode_steps=max_episode_steps)
     env.reset(seed=seed)
     env.action_space.seed(seed)
     return env
@@ -58,6 +63,9 @@ def env_version(env_id: str) -> str:
 
         return f"{env_id} ({dmc.version()})"
     import gymnasium as gym
+
+    if env_id in CLASSIC_DISCRETE:
+        return f"gymnasium {gym.__version__} {env_id}"
     import mujoco
 
     return f"gymnasium {gym.__version__} {env_id} (MuJoCo {mujoco.__version__})"

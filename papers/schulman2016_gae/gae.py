@@ -45,10 +45,9 @@ from common.platform.finite import check_finite, finite_mean
 from common.rl.agents import save_agent
 from common.rl.barto_cartpole import ENV_ID as CARTPOLE, MAX_STEPS as CARTPOLE_MAX_STEPS, BartoCartPole
 from common.rl.envs import MUJOCO_V5, MUJOCO_V5_EXTRA, RunningMeanStd, make_env, restore_env_state, save_env_state
-from common.rl.npmlp import Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
-from common.onpolicy import (conjugate_gradient, discounted_returns, gae, gaussian_entropy, gaussian_fvp,
-                             gaussian_kl, gaussian_log_prob, line_search, max_step, regression_gnvp,
-                             time_dependent_baseline)
+from common.rl.npmlp import Params, mlp_forward, mlp_shapes, normc_init
+from common.onpolicy import (discounted_returns, fit_value_trust_region, gae, gaussian_entropy,
+                             time_dependent_baseline, trpo_step)
 
 BASELINES = ("value_function", "time")  # GAE with V_phi | "No VF": the time-dependent batch-average baseline
 ENVS = (CARTPOLE,) + MUJOCO_V5 + MUJOCO_V5_EXTRA
@@ -139,34 +138,6 @@ class ValueFunction:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return mlp_forward(self.p, "v", self.layers, x)[0][:, 0]
-
-
-def fit_value_trust_region(vf: ValueFunction, x: np.ndarray, targets: np.ndarray, max_kl: float, cg_iters: int,
-                           damping: float) -> dict:
-    """One step of eq. (30) on the batch: the squared error's gradient g at phi_old, the Gauss-Newton direction
-    s = -(2H)^{-1} g by conjugate gradient (the objective's Hessian is 2H, H = 1/N sum_n j_n j_n^T), then the step
-    alpha s with alpha = min(1, sqrt(2 epsilon / (s^T H s / sigma^2))): the quadratic model's minimizer when it
-    lies inside the trust region, else the step along s to its boundary, 1/2 (alpha s)^T (H / sigma^2) (alpha s)
-    = epsilon (the constraint's quadratic model; objective and constraint share H, so the constrained minimizer
-    of the models lies along s). Returns the diagnostics; `vf.p.flat` holds phi_{i+1}."""
-    p = vf.p
-    v_old, inputs = mlp_forward(p, "v", vf.layers, x)
-    err = v_old[:, 0] - targets
-    n = len(targets)
-    sigma2 = float(np.mean(err * err))  # sigma^2 of eq. (30)
-    if not sigma2 > 0:
-        return {"vf_mse_before": sigma2, "vf_step_fraction": 0.0}
-    mlp_backward(p, "v", vf.layers, inputs, (2.0 * err / n)[:, None])  # g = grad 1/N sum (V - V_hat)^2
-    g = p.grad.copy()
-
-    def hvp(v: np.ndarray) -> np.ndarray:
-        return regression_gnvp(p, "v", vf.layers, inputs, v, damping)  # H v = 1/N sum_n j_n j_n^T v
-
-    s = -0.5 * conjugate_gradient(hvp, g, cg_iters)  # Gauss-Newton step of the objective: -(2H)^{-1} g
-    quad = float(s @ hvp(s)) / sigma2  # s^T (H / sigma^2) s: twice the constraint's model at s
-    alpha = 1.0 if quad <= 2 * max_kl else math.sqrt(2 * max_kl / quad)
-    p.flat[...] += alpha * s
-    return {"vf_mse_before": sigma2, "vf_step_fraction": alpha}
 
 
 # ---- sampling -----------------------------------------------------------------------------------------------------
@@ -324,12 +295,13 @@ def learn(cfg: GAEConfig, policy: GaussianPolicy, vf: ValueFunction, rms: Runnin
     check_finite("advantages", adv, where)
 
     # -- policy: TRPO step on the linearized objective and the KL trust region (eq. 31) ----------------------
-    result = trpo_step(cfg, policy, x, batch["act"], adv, rng, where)
+    result = policy_step(cfg, policy, x, batch["act"], adv, rng, where)
 
     # -- value function: trust-region regression on the discounted returns (eq. 30) --------------------------
     if cfg.baseline == "value_function":
         before = vf(x)
-        fit = fit_value_trust_region(vf, x, returns, cfg.vf_max_kl, cfg.cg_iters, cfg.cg_damping)
+        fit = fit_value_trust_region(vf.p, "v", vf.layers, x, returns, max_kl=cfg.vf_max_kl, cg_iters=cfg.cg_iters,
+                                     damping=cfg.cg_damping)
         after = vf(x)
         var = float(np.var(returns))
         fit["vf_explained_variance"] = 1.0 - float(np.var(returns - before)) / var if var > 0 else 0.0
@@ -350,50 +322,19 @@ STEP_COLUMNS = ("surrogate_improvement", "kl", "accepted", "backtracks", "entrop
 ITERATION_COLUMNS = ["iteration", "env_step", "mean_return", "episodes", "mean_length", *STEP_COLUMNS]
 
 
-def trpo_step(cfg: GAEConfig, policy: GaussianPolicy, x: np.ndarray, act: np.ndarray, adv: np.ndarray, rng,
-              where: str):
+def policy_step(cfg: GAEConfig, policy: GaussianPolicy, x: np.ndarray, act: np.ndarray, adv: np.ndarray, rng,
+                where: str):
     """TRPO's update (Schulman et al. 2015, Sec. 6 and Appendix C; GAE eq. 31) with the advantages in place of
-    TRPO's Q: maximize L(theta) = mean_t pi_theta(a_t|s_t) / pi_old(a_t|s_t) A_t subject to the mean KL <= epsilon.
-    g by the Gaussian's score, s = F^{-1} g by conjugate gradient, the maximal step sqrt(2 eps / s^T F s) s, then
-    the backtracking line search. `policy.p.flat` holds theta_{i+1} afterwards."""
-    p = policy.p
-    theta_old = p.flat.copy()
-    old_log_std = p["log_std"].copy()
-    old_mean, old_inputs = mlp_forward(p, "pi", policy.layers, x)
-    old_logp = gaussian_log_prob(old_mean, old_log_std, act)
-
-    def evaluate(theta: np.ndarray) -> tuple[float, float]:
-        """(L(theta), mean KL(pi_old || pi_theta)) on the batch."""
-        p.flat[...] = theta
-        mean = policy.mean(x)
-        ratio = np.exp(gaussian_log_prob(mean, p["log_std"], act) - old_logp)
-        return float((ratio * adv).mean()), float(gaussian_kl(old_mean, old_log_std, mean, p["log_std"]).mean())
-
-    # g = grad L at theta_old = mean_t A_t grad log pi(a_t|s_t); z = a - mean, sigma = exp(r):
-    #   d log pi / d mean = z / sigma^2;  d log pi / d r = z^2 / sigma^2 - 1
-    var = np.exp(2 * old_log_std)
-    z = act - old_mean
-    coef = (adv / len(adv))[:, None]
-    mlp_backward(p, "pi", policy.layers, old_inputs, coef * z / var)
-    p.g("log_std")[...] = (coef * (z * z / var - 1.0)).sum(0)
-    g = p.grad.copy()
-    check_finite("policy gradient", g, where)
-
+    TRPO's Q: maximize L(theta) = mean_t pi_theta(a_t|s_t) / pi_old(a_t|s_t) A_t subject to the mean KL <= epsilon
+    (`common/onpolicy/trpo.py: trpo_step`), the Fisher-vector products on a random `cfg.fvp_fraction` of the batch.
+    `policy.p.flat` holds theta_{i+1} afterwards."""
     n = len(x)
+    rows = None
     if cfg.fvp_fraction < 1.0:
-        sub = np.sort(rng.choice(n, size=max(1, int(math.ceil(cfg.fvp_fraction * n))), replace=False))
-        fvp_inputs = mlp_forward(p, "pi", policy.layers, x[sub])[1]
-    else:
-        fvp_inputs = old_inputs
-
-    def fvp(v: np.ndarray) -> np.ndarray:  # F v, F the Hessian of the mean KL at theta_old (TRPO Appendix C.1)
-        return gaussian_fvp(p, "pi", policy.layers, "log_std", fvp_inputs, v, cfg.cg_damping)
-
-    s = conjugate_gradient(fvp, g, cfg.cg_iters)
-    full_step = max_step(s, fvp(s), cfg.max_kl)
-    result = line_search(theta_old, full_step, evaluate, cfg.max_kl, cfg.backtrack_shrink, cfg.max_backtracks)
-    p.flat[...] = result.theta
-    return result
+        rows = np.sort(rng.choice(n, size=max(1, int(math.ceil(cfg.fvp_fraction * n))), replace=False))
+    return trpo_step(policy.p, "pi", policy.layers, x, act, adv, dist="gaussian", max_kl=cfg.max_kl,
+                     cg_iters=cfg.cg_iters, cg_damping=cfg.cg_damping, fvp_rows=rows,
+                     backtrack_shrink=cfg.backtrack_shrink, max_backtracks=cfg.max_backtracks, where=where)
 
 
 # ---- the saved agent -------------------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ T = 1024 steps:
   2. full step beta s, beta = sqrt(2 delta / s^T A s)                                        (TRPO App. C)
   3. backtracking: halve the step up to 10 times until L improves and the mean KL <= 1.5 delta (baselines' test)
   4. value function: 5 epochs of Adam (1e-3) over minibatches of 64 on (V(s_t) - R_t)^2, R_t = A_t + V(s_t)
-Steps 1-3 are the shared pieces of common/onpolicy (conjugate gradient, Fisher-vector products, line search) that
-trpo.py uses; this module composes them with the loop Figure 3's baselines share (onpolicy_loop.py).
+Steps 1-3 are TRPO's step written once in common/onpolicy/trpo.py (`trpo_step`, also GAE's); this module composes it
+with the loop Figure 3's baselines share (onpolicy_loop.py).
 
 Known difference from the released script: at da99706 the surrogate used unstandardized advantages (line 210), a bug
 fixed three days later (baselines 4862140); here advantages are standardized, as the fix has it.
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.onpolicy import conjugate_gradient, gaussian_fvp, gaussian_kl, gaussian_log_prob, line_search, max_step
-from common.rl.npmlp import Adam, mlp_backward, mlp_forward
+from common.onpolicy import trpo_step
+from common.rl.npmlp import Adam
 
 from .onpolicy_loop import LAYERS, Batch, PolicyValueNets
 from .vanilla_pg import fit_value
@@ -41,42 +41,16 @@ class TRPOLearner:
         cfg, nets = self.cfg, self.nets
         pi = nets.pi
         adv = (batch.adv - batch.adv.mean()) / (batch.adv.std() + 1e-8)  # standardized advantages
-        x, act = batch.x, batch.act
-        theta_old = pi.flat.copy()
-        old_log_std = pi["log_std"].copy()
-        old_mean, inputs = mlp_forward(pi, "pi", LAYERS, x)
-        old_logp = gaussian_log_prob(old_mean, old_log_std, act)
-
-        def evaluate(theta: np.ndarray) -> tuple[float, float]:
-            """(L(theta), mean KL(pi_old || pi_theta)) on the batch (TRPO eq. 14)."""
-            pi.flat[...] = theta
-            mean = nets.mean(x)
-            ratio = np.exp(gaussian_log_prob(mean, pi["log_std"], act) - old_logp)
-            return float((ratio * adv).mean()), float(gaussian_kl(old_mean, old_log_std, mean, pi["log_std"]).mean())
-
-        # g = grad L at theta_old = mean_t A_t grad log pi(a_t|s_t); z = a - mu, sigma^2 = exp(2 log_std):
-        #   d log pi / d mu = z / sigma^2,   d log pi / d log_std = z^2 / sigma^2 - 1
-        var = np.exp(2 * old_log_std)
-        z = act - old_mean
-        d_logp = (adv / len(adv))[:, None]
-        mlp_backward(pi, "pi", LAYERS, inputs, d_logp * z / var)
-        pi.g("log_std")[...] = (d_logp * (z * z / var - 1.0)).sum(0)
-        g = pi.grad.copy()
-        # 1. search direction: conjugate gradient on A s = g, A v on every k-th sample (baselines `fvpargs`)
-        sub_inputs = mlp_forward(pi, "pi", LAYERS, np.ascontiguousarray(x[::cfg.trpo_fvp_subsample]))[1]
-
-        def fvp(v: np.ndarray) -> np.ndarray:
-            return gaussian_fvp(pi, "pi", LAYERS, "log_std", sub_inputs, v, cfg.trpo_cg_damping)
-
-        s = conjugate_gradient(fvp, g, cfg.trpo_cg_iters)
-        full_step = max_step(s, fvp(s), cfg.trpo_max_kl)  # 2. beta s
-        loss_before = -evaluate(theta_old)[0]
-        # 3. backtracking line search, accepting KL <= 1.5 delta as baselines does
-        result = line_search(theta_old, full_step, evaluate, cfg.trpo_kl_accept_factor * cfg.trpo_max_kl, 0.5,
-                             cfg.trpo_backtracks)
-        pi.flat[...] = result.theta
+        # 1-3. TRPO's step (common/onpolicy/trpo.py): g, conjugate gradient on A s = g with A v on every k-th
+        # sample (baselines `fvpargs`), the full step beta s, backtracking accepting KL <= 1.5 delta as baselines
+        rows = np.arange(0, len(batch.x), cfg.trpo_fvp_subsample)
+        result = trpo_step(pi, "pi", LAYERS, batch.x, batch.act, adv, dist="gaussian", max_kl=cfg.trpo_max_kl,
+                           cg_iters=cfg.trpo_cg_iters, cg_damping=cfg.trpo_cg_damping, fvp_rows=rows,
+                           backtrack_shrink=0.5, max_backtracks=cfg.trpo_backtracks,
+                           kl_accept=cfg.trpo_kl_accept_factor * cfg.trpo_max_kl)
+        loss_before = -result.surrogate_old
         # 4. value function on the TD(lambda) returns
-        loss_v = fit_value(nets, self.v_opt, x, batch.returns, cfg.trpo_vf_lr, cfg.trpo_vf_iters,
+        loss_v = fit_value(nets, self.v_opt, batch.x, batch.returns, cfg.trpo_vf_lr, cfg.trpo_vf_iters,
                            cfg.trpo_vf_minibatch, self.rng)
         return {"policy_loss": loss_before, "value_loss": loss_v, "kl": result.kl, "stepsize": result.fraction}
 
