@@ -69,21 +69,37 @@ def loop_phase_ms(env_id: str, seed: int, act: Callable[[np.ndarray], np.ndarray
 
 
 def update_profile(update: Callable[[], object], losses: Callable[[], tuple], optimizers, after: Callable[[], None],
-                   loop_ms: dict[str, float], rounds: int = 15) -> dict[str, float]:
+                   loop_ms: dict[str, float], peer_update: Callable[[], object] | None = None,
+                   rounds: int = 15) -> dict[str, float]:
     """The measures of one update's profile: its time (`update_ms_float32`), its phases and the loop's other parts
     (`phase_ms_*`: forward, backward, optimizer, target average, env step, policy act, replay sample; see
     `loop_phase_ms`), the floor set by its own matrix products timed bare at the same shapes
     (`matmul_floor_same_shapes_ms_float32`, common/platform/bench.py), and the share of that floor the update
     reaches (`floor_share_reached_float32`: the median over rounds of floor / update, the two timed in turn in each
-    round so that both meet the same load; 1 would be an update that is nothing but its matrix products)."""
+    round so that both meet the same load; 1 would be an update that is nothing but its matrix products).
+
+    With `peer_update` (one gradient step of the peer, stable-baselines3, with the same settings: common/rl/peers.py),
+    timed in the same rounds: its time and FLOPs, this update's speed-up over it (`update_ratio_to_peer`, median of
+    the rounds' quotients), and the most any update doing this one's arithmetic could reach,
+    `max_update_ratio_to_peer_at_floor` (the peer's update time over this update's floor)."""
     from common.platform.bench import alternating_ms, matmul_floor_call, recorded_matmuls
 
     from .update import phase_ms
 
-    times = alternating_ms({"update": update, "floor": matmul_floor_call(recorded_matmuls(update))}, rounds=rounds)
+    from common.platform.bench import counted_flops
+
+    fns = {"update": update, "floor": matmul_floor_call(recorded_matmuls(update))}
+    if peer_update is not None:
+        fns["peer"] = peer_update
+    times = {k: np.array(v) for k, v in alternating_ms(fns, rounds=rounds).items()}
     measures = {"update_ms_float32": float(np.median(times["update"])),
                 "matmul_floor_same_shapes_ms_float32": float(np.median(times["floor"])),
-                "floor_share_reached_float32": float(np.median(np.array(times["floor"]) / np.array(times["update"])))}
+                "floor_share_reached_float32": float(np.median(times["floor"] / times["update"]))}
+    if peer_update is not None:
+        measures.update({"peer_update_ms_float32": float(np.median(times["peer"])),
+                         "peer_update_mflop": counted_flops(peer_update) / 1e6,
+                         "update_ratio_to_peer": float(np.median(times["peer"] / times["update"])),
+                         "max_update_ratio_to_peer_at_floor": float(np.median(times["peer"] / times["floor"]))})
     phases = phase_ms(losses, optimizers, after)
     measures.update({f"phase_ms_{k}": v for k, v in {**phases, **loop_ms}.items()})
     return measures

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 
 
-def adam(params: Iterable, lr: float, **kwargs) -> torch.optim.Adam:
-    """Adam (Kingma and Ba 2015) with torch's fused kernel: one pass over each parameter group instead of about ten
-    elementwise operations per tensor. The same update as the default implementation up to float rounding
-    (tests/test_offpolicy_update.py)."""
-    return torch.optim.Adam(params, lr=lr, fused=True, **kwargs)
+def adam(params: Iterable, lr: float, fused: bool = True, **kwargs) -> torch.optim.Adam:
+    """Adam (Kingma and Ba 2015), by default with torch's fused kernel: one pass over each parameter group instead of
+    about ten elementwise operations per tensor; the same update as the default implementation up to float rounding
+    (tests/test_offpolicy_update.py), which a run's trajectory then amplifies. `fused=False`: torch's default."""
+    return torch.optim.Adam(params, lr=lr, fused=fused or None, **kwargs)
 
 
 def gradient_step(loss: torch.Tensor, optimizers: Sequence[torch.optim.Optimizer]) -> None:

@@ -37,18 +37,24 @@ def bench(cfg: SACConfig, n_steps: int, scratch: Path, environment: bool = True,
     return out
 
 
+def peer_settings(cfg: SACConfig) -> dict:
+    """stable-baselines3 SAC's settings for this run: its networks, batch, replay, update ratio, temperature rule and
+    torch threads, learning after the bench's warm-up."""
+    return dict(seed=cfg.seed, learning_starts=WARMUP, hidden_units=cfg.hidden_units, batch_size=cfg.batch_size,
+                lr=cfg.lr, gamma=cfg.gamma, tau=cfg.tau, replay_size=cfg.replay_size,
+                updates_per_step=cfg.updates_per_step, init_alpha=cfg.init_alpha,
+                target_entropy_per_dim=cfg.target_entropy_per_dim,
+                fixed_alpha=1.0 / cfg.reward_scale if cfg.version == "v1" else None, threads=cfg.torch_threads)
+
+
 def peer(cfg: SACConfig, n_steps: int) -> dict | None:
-    """stable-baselines3 SAC with this run's networks, batch, replay, update ratio, temperature rule and torch
-    threads, timed over its learning phase after the same warm-up; None for matmul_dtype other than float32."""
+    """stable-baselines3 SAC with this run's settings (`peer_settings`), timed over its learning phase after the same
+    warm-up; None for matmul_dtype other than float32."""
     from common.rl import peers
 
     if cfg.matmul_dtype != "float32":
         return None
-    return peers.sac(cfg.env_id, n_steps, seed=cfg.seed, learning_starts=WARMUP, hidden_units=cfg.hidden_units,
-                     batch_size=cfg.batch_size, lr=cfg.lr, gamma=cfg.gamma, tau=cfg.tau, replay_size=cfg.replay_size,
-                     updates_per_step=cfg.updates_per_step, init_alpha=cfg.init_alpha,
-                     target_entropy_per_dim=cfg.target_entropy_per_dim,
-                     fixed_alpha=1.0 / cfg.reward_scale if cfg.version == "v1" else None, threads=cfg.torch_threads)
+    return peers.sac(cfg.env_id, n_steps, **peer_settings(cfg))
 
 
 def profile(cfg: SACConfig) -> dict:
@@ -62,6 +68,7 @@ def profile(cfg: SACConfig) -> dict:
     from common.offpolicy import Replay
     from common.offpolicy.speed import loop_phase_ms, update_profile
     from common.platform.bench import counted_flops, matmul_gflops, ms_per_call, time_shares
+    from common.rl import peers
 
     from .sac import SAC, np_policy_mean
 
@@ -85,8 +92,11 @@ def profile(cfg: SACConfig) -> dict:
     loop_ms = loop_phase_ms(cfg.env_id, cfg.seed, lambda o: np_policy_mean(weights, o, act_dim, scale, center,
                                                                            rng.standard_normal(act_dim)),
                             Replay(10_000, obs_dim, act_dim), b)
+    peer_update = None
+    if peers.available():  # stable-baselines3's update with the same settings, timed in the same rounds
+        peer_update = peers.update_call(peers.sac_model(cfg.env_id, **{**peer_settings(cfg), "replay_size": WARMUP}))
     measures.update(update_profile(update["float32"], lambda: agent.losses(*batch), agent.optimizers,
-                                   agent.soft_update, loop_ms))
+                                   agent.soft_update, loop_ms, peer_update))
     mflop = counted_flops(update["float32"]) / 1e6
     measures["update_mflop"] = mflop
     h = cfg.hidden_units

@@ -29,6 +29,20 @@ def bench(cfg: DDPGConfig, n_steps: int, scratch: Path, environment: bool = True
     return out
 
 
+def peer_settings(cfg: DDPGConfig) -> dict:
+    """stable-baselines3 DDPG's settings for this run (hidden layers, batch, replay, discount, tau, exploration noise,
+    torch threads; the critic's learning rate for both networks), learning after the bench's warm-up."""
+    return dict(seed=cfg.seed, learning_starts=WARMUP, hidden_units=list(cfg.hidden_units), batch_size=cfg.batch_size,
+                lr=cfg.critic_lr, gamma=cfg.gamma, tau=cfg.tau, replay_size=cfg.replay_size, noise=cfg.exploration,
+                sigma=cfg.ou_sigma if cfg.exploration == "ou" else cfg.gaussian_sigma, theta=cfg.ou_theta,
+                dt=cfg.ou_dt, threads=cfg.torch_threads)
+
+
+def peer_is_exact(cfg: DDPGConfig) -> bool:
+    """Whether stable-baselines3 can build these settings exactly (TD3's Our DDPG), not only the nearest ones."""
+    return cfg.action_layer == 1 and not cfg.batch_norm and cfg.critic_l2 == 0 and cfg.actor_lr == cfg.critic_lr
+
+
 def peer(cfg: DDPGConfig, n_steps: int) -> dict | None:
     """stable-baselines3 DDPG with this run's hidden layers, batch, replay, discount, tau, exploration noise and
     torch threads, timed over its learning phase after the same warm-up. stable-baselines3's critic takes the action
@@ -36,12 +50,8 @@ def peer(cfg: DDPGConfig, n_steps: int) -> dict | None:
     batch norm, 1e-4 / 1e-3, L2) it is the nearest it can build, and the result says so; TD3's Our DDPG it matches."""
     from common.rl import peers
 
-    same = cfg.action_layer == 1 and not cfg.batch_norm and cfg.critic_l2 == 0 and cfg.actor_lr == cfg.critic_lr
-    out = peers.ddpg(cfg.env_id, n_steps, seed=cfg.seed, learning_starts=WARMUP, hidden_units=list(cfg.hidden_units),
-                     batch_size=cfg.batch_size, lr=cfg.critic_lr, gamma=cfg.gamma, tau=cfg.tau,
-                     replay_size=cfg.replay_size, noise=cfg.exploration, sigma=cfg.ou_sigma if cfg.exploration == "ou"
-                     else cfg.gaussian_sigma, theta=cfg.ou_theta, dt=cfg.ou_dt, threads=cfg.torch_threads)
-    if not same:
+    out = peers.ddpg(cfg.env_id, n_steps, **peer_settings(cfg))
+    if not peer_is_exact(cfg):
         out["peer"] += (" (nearest settings: action at its critic's input, one learning rate "
                         f"{cfg.critic_lr:g}, no batch norm, no L2)")
     return out
@@ -59,6 +69,7 @@ def profile(cfg: DDPGConfig) -> dict:
     from common.offpolicy.policies import deterministic_actor as np_actor
     from common.offpolicy.speed import loop_phase_ms, update_profile
     from common.platform.bench import counted_flops, matmul_gflops, time_shares
+    from common.rl import peers
 
     from .ddpg import DDPG, actor_arrays
 
@@ -74,8 +85,11 @@ def profile(cfg: DDPGConfig) -> dict:
     weights = actor_arrays(agent.actor)
     loop_ms = loop_phase_ms(cfg.env_id, cfg.seed, lambda o: (high + low) / 2 + (high - low) / 2 * np_actor(weights, o),
                             Replay(10_000, obs_dim, act_dim), b)
+    peer_update = None
+    if peers.available():  # stable-baselines3's update with the nearest settings, timed in the same rounds
+        peer_update = peers.update_call(peers.ddpg_model(cfg.env_id, **{**peer_settings(cfg), "replay_size": WARMUP}))
     measures = update_profile(lambda: agent.update(*batch), lambda: agent.losses(*batch),
-                              (agent.critic_opt, agent.actor_opt), agent.soft_update, loop_ms)
+                              (agent.critic_opt, agent.actor_opt), agent.soft_update, loop_ms, peer_update)
     mflop = counted_flops(lambda: agent.update(*batch)) / 1e6
     h1, h2 = cfg.hidden_units
     gflops = matmul_gflops(1, b, h1, h2, "float32")
