@@ -2,6 +2,7 @@
 over disjoint losses against one per loss, the minibatch draws, the replay's one-gather sampling against per-field
 indexing, and SAC's batched twin critic against two separate critics with the same weights."""
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -134,3 +135,56 @@ def test_phase_times_cover_an_update():
     assert all(v >= 0 for v in ms.values()) and ms["forward"] > 0 and ms["backward"] > 0
     assert not torch.equal(before, net[0].weight)  # the optimizer's steps were taken, as in an update
 
+
+
+def test_recorded_matmuls_are_the_updates_own_products_and_the_floor_reruns_them():
+    from common.platform.bench import matmul_floor_call, recorded_matmuls
+
+    net = _net(0)
+    x = torch.randn(8, 5)
+    calls = recorded_matmuls(lambda: (net(x) ** 2).mean().backward())
+    # forward: two addmm (bias, input, weight^T); backward: the second layer's input and weight gradients, the
+    # first layer's weight gradient only (the input needs none)
+    names = [str(func) for func, _ in calls]
+    assert names == ["aten.addmm.default", "aten.addmm.default", "aten.mm.default", "aten.mm.default",
+                     "aten.mm.default"]
+    assert calls[0][1][1][1:3] == ((8, 5), (5, 1))  # the input, as dispatched: sizes, strides
+    assert calls[0][1][2][1:3] == ((5, 16), (1, 5))  # the weight, transposed: its strides kept
+    results = matmul_floor_call(calls)()
+    assert [tuple(r.shape) for r in results] == [(8, 16), (8, 1), (8, 16), (1, 16), (16, 5)]
+
+
+def test_alternating_timings_run_each_function_in_turn():
+    from common.platform.bench import alternating_ms
+
+    order = []
+    times = alternating_ms({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, calls=2, rounds=3,
+                           warmup=1)
+    assert order == ["a", "b"] + ["a", "a", "b", "b"] * 3
+    assert [len(v) for v in times.values()] == [3, 3] and all(t >= 0 for v in times.values() for t in v)
+
+
+def test_update_profile_takes_apart_an_update_and_compares_it_with_a_peer():
+    from common.offpolicy.speed import update_profile
+
+    net, peer_net = _net(0), _net(1)
+    opt, peer_opt = adam(net.parameters(), lr=1e-3), adam(peer_net.parameters(), lr=1e-3)
+    x = torch.randn(64, 5)
+
+    def losses():
+        return (net(x) ** 2).mean(), None
+
+    def update():
+        gradient_step(losses()[0], [opt])
+
+    def peer_update():  # twice the arithmetic: two passes
+        gradient_step((peer_net(x) ** 2).mean() + (peer_net(2 * x) ** 2).mean(), [peer_opt])
+
+    m = update_profile(update, losses, [opt], None, {"env_step": 0.1}, peer_update=peer_update, rounds=3)
+    forward = 2 * 64 * (5 * 16 + 16 * 1)
+    backward = 2 * 64 * (16 * 1 + 16 * 1 + 5 * 16)  # second layer: input and weight gradients; first: weights only
+    assert m["peer_update_mflop"] * 1e6 == pytest.approx(2 * (forward + backward), rel=1e-12)
+    assert 0 < m["floor_share_reached_float32"] and m["matmul_floor_same_shapes_ms_float32"] > 0
+    assert {"phase_ms_forward", "phase_ms_backward", "phase_ms_optimizer", "phase_ms_target_average",
+            "phase_ms_env_step"} <= set(m)
+    assert m["max_update_ratio_to_peer_at_floor"] > 0 and m["update_ratio_to_peer"] > 0
