@@ -8,7 +8,8 @@ and the share of the machine that other processes used during each timed run (fr
 own CPU time around it): on a shared machine a ratio taken while another process held a core means little.
 
 `repro bench --profile`: where one update's time goes (milliseconds per update in each arithmetic mode, its FLOPs
-counted by torch, the machine's matmul rate, profiler time shares), saved to results/<paper>/profile.json. These are
+counted by torch, the machine's matmul rate, profiler time shares, and the floor of its own matrix products recorded
+as torch dispatched them and timed bare at their shapes, in turn with the update), saved to results/<paper>/profile.json. These are
 the numbers a paper README cites when it explains a speed limit.
 """
 from __future__ import annotations
