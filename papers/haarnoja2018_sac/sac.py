@@ -49,7 +49,7 @@ from .sac_config import MATMUL_DTYPES, VERSIONS, SACConfig, validate_sac  # noqa
 
 
 #: torch's default Adam, not the fused kernel: at SAC's sizes the fused one saved no time measurably (0.98x the
-#: update's time, within the machine's noise) while its rounding changed the trajectories of the committed runs' code.
+#: update's time, within the machine's noise), while its rounding changes trajectories (README, Speed).
 FUSED_ADAM = False
 
 LOSS_COLUMNS = ("q_loss", "pi_loss", "alpha_or_v_loss", "alpha")
