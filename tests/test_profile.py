@@ -5,6 +5,7 @@ import pytest
 
 from common.platform.bench import run_profile
 from common.platform.errors import ReproError
+from common.rl import peers
 
 
 def linear_flops(batch: int, n_in: int, n_out: int) -> int:
@@ -27,6 +28,13 @@ def test_sac_v2_update_flops_match_hand_count(results_root):
     assert r["measures"]["update_mflop"] * 1e6 == pytest.approx(expected, rel=1e-12)
     assert r["measures"]["update_ms_float32"] > 0 and r["measures"]["matmul_floor_ms_float32"] > 0
     assert 0 < sum(v for k, v in r["measures"].items() if k.startswith("time_share")) <= 1
+    m = r["measures"]
+    assert m["matmul_floor_same_shapes_ms_float32"] > 0 and m["floor_share_reached_float32"] > 0
+    assert all(m[f"phase_ms_{k}"] > 0 for k in ("forward", "backward", "optimizer", "env_step", "policy_act",
+                                                "replay_sample"))
+    if peers.available():  # stable-baselines3's update, same sizes: the critics' weight gradients in the actor's
+        # pass too (their input-gradient-only pass here), so more arithmetic than this update
+        assert m["peer_update_mflop"] > m["update_mflop"] and m["peer_update_ms_float32"] > 0
     saved = json.loads((results_root / "haarnoja2018_sac" / "profile.json").read_text())
     assert saved["fig1_hopper/v2 batch_size=8 hidden_units=16"]["measures"] == r["measures"]
 
@@ -48,3 +56,13 @@ def test_profile_where_there_is_none_says_so_and_writes_nothing(results_root):
     with pytest.raises(ReproError, match=r"no profile for schulman2017_ppo/fig3; experiments with one: \(none\)"):
         run_profile("schulman2017_ppo", "fig3", None)
     assert not results_root.exists()
+
+
+def test_ddpg_profile_takes_an_update_apart(results_root):
+    r = run_profile("lillicrap2016_ddpg", "td3_table1", "our_ddpg__Hopper-v5",
+                    overrides={"batch_size": 8, "hidden_units": [16, 12]})
+    m = r["measures"]
+    assert m["update_ms_float32"] > 0 and m["matmul_floor_same_shapes_ms_float32"] > 0
+    assert all(m[f"phase_ms_{k}"] > 0 for k in ("forward", "backward", "optimizer", "target_average", "env_step"))
+    if peers.available():  # stable-baselines3 also computes the critic's weight gradients in the actor's pass
+        assert m["peer_update_mflop"] > m["update_mflop"]

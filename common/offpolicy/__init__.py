@@ -6,6 +6,10 @@
     tau = 0.005), one fused in-place operation over all of a network's tensors;
   - `loop`: the evaluation rollout of a deterministic policy (the papers' evaluation: no exploration noise), and
     the check that names the first non-finite loss of an evaluation period's updates;
+  - `update`: the update machinery (minibatch draws, one backward pass over the summed losses, every optimizer's
+    step, fused Adam, losses left on the device until an evaluation period ends), and the timing of its phases;
+  - `speed` (for `repro bench`): environment-only stepping, the learning phase timed inside its run, and the profile
+    of one update against the floor of its own matrix products and against the peer's update;
   - `policies` (numpy only, imported on its own): a deterministic actor's action from its saved arrays, for the
     training loop's acting and for saved agents (common/rl/agents.py).
 

@@ -8,7 +8,8 @@ and the share of the machine that other processes used during each timed run (fr
 own CPU time around it): on a shared machine a ratio taken while another process held a core means little.
 
 `repro bench --profile`: where one update's time goes (milliseconds per update in each arithmetic mode, its FLOPs
-counted by torch, the machine's matmul rate, profiler time shares), saved to results/<paper>/profile.json. These are
+counted by torch, the machine's matmul rate, profiler time shares, and the floor of its own matrix products recorded
+as torch dispatched them and timed bare at their shapes, in turn with the update), saved to results/<paper>/profile.json. These are
 the numbers a paper README cites when it explains a speed limit.
 """
 from __future__ import annotations
@@ -228,6 +229,68 @@ def matmul_gflops(batch: int, m: int, k: int, n: int, dtype: str, calls: int = 3
     b = torch.randn(batch, k, n).to(getattr(torch, dtype))
     ms = ms_per_call(lambda: torch.bmm(a, b), calls)
     return 2 * batch * m * k * n / (ms * 1e-3) / 1e9
+
+
+#: The operators whose time is the floor of an update: matrix products and convolutions, forward and backward.
+FLOOR_OPERATORS = ("mm", "addmm", "bmm", "baddbmm", "convolution", "convolution_backward")
+
+
+def recorded_matmuls(fn: Callable[[], object]) -> list[tuple]:
+    """The matrix products and convolutions of one call of `fn` as torch dispatched them (after autograd and
+    autocast), in order: (operator, arguments), each tensor argument as ("tensor", sizes, strides, dtype)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    wanted = {getattr(torch.ops.aten, name).default for name in FLOOR_OPERATORS}
+    calls = []
+
+    def spec(x):
+        return ("tensor", tuple(x.shape), x.stride(), x.dtype) if isinstance(x, torch.Tensor) else x
+
+    class Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in wanted:
+                calls.append((func, tuple(spec(a) for a in args)))
+            return func(*args, **(kwargs or {}))
+
+    with Recorder():
+        fn()
+    return calls
+
+
+def alternating_ms(fns: dict[str, Callable[[], object]], calls: int = 10, rounds: int = 15,
+                   warmup: int = 5) -> dict[str, list[float]]:
+    """Milliseconds per call of each of `fns`, timed in turn, `calls` calls each, for `rounds` rounds (after `warmup`
+    untimed calls each): per function the list of its rounds. On a shared machine, quotients of the same round
+    compare two functions under the same load, where medians taken apart need not."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    out = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            out[name].append((time.perf_counter() - t0) / calls * 1e3)
+    return out
+
+
+def matmul_floor_call(calls: list[tuple]) -> Callable[[], object]:
+    """A function that runs the bare operators of `calls` (from `recorded_matmuls`) once each, on random tensors of
+    the same sizes, strides (transposed and broadcast operands included) and dtypes: an update with nothing but its
+    matrix products, at the rates this machine reaches on its own shapes."""
+    import torch
+
+    def make(a):
+        if not (isinstance(a, tuple) and a and a[0] == "tensor"):
+            return a
+        _, sizes, strides, dtype = a
+        storage = 1 + sum((n - 1) * st for n, st in zip(sizes, strides)) if all(sizes) else 0
+        return torch.randn(storage).to(dtype).as_strided(sizes, strides)
+
+    ops = [(func, tuple(make(a) for a in args)) for func, args in calls]
+    return lambda: [func(*args) for func, args in ops]
 
 
 def time_shares(fn: Callable[[], object], calls: int, groups: dict[str, tuple[str, ...]]) -> dict[str, float]:

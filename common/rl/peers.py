@@ -109,15 +109,14 @@ def ppo(env_id: str, n_steps: int, **settings) -> dict:
     return _result("PPO", n_steps, seconds, torch.get_num_threads())
 
 
-def sac(env_id: str, n_steps: int, *, seed: int = 0, learning_starts: int = 1000, hidden_units: int = 256,
-        batch_size: int = 256, lr: float = 3e-4, gamma: float = 0.99, tau: float = 0.005, replay_size: int = 1_000_000,
-        updates_per_step: int = 1, init_alpha: float = 1.0, target_entropy_per_dim: float = -1.0,
-        fixed_alpha: float | None = None, threads: int = 1) -> dict:
+def sac_model(env_id: str, *, seed: int = 0, learning_starts: int = 1000, hidden_units: int = 256,
+              batch_size: int = 256, lr: float = 3e-4, gamma: float = 0.99, tau: float = 0.005,
+              replay_size: int = 1_000_000, updates_per_step: int = 1, init_alpha: float = 1.0,
+              target_entropy_per_dim: float = -1.0, fixed_alpha: float | None = None, threads: int = 1):
     """stable-baselines3 SAC: two hidden ReLU layers of `hidden_units` for the actor and both critics, batch
     `batch_size`, replay `replay_size`, `updates_per_step` updates per environment step after `learning_starts`
     random steps; the temperature learned from `init_alpha` towards `target_entropy_per_dim` x dim(A) (SAC v2) or
-    fixed at `fixed_alpha` (v1's reward scale r: alpha = 1/r; stable-baselines3 has no separate value network).
-    Timed over the `n_steps` steps after learning starts."""
+    fixed at `fixed_alpha` (v1's reward scale r: alpha = 1/r; stable-baselines3 has no separate value network)."""
     import gymnasium as gym
     import torch
     from stable_baselines3 import SAC
@@ -125,16 +124,31 @@ def sac(env_id: str, n_steps: int, *, seed: int = 0, learning_starts: int = 1000
     torch.set_num_threads(threads)
     env = gym.make(env_id)
     act_dim = env.action_space.shape[0]
-    model = SAC("MlpPolicy", env, learning_rate=lr, buffer_size=replay_size, learning_starts=learning_starts,
-                batch_size=batch_size, tau=tau, gamma=gamma, train_freq=1, gradient_steps=updates_per_step,
-                ent_coef=fixed_alpha if fixed_alpha is not None else f"auto_{init_alpha}",
-                target_entropy=target_entropy_per_dim * act_dim, seed=seed, device="cpu",
-                policy_kwargs={"net_arch": [hidden_units] * 2})
+    return SAC("MlpPolicy", env, learning_rate=lr, buffer_size=replay_size, learning_starts=learning_starts,
+               batch_size=batch_size, tau=tau, gamma=gamma, train_freq=1, gradient_steps=updates_per_step,
+               ent_coef=fixed_alpha if fixed_alpha is not None else f"auto_{init_alpha}",
+               target_entropy=target_entropy_per_dim * act_dim, seed=seed, device="cpu",
+               policy_kwargs={"net_arch": [hidden_units] * 2})
+
+
+def sac(env_id: str, n_steps: int, **settings) -> dict:
+    """`sac_model(env_id, **settings)` timed over the `n_steps` steps after learning starts."""
+    import torch
+
+    model = sac_model(env_id, **settings)
+    learning_starts = model.learning_starts
     timer = _learning_phase_timer(learning_starts)
     model.learn(total_timesteps=learning_starts + n_steps, callback=timer)
     seconds = time.perf_counter() - timer.started
-    env.close()
+    model.env.close()
     return _result("SAC", n_steps, seconds, torch.get_num_threads())
+
+
+def update_call(model):
+    """One gradient step of a stable-baselines3 off-policy `model` (its `train(1, batch_size)`, logging included, as
+    `learn` runs it), after `learn` has filled its replay with its `learning_starts` random steps."""
+    model.learn(total_timesteps=model.learning_starts)
+    return lambda: model.train(gradient_steps=1, batch_size=model.batch_size)
 
 
 def _nips2013_extractor():
@@ -296,14 +310,14 @@ def trpo(env_id: str, n_steps: int, **settings) -> dict:
     return _result("TRPO", n_steps, seconds, torch.get_num_threads(), *reversed(CONTRIB))
 
 
-def ddpg(env_id: str, n_steps: int, *, seed: int = 0, learning_starts: int = 1000, hidden_units=(400, 300),
-         batch_size: int = 64, lr: float = 1e-3, gamma: float = 0.99, tau: float = 0.001,
-         replay_size: int = 1_000_000, noise: str = "ou", sigma: float = 0.2, theta: float = 0.15, dt: float = 1.0,
-         threads: int = 1) -> dict:
+def ddpg_model(env_id: str, *, seed: int = 0, learning_starts: int = 1000, hidden_units=(400, 300),
+               batch_size: int = 64, lr: float = 1e-3, gamma: float = 0.99, tau: float = 0.001,
+               replay_size: int = 1_000_000, noise: str = "ou", sigma: float = 0.2, theta: float = 0.15,
+               dt: float = 1.0, threads: int = 1):
     """stable-baselines3 DDPG: actor and critic with the hidden ReLU layers `hidden_units` (its critic takes the
     action at the input), one learning rate `lr` for both, batch `batch_size`, replay `replay_size`, one update per
     environment step after `learning_starts` random steps, exploration noise Ornstein-Uhlenbeck (`theta`, `sigma`,
-    `dt`) or Gaussian (`sigma`). Timed over the `n_steps` steps after learning starts."""
+    `dt`) or Gaussian (`sigma`)."""
     import gymnasium as gym
     import numpy as np
     import torch
@@ -315,11 +329,19 @@ def ddpg(env_id: str, n_steps: int, *, seed: int = 0, learning_starts: int = 100
     act_dim = env.action_space.shape[0]
     action_noise = (OrnsteinUhlenbeckActionNoise(np.zeros(act_dim), sigma * np.ones(act_dim), theta=theta, dt=dt)
                     if noise == "ou" else NormalActionNoise(np.zeros(act_dim), sigma * np.ones(act_dim)))
-    model = DDPG("MlpPolicy", env, learning_rate=lr, buffer_size=replay_size, learning_starts=learning_starts,
-                 batch_size=batch_size, tau=tau, gamma=gamma, train_freq=1, gradient_steps=1,
-                 action_noise=action_noise, seed=seed, device="cpu", policy_kwargs={"net_arch": list(hidden_units)})
+    return DDPG("MlpPolicy", env, learning_rate=lr, buffer_size=replay_size, learning_starts=learning_starts,
+                batch_size=batch_size, tau=tau, gamma=gamma, train_freq=1, gradient_steps=1,
+                action_noise=action_noise, seed=seed, device="cpu", policy_kwargs={"net_arch": list(hidden_units)})
+
+
+def ddpg(env_id: str, n_steps: int, **settings) -> dict:
+    """`ddpg_model(env_id, **settings)` timed over the `n_steps` steps after learning starts."""
+    import torch
+
+    model = ddpg_model(env_id, **settings)
+    learning_starts = model.learning_starts
     timer = _learning_phase_timer(learning_starts)
     model.learn(total_timesteps=learning_starts + n_steps, callback=timer)
     seconds = time.perf_counter() - timer.started
-    env.close()
+    model.env.close()
     return _result("DDPG", n_steps, seconds, torch.get_num_threads())

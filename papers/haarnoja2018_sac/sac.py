@@ -15,7 +15,8 @@ Equations (numbers of 1812.05905 unless marked v1):
     log pi(a|s) = log N(u | mu, sigma) - sum_i log(1 - tanh(u_i)^2)                                (v1 eq. 21)
 
 Speed: the two Q-functions are one batched network (stacked weights, one batched matmul per layer); when the
-actor differentiates through the critics their weights are detached (no weight gradients are computed); acting
+actor differentiates through the critics their weights are detached (no weight gradients are computed); one
+backward pass per update, losses kept on the device (common/offpolicy/update.py); acting
 runs the policy in numpy. `matmul_dtype: bfloat16` runs the networks' matmuls in bf16 autocast (fp32 weights).
 
 The replay buffer, the soft target update, the evaluation rollout and the non-finite loss check are shared with
@@ -34,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.offpolicy import Replay, evaluate, first_nonfinite_loss, polyak_update
+from common.offpolicy.update import adam, gradient_step, learn
 from common.rl.agents import save_agent
 from common.platform.device import to_cpu, torch_device
 from common.platform import validate as check
@@ -45,6 +47,10 @@ LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # clamp of the policy's log standard devi
 
 from .sac_config import MATMUL_DTYPES, VERSIONS, SACConfig, validate_sac  # noqa: E402,F401 (torch-free)
 
+
+#: torch's default Adam, not the fused kernel: at SAC's sizes the fused one saved no time measurably (0.98x the
+#: update's time, within the machine's noise), while its rounding changes trajectories (README, Speed).
+FUSED_ADAM = False
 
 LOSS_COLUMNS = ("q_loss", "pi_loss", "alpha_or_v_loss", "alpha")
 #: What may be NaN or empty in the recorded tables (common.platform.finite): an evaluation before learning starts follows
@@ -143,10 +149,11 @@ class SAC(nn.Module):
             self.q_target = TwinQ(obs_dim, act_dim, cfg.hidden_units)
             self.q_target.load_state_dict(self.q.state_dict())
             self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.init_alpha)))
-            self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.lr)
+            self.alpha_opt = adam([self.log_alpha], lr=cfg.lr, fused=FUSED_ADAM)
             critic_params = list(self.q.parameters())
-        self.critic_opt = torch.optim.Adam(critic_params, lr=cfg.lr)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr)
+        self.critic_opt = adam(critic_params, lr=cfg.lr, fused=FUSED_ADAM)
+        self.actor_opt = adam(self.actor.parameters(), lr=cfg.lr, fused=FUSED_ADAM)
+        self.optimizers = [self.critic_opt, self.actor_opt] + ([self.alpha_opt] if cfg.version == "v2" else [])
         self.target_entropy = cfg.target_entropy_per_dim * act_dim
         for p in (self.v_target if cfg.version == "v1" else self.q_target).parameters():
             p.requires_grad_(False)
@@ -157,9 +164,17 @@ class SAC(nn.Module):
         polyak_update(dst.parameters(), src.parameters(), self.cfg.tau)
 
     def update(self, obs, act, rew, next_obs, done, eps_next, eps_now) -> torch.Tensor:
-        """One gradient step on every loss. The losses touch disjoint parameters (the actor sees the critics through
-        detached weights, the temperature through detached log-probabilities), so one backward pass serves all;
-        the policy gradient uses the critics before this step's update. Returns the losses without .item()."""
+        """One gradient step on every loss, then the soft target update; returns the losses without .item(). The
+        losses touch disjoint parameters (the actor sees the critics through detached weights, the temperature
+        through detached log-probabilities), so one backward pass serves all (common/offpolicy/update.py); the
+        policy gradient uses the critics before this step's update."""
+        total, reported = self.losses(obs, act, rew, next_obs, done, eps_next, eps_now)
+        gradient_step(total, self.optimizers)
+        self.soft_update()
+        return reported
+
+    def losses(self, obs, act, rew, next_obs, done, eps_next, eps_now) -> tuple[torch.Tensor, torch.Tensor]:
+        """(J_Q + J_pi + J(alpha) or J_V, the vector of LOSS_COLUMNS) on one minibatch."""
         cfg = self.cfg
         with torch.autocast(obs.device.type, dtype=torch.bfloat16, enabled=cfg.matmul_dtype == "bfloat16"):
             a_new, logp = self.actor(obs, eps_now)
@@ -182,14 +197,8 @@ class SAC(nn.Module):
                 critic_loss = 0.5 * ((self.q(obs, act).float() - target) ** 2).mean(1).sum()  # J_Q (v1 eq. 7)
                 pi_loss = (logp - q_new).mean()  # J_pi (v1 eq. 12)
                 extra = torch.ones((), device=critic_loss.device)
-        optimizers = [self.critic_opt, self.actor_opt] + ([self.alpha_opt] if cfg.version == "v2" else [])
-        for opt in optimizers:
-            opt.zero_grad(set_to_none=True)
-        (critic_loss + pi_loss + extra_loss).backward()
-        for opt in optimizers:
-            opt.step()
-        self.soft_update()
-        return torch.stack([critic_loss.detach(), pi_loss.detach(), extra_loss.detach(), extra])
+        return (critic_loss + pi_loss + extra_loss,
+                torch.stack([critic_loss.detach(), pi_loss.detach(), extra_loss.detach(), extra]))
 
 
 def np_policy_mean(w: dict, obs: np.ndarray, act_dim: int, scale: np.ndarray, center: np.ndarray,
@@ -307,10 +316,8 @@ def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
             state["ep_return"], state["ep_length"] = 0.0, 0
             obs, _ = env.reset()
         if step + 1 >= cfg.learning_starts:
-            for _ in range(cfg.updates_per_step):
-                idx = rng.integers(0, replay.size, cfg.batch_size)
-                eps = torch.randn((2, cfg.batch_size, act_dim), generator=gen).to(device)
-                pending_losses.append(agent.update(*replay.sample(idx, device), eps[0], eps[1]))
+            learn(agent.update, replay, rng, cfg.batch_size, cfg.updates_per_step, device, pending_losses,
+                  noise=lambda: torch.randn((2, cfg.batch_size, act_dim), generator=gen).to(device).unbind())
             if device.type != "cpu":
                 weights = actor_weights()
         if step + 1 in snapshot_steps:

@@ -2,13 +2,10 @@
 in one invocation (`repro bench lillicrap2016_ddpg td3_table1 --variant our_ddpg__Hopper-v5`)."""
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
-from common.platform.records import RunRecord
+from common.offpolicy.speed import env_only_steps_per_s, learning_phase_steps_per_s
 from common.rl.envs import make_env
 
 from .ddpg import DDPGConfig, run_ddpg
@@ -23,26 +20,27 @@ def bench(cfg: DDPGConfig, n_steps: int, scratch: Path, environment: bool = True
                    f"{list(cfg.hidden_units)}, action at critic layer {cfg.action_layer}, batch norm "
                    f"{'on' if cfg.batch_norm else 'off'}, one update per env step; learning phase only, timed inside the run after its warm-up"}
     if environment:
-        env = make_env(cfg.env_id, cfg.seed)
-        rng = np.random.default_rng(cfg.seed)
-        env.reset(seed=cfg.seed)
-        start = time.perf_counter()
-        for _ in range(n_steps):
-            _, _, terminated, truncated, _ = env.step(rng.uniform(env.action_space.low, env.action_space.high))
-            if terminated or truncated:
-                env.reset()
-        out["environment_only"] = n_steps / (time.perf_counter() - start)
-    if training:
-        from common.platform.bench import LearningPhaseContext
-
+        out["environment_only"] = env_only_steps_per_s(cfg.env_id, cfg.seed, n_steps)
+    if training:  # the learning phase timed inside the run, after its own warm-up
         run_cfg = replace(cfg, total_env_steps=WARMUP + n_steps, learning_starts=WARMUP,
                           random_steps=min(cfg.random_steps, WARMUP), eval_every_steps=WARMUP + n_steps,
                           eval_episodes=1)
-        ctx = LearningPhaseContext(RunRecord(scratch), checkpoint_every_s=1e9, show_progress=False, start_at=WARMUP,
-                                   stop_at=WARMUP + n_steps)
-        run_ddpg(run_cfg, ctx)
-        out["training"] = ctx.learning_rate()
+        out["training"] = learning_phase_steps_per_s(run_ddpg, run_cfg, scratch, WARMUP, n_steps)
     return out
+
+
+def peer_settings(cfg: DDPGConfig) -> dict:
+    """stable-baselines3 DDPG's settings for this run (hidden layers, batch, replay, discount, tau, exploration noise,
+    torch threads; the critic's learning rate for both networks), learning after the bench's warm-up."""
+    return dict(seed=cfg.seed, learning_starts=WARMUP, hidden_units=list(cfg.hidden_units), batch_size=cfg.batch_size,
+                lr=cfg.critic_lr, gamma=cfg.gamma, tau=cfg.tau, replay_size=cfg.replay_size, noise=cfg.exploration,
+                sigma=cfg.ou_sigma if cfg.exploration == "ou" else cfg.gaussian_sigma, theta=cfg.ou_theta,
+                dt=cfg.ou_dt, threads=cfg.torch_threads)
+
+
+def peer_is_exact(cfg: DDPGConfig) -> bool:
+    """Whether stable-baselines3 can build these settings exactly (TD3's Our DDPG), not only the nearest ones."""
+    return cfg.action_layer == 1 and not cfg.batch_norm and cfg.critic_l2 == 0 and cfg.actor_lr == cfg.critic_lr
 
 
 def peer(cfg: DDPGConfig, n_steps: int) -> dict | None:
@@ -52,26 +50,28 @@ def peer(cfg: DDPGConfig, n_steps: int) -> dict | None:
     batch norm, 1e-4 / 1e-3, L2) it is the nearest it can build, and the result says so; TD3's Our DDPG it matches."""
     from common.rl import peers
 
-    same = cfg.action_layer == 1 and not cfg.batch_norm and cfg.critic_l2 == 0 and cfg.actor_lr == cfg.critic_lr
-    out = peers.ddpg(cfg.env_id, n_steps, seed=cfg.seed, learning_starts=WARMUP, hidden_units=list(cfg.hidden_units),
-                     batch_size=cfg.batch_size, lr=cfg.critic_lr, gamma=cfg.gamma, tau=cfg.tau,
-                     replay_size=cfg.replay_size, noise=cfg.exploration, sigma=cfg.ou_sigma if cfg.exploration == "ou"
-                     else cfg.gaussian_sigma, theta=cfg.ou_theta, dt=cfg.ou_dt, threads=cfg.torch_threads)
-    if not same:
+    out = peers.ddpg(cfg.env_id, n_steps, **peer_settings(cfg))
+    if not peer_is_exact(cfg):
         out["peer"] += (" (nearest settings: action at its critic's input, one learning rate "
                         f"{cfg.critic_lr:g}, no batch norm, no L2)")
     return out
 
 
 def profile(cfg: DDPGConfig) -> dict:
-    """Where one update's time goes: ms per update, its FLOPs (torch's counter), one core's rate on the hidden
-    layer's matrix product (batch, 400) x (400, 300), the floor that rate sets, and the profiler's time shares.
+    """Where one update's time goes: ms per update, its phases (forward, backward, optimizer, target average) and the
+    loop's other parts (env step, acting, sampling), its FLOPs (torch's counter), one core's rate on the hidden
+    layer's matrix product (batch, 400) x (400, 300) and the floor that rate sets, the floor of its own matrix
+    products timed bare at their shapes and the share of it reached, and the profiler's time shares.
     Random minibatches of the task's sizes: the arithmetic of an update does not depend on the data."""
     import torch
 
-    from common.platform.bench import counted_flops, matmul_gflops, ms_per_call, time_shares
+    from common.offpolicy import Replay
+    from common.offpolicy.policies import deterministic_actor as np_actor
+    from common.offpolicy.speed import loop_phase_ms, update_profile
+    from common.platform.bench import counted_flops, matmul_gflops, time_shares
+    from common.rl import peers
 
-    from .ddpg import DDPG
+    from .ddpg import DDPG, actor_arrays
 
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
@@ -81,7 +81,15 @@ def profile(cfg: DDPGConfig) -> dict:
     batch = (torch.randn(b, obs_dim), torch.rand(b, act_dim) * 2 - 1, torch.randn(b), torch.randn(b, obs_dim),
              torch.zeros(b))
     agent = DDPG(cfg, obs_dim, act_dim)
-    measures = {"update_ms_float32": ms_per_call(lambda: agent.update(*batch), calls=100)}
+    low, high = env.action_space.low.astype("float64"), env.action_space.high.astype("float64")
+    weights = actor_arrays(agent.actor)
+    loop_ms = loop_phase_ms(cfg.env_id, cfg.seed, lambda o: (high + low) / 2 + (high - low) / 2 * np_actor(weights, o),
+                            Replay(10_000, obs_dim, act_dim), b)
+    peer_update = None
+    if peers.available():  # stable-baselines3's update with the nearest settings, timed in the same rounds
+        peer_update = peers.update_call(peers.ddpg_model(cfg.env_id, **{**peer_settings(cfg), "replay_size": WARMUP}))
+    measures = update_profile(lambda: agent.update(*batch), lambda: agent.losses(*batch),
+                              (agent.critic_opt, agent.actor_opt), agent.soft_update, loop_ms, peer_update)
     mflop = counted_flops(lambda: agent.update(*batch)) / 1e6
     h1, h2 = cfg.hidden_units
     gflops = matmul_gflops(1, b, h1, h2, "float32")
@@ -94,4 +102,5 @@ def profile(cfg: DDPGConfig) -> dict:
     return {"measures": measures,
             "note": f"DDPG update on {cfg.env_id} sizes, batch {b}, hidden {list(cfg.hidden_units)}, batch norm "
                     f"{'on' if cfg.batch_norm else 'off'}, {cfg.torch_threads} torch thread(s); floor = the update's "
-                    "FLOPs at the measured matmul rate, with no other cost"}
+                    "FLOPs at the measured matmul rate, with no other cost; same-shapes floor = its own matrix products "
+                    "timed bare; phases in ms per update (env step, acting, sampling: per env step)"}

@@ -19,7 +19,8 @@ use the running statistics. The actor's gradient comes from the same critic as t
 backward pass; the critic's weights are detached for it), as OpenAI baselines' DDPG computes both.
 
 Speed: acting runs the actor in numpy on views of the torch weights (the optimizer updates them in place); one
-backward pass serves both losses; targets are averaged with one fused in-place operation (common/offpolicy).
+backward pass serves both losses, fused Adam steps, losses kept on the device (common/offpolicy/update.py); targets
+are averaged with one fused in-place operation (common/offpolicy).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from torch import nn
 
 from common.offpolicy import Replay, evaluate, first_nonfinite_loss, polyak_update
 from common.offpolicy.policies import deterministic_actor as np_actor
+from common.offpolicy.update import adam, gradient_step, learn
 from common.platform.device import to_cpu, torch_device
 from common.platform.finite import EmptyMetricError, NonFiniteError, check_finite
 from common.rl.agents import save_agent
@@ -168,9 +170,9 @@ class DDPG(nn.Module):
         # L2 weight decay on the critic's weight matrices (Section 7), not on biases or batch-norm parameters
         decayed = [m.weight for m in (self.critic.l1, self.critic.l2, self.critic.l3)]
         rest = [p for p in self.critic.parameters() if all(p is not w for w in decayed)]
-        self.critic_opt = torch.optim.Adam([{"params": decayed, "weight_decay": cfg.critic_l2},
-                                            {"params": rest, "weight_decay": 0.0}], lr=cfg.critic_lr)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.critic_opt = adam([{"params": decayed, "weight_decay": cfg.critic_l2},
+                                {"params": rest, "weight_decay": 0.0}], lr=cfg.critic_lr)
+        self.actor_opt = adam(self.actor.parameters(), lr=cfg.actor_lr)
 
     def targets(self) -> tuple[nn.Module, nn.Module]:
         """The networks of y: the target networks, or without them (Figure 2's ablation) the online ones."""
@@ -184,7 +186,15 @@ class DDPG(nn.Module):
             polyak_update(self._target, self._online, self.cfg.tau)
 
     def update(self, obs, act, rew, next_obs, done) -> torch.Tensor:
-        """One step on both losses and the soft target update; the losses (critic, actor) without .item()."""
+        """One step on both losses (one backward pass: common/offpolicy/update.py) and the soft target update; the
+        losses (critic, actor) without .item()."""
+        total, reported = self.losses(obs, act, rew, next_obs, done)
+        gradient_step(total, (self.critic_opt, self.actor_opt))
+        self.soft_update()
+        return reported
+
+    def losses(self, obs, act, rew, next_obs, done) -> tuple[torch.Tensor, torch.Tensor]:
+        """(L + J, the vector (L, J)) on one minibatch: the critic's loss and the actor's, -Q(s, mu(s))."""
         cfg = self.cfg
         actor_t, critic_t = self.targets()
         with torch.no_grad():  # y (Algorithm 1); batch statistics of s', the running ones left alone
@@ -193,13 +203,7 @@ class DDPG(nn.Module):
         critic_loss = ((self.critic(obs, act) - y) ** 2).mean()  # L (eq. 4)
         # J: -Q(s, mu(s)) through the critic's inputs only, its weights detached (eq. 6)
         actor_loss = -self.critic(obs, self.actor(obs), update_stats=False, detach_weights=True).mean()
-        self.critic_opt.zero_grad(set_to_none=True)
-        self.actor_opt.zero_grad(set_to_none=True)
-        (critic_loss + actor_loss).backward()
-        self.critic_opt.step()
-        self.actor_opt.step()
-        self.soft_update()
-        return torch.stack([critic_loss.detach(), actor_loss.detach()])
+        return critic_loss + actor_loss, torch.stack([critic_loss.detach(), actor_loss.detach()])
 
     @torch.no_grad()
     def q_estimate(self, obs: np.ndarray) -> np.ndarray:
@@ -287,8 +291,8 @@ def run_ddpg(cfg: DDPGConfig, ctx) -> dict[str, pd.DataFrame]:
             obs, _ = env.reset()
             ou.reset()  # a new random process per episode (Algorithm 1)
         if step + 1 >= cfg.learning_starts:
-            idx = rng.integers(0, replay.size, cfg.batch_size)  # uniform minibatch of N transitions (Algorithm 1)
-            pending_losses.append(agent.update(*replay.sample(idx, device)))
+            # one update on a uniform minibatch of N transitions (Algorithm 1)
+            learn(agent.update, replay, rng, cfg.batch_size, 1, device, pending_losses)
             if device.type != "cpu":
                 weights = actor_arrays(agent.actor)
         if (step + 1) % cfg.eval_every_steps == 0:
