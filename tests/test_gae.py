@@ -281,8 +281,8 @@ def test_bad_values_are_rejected_before_any_work(results_root):
 
 
 def test_3d_paper_budget_dry_run_on_slurm(results_root, capsys):
-    # Figure 3: 8 settings x 9 trials; Figure 4: 4 settings x 5 trials, at the paper's budget
-    for experiment, runs in (("fig3_biped", 72), ("fig4_quadruped", 20), ("fig4_standup", 20)):
+    # Figure 3 (left): 10 settings x 9 trials; quadruped, standing up: 3 settings x 5 trials, at the paper's budget
+    for experiment, runs in (("fig3_biped", 90), ("fig4_quadruped", 15), ("fig4_standup", 15)):
         slurm_dry_run(PAPER, experiment, runs, capsys)
     assert not results_root.exists()  # a dry run writes nothing
 
