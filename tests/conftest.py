@@ -68,3 +68,16 @@ def execute_in(root, monkeypatch, *spec_args):
     spec = RunSpec(*spec_args)
     execute(spec, show_progress=False)
     return spec.run_dir
+
+
+def slurm_dry_run(paper, experiment, runs, capsys, budget="paper"):
+    """`repro sweep PAPER EXPERIMENT --budget BUDGET --launcher slurm --profile local --dry-run` (a README's Slurm
+    line with `--profile local` for NAME): it succeeds and plans `runs` runs as one job array (nothing is submitted
+    or written). Returns its output."""
+    from common.platform import cli
+
+    assert cli.main(["sweep", paper, experiment, "--budget", budget, "--launcher", "slurm", "--profile", "local",
+                     "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"{runs} runs" in out and f"#SBATCH --array=0-{runs - 1}" in out, out[-2000:]
+    return out

@@ -140,7 +140,7 @@ def test_cartpole_env_for_saved_agents_gives_one_reward_a_step():
 
 
 # ---- the runner: learning, determinism, resume, bad input -------------------------------------------------------------
-from conftest import execute_in, repro, run_with_crashes, table_bytes  # noqa: E402
+from conftest import execute_in, repro, run_with_crashes, slurm_dry_run, table_bytes  # noqa: E402
 
 
 def test_gae_learns_cart_pole_with_a_linear_policy(tmp_path):
@@ -162,10 +162,13 @@ def test_gae_learns_cart_pole_with_a_linear_policy(tmp_path):
 @pytest.mark.parametrize("overrides", [{}, {"baseline": "time"}, {"policy_hidden": [3], "lam": 0.0}])
 def test_packed_seeds_equal_runs_of_their_own(tmp_path, overrides):
     """A run of 3 packed seeds (seed index 1: seeds 3, 4, 5), carts stepped together, gives each seed the very rows
-    (bit for bit) of the single-seed run of that seed: same policy, value function, filter and random stream."""
+    (bit for bit) of the single-seed run of that seed: same policy, value function, filter and random stream; and
+    its one saved agent holds every seed's, each equal to the agent of that seed's own run."""
     import pandas as pd
 
+    from common.platform.errors import ReproError
     from common.platform.records import RunContext, RunRecord
+    from common.rl.agents import load_agent
     from papers.schulman2016_gae.gae import GAEConfig, packed_seeds, run_gae
 
     def run(name, **kw):
@@ -185,6 +188,21 @@ def test_packed_seeds_equal_runs_of_their_own(tmp_path, overrides):
     # the seeds differ from each other (each has its own stream), so the equality is not that of copies
     it = packed["iterations"]
     assert it.groupby("seed")["mean_return"].apply(tuple).nunique() == 3
+    # the packed run's agent: seed k's is the agent of seed k's own run, array for array
+    with_value = overrides.get("baseline") != "time"
+    for seed in (3, 4, 5):
+        mine = load_agent(tmp_path / "packed", seed=seed, with_large=with_value)
+        single = load_agent(tmp_path / f"single{seed}", with_large=with_value)
+        assert mine.meta["seed"] == seed and mine.meta["env_steps"] == single.meta["env_steps"]
+        for part in ("policy", "large") if with_value else ("policy",):
+            assert set(getattr(mine, part)) == set(getattr(single, part))
+            for name, value in getattr(single, part).items():
+                np.testing.assert_array_equal(getattr(mine, part)[name], value, err_msg=f"seed {seed} {name}")
+    first = load_agent(tmp_path / "packed")  # no seed asked: the first seed's, as before seeds were packed
+    assert first.meta["seed"] == 3 and set(first.policy) == set(load_agent(tmp_path / "single3").policy)
+    np.testing.assert_array_equal(first.policy["pi.0.w"], load_agent(tmp_path / "single3").policy["pi.0.w"])
+    with pytest.raises(ReproError, match="seeds 3-5"):
+        load_agent(tmp_path / "packed", seed=6)
 
 
 @pytest.mark.parametrize("experiment,variant,overrides", [
@@ -263,13 +281,9 @@ def test_bad_values_are_rejected_before_any_work(results_root):
 
 
 def test_3d_paper_budget_dry_run_on_slurm(results_root, capsys):
-    from common.platform import cli
-
-    for experiment, runs in (("fig3_biped", 72), ("fig4_quadruped", 20), ("fig4_standup", 20)):
-        assert cli.main(["sweep", PAPER, experiment, "--launcher", "slurm", "--profile", "local", "--dry-run"]) == 0
-        out = capsys.readouterr().out
-        # Figure 3: 8 settings x 9 trials; Figure 4: 4 settings x 5 trials, at the paper's budget
-        assert f"{runs} runs" in out and f"#SBATCH --array=0-{runs - 1}" in out
+    # Figure 3 (left): 10 settings x 9 trials; quadruped, standing up: 3 settings x 5 trials, at the paper's budget
+    for experiment, runs in (("fig3_biped", 90), ("fig4_quadruped", 15), ("fig4_standup", 15)):
+        slurm_dry_run(PAPER, experiment, runs, capsys)
     assert not results_root.exists()  # a dry run writes nothing
 
 

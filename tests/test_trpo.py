@@ -210,7 +210,7 @@ def test_line_search_accepts_the_full_step_when_it_satisfies_both():
 
 
 # ---- the runner: learning, determinism, resume ----------------------------------------------------------------------
-from conftest import execute_in, run_with_crashes, table_bytes  # noqa: E402
+from conftest import execute_in, run_with_crashes, slurm_dry_run, table_bytes  # noqa: E402
 
 PAPER = "schulman2015_trpo"
 
@@ -266,15 +266,10 @@ def test_quick_budget_end_to_end_with_report(results_root, capsys):
 def test_hopper_walker_and_atari_paper_budget_dry_run_on_slurm(results_root, capsys):
     from common.platform import cli
 
-    # the README's lines, with --profile local for NAME
+    # the README's lines, with --profile local for NAME: variants x 5 seeds at the paper's budget
     for experiment, runs in (("fig4_hopper", 25), ("fig4_walker", 25), ("fig4_swimmer", 30), ("fig4_cartpole", 50)):
-        assert cli.main(["sweep", PAPER, experiment, "--budget", "paper", "--launcher", "slurm", "--profile", "local",
-                         "--dry-run"]) == 0
-        out = capsys.readouterr().out  # variants x 5 seeds at the paper's budget
-        assert f"{runs} runs" in out and f"#SBATCH --array=0-{runs - 1}" in out
-    assert cli.main(["sweep", PAPER, "table1", "--budget", "paper", "--launcher", "slurm", "--profile", "local",
-                     "--dry-run"]) == 0
-    assert "#SBATCH --array=0-6" in capsys.readouterr().out  # Table 1: one run per game
+        slurm_dry_run(PAPER, experiment, runs, capsys)
+    slurm_dry_run(PAPER, "table1", 7, capsys)  # Table 1: one run per game
     # the local sweeps of the README, listed without running
     assert cli.main(["sweep", PAPER, "fig4_cartpole", "--budget", "paper", "--jobs", "2", "--dry-run"]) == 0
     assert "50 runs: 0 complete, 50 to run (2 at a time, local launcher; dry run" in capsys.readouterr().out

@@ -273,7 +273,7 @@ def _load_for(args):
     from common.rl.agents import load_agent
 
     exp, variant, budget, run_dir = _find_run(args)
-    return exp, run_dir, load_agent(run_dir, snapshot=args.step)
+    return exp, run_dir, load_agent(run_dir, snapshot=args.step, seed=args.packed_seed)
 
 
 def _cmd_eval(args) -> int:
@@ -294,7 +294,9 @@ def _cmd_eval(args) -> int:
     trained = agent.meta.get("env_steps", agent.meta.get("agent_steps"))
     print(f"{run_dir}: {agent.meta['algorithm']} agent after {trained:,} "
           f"{'env' if agent.family == 'mujoco' else 'agent'} steps"
-          + (f" (snapshot at step {agent.snapshot:,})" if agent.snapshot is not None else " (final)"))
+          + (f" (snapshot at step {agent.snapshot:,})" if agent.snapshot is not None else " (final)")
+          + (f", seed {agent.meta['seed']} of the {len(agent.meta['packed_seeds'])} the run holds"
+             if "packed_seeds" in agent.meta else ""))
     print(f"environment: {env_description(agent)} (the experiment's: {exp.env_version})")
     print(f"policy: {agent.protocol(deterministic)}")
     print(f"episodes: {len(r)}, one per evaluation seed {seeds[0]}..{seeds[-1]} (2,000,000,000 + 1000 x the run's "
@@ -430,6 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="the run's budget folder (default: the only one holding this variant and seed)")
         parser.add_argument("--step", type=int, default=None,
                             help="a snapshot kept at this step (save_agent_at_steps) instead of the final agent")
+        parser.add_argument("--packed-seed", type=int, default=None,
+                            help="in a run holding several seeds (GAE's packed cart-pole runs), that seed's agent "
+                                 "(default: the run's first seed)")
         parser.add_argument("--deterministic", action="store_true",
                             help="the policy's mean (or greedy) action, instead of the experiment's protocol")
 

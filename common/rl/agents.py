@@ -13,6 +13,11 @@ A run writes its final agent into its run folder before `DONE`, so that `DONE`'s
                       To get it back: run the run again (`repro run ...`, or the Slurm path; same seed, same config,
                       same device: the same agent)
 
+A run that steps several seeds together (GAE's packed cart-pole runs) keeps them all in its one agent: the first
+seed's arrays under their own names (what `load_agent(run_dir)` gives, as for a run of one seed) and every seed's
+stacked along a leading axis under `packed.<name>`, with `meta["packed_seeds"]` the seeds in that order;
+`load_agent(run_dir, seed=k)` gives seed k's agent.
+
 A run may also keep snapshots at stated steps (`save_agent_at_steps: [...]` in its config; PPO and SAC):
 `agent_step<N>.json` and `agent_step<N>.npz`, the policy as it was after N environment steps.
 
@@ -39,6 +44,7 @@ from common.platform.errors import ReproError
 
 FORMAT = 1
 LARGE_SUFFIX = ".large.npz"  # git-ignored (.gitignore) and not vouched for by DONE (records._vouched)
+PACKED = "packed."  # prefix of the arrays of every seed of a packed run, stacked along a leading seed axis
 #: Evaluation episodes are seeded from here on (k-th episode: EVAL_SEED_BASE + 1000 * run seed + k): far from any
 #: seed a training loop uses (the run's seed, seed + 10,000 for evaluation environments, seed * 1,000,003 + step).
 EVAL_SEED_BASE = 2_000_000_000
@@ -131,10 +137,28 @@ def _read_npz(path: Path, entry: dict, what: str) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-def load_agent(run_dir, snapshot: int | None = None, with_large: bool | None = None) -> "Agent":
+def packed_arrays(per_seed: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Every seed's arrays of a packed run, stacked along a leading seed axis under `packed.<name>` (`save_agent`
+    writes them beside the first seed's own arrays; `load_agent(run_dir, seed=k)` takes seed k's out)."""
+    return {PACKED + name: np.stack([np.asarray(arrays[name]) for arrays in per_seed]) for name in per_seed[0]}
+
+
+def _one_seed(arrays: dict | None, index: int | None) -> dict | None:
+    """A packed agent's arrays for one seed: the seed at `index` of the stacked ones (None: the first seed's own,
+    unprefixed arrays), the stacked arrays left out."""
+    if arrays is None:
+        return None
+    if index is None:
+        return {k: v for k, v in arrays.items() if not k.startswith(PACKED)}
+    return {k[len(PACKED):]: v[index] for k, v in arrays.items() if k.startswith(PACKED)}
+
+
+def load_agent(run_dir, snapshot: int | None = None, with_large: bool | None = None,
+               seed: int | None = None) -> "Agent":
     """The agent saved in `run_dir` (its final one, or the snapshot at step `snapshot`). The large part is loaded
     when the agent needs it to act (Atari networks) or when `with_large` is True; missing, it is an AgentMissing
-    error that says how to get it back."""
+    error that says how to get it back. `seed`: in a run that packs several seeds, that seed's agent (None: the
+    first seed's); in a run of one seed, None or its own seed."""
     run_dir = Path(run_dir)
     base = base_name(snapshot)
     meta_path = run_dir / f"{base}.json"
@@ -162,7 +186,20 @@ def load_agent(run_dir, snapshot: int | None = None, with_large: bool | None = N
                 "seed and config give the same agent): locally with `repro run`, or on a cluster with "
                 "`repro sweep ... --launcher slurm` into an empty results folder, then copy the file here")
         large = _read_npz(large_path, doc["large"], "the large part")
-    return cls(doc["kind"], doc["meta"], policy, large, doc.get("snapshot"), run_dir)
+    meta = doc["meta"]
+    seeds = meta.get("packed_seeds")
+    if seeds is not None:  # a packed run: one seed's arrays
+        if seed is not None and int(seed) not in seeds:
+            raise ReproError(f"{run_dir} holds seeds {seeds[0]}-{seeds[-1]} ({len(seeds)} packed); seed {seed} is "
+                             "not one of them")
+        index = None if seed is None else seeds.index(int(seed))
+        policy, large = _one_seed(policy, index), _one_seed(large, index)
+        meta = {**meta, "seed": int(seeds[0] if seed is None else seed)}
+        if "packed_env_steps" in meta:  # that seed's own env steps
+            meta["env_steps"] = int(meta["packed_env_steps"][0 if index is None else index])
+    elif seed is not None and int(seed) != int(meta.get("seed", seed)):
+        raise ReproError(f"{run_dir} holds the agent of seed {meta['seed']} only; seed {seed} is not in it")
+    return cls(doc["kind"], meta, policy, large, doc.get("snapshot"), run_dir)
 
 
 # ---- agents --------------------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ import pandas as pd
 
 from common.platform import validate as check
 from common.platform.finite import check_finite, finite_mean
-from common.rl.agents import save_agent
+from common.rl.agents import packed_arrays, save_agent
 from common.rl.barto_cartpole import ENV_ID as CARTPOLE, MAX_STEPS as CARTPOLE_MAX_STEPS, BartoCartPole
 from common.rl.envs import MUJOCO_V5, MUJOCO_V5_EXTRA, RunningMeanStd, make_env, restore_env_state, save_env_state
 from common.rl.npmlp import Params, mlp_forward, mlp_shapes, normc_init
@@ -338,22 +338,36 @@ def policy_step(cfg: GAEConfig, policy: GaussianPolicy, x: np.ndarray, act: np.n
 
 
 # ---- the saved agent -------------------------------------------------------------------------------------------
-def save_gae_agent(ctx, cfg: GAEConfig, policy: GaussianPolicy, vf: ValueFunction, rms: RunningMeanStd,
-                   steps: int, seed: int | None = None) -> None:
-    """The policy (its network, log std and the observation statistics; committed) and the value network (beside
-    the run, git-ignored) into the run folder (common/rl/agents.py), in the format of PPO's MuJoCo agents."""
+def _agent_arrays(policy: GaussianPolicy, vf: ValueFunction, rms: RunningMeanStd) -> tuple[dict, dict]:
+    """A seed's saved arrays: the policy's network, log std and observation statistics; the value network's."""
     p = policy.p
     arrays = {name: p[name] for name in p.names()}
     arrays.update(obs_mean=rms.mean, obs_var=rms.var)
+    return arrays, {name: vf.p[name] for name in vf.p.names()}
+
+
+def save_gae_agent(ctx, cfg: GAEConfig, policy: GaussianPolicy, vf: ValueFunction, rms: RunningMeanStd,
+                   steps: int, packed: list | None = None, packed_steps: list[int] | None = None) -> None:
+    """The policy (its network, log std and the observation statistics; committed) and the value network (beside
+    the run, git-ignored) into the run folder (common/rl/agents.py), in the format of PPO's MuJoCo agents. A packed
+    run passes its `SeedLearner`s as `packed`: `policy`, `vf` and `rms` are the first's, and every seed's arrays are
+    kept too, stacked (`common.rl.agents.packed_arrays`; `load_agent(run_dir, seed=k)` gives seed k's agent), with
+    each seed's env steps `packed_steps`."""
+    p = policy.p
+    arrays, value = _agent_arrays(policy, vf, rms)
     meta = {"env_id": cfg.env_id, "obs_dim": int(p["pi.0.w"].shape[0]), "act_dim": int(p["log_std"].shape[0]),
             "hidden_units": list(cfg.policy_hidden), "layers": policy.layers, "activation": "tanh",
             "normalize_obs": cfg.normalize_obs, "obs_clip": cfg.obs_clip, "env_steps": int(steps),
             "algorithm": f"TRPO + GAE (gamma {cfg.gamma}, lambda {cfg.lam}, baseline {cfg.baseline})",
             "default_deterministic": False}
-    if seed is not None:  # a packed run keeps its first seed's agent
-        meta["seed"] = int(seed)
-    large = {name: vf.p[name] for name in vf.p.names()} if cfg.baseline == "value_function" else None
-    save_agent(ctx, "gaussian_mlp", arrays, meta, large=large)
+    if packed:  # every seed's agent, the first's also under its own names
+        per_seed = [_agent_arrays(learner.policy, learner.vf, learner.rms) for learner in packed]
+        arrays.update(packed_arrays([policy_arrays for policy_arrays, _ in per_seed]))
+        value.update(packed_arrays([value_arrays for _, value_arrays in per_seed]))
+        meta["seed"] = int(packed[0].seed)
+        meta["packed_seeds"] = [int(learner.seed) for learner in packed]
+        meta["packed_env_steps"] = [int(s) for s in packed_steps]
+    save_agent(ctx, "gaussian_mlp", arrays, meta, large=value if cfg.baseline == "value_function" else None)
 
 
 # ---- cart-pole: seeds packed into one run -------------------------------------------------------------------------
@@ -445,8 +459,8 @@ EPISODE_COLUMNS = ["iteration", "env_step", "episode_return", "episode_length"]
 
 def run_packed(cfg: GAEConfig, ctx) -> dict[str, pd.DataFrame]:
     """`run_gae` for K = `seeds_per_run` cart-pole seeds in one run: the same iterations, each seed's rows tagged
-    with its seed (the tables' `seed` column) and its own env-step count. The saved agent is the run's first seed's
-    (`save_gae_agent`; the other seeds' final parameters are in no file)."""
+    with its seed (the tables' `seed` column) and its own env-step count. The saved agent holds every seed's
+    (`save_gae_agent`; `load_agent(run_dir, seed=k)`), the first seed's also as a run of one seed's."""
     learners = [SeedLearner(cfg, seed) for seed in packed_seeds(cfg)]
     state = ctx.restore()
     if state is None:
@@ -485,7 +499,8 @@ def run_packed(cfg: GAEConfig, ctx) -> dict[str, pd.DataFrame]:
             ctx.maybe_checkpoint(checkpoint_state)
     bar.close()
     first = learners[0]
-    save_gae_agent(ctx, cfg, first.policy, first.vf, first.rms, state["steps"][0], seed=first.seed)
+    save_gae_agent(ctx, cfg, first.policy, first.vf, first.rms, state["steps"][0], packed=learners,
+                   packed_steps=state["steps"])
     return packed_tables(state)
 
 
