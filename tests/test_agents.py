@@ -139,8 +139,11 @@ def test_ppo_snapshots_same_seed_same_agent_bytes_and_bad_snapshot_steps(tmp_pat
         assert (tmp_path / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
     assert load_agent(tmp_path, snapshot=300).meta["env_steps"] == 512  # after the iteration that reached 300
     assert load_agent(tmp_path).meta["env_steps"] == 1024
-    with pytest.raises(ValueError, match="save_agent_at_steps"):
+    from common.platform.validate import ConfigValueError
+
+    with pytest.raises(ConfigValueError, match="save_agent_at_steps.*1..total_env_steps"):
         run_ppo(PPOConfig(env_id="Pendulum-v1", total_env_steps=512, save_agent_at_steps=[600]), _ctx(tmp_path / "b"))
+    assert not (tmp_path / "b").exists()
 
 
 def test_small_agent_is_vouched_large_part_is_not(results_root):

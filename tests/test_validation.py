@@ -68,6 +68,14 @@ def test_a_bad_value_exits_2_before_a_run_folder_is_made(results_root):
      "'tau' (from command line) is nan; valid: a number in (0, 1]"),
     (["sweep", "haarnoja2018_sac", "pendulum", "version=v3"],
      "config key 'version' (from command line) is 'v3'; valid: v1, v2"),
+    # a snapshot step beyond the run's length (SAC, PPO, Figure 3's comparisons)
+    (["run", "haarnoja2018_sac", "pendulum", "--variant", "v2", "--budget", "quick", "save_agent_at_steps=[500,10000000]"],
+     "config key 'save_agent_at_steps' (from command line) is [500, 10000000]; valid: a list of integer steps in "
+     "1..total_env_steps"),
+    (["sweep", "schulman2017_ppo", "table1", "--budget", "quick", "save_agent_at_steps=[0]"],
+     "valid: a list of integer steps in 1..total_env_steps"),
+    (["sweep", "schulman2017_ppo", "fig3_baselines", "--budget", "quick", "save_agent_at_steps=[99999999]"],
+     "not [99999999]"),
 ])
 def test_every_runner_rejects_bad_values_before_any_work(results_root, capsys, args, message):
     status, err = _cli(capsys, *args)

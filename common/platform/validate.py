@@ -174,3 +174,11 @@ def check_environment(environ=None) -> None:
     and what is valid."""
     for name in ENVIRONMENT:
         env_setting(name, environ=environ)
+
+
+def snapshot_steps(cfg, key: str = "save_agent_at_steps", total_key: str = "total_env_steps") -> None:
+    """Every step at which a run keeps a snapshot of its agent lies in 1..the run's total steps."""
+    total, steps = getattr(cfg, total_key), list(getattr(cfg, key))
+    bad = [s for s in steps if not (isinstance(s, int) and not isinstance(s, bool) and 0 < s <= total)]
+    if bad:
+        raise ConfigValueError(key, steps, f"a list of integer steps in 1..{total_key} ({total:,}); not {bad}")

@@ -60,3 +60,4 @@ def validate_sac(cfg: SACConfig) -> None:
     check.between(cfg, 0, 1, "gamma")
     check.between(cfg, 0, 1, "tau", lo_open=True)
     check.finite(cfg, "target_entropy_per_dim")
+    check.snapshot_steps(cfg)

@@ -58,10 +58,7 @@ def run_cem(cfg, ctx, algorithm: str) -> dict[str, pd.DataFrame]:
     rms = RunningMeanStd((obs_dim,))
     cem = NoisyCEM(nets.pi.flat, cfg.cem_initial_std, cfg.cem_extra_std, cfg.cem_extra_decay_generations,
                    cfg.cem_elite_frac)
-    bad = [s for s in cfg.save_agent_at_steps if not 0 < int(s) <= cfg.total_env_steps]
-    if bad:
-        raise ValueError(f"save_agent_at_steps must lie in 1..total_env_steps ({cfg.total_env_steps:,}); got {bad}")
-    snapshot_steps = sorted(int(s) for s in cfg.save_agent_at_steps)
+    snapshot_steps = sorted(int(s) for s in cfg.save_agent_at_steps)  # in 1..total_env_steps (validate)
 
     state = ctx.restore()
     if state is None:  # make_env has reset the environment with the run's seed

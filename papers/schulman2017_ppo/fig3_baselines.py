@@ -104,6 +104,7 @@ def validate_fig3_baseline(cfg: Fig3BaselineConfig) -> None:
     check.seed(cfg)
     check.one_of(cfg, "env_id", MUJOCO_V5 + CLASSIC)
     check.one_of(cfg, "method", tuple(METHODS))
+    check.snapshot_steps(cfg)
     check.at_least(cfg, 1, "total_env_steps", "hidden_units", "a2c_n_steps", "vpg_horizon", "vpg_vf_epochs",
                    "vpg_vf_minibatch", "trpo_batch_steps", "trpo_cg_iters", "trpo_fvp_subsample", "trpo_backtracks",
                    "trpo_vf_iters", "trpo_vf_minibatch")

@@ -68,6 +68,7 @@ def validate_ppo(cfg: PPOConfig) -> None:
     check.one_of(cfg, "env_id", MUJOCO_V5 + CLASSIC)
     check.one_of(cfg, "objective", OBJECTIVES)
     check.at_least(cfg, 1, "total_env_steps", "horizon", "epochs", "minibatch_size", "hidden_units")
+    check.snapshot_steps(cfg)
     check.require(cfg.minibatch_size <= cfg.horizon, "minibatch_size", cfg.minibatch_size,
                   f"an integer from 1 to horizon ({cfg.horizon})")
     check.positive(cfg, "lr", "adam_eps", "clip_epsilon", "kl_target", "obs_clip")
@@ -160,13 +161,6 @@ def save_ppo_agent(ctx, cfg: PPOConfig, model: ActorCritic, rms: RunningMeanStd,
                {name: p[name] for name in p.names() if name.startswith("v.")}, snapshot=snapshot)
 
 
-def _check_snapshot_steps(steps: list, total: int) -> list[int]:
-    bad = [s for s in steps if not 0 < int(s) <= total]
-    if bad:
-        raise ValueError(f"save_agent_at_steps must lie in 1..total_env_steps ({total:,}); got {bad}")
-    return sorted(int(s) for s in steps)
-
-
 # ---- the algorithm ---------------------------------------------------------------------------------------------
 def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
     validate_ppo(cfg)
@@ -177,7 +171,7 @@ def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 7]))
     rms = RunningMeanStd((obs_dim,))
     n_iterations = math.ceil(cfg.total_env_steps / cfg.horizon)
-    snapshot_steps = _check_snapshot_steps(list(cfg.save_agent_at_steps), cfg.total_env_steps)
+    snapshot_steps = sorted(int(s) for s in cfg.save_agent_at_steps)  # in 1..total_env_steps (validate_ppo)
 
     state = ctx.restore()
     if state is None:
