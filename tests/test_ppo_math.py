@@ -202,3 +202,39 @@ def test_rollout_bootstraps_only_time_limit_cuts_and_logs_episodes(bootstrap):
     # episodes logged at env steps 102 and 103 with their undiscounted returns (no bootstrap) and lengths
     assert state["episodes"] == [(102, 3.0, 2), (103, 3.0, 1)]
     assert (state["ep_return"], state["ep_length"]) == (4.0, 1) and obs[0] == 40.0
+
+
+class _CountingEnv:
+    """Observation = the step within the episode; reward = 1 per step; ends itself after `length` steps."""
+
+    def __init__(self, length):
+        self.length, self.t, self.seeds = length, 0, []
+
+    def reset(self, seed=None):
+        self.t = 0
+        self.seeds.append(seed)
+        return np.zeros(1), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.full(1, float(self.t)), 1.0, self.t >= self.length, False, {}
+
+
+def test_whole_trajectories_until_enough_steps_cut_at_max_length_or_counted():
+    from common.onpolicy.rollout import sample_trajectories
+
+    env = _CountingEnv(length=3)
+    batch = sample_trajectories(env, lambda obs: obs * 2, min_steps=4)  # 3 + 3 steps: the second runs to its end
+    assert batch["lengths"].tolist() == [3, 3] and batch["returns"].tolist() == [3.0, 3.0]
+    assert batch["t"].tolist() == [0, 1, 2, 0, 1, 2] and batch["obs"][:, 0].tolist() == [0, 1, 2, 0, 1, 2]
+    assert batch["act"][:, 0].tolist() == [0, 2, 4, 0, 2, 4]
+    assert batch["end"].tolist() == [False, False, True, False, False, True]
+    assert env.seeds == [None, None]
+
+    env = _CountingEnv(length=10)
+    seeds = iter([7, 8, 9])
+    batch = sample_trajectories(env, lambda obs: obs, episodes=3, max_length=2, reset_seed=lambda: next(seeds))
+    assert batch["lengths"].tolist() == [2, 2, 2] and batch["end"].tolist() == [False, True] * 3
+    assert env.seeds == [7, 8, 9]
+    with pytest.raises(ValueError, match="exactly one"):
+        sample_trajectories(env, lambda obs: obs, min_steps=5, episodes=2)

@@ -1,10 +1,14 @@
-"""Running a diagonal-Gaussian policy for T timesteps (PPO's Algorithm 1, "run policy pi_theta_old in environment for
-T timesteps"), the loop PPO and its Figure 3 comparisons share.
+"""Sampling the on-policy methods share.
 
-At each step the action is the policy mean plus std times a standard normal draw; the value of the observation is
-kept for GAE. An episode that ends by the time limit (truncated, not terminated) may bootstrap: its last reward gets
-gamma V(s_T) added, so GAE treats the cut as the value of the state it stopped in. Finished episodes are appended to
-`state["episodes"]` as (env step at its end, return, length) and checked finite.
+`run_gaussian_policy`: a diagonal-Gaussian policy for T timesteps (PPO's Algorithm 1, "run policy pi_theta_old in
+environment for T timesteps"), the loop PPO and its Figure 3 comparisons share, episodes crossing batch boundaries.
+`sample_trajectories`: whole trajectories until a batch has enough steps (or a number of episodes), the batches of
+GAE's gymnasium tasks and of GAIL, laid end to end.
+
+In `run_gaussian_policy` each action is the policy mean plus std times a standard normal draw; the value of the
+observation is kept for GAE. An episode that ends by the time limit (truncated, not terminated) may bootstrap: its
+last reward gets gamma V(s_T) added, so GAE treats the cut as the value of the state it stopped in. Finished
+episodes are appended to `state["episodes"]` as (env step at its end, return, length) and checked finite.
 """
 from __future__ import annotations
 
@@ -56,3 +60,39 @@ def run_gaussian_policy(env, obs: np.ndarray, buffers: RolloutBuffers, state: di
             state["ep_return"], state["ep_length"] = 0.0, 0
             obs, _ = env.reset()
     return obs
+
+
+def sample_trajectories(env, act: Callable[[np.ndarray], np.ndarray], *, min_steps: int | None = None,
+                        episodes: int | None = None, max_length: int | None = None,
+                        reset_seed: Callable[[], int] | None = None) -> dict:
+    """Whole trajectories of a policy (TRPO's and GAE's batches, GAIL's sampling): episodes until the batch holds
+    at least `min_steps` steps (the last one runs to its end) or, given `episodes`, that many; each ends when the
+    task ends it or after `max_length` steps. `act(obs)` gives the action for a raw observation (the policy's own
+    normalization and noise inside); `reset_seed()`, if given, seeds each reset. Returns the steps laid end to end:
+    raw observations, actions, rewards, time indices within the trajectory, trajectory ends, and each trajectory's
+    return and length."""
+    if (min_steps is None) == (episodes is None):
+        raise ValueError("give exactly one of min_steps and episodes")
+    obs_l, act_l, rew_l, t_l, end_l, returns, lengths = [], [], [], [], [], [], []
+    n = 0
+    while (n < min_steps) if episodes is None else (len(returns) < episodes):
+        obs, _ = env.reset() if reset_seed is None else env.reset(seed=reset_seed())
+        ep_return, length = 0.0, 0
+        while True:
+            action = act(obs)
+            obs_l.append(obs)
+            act_l.append(action)
+            t_l.append(length)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            rew_l.append(float(reward))
+            ep_return += float(reward)
+            length += 1
+            done = terminated or truncated or (max_length is not None and length >= max_length)
+            end_l.append(done)
+            if done:
+                break
+        n += length
+        returns.append(ep_return)
+        lengths.append(length)
+    return {"obs": np.array(obs_l, dtype=float), "act": np.array(act_l), "rew": np.array(rew_l), "t": np.array(t_l),
+            "end": np.array(end_l, bool), "returns": np.array(returns), "lengths": np.array(lengths)}

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from common.onpolicy import categorical_log_prob, discounted_returns, gae, gaussian_entropy, gaussian_log_prob, softmax
+from common.onpolicy.rollout import sample_trajectories
 from common.onpolicy.trpo import fit_value_trust_region, trpo_step
 from common.platform.finite import check_finite, finite_mean
 from common.rl.agents import save_agent
@@ -263,30 +264,12 @@ def sample(env, policy: Policy, norm: Normalizer, n_pairs: int, rng: np.random.G
     """Whole trajectories of the current policy until the batch holds at least `n_pairs` pairs (or, given
     `episodes`, that many trajectories), each from a reset seeded by `rng`. Returns the steps laid end to end:
     raw observations, actions, true rewards, time indices, trajectory ends, each trajectory's return and length."""
-    obs_l, act_l, rew_l, t_l, end_l, returns, lengths = [], [], [], [], [], [], []
-    n = 0
-    while (n < n_pairs) if episodes is None else (len(returns) < episodes):
-        obs, _ = env.reset(seed=int(rng.integers(2**31 - 1)))
-        ep_return, length = 0.0, 0
-        while True:
-            action = policy.act(norm(obs), rng, deterministic)
-            obs_l.append(obs)
-            act_l.append(action)
-            t_l.append(length)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            rew_l.append(float(reward))
-            ep_return += float(reward)
-            length += 1
-            done = terminated or truncated
-            end_l.append(done)
-            if done:
-                break
-        n += length
-        returns.append(ep_return)
-        lengths.append(length)
-    acts = np.array(act_l, dtype=np.int64) if policy.discrete else np.array(act_l)
-    return {"obs": np.array(obs_l, dtype=float), "act": acts, "rew": np.array(rew_l), "t": np.array(t_l),
-            "end": np.array(end_l, bool), "returns": np.array(returns), "lengths": np.array(lengths)}
+    batch = sample_trajectories(env, lambda obs: policy.act(norm(obs), rng, deterministic),
+                                min_steps=n_pairs if episodes is None else None, episodes=episodes,
+                                reset_seed=lambda: int(rng.integers(2**31 - 1)))
+    if policy.discrete:
+        batch["act"] = batch["act"].astype(np.int64)
+    return batch
 
 
 # ---- the expert's data ----------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from common.rl.envs import MUJOCO_V5, MUJOCO_V5_EXTRA, RunningMeanStd, make_env,
 from common.rl.npmlp import Params, mlp_forward, mlp_shapes, normc_init
 from common.onpolicy import (discounted_returns, fit_value_trust_region, gae, gaussian_entropy,
                              time_dependent_baseline, trpo_step)
+from common.onpolicy.rollout import sample_trajectories
 
 BASELINES = ("value_function", "time")  # GAE with V_phi | "No VF": the time-dependent batch-average baseline
 ENVS = (CARTPOLE,) + MUJOCO_V5 + MUJOCO_V5_EXTRA
@@ -181,29 +182,8 @@ def sample_env(cfg: GAEConfig, env, policy: GaussianPolicy, rms: RunningMeanStd,
     trajectory runs to its end), each at most `cfg.path_length` steps; same layout as `sample_cartpole`."""
     normalize, std = _normalizer(cfg, rms), np.exp(policy.p["log_std"])
     act_dim = len(std)
-    obs_l, act_l, rew_l, t_l, end_l, returns, lengths = [], [], [], [], [], [], []
-    n = 0
-    while n < cfg.batch_steps:
-        obs, _ = env.reset()
-        ep_return, length = 0.0, 0
-        while True:
-            action = policy.mean(normalize(obs)) + std * rng.standard_normal(act_dim)
-            obs_l.append(obs)
-            act_l.append(action)
-            t_l.append(length)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            rew_l.append(reward)
-            ep_return += reward
-            length += 1
-            done = terminated or truncated or length >= cfg.path_length
-            end_l.append(done)
-            if done:
-                break
-        n += length
-        returns.append(ep_return)
-        lengths.append(length)
-    return {"obs": np.array(obs_l), "act": np.array(act_l), "rew": np.array(rew_l), "t": np.array(t_l),
-            "end": np.array(end_l, bool), "returns": np.array(returns), "lengths": np.array(lengths)}
+    return sample_trajectories(env, lambda obs: policy.mean(normalize(obs)) + std * rng.standard_normal(act_dim),
+                               min_steps=cfg.batch_steps, max_length=cfg.path_length)
 
 
 # ---- the algorithm -----------------------------------------------------------------------------------------------
