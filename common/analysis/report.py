@@ -425,7 +425,8 @@ def _machine_text(r: dict) -> str:
 
 
 def _profile_markdown(out: Path) -> str:
-    """Where one update's time goes, as recorded by `repro bench --profile` (results/<paper>/profile.json)."""
+    """Where one update's (on-policy: one iteration's) time goes, as recorded by `repro bench --profile`
+    (results/<paper>/profile.json): every entry's measures, whatever they are, as a table."""
     import json
 
     path = out / "profile.json"
