@@ -90,6 +90,7 @@ def test_ppo_profile_takes_an_iteration_apart(results_root):
     saved = json.loads((results_root / "schulman2017_ppo" / "profile.json").read_text())
     key = f"table1/clip0.2__Hopper-v5 epochs=2 horizon={horizon} minibatch_size=64"
     assert saved[key]["measures"] == m
+    assert saved[key]["measure_order"][:len(phases)] == [f"ms_per_iteration_{k}" for k in phases]  # loop order
 
 
 def test_profile_json_of_every_kind_renders(results_root):
@@ -102,7 +103,8 @@ def test_profile_json_of_every_kind_renders(results_root):
     (out / "profile.json").write_text(json.dumps({
         "fig1/v2": {"note": "SAC update", "measures": {"update_ms_float32": 20.5}, **context},
         "table1/clip0.2__Hopper-v5": {"note": "PPO iteration", "measures": {"ms_per_iteration_total": 260.0,
-                                                                            "share_environment": 0.365}, **context}}))
+                                                                            "share_environment": 0.365},
+                                      "measure_order": ["share_environment", "ms_per_iteration_total"], **context}}))
     text = _profile_markdown(out)
-    assert "| update_ms_float32 | 20.500 |" in text
-    assert "| ms_per_iteration_total | 260.000 |" in text and "| share_environment | 0.365 |" in text
+    assert "| update_ms_float32 | 20.500 |" in text  # an entry without an order: as stored
+    assert text.index("| share_environment | 0.365 |") < text.index("| ms_per_iteration_total | 260.000 |")

@@ -205,7 +205,7 @@ def profile(cfg: PPOConfig) -> dict:
         "ratio_to_environment_only_implied": env_filter / total,
         "ratio_to_environment_only_if_learning_were_free": env_filter / (total - learning),
         "other_processes_share_of_machine": load["other_load"]})
-    return {"measures": measures,
+    return {"measures": measures, "measure_order": list(measures),
             "note": f"PPO {cfg.objective} on {cfg.env_id}, {blas_threads()} BLAS thread(s); ms per iteration of "
                     f"{cfg.horizon:,} env steps and {cfg.epochs} epochs of minibatch {cfg.minibatch_size}, mean of "
                     f"{iterations} iterations after {warmup}, each phase timed by perf_counter around its calls in "
