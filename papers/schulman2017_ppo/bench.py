@@ -138,6 +138,8 @@ def iteration_phases(cfg: PPOConfig, scratch: Path, warmup: int = 1, iterations:
 
     from . import ppo
 
+    if warmup < 1 or iterations < 1:
+        raise ValueError(f"iteration_phases needs warmup and iterations of at least 1, got {warmup} and {iterations}")
     run_cfg = PPOConfig(**{**cfg.__dict__, "total_env_steps": (warmup + iterations) * cfg.horizon})
     plain = _IterationMarks(RunRecord(scratch / "untimed"), checkpoint_every_s=1e9, show_progress=False,
                             timer=PhaseTimer())
