@@ -238,3 +238,102 @@ def test_whole_trajectories_until_enough_steps_cut_at_max_length_or_counted():
     assert env.seeds == [7, 8, 9]
     with pytest.raises(ValueError, match="exactly one"):
         sample_trajectories(env, lambda obs: obs, min_steps=5, episodes=2)
+
+
+# ---- the per-step path's shortcuts give the same numbers, bit for bit ---------------------------------------------
+def _old_normalize(rms, x, clip):
+    return np.clip((x - rms.mean) / np.sqrt(rms.var + 1e-8), -clip, clip)
+
+
+def _hard_inputs(rng, n, dim):
+    x = rng.standard_normal((n, dim)) * 10.0 ** rng.integers(-3, 4, (n, dim))
+    x[0, :4] = [np.nan, np.inf, -np.inf, -0.0]
+    return x
+
+
+def test_filter_equals_the_clip_formula_bit_for_bit_through_updates_and_restores():
+    import pickle
+
+    from common.rl.envs import RunningMeanStd
+
+    rng = np.random.default_rng(3)
+    rms = RunningMeanStd((7,))
+    x = _hard_inputs(rng, 500, 7)
+    clip = 5.0
+    x[1] = rms.mean + clip * np.sqrt(rms.var + 1e-8)  # exactly on the bound
+    for step in range(4):
+        got, want = rms.normalize(x, clip), _old_normalize(rms, x, clip)
+        assert got.tobytes() == want.tobytes()  # NaN where the formula gives NaN, -0.0 kept, the same rounding
+        assert all(rms.normalize(row, clip).tobytes() == _old_normalize(rms, row, clip).tobytes() for row in x[:20])
+        rms.update(rng.standard_normal((64, 7)) * (step + 1) + step)
+    # a checkpoint written before the filter kept sqrt(var + 1e-8) (no cache in its __dict__), restored into a
+    # filter that has already cached its own: the restored variance is used, not the cache
+    old_state = {"mean": rms.mean.copy(), "var": rms.var.copy(), "count": rms.count}
+    fresh = RunningMeanStd((7,))
+    fresh.normalize(x[0], clip)
+    fresh.__dict__.update(old_state)
+    assert fresh.normalize(x, clip).tobytes() == _old_normalize(rms, x, clip).tobytes()
+    # today's checkpoint (the cache in __dict__, pickled with the run's state) restored the same way
+    restored = RunningMeanStd((7,))
+    restored.__dict__.update(pickle.loads(pickle.dumps(dict(rms.__dict__))))
+    assert restored.normalize(x, clip).tobytes() == _old_normalize(rms, x, clip).tobytes()
+    restored.update(rng.standard_normal((64, 7)))  # and a cache restored with it goes stale correctly
+    assert restored.normalize(x, clip).tobytes() == _old_normalize(restored, x, clip).tobytes()
+
+
+def test_one_noise_draw_per_batch_is_the_stream_of_one_draw_per_step():
+    a, b = np.random.default_rng(11), np.random.default_rng(11)
+    batch = a.standard_normal((2048, 6))
+    per_step = np.stack([b.standard_normal(6) for _ in range(2048)])
+    assert batch.tobytes() == per_step.tobytes()
+    assert a.bit_generator.state == b.bit_generator.state  # and the generator continues from the same place
+
+
+def test_mlp_forward_with_cached_layer_views_equals_name_lookups():
+    from common.rl.npmlp import Params, mlp_forward, mlp_shapes, normc_init
+
+    rng = np.random.default_rng(0)
+    p = Params(mlp_shapes("pi", [11, 64, 64, 3]))
+    normc_init(p, "pi", 3, 0.01, rng)
+
+    def by_name(x):
+        h = x
+        for i in range(3):
+            h = h @ p[f"pi.{i}.w"] + p[f"pi.{i}.b"]
+            h = np.tanh(h) if i < 2 else h
+        return h
+
+    for x in (rng.standard_normal(11), rng.standard_normal((64, 11))):
+        assert mlp_forward(p, "pi", 3, x)[0].tobytes() == by_name(x).tobytes()
+    p.flat -= 0.1 * rng.standard_normal(p.flat.shape)  # an optimizer's in-place step: the cached views follow it
+    x = rng.standard_normal(11)
+    assert mlp_forward(p, "pi", 3, x)[0].tobytes() == by_name(x).tobytes()
+
+
+def test_clipped_surrogate_equals_np_clip_bit_for_bit():
+    rng = np.random.default_rng(5)
+    eps = 0.2
+    ratio = np.exp(rng.standard_normal(1000) * 0.3)
+    ratio[:4] = [1 - eps, 1 + eps, np.nextafter(1 + eps, 2), np.nextafter(1 - eps, 0)]  # on and just past the bounds
+    adv = rng.standard_normal(1000)
+    loss, d_ratio, _ = surrogate(PPOConfig(objective="clip"), ratio, adv, None, eps, 1.0)
+    unclipped, clipped = ratio * adv, np.clip(ratio, 1 - eps, 1 + eps) * adv
+    assert loss == -float(np.minimum(unclipped, clipped).mean())
+    assert d_ratio.tobytes() == np.where(unclipped <= clipped, -adv / 1000, 0.0).tobytes()
+
+
+def test_mlp_backward_with_cached_views_equals_name_lookups():
+    from common.rl.npmlp import Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
+
+    rng = np.random.default_rng(1)
+    p = Params(mlp_shapes("v", [11, 64, 64, 1]))
+    normc_init(p, "v", 3, 1.0, rng)
+    x, d_out = rng.standard_normal((64, 11)), rng.standard_normal((64, 1))
+    inputs = mlp_forward(p, "v", 3, x)[1]
+    mlp_backward(p, "v", 3, inputs, d_out)
+    want, d = {}, d_out
+    for i in range(2, -1, -1):
+        want[f"v.{i}.w"], want[f"v.{i}.b"] = inputs[i].T @ d, d.sum(0)
+        if i > 0:
+            d = (d @ p[f"v.{i}.w"].T) * (1.0 - inputs[i] ** 2)
+    assert all(p.g(name).tobytes() == want[name].tobytes() for name in want)

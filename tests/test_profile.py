@@ -53,8 +53,9 @@ def test_dqn_2013_update_flops_match_hand_count(results_root):
 
 
 def test_profile_where_there_is_none_says_so_and_writes_nothing(results_root):
-    with pytest.raises(ReproError, match=r"no profile for schulman2017_ppo/fig3; experiments with one: \(none\)"):
-        run_profile("schulman2017_ppo", "fig3", None)
+    with pytest.raises(ReproError, match=r"no profile for schulman2016_gae/fig2_cartpole; experiments with one: "
+                                         r"\(none\)"):
+        run_profile("schulman2016_gae", "fig2_cartpole", None)
     assert not results_root.exists()
 
 
@@ -66,3 +67,44 @@ def test_ddpg_profile_takes_an_update_apart(results_root):
     assert all(m[f"phase_ms_{k}"] > 0 for k in ("forward", "backward", "optimizer", "target_average", "env_step"))
     if peers.available():  # stable-baselines3 also computes the critic's weight gradients in the actor's pass
         assert m["peer_update_mflop"] > m["update_mflop"]
+
+
+def test_ppo_profile_takes_an_iteration_apart(results_root):
+    """The phases of PPO's iterations as the real loop runs them: each timed, adding up to the iteration, with
+    shares and ceilings that follow from them; saved where `repro report` renders it."""
+    horizon = 256
+    r = run_profile("schulman2017_ppo", "table1", "clip0.2__Hopper-v5",
+                    overrides={"horizon": horizon, "minibatch_size": 64, "epochs": 2})
+    m = r["measures"]
+    phases = ("environment", "acting_network", "acting_noise", "filter", "rollout_other", "gae", "gradients", "adam",
+              "learning_other")
+    assert all(m[f"ms_per_iteration_{k}"] > 0 for k in phases if k != "learning_other")
+    assert sum(m[f"ms_per_iteration_{k}"] for k in phases) == pytest.approx(m["ms_per_iteration_total"])
+    assert sum(m[f"share_{k}"] for k in phases) == pytest.approx(1.0)
+    assert m["env_steps_per_s_timed"] == pytest.approx(horizon / (m["ms_per_iteration_total"] * 1e-3))
+    assert m["env_steps_per_s_untimed"] > 0 and 0 <= m["other_processes_share_of_machine"] <= 1
+    env_filter = m["ms_per_iteration_environment"] + m["ms_per_iteration_filter"]
+    assert m["ratio_to_environment_only_implied"] == pytest.approx(env_filter / m["ms_per_iteration_total"])
+    assert m["ratio_to_environment_only_implied"] < m["ratio_to_environment_only_if_learning_were_free"] < 1
+    assert m["us_per_env_step_environment"] == pytest.approx(1e3 * m["ms_per_iteration_environment"] / horizon)
+    saved = json.loads((results_root / "schulman2017_ppo" / "profile.json").read_text())
+    key = f"table1/clip0.2__Hopper-v5 epochs=2 horizon={horizon} minibatch_size=64"
+    assert saved[key]["measures"] == m
+    assert saved[key]["measure_order"][:len(phases)] == [f"ms_per_iteration_{k}" for k in phases]  # loop order
+
+
+def test_profile_json_of_every_kind_renders(results_root):
+    """The regenerated README's profile table shows an update profile (SAC-like) and PPO's iteration profile."""
+    from common.analysis.report import _profile_markdown
+
+    out = results_root / "p"
+    out.mkdir(parents=True)
+    context = {"machine": {"cpu": "x", "cpu_count": 2}, "git": {"commit": "abc"}, "when": "now"}
+    (out / "profile.json").write_text(json.dumps({
+        "fig1/v2": {"note": "SAC update", "measures": {"update_ms_float32": 20.5}, **context},
+        "table1/clip0.2__Hopper-v5": {"note": "PPO iteration", "measures": {"ms_per_iteration_total": 260.0,
+                                                                            "share_environment": 0.365},
+                                      "measure_order": ["share_environment", "ms_per_iteration_total"], **context}}))
+    text = _profile_markdown(out)
+    assert "| update_ms_float32 | 20.500 |" in text  # an entry without an order: as stored
+    assert text.index("| share_environment | 0.365 |") < text.index("| ms_per_iteration_total | 260.000 |")

@@ -425,7 +425,9 @@ def _machine_text(r: dict) -> str:
 
 
 def _profile_markdown(out: Path) -> str:
-    """Where one update's time goes, as recorded by `repro bench --profile` (results/<paper>/profile.json)."""
+    """Where one update's (on-policy: one iteration's) time goes, as recorded by `repro bench --profile`
+    (results/<paper>/profile.json): every entry's measures, whatever they are, as a table, in the entry's
+    `measure_order` where it has one."""
     import json
 
     path = out / "profile.json"
@@ -437,7 +439,8 @@ def _profile_markdown(out: Path) -> str:
         machine = _machine_text(r)
         parts += [f"**{_md_escape(key)}** ({_md_escape(r['note'])}; {_md_escape(machine)}, {r['when']})\n",
                   "| measure | value |", "|---|---|"]
-        parts += [f"| {name} | {value:,.3f} |" for name, value in r["measures"].items()]
+        order = r.get("measure_order") or list(r["measures"])  # profile.json's measures are stored sorted by name
+        parts += [f"| {name} | {r['measures'][name]:,.3f} |" for name in order]
         parts.append("")
     return "\n".join(parts) + "\n"
 

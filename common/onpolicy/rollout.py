@@ -43,10 +43,11 @@ def run_gaussian_policy(env, obs: np.ndarray, buffers: RolloutBuffers, state: di
     """Fill `buffers` with len(buffers.rew) timesteps from `obs`; returns the observation to continue from.
     `state` holds the running episode ("ep_return", "ep_length"), the env steps before this batch ("steps") and the
     finished episodes ("episodes")."""
-    act_dim = buffers.act.shape[1]
+    # the batch's noise in one draw: the same numbers, in the same order, as one draw of act_dim per step
+    noise = rng.standard_normal(buffers.act.shape)
     for t in range(len(buffers.rew)):
         x = normalize(obs)
-        action = mean(x) + std * rng.standard_normal(act_dim)
+        action = mean(x) + std * noise[t]
         buffers.obs[t], buffers.act[t], buffers.val[t] = obs, action, value(x)
         obs, reward, terminated, truncated, _ = env.step(action)
         state["ep_return"] += reward

@@ -9,8 +9,11 @@ own CPU time around it): on a shared machine a ratio taken while another process
 
 `repro bench --profile`: where one update's time goes (milliseconds per update in each arithmetic mode, its FLOPs
 counted by torch, the machine's matmul rate, profiler time shares, and the floor of its own matrix products recorded
-as torch dispatched them and timed bare at their shapes, in turn with the update), saved to results/<paper>/profile.json. These are
-the numbers a paper README cites when it explains a speed limit.
+as torch dispatched them and timed bare at their shapes, in turn with the update), saved to
+results/<paper>/profile.json. An on-policy loop's profile (PPO) takes one iteration apart instead: the milliseconds
+of each phase (environment, acting, the observation filter, GAE, gradients, Adam), timed in the real loop by
+`PhaseTimer`, their shares and the ratios to environment-only stepping they imply. These are the numbers a paper
+README cites when it explains a speed limit.
 """
 from __future__ import annotations
 
@@ -210,6 +213,29 @@ def ms_per_call(fn: Callable[[], object], calls: int, warmup: int = 10) -> float
             fn()
         timings.append((time.perf_counter() - t0) / calls * 1e3)
     return sorted(timings)[2]
+
+
+class PhaseTimer:
+    """Wall seconds spent inside callables, added up by phase name: `wrap(name, fn)` returns fn with a
+    `time.perf_counter()` read before and after each call (well under a microsecond per call here, where cProfile
+    would add several to every Python call and distort a loop of small calls). Phases may nest: a phase's seconds
+    include those of the phases it calls."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def wrap(self, name: str, fn: Callable) -> Callable:
+        seconds = self.seconds
+        seconds.setdefault(name, 0.0)
+        clock = time.perf_counter
+
+        def timed(*args, **kwargs):
+            t0 = clock()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                seconds[name] += clock() - t0
+        return timed
 
 
 def counted_flops(fn: Callable[[], object]) -> int:

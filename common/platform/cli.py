@@ -395,8 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time the training loop alone (the peers, stable-baselines3 and sb3-contrib, are an optional "
                         "extra: make peers)")
     b.add_argument("--profile", action="store_true",
-                   help="instead: where one update's time goes (ms per update, FLOPs, matmul rate, time shares), "
-                        "saved to results/<paper>/profile.json")
+                   help="instead: where one update's time goes (ms per update, FLOPs, matmul rate, time shares; "
+                        "on-policy: ms per iteration in each phase, its shares and ceilings), saved to "
+                        "results/<paper>/profile.json")
     b.add_argument("--no-save", action="store_true", help="do not write results/<paper>/bench.json (or profile.json)")
     b.set_defaults(fn=_cmd_bench)
 

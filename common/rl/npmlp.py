@@ -39,6 +39,16 @@ class Params:
     def names(self) -> list[str]:
         return list(self.shapes)
 
+    def layers(self, prefix: str, n_layers: int, grad: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The (weight, bias) views of an MLP's layers (`grad`: of their gradients), looked up once per network (the
+        views stay valid: the flat vectors are only ever changed in place)."""
+        cache = self.__dict__.setdefault("_layers", {})  # (an object unpickled from before this cache has none)
+        key = (prefix, n_layers, grad)
+        if key not in cache:
+            view = self.g if grad else self.__getitem__
+            cache[key] = [(view(f"{prefix}.{i}.w"), view(f"{prefix}.{i}.b")) for i in range(n_layers)]
+        return cache[key]
+
 
 def mlp_shapes(prefix: str, sizes: list[int]) -> dict[str, tuple[int, ...]]:
     """Shapes of an MLP's layers: weights stored (n_in, n_out), so a layer is x @ W + b."""
@@ -63,9 +73,10 @@ def mlp_forward(p: Params, prefix: str, n_layers: int, x: np.ndarray) -> tuple[n
     """tanh hidden layers, linear output. Returns the output and each layer's input (kept for the backward pass)."""
     inputs = [x]
     h = x
-    for i in range(n_layers):
-        h = h @ p[f"{prefix}.{i}.w"] + p[f"{prefix}.{i}.b"]
-        if i < n_layers - 1:
+    last = n_layers - 1
+    for i, (w, b) in enumerate(p.layers(prefix, n_layers)):
+        h = h @ w + b
+        if i < last:
             h = np.tanh(h)
             inputs.append(h)
     return h, inputs
@@ -74,11 +85,12 @@ def mlp_forward(p: Params, prefix: str, n_layers: int, x: np.ndarray) -> tuple[n
 def mlp_backward(p: Params, prefix: str, n_layers: int, inputs: list[np.ndarray], d_out: np.ndarray) -> None:
     """Writes d(loss)/d(weights) into the gradient views, given d(loss)/d(output) for the batch (overwrites)."""
     d = d_out
+    layers, grads = p.layers(prefix, n_layers), p.layers(prefix, n_layers, grad=True)
     for i in range(n_layers - 1, -1, -1):
-        p.g(f"{prefix}.{i}.w")[...] = inputs[i].T @ d
-        p.g(f"{prefix}.{i}.b")[...] = d.sum(0)
+        grads[i][0][...] = inputs[i].T @ d
+        grads[i][1][...] = d.sum(0)
         if i > 0:
-            d = (d @ p[f"{prefix}.{i}.w"].T) * (1.0 - inputs[i] ** 2)  # tanh' = 1 - tanh^2
+            d = (d @ layers[i][0].T) * (1.0 - inputs[i] ** 2)  # tanh' = 1 - tanh^2
 
 
 class Adam:

@@ -47,6 +47,8 @@ SUMMARIES = {"atari": L(".analysis:atari_summary")}
 
 #: Benchmarks (`repro bench`): name -> (runner, function(cfg, n_steps, scratch_dir) -> dict).
 BENCH = {"ppo": (RUNNERS["ppo"], L(".bench:bench"), L(".bench:peer"))}
+#: Profiles (`repro bench --profile`): name -> (runner, function(cfg) -> {"note", "measures"}).
+PROFILE = {"ppo": (RUNNERS["ppo"], L(".bench:profile"))}
 
 #: Per-run statistics that need several experiments (claims name them with `statistic: {custom: NAME}`).
 STATISTICS = {"normalized_score": L(".analysis:normalized_score_values"),
@@ -60,4 +62,4 @@ STATISTICS = {"normalized_score": L(".analysis:normalized_score_values"),
 #: Multi-task results aggregated over tasks (common/analysis/aggregate.py): name -> function(paper, data_by_exp).
 AGGREGATES = {"table1": L(".analysis:table1_aggregate")}
 
-__all__ = ["RUNNERS", "BENCH", "STATISTICS", "FIGURES", "SUMMARIES", "AGGREGATES"]
+__all__ = ["RUNNERS", "BENCH", "PROFILE", "STATISTICS", "FIGURES", "SUMMARIES", "AGGREGATES"]

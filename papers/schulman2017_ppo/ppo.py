@@ -105,7 +105,8 @@ def surrogate(cfg: PPOConfig, ratio: np.ndarray, adv: np.ndarray, kl: np.ndarray
     each sample's ratio r_t and (for the penalty objectives) each sample's KL."""
     M = len(ratio)
     if cfg.objective == "clip":  # eq. 7
-        unclipped, clipped = ratio * adv, np.clip(ratio, 1 - eps, 1 + eps) * adv
+        # clip(r, 1-eps, 1+eps) as np.clip computes it, without its Python-level overhead (320 calls an iteration)
+        unclipped, clipped = ratio * adv, np.minimum(np.maximum(ratio, 1 - eps), 1 + eps) * adv
         # the min follows r_t A_t wherever that term is the smaller one (or equal, inside the clip range);
         # where the clipped term is smaller, it is constant in theta and passes no gradient
         d_ratio = np.where(unclipped <= clipped, -adv / M, 0.0)
