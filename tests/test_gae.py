@@ -258,6 +258,11 @@ def test_curves_sweep_and_report_end_to_end(results_root, capsys):
 
     assert cli.main(["sweep", PAPER, "fig2_curves", "--budget", "quick", "--launcher", "local"]) == 0
     assert "failed 0" in capsys.readouterr().out
+    # the grid's gamma = 0.99 row: the claims' runs and the heat map's
+    row = [f"gamma0.99__{v}" for v in ("lambda0", "lambda0.68", "lambda0.96", "lambda1", "no_vf")]
+    assert cli.main(["sweep", PAPER, "fig2_cartpole", "--budget", "quick", "--launcher", "local",
+                     *(a for v in row for a in ("--variant", v))]) == 0
+    assert "failed 0" in capsys.readouterr().out
     assert cli.main(["report", PAPER]) == 0
     readme = (results_root / PAPER / "README.md").read_text()
     assert "fig2_fastest_lambda_at_gamma_0.99" in readme and "reduced budget" in readme
