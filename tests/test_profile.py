@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from common.platform.bench import run_profile
+from common.platform.bench import format_profile, run_profile
 from common.platform.errors import ReproError
 from common.rl import peers
 
@@ -41,7 +41,7 @@ def test_sac_v2_update_flops_match_hand_count(results_root):
 
 def test_dqn_2013_update_flops_match_hand_count(results_root):
     b = 2
-    r = run_profile("mnih2013_dqn", "table1", "Breakout", overrides={"batch_size": b})
+    r = run_profile("mnih2013_dqn", "table1", "Breakout", overrides={"batch_size": b, "torch_threads": 1})
     conv1 = 2 * b * 16 * 20 * 20 * (4 * 8 * 8)   # 16 8x8 stride-4 filters: 84x84 -> 20x20
     conv2 = 2 * b * 32 * 9 * 9 * (16 * 4 * 4)    # 32 4x4 stride-2 filters: 20x20 -> 9x9
     fc, out = linear_flops(b, 32 * 9 * 9, 256), linear_flops(b, 256, 4)
@@ -49,7 +49,21 @@ def test_dqn_2013_update_flops_match_hand_count(results_root):
     # the target's forward on s' (the online network itself in 2013), the online forward on s, its weight gradients,
     # and its input gradients above the first layer (the frames need none)
     expected = forward + forward + forward + (forward - conv1)
-    assert r["measures"]["update_gflop"] * 1e9 == pytest.approx(expected, rel=1e-12)
+    m = r["measures"]
+    assert m["update_gflop"] * 1e9 == pytest.approx(expected, rel=1e-12)
+    # the floor: the same convolutions (forward, input and weight gradients) and matrix products, run bare
+    assert m["matmul_floor_same_shapes_gflop"] * 1e9 == pytest.approx(expected, rel=1e-12)
+    assert m["matmul_floor_same_shapes_ms_float32"] > 0 and m["floor_share_reached_float32"] > 0
+    assert all(m[f"phase_ms_{k}"] > 0 for k in ("forward", "backward", "optimizer"))
+    assert all(m[f"speedup_{k}"] > 0 for k in ("bfloat16_autocast", "channels_last", "mkldnn_off"))
+    shown = "\n".join(format_profile(r))
+    wanted = ["update_ms_float32", "matmul_floor_same_shapes_ms_float32", "floor_share_reached_float32"]
+    if peers.available():  # stable-baselines3's update on the same network and batch, timed in the same rounds
+        assert m["peer_update_mflop"] * 1e6 >= expected and m["peer_update_ms_float32"] > 0
+        wanted += ["peer_update_ms_float32", "update_ratio_to_peer", "max_update_ratio_to_peer_at_floor"]
+    assert all(name in shown for name in wanted)
+    saved = json.loads((results_root / "mnih2013_dqn" / "profile.json").read_text())
+    assert saved["table1/Breakout batch_size=2 torch_threads=1"]["measures"] == m
 
 
 def test_profile_where_there_is_none_says_so_and_writes_nothing(results_root):

@@ -230,16 +230,16 @@ def _ale_vec_env(game: str, num_envs: int, seed: int, frame_skip: int, max_episo
     return ALEVecEnv()
 
 
-def dqn(game: str, n_steps: int, *, seed: int = 0, variant: str = "nature2015", num_envs: int = 4,
-        frame_skip: int = 4, learning_starts: int = 2000, replay_size: int = 50_000, batch_size: int = 32,
-        update_every_agent_steps: int = 4, target_update_every_agent_steps: int = 10_000, lr: float = 2.5e-4,
-        rmsprop_decay: float = 0.95, rmsprop_eps: float = 0.01, gamma: float = 0.99,
-        max_episode_frames: int = 108_000, threads: int = 2) -> dict:
+def dqn_model(game: str, *, seed: int = 0, variant: str = "nature2015", num_envs: int = 4, frame_skip: int = 4,
+              learning_starts: int = 2000, replay_size: int = 50_000, batch_size: int = 32,
+              update_every_agent_steps: int = 4, target_update_every_agent_steps: int = 10_000, lr: float = 2.5e-4,
+              rmsprop_decay: float = 0.95, rmsprop_eps: float = 0.01, gamma: float = 0.99,
+              max_episode_frames: int = 108_000, threads: int = 2):
     """stable-baselines3 DQN on `game` through ale-py's native vector environment with this repository's
     preprocessing (`_ale_vec_env`; gymnasium's AtariPreprocessing would need OpenCV), `num_envs` environments; the
     Nature network (`nature2015`) or the 2013 one (`nips2013`, its target refreshed every step: no target network),
     centered RMSProp, batch `batch_size`, one update per `update_every_agent_steps` agent steps, replay
-    `replay_size`. Timed over the `n_steps` agent steps after learning starts."""
+    `replay_size`."""
     import torch
     from stable_baselines3 import DQN
 
@@ -249,15 +249,22 @@ def dqn(game: str, n_steps: int, *, seed: int = 0, variant: str = "nature2015", 
                      "optimizer_kwargs": {"alpha": rmsprop_decay, "eps": rmsprop_eps, "centered": True}}
     if variant == "nips2013":
         policy_kwargs.update(features_extractor_class=_nips2013_extractor(), net_arch=[])
-    model = DQN("CnnPolicy", env, learning_rate=lr, buffer_size=replay_size, learning_starts=learning_starts,
-                batch_size=batch_size, gamma=gamma, train_freq=max(1, update_every_agent_steps // num_envs),
-                gradient_steps=max(1, num_envs // update_every_agent_steps),
-                target_update_interval=target_update_every_agent_steps or num_envs, seed=seed, device="cpu",
-                optimize_memory_usage=False, policy_kwargs=policy_kwargs)
-    timer = _learning_phase_timer(learning_starts)
-    model.learn(total_timesteps=learning_starts + n_steps, callback=timer)
+    return DQN("CnnPolicy", env, learning_rate=lr, buffer_size=replay_size, learning_starts=learning_starts,
+               batch_size=batch_size, gamma=gamma, train_freq=max(1, update_every_agent_steps // num_envs),
+               gradient_steps=max(1, num_envs // update_every_agent_steps),
+               target_update_interval=target_update_every_agent_steps or num_envs, seed=seed, device="cpu",
+               optimize_memory_usage=False, policy_kwargs=policy_kwargs)
+
+
+def dqn(game: str, n_steps: int, *, variant: str = "nature2015", threads: int = 2, **settings) -> dict:
+    """`dqn_model(game, **settings)` timed over the `n_steps` agent steps after learning starts."""
+    import torch
+
+    model = dqn_model(game, variant=variant, threads=threads, **settings)
+    timer = _learning_phase_timer(model.learning_starts)
+    model.learn(total_timesteps=model.learning_starts + n_steps, callback=timer)
     seconds = time.perf_counter() - timer.started
-    env.close()
+    model.get_env().close()
     return _result(f"DQN ({variant} network)", n_steps, seconds, torch.get_num_threads())
 
 

@@ -48,6 +48,16 @@ def bench(cfg: DQNConfig, n_steps: int, scratch: Path, environment: bool = True,
     return out
 
 
+def peer_settings(cfg: DQNConfig) -> dict:
+    """stable-baselines3 DQN's settings matching this run's (common/rl/peers.py `dqn_model`)."""
+    target = cfg.target_update_every_agent_steps or cfg.target_update_every_updates * cfg.update_every_agent_steps
+    return dict(seed=cfg.seed, variant=cfg.variant, num_envs=cfg.num_envs, frame_skip=cfg.frame_skip,
+                learning_starts=WARMUP, replay_size=REPLAY, batch_size=cfg.batch_size,
+                update_every_agent_steps=cfg.update_every_agent_steps, target_update_every_agent_steps=target,
+                lr=cfg.lr, rmsprop_decay=cfg.rmsprop_decay, rmsprop_eps=cfg.rmsprop_eps, gamma=cfg.gamma,
+                max_episode_frames=cfg.max_episode_frames, threads=cfg.torch_threads)
+
+
 def peer(cfg: DQNConfig, n_steps: int) -> dict | None:
     """stable-baselines3 DQN with this run's network, environments, preprocessing, replay ratio, RMSProp and torch
     threads, timed over its learning phase after the same warm-up; None for the Toy task."""
@@ -55,23 +65,30 @@ def peer(cfg: DQNConfig, n_steps: int) -> dict | None:
 
     if cfg.game == "Toy":
         return None
-    target = cfg.target_update_every_agent_steps or cfg.target_update_every_updates * cfg.update_every_agent_steps
-    return peers.dqn(cfg.game, n_steps, seed=cfg.seed, variant=cfg.variant, num_envs=cfg.num_envs,
-                     frame_skip=cfg.frame_skip, learning_starts=WARMUP, replay_size=REPLAY, batch_size=cfg.batch_size,
-                     update_every_agent_steps=cfg.update_every_agent_steps, target_update_every_agent_steps=target,
-                     lr=cfg.lr, rmsprop_decay=cfg.rmsprop_decay, rmsprop_eps=cfg.rmsprop_eps, gamma=cfg.gamma,
-                     max_episode_frames=cfg.max_episode_frames, threads=cfg.torch_threads)
+    return peers.dqn(cfg.game, n_steps, **peer_settings(cfg))
+
+
+#: Agent steps of random play that fill stable-baselines3's replay before the profile times its update.
+PEER_FILL = 256
 
 
 def profile(cfg: DQNConfig) -> dict:
-    """Where one minibatch update's time goes: ms per update in fp32, under bf16 autocast and with channels-last
-    memory, and its FLOPs (forward and backward of the online network, the target's forward). Random frames and
-    transitions of the paper's shapes: the arithmetic of an update does not depend on the data."""
+    """Where one minibatch update's time goes: ms per update in fp32, its phases (forward, backward, optimizer), its
+    FLOPs (forward and backward of the online network, the target's forward) and the profiler's time shares; the
+    floor of its own convolutions and matrix products timed bare at their shapes, in turn with the update and with
+    stable-baselines3's DQN update on a minibatch of the same size (common/offpolicy/speed.py `update_profile`):
+    the share of the floor reached and the most any update doing this arithmetic could gain over the peer's; and
+    the levers on the update, timed in turn with it in the same rounds: bf16 autocast, channels-last memory,
+    oneDNN (mkldnn) convolutions switched off. Random frames and transitions of the paper's shapes: the arithmetic
+    of an update does not depend on the data."""
     import torch
 
-    from common.platform.bench import counted_flops, ms_per_call, time_shares
+    from common.offpolicy.speed import update_profile
+    from common.platform.bench import (alternating_ms, counted_flops, matmul_floor_call, recorded_matmuls,
+                                       time_shares)
+    from common.rl import peers
 
-    from .dqn import QNetwork, gradient_step, rmsprop
+    from .dqn import QNetwork, gradient_step, rmsprop, td_loss
 
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
@@ -87,20 +104,37 @@ def profile(cfg: DQNConfig) -> dict:
         if channels_last:
             net, target = net.to(memory_format=torch.channels_last), target.to(memory_format=torch.channels_last)
         opt = rmsprop(cfg, net)
-        return lambda: gradient_step(cfg, net, target, opt, *batch)
+        return net, target, opt, (lambda: gradient_step(cfg, net, target, opt, *batch))
 
-    fp32 = make()
+    net, target, opt, fp32 = make()
 
     def bf16():
         with torch.autocast("cpu", dtype=torch.bfloat16):
             return fp32()
 
-    measures = {"update_ms_float32": ms_per_call(fp32, calls=20), "update_ms_bfloat16_autocast": ms_per_call(bf16, calls=20),
-                "update_ms_channels_last": ms_per_call(make(channels_last=True), calls=20),
-                "update_gflop": counted_flops(fp32) / 1e9}
+    def mkldnn_off():
+        with torch.backends.mkldnn.flags(enabled=False):
+            return fp32()
+
+    peer_update = None
+    if peers.available() and cfg.game != "Toy":  # stable-baselines3's update with the same settings and batch
+        peer_update = peers.update_call(peers.dqn_model(cfg.game, **{
+            **peer_settings(cfg), "learning_starts": max(PEER_FILL, b), "replay_size": max(PEER_FILL, b)}))
+    measures = update_profile(fp32, lambda: td_loss(cfg, net, target, *batch), [opt], None, {}, peer_update)
+    measures.pop("phase_ms_target_average")  # the target is copied by the loop, every few thousand updates
+    measures["update_gflop"] = counted_flops(fp32) / 1e9
+    measures["matmul_floor_same_shapes_gflop"] = counted_flops(matmul_floor_call(recorded_matmuls(fp32))) / 1e9
+    levers = {"float32": fp32, "bfloat16_autocast": bf16, "channels_last": make(channels_last=True)[3],
+              "mkldnn_off": mkldnn_off}
+    times = {k: np.array(v) for k, v in alternating_ms(levers, calls=5, rounds=5).items()}
+    for name in list(levers)[1:]:
+        measures[f"update_ms_{name}"] = float(np.median(times[name]))
+        measures[f"speedup_{name}"] = float(np.median(times["float32"] / times[name]))
     shares = time_shares(fp32, calls=10, groups={"convolution": ("conv",), "matmul": ("mm", "linear"),
                                                  "optimizer": ("_foreach", "rmsprop", "addcdiv", "addcmul")})
     measures.update({f"time_share_{k}_float32": v for k, v in shares.items()})
     return {"measures": measures,
             "note": f"DQN {cfg.variant} network, batch {b}, {cfg.torch_threads} torch thread(s), Breakout's 4 actions; "
-                    "one minibatch update (gradient_step)"}
+                    "one minibatch update (gradient_step); same-shapes floor = its own convolutions and matrix "
+                    "products timed bare, in turn with it and with stable-baselines3's update (peer); speedup = "
+                    "float32 time / the lever's, same rounds"}

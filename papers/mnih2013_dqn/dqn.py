@@ -166,9 +166,9 @@ def rmsprop(cfg: DQNConfig, net: QNetwork) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(net.parameters(), lr=cfg.lr, alpha=cfg.rmsprop_decay, eps=cfg.rmsprop_eps, centered=True)
 
 
-def gradient_step(cfg: DQNConfig, net: QNetwork, target: QNetwork, opt, s, a, r, s2, t) -> torch.Tensor:
-    """One update on a minibatch (numpy arrays from the replay): targets from `target` (the online network itself
-    in 2013), squared error (2013) or Huber loss (2015). Returns the loss, detached, without .item()."""
+def td_loss(cfg: DQNConfig, net: QNetwork, target: QNetwork, s, a, r, s2, t) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss of a minibatch (numpy arrays from the replay) and its per-sample mean, detached: targets from
+    `target` (the online network itself in 2013), squared error (2013) or Huber loss (2015)."""
     dev = module_device(net)
     s, a, r, t, s2 = (torch.from_numpy(x).to(dev, non_blocking=True) for x in (s, a, r, t, s2))
     with torch.no_grad():
@@ -182,6 +182,12 @@ def gradient_step(cfg: DQNConfig, net: QNetwork, target: QNetwork, opt, s, a, r,
     else:
         loss = F.mse_loss(q_sa, y) if cfg.variant == "nips2013" else F.smooth_l1_loss(q_sa, y)
         mean_loss = loss.detach()
+    return loss, mean_loss
+
+
+def gradient_step(cfg: DQNConfig, net: QNetwork, target: QNetwork, opt, s, a, r, s2, t) -> torch.Tensor:
+    """One update on a minibatch (`td_loss`). Returns the loss, detached, without .item()."""
+    loss, mean_loss = td_loss(cfg, net, target, s, a, r, s2, t)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
