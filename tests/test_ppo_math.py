@@ -337,3 +337,17 @@ def test_mlp_backward_with_cached_views_equals_name_lookups():
         if i > 0:
             d = (d @ p[f"v.{i}.w"].T) * (1.0 - inputs[i] ** 2)
     assert all(p.g(name).tobytes() == want[name].tobytes() for name in want)
+
+
+def test_a_batch_is_counted_into_the_run_state_and_a_non_finite_return_is_an_error():
+    from common.onpolicy.rollout import record_batch
+    from common.platform.finite import NonFiniteError
+
+    state = {"steps": 100, "episodes": []}
+    batch = {"rew": np.ones(5), "returns": np.array([2.0, 3.0]), "lengths": np.array([2, 3])}
+    where, row = record_batch(state, batch, iteration=4)
+    assert state["steps"] == 105 and where == "iteration 4 (env step 105)"
+    assert state["episodes"] == [(4, 105, 2.0, 2), (4, 105, 3.0, 3)]
+    assert row == {"iteration": 4, "env_step": 105, "mean_return": 2.5, "episodes": 2, "mean_length": 2.5}
+    with pytest.raises(NonFiniteError, match="episode return"):
+        record_batch(state, {**batch, "returns": np.array([np.nan, 1.0])}, iteration=5)

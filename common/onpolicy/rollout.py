@@ -3,7 +3,7 @@
 `run_gaussian_policy`: a diagonal-Gaussian policy for T timesteps (PPO's Algorithm 1, "run policy pi_theta_old in
 environment for T timesteps"), the loop PPO and its Figure 3 comparisons share, episodes crossing batch boundaries.
 `sample_trajectories`: whole trajectories until a batch has enough steps (or a number of episodes), the batches of
-GAE's gymnasium tasks and of GAIL, laid end to end.
+GAE's gymnasium tasks and of GAIL, laid end to end; `record_batch` counts such a batch into a run's state.
 
 In `run_gaussian_policy` each action is the policy mean plus std times a standard normal draw; the value of the
 observation is kept for GAE. An episode that ends by the time limit (truncated, not terminated) may bootstrap: its
@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from common.platform.finite import check_finite
+from common.platform.finite import check_finite, finite_mean
 
 
 @dataclass
@@ -97,3 +97,19 @@ def sample_trajectories(env, act: Callable[[np.ndarray], np.ndarray], *, min_ste
         lengths.append(length)
     return {"obs": np.array(obs_l, dtype=float), "act": np.array(act_l), "rew": np.array(rew_l), "t": np.array(t_l),
             "end": np.array(end_l, bool), "returns": np.array(returns), "lengths": np.array(lengths)}
+
+
+def record_batch(state: dict, batch: dict, iteration: int) -> tuple[str, dict]:
+    """Counts a batch of `sample_trajectories` into a run's state: its steps into `state["steps"]`, each trajectory
+    into `state["episodes"]` as (iteration, env step after the batch, return, length), every return checked finite.
+    Returns where the batch stands (for error messages) and the iteration's row so far: iteration, env step, the mean
+    return, the number of trajectories and their mean length."""
+    state["steps"] += len(batch["rew"])
+    where = f"iteration {iteration} (env step {state['steps']:,})"
+    for ret, length in zip(batch["returns"], batch["lengths"]):
+        check_finite("episode return", float(ret), where)
+        state["episodes"].append((iteration, state["steps"], float(ret), int(length)))
+    row = {"iteration": iteration, "env_step": state["steps"],
+           "mean_return": finite_mean("mean episode return", batch["returns"], where),
+           "episodes": len(batch["returns"]), "mean_length": float(np.mean(batch["lengths"]))}
+    return where, row

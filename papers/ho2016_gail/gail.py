@@ -35,9 +35,9 @@ import numpy as np
 import pandas as pd
 
 from common.onpolicy import categorical_log_prob, discounted_returns, gae, gaussian_entropy, gaussian_log_prob, softmax
-from common.onpolicy.rollout import sample_trajectories
+from common.onpolicy.rollout import record_batch, sample_trajectories
 from common.onpolicy.trpo import fit_value_trust_region, trpo_step
-from common.platform.finite import check_finite, finite_mean
+from common.platform.finite import check_finite
 from common.rl.agents import save_agent
 from common.rl.envs import RunningMeanStd, make_env
 from common.rl.npmlp import Adam, Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
@@ -356,18 +356,10 @@ def run_gail(cfg: GAILConfig, ctx) -> dict[str, pd.DataFrame]:
                        unit="iterations")
     for iteration in range(state["iteration"], cfg.iterations):
         batch = sample(env, policy, norm, cfg.batch_steps, rng)  # tau_i ~ pi_theta_i
-        n_steps = len(batch["rew"])
-        state["steps"] += n_steps
-        where = f"iteration {iteration} (env step {state['steps']:,})"
-        for ret, length in zip(batch["returns"], batch["lengths"]):
-            check_finite("episode return", float(ret), where)
-            state["episodes"].append((iteration, state["steps"], float(ret), int(length)))
-        row = {"iteration": iteration, "env_step": state["steps"],
-               "mean_return": finite_mean("mean episode return", batch["returns"], where),
-               "episodes": len(batch["returns"]), "mean_length": float(np.mean(batch["lengths"]))}
+        where, row = record_batch(state, batch, iteration)
         row.update(learn(cfg, policy, vf, norm, cost_model, batch, where))
         state["iterations"].append(row)
-        ctx.count(n_steps, "env-steps")
+        ctx.count(len(batch["rew"]), "env-steps")
         state["iteration"] = iteration + 1
         bar.update(1)
         if iteration + 1 < cfg.iterations:

@@ -48,7 +48,7 @@ from common.rl.envs import MUJOCO_V5, MUJOCO_V5_EXTRA, RunningMeanStd, make_env,
 from common.rl.npmlp import Params, mlp_forward, mlp_shapes, normc_init
 from common.onpolicy import (discounted_returns, fit_value_trust_region, gae, gaussian_entropy,
                              time_dependent_baseline, trpo_step)
-from common.onpolicy.rollout import sample_trajectories
+from common.onpolicy.rollout import record_batch, sample_trajectories
 
 BASELINES = ("value_function", "time")  # GAE with V_phi | "No VF": the time-dependent batch-average baseline
 ENVS = (CARTPOLE,) + MUJOCO_V5 + MUJOCO_V5_EXTRA
@@ -222,15 +222,8 @@ def run_gae(cfg: GAEConfig, ctx) -> dict[str, pd.DataFrame]:
     for iteration in range(state["iteration"], cfg.iterations + 1):
         # -- simulate the current policy (Algorithm 1) -----------------------------------------------------------
         batch = sample_cartpole(cfg, policy, rms, rng) if cartpole else sample_env(cfg, env, policy, rms, rng)
+        where, row = record_batch(state, batch, iteration)
         n_steps = len(batch["rew"])
-        state["steps"] += n_steps
-        where = f"iteration {iteration} (env step {state['steps']:,})"
-        for ret, length in zip(batch["returns"], batch["lengths"]):
-            check_finite("episode return", float(ret), where)
-            state["episodes"].append((iteration, state["steps"], float(ret), int(length)))
-        mean_return = finite_mean("mean episode return", batch["returns"], where)
-        row = {"iteration": iteration, "env_step": state["steps"], "mean_return": mean_return,
-               "episodes": len(batch["returns"]), "mean_length": float(np.mean(batch["lengths"]))}
         if iteration == cfg.iterations:  # the final policy's batch: recorded, not learned from
             state["iterations"].append({**row, **{k: 0.0 for k in STEP_COLUMNS}})
             state["iteration"] = iteration + 1
