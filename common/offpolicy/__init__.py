@@ -4,8 +4,10 @@
     capacity, with its state for checkpoints (DDPG Algorithm 1 "replay buffer R"; SAC Algorithm 1 "D");
   - `targets`: the soft (Polyak) target update theta' <- tau theta + (1 - tau) theta' (DDPG Algorithm 1; SAC Table 1,
     tau = 0.005), one fused in-place operation over all of a network's tensors;
-  - `loop`: the evaluation rollout of a deterministic policy (the papers' evaluation: no exploration noise), and
-    the check that names the first non-finite loss of an evaluation period's updates;
+  - `loop`: the loop's setup (device, seeds, training and evaluation environments, action bounds), the state every
+    loop checkpoints, one environment step into the replay buffer, the end of a training episode, the run's tables,
+    the evaluation rollout of a deterministic policy (the papers' evaluation: no exploration noise), and the check
+    that names the first non-finite loss of an evaluation period's updates;
   - `update`: the update machinery (minibatch draws, one backward pass over the summed losses, every optimizer's
     step, fused Adam, losses left on the device until an evaluation period ends), and the timing of its phases;
   - `speed` (for `repro bench`): environment-only stepping, the learning phase timed inside its run, and the profile

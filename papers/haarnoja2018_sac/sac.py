@@ -19,8 +19,8 @@ actor differentiates through the critics their weights are detached (no weight g
 backward pass per update, losses kept on the device (common/offpolicy/update.py); acting
 runs the policy in numpy. `matmul_dtype: bfloat16` runs the networks' matmuls in bf16 autocast (fp32 weights).
 
-The replay buffer, the soft target update, the evaluation rollout and the non-finite loss check are shared with
-DDPG (common/offpolicy).
+The replay buffer, the soft target update, the loop's setup, environment steps, episode bookkeeping and checkpointed
+state, the evaluation rollout and the non-finite loss check are shared with DDPG (common/offpolicy).
 """
 from __future__ import annotations
 
@@ -35,12 +35,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.offpolicy import Replay, evaluate, first_nonfinite_loss, polyak_update
+from common.offpolicy.loop import (end_episode, env_step, finish_loop, loop_checkpoint, loop_tables, new_loop_state,
+                                   restore_loop, setup_loop)
 from common.offpolicy.update import adam, gradient_step, learn
 from common.rl.agents import save_agent
-from common.platform.device import to_cpu, torch_device
+from common.platform.device import to_cpu
 from common.platform import validate as check
 from common.platform.finite import EmptyMetricError, MayBeNaN, NonFiniteError, TableRules, check_finite
-from common.rl.envs import CLASSIC, MUJOCO_V5, make_env, restore_env_state, save_env_state
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # clamp of the policy's log standard deviation (reference code)
 
@@ -250,13 +251,7 @@ def save_sac_agent(ctx, cfg: SACConfig, agent: SAC, steps: int, scale: np.ndarra
 # ---- the loop --------------------------------------------------------------------------------------------------
 def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
     validate_sac(cfg)
-    device = torch_device()  # REPRO_DEVICE: cpu unless cuda is asked for
-    torch.set_num_threads(cfg.torch_threads)
-    torch.manual_seed(cfg.seed)
-    env, eval_env = make_env(cfg.env_id, cfg.seed), make_env(cfg.env_id, cfg.seed + 10_000)
-    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
-    scale, center = (high - low) / 2, (high + low) / 2
+    device, env, eval_env, obs_dim, act_dim, low, high, scale, center = setup_loop(cfg)
     agent = SAC(cfg, obs_dim, act_dim, low, high).to(device)
     replay = Replay(min(cfg.replay_size, cfg.total_env_steps), obs_dim, act_dim)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 11]))
@@ -265,26 +260,20 @@ def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
 
     state = ctx.restore()
     if state is None:
-        obs, _ = env.reset(seed=cfg.seed)
-        state = {"step": 0, "ep_return": 0.0, "ep_length": 0, "episodes": [], "evaluations": [], "losses": []}
+        obs, state = new_loop_state(env, cfg.seed)
     else:
         agent.load_state_dict(state["agent"])
         for name in ("critic_opt", "actor_opt") + (("alpha_opt",) if cfg.version == "v2" else ()):
             getattr(agent, name).load_state_dict(state[name])
-        replay.load(state["replay"])
-        rng.bit_generator.state = state["rng"]
         gen.set_state(state["torch_gen"])
-        restore_env_state(env, state["env"])
-        restore_env_state(eval_env, state["eval_env"])
-        obs = state["obs"]
+        obs = restore_loop(state, replay, rng, env, eval_env)
 
     def checkpoint_state() -> dict:  # tensors on the CPU, so that a checkpoint loads on any machine
         check_finite("parameters", agent.state_dict(), f"env step {state['step']:,}")  # when saved, and at the end
         opts = {name: to_cpu(getattr(agent, name).state_dict()) for name in ("critic_opt", "actor_opt")
                 + (("alpha_opt",) if cfg.version == "v2" else ())}
-        return {**state, **opts, "agent": to_cpu(agent.state_dict()), "replay": replay.state(),
-                "rng": rng.bit_generator.state, "torch_gen": gen.get_state(), "env": save_env_state(env),
-                "eval_env": save_env_state(eval_env), "obs": obs}
+        return {**state, **opts, "agent": to_cpu(agent.state_dict()), "torch_gen": gen.get_state(),
+                **loop_checkpoint(replay, rng, env, eval_env, obs)}
 
     # numpy views of the actor's weights: the optimizer updates them in place, so acting always sees the latest
     # (on a GPU, a copy refreshed after every update instead)
@@ -300,18 +289,11 @@ def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
             action = rng.uniform(low, high)
         else:
             action = np_policy_mean(weights, obs, act_dim, scale, center, rng.standard_normal(act_dim))
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        replay.add(obs, action, reward, next_obs, terminated)  # a time-limit end is not terminal: bootstrap
-        state["ep_return"] += reward
-        state["ep_length"] += 1
-        obs = next_obs
-        if terminated or truncated:
+        obs, episode_ended = env_step(env, replay, state, obs, action)
+        if episode_ended:
             if not math.isfinite(state["ep_return"]):  # name the update where it began, if one did
                 check_losses(pending_losses, step + 1 - len(pending_losses) // cfg.updates_per_step, cfg)
-            check_finite("episode return", state["ep_return"], f"env step {step + 1:,}")
-            state["episodes"].append((step + 1, state["ep_return"], state["ep_length"]))
-            state["ep_return"], state["ep_length"] = 0.0, 0
-            obs, _ = env.reset()
+            obs = end_episode(env, state, step + 1)
         if step + 1 >= cfg.learning_starts:
             learn(agent.update, replay, rng, cfg.batch_size, cfg.updates_per_step, device, pending_losses,
                   noise=lambda: torch.randn((2, cfg.batch_size, act_dim), generator=gen).to(device).unbind())
@@ -338,11 +320,6 @@ def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
             bar.update(cfg.eval_every_steps)
             ctx.maybe_checkpoint(checkpoint_state)  # at evaluation boundaries only: nothing pending is lost
         ctx.count(1, "env-steps")
-    state["step"] = cfg.total_env_steps
-    bar.close()
-    check_finite("parameters", agent.state_dict(), f"the end of training (env step {cfg.total_env_steps:,})")
+    finish_loop(state, bar, agent, cfg.total_env_steps)
     save_sac_agent(ctx, cfg, agent, cfg.total_env_steps, scale, center, replay=replay if cfg.save_replay else None)
-    episodes = pd.DataFrame(state["episodes"], columns=["env_step", "episode_return", "episode_length"])
-    evals = pd.DataFrame(state["evaluations"], columns=["env_step", "eval_return", "q_loss", "pi_loss",
-                                                        "alpha_or_v_loss", "alpha"])
-    return {"episodes": episodes.assign(seed=cfg.seed), "evaluations": evals.assign(seed=cfg.seed)}
+    return loop_tables(state, cfg.seed, ["env_step", "eval_return", *LOSS_COLUMNS])

@@ -33,12 +33,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.offpolicy import Replay, evaluate, first_nonfinite_loss, polyak_update
+from common.offpolicy.loop import (end_episode, env_step, finish_loop, loop_checkpoint, loop_tables, new_loop_state,
+                                   restore_loop, setup_loop)
 from common.offpolicy.policies import deterministic_actor as np_actor
 from common.offpolicy.update import adam, gradient_step, learn
-from common.platform.device import to_cpu, torch_device
+from common.platform.device import to_cpu
 from common.platform.finite import EmptyMetricError, NonFiniteError, check_finite
 from common.rl.agents import save_agent
-from common.rl.envs import make_env, restore_env_state, save_env_state
 
 from .ddpg_config import LOSS_COLUMNS, TABLES, DDPGConfig, validate_ddpg  # noqa: F401 (re-exported)
 
@@ -236,13 +237,7 @@ def save_ddpg_agent(ctx, cfg: DDPGConfig, agent: DDPG, steps: int, scale: np.nda
 # ---- the loop --------------------------------------------------------------------------------------------------
 def run_ddpg(cfg: DDPGConfig, ctx) -> dict[str, pd.DataFrame]:
     validate_ddpg(cfg)
-    device = torch_device()  # REPRO_DEVICE: cpu unless cuda is asked for
-    torch.set_num_threads(cfg.torch_threads)
-    torch.manual_seed(cfg.seed)
-    env, eval_env = make_env(cfg.env_id, cfg.seed), make_env(cfg.env_id, cfg.seed + 10_000)
-    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
-    scale, center = (high - low) / 2, (high + low) / 2
+    device, env, eval_env, obs_dim, act_dim, low, high, scale, center = setup_loop(cfg)
     agent = DDPG(cfg, obs_dim, act_dim).to(device)
     replay = Replay(min(cfg.replay_size, cfg.total_env_steps), obs_dim, act_dim)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 13]))
@@ -250,25 +245,19 @@ def run_ddpg(cfg: DDPGConfig, ctx) -> dict[str, pd.DataFrame]:
 
     state = ctx.restore()
     if state is None:
-        obs, _ = env.reset(seed=cfg.seed)
-        state = {"step": 0, "ep_return": 0.0, "ep_length": 0, "episodes": [], "evaluations": []}
+        obs, state = new_loop_state(env, cfg.seed)
     else:
         agent.load_state_dict(state["agent"])
         agent.critic_opt.load_state_dict(state["critic_opt"])
         agent.actor_opt.load_state_dict(state["actor_opt"])
-        replay.load(state["replay"])
-        rng.bit_generator.state = state["rng"]
         ou.x = state["ou"]
-        restore_env_state(env, state["env"])
-        restore_env_state(eval_env, state["eval_env"])
-        obs = state["obs"]
+        obs = restore_loop(state, replay, rng, env, eval_env)
 
     def checkpoint_state() -> dict:  # tensors on the CPU, so that a checkpoint loads on any machine
         check_finite("parameters", agent.state_dict(), f"env step {state['step']:,}")
         return {**state, "agent": to_cpu(agent.state_dict()), "critic_opt": to_cpu(agent.critic_opt.state_dict()),
-                "actor_opt": to_cpu(agent.actor_opt.state_dict()), "replay": replay.state(),
-                "rng": rng.bit_generator.state, "ou": ou.x.copy(), "env": save_env_state(env),
-                "eval_env": save_env_state(eval_env), "obs": obs}
+                "actor_opt": to_cpu(agent.actor_opt.state_dict()), "ou": ou.x.copy(),
+                **loop_checkpoint(replay, rng, env, eval_env, obs)}
 
     weights = actor_arrays(agent.actor)  # views on the CPU; on a GPU a copy refreshed after every update
     pending_losses: list = []
@@ -279,16 +268,9 @@ def run_ddpg(cfg: DDPGConfig, ctx) -> dict[str, pd.DataFrame]:
         else:  # a = mu(s) + N, N the exploration noise (Algorithm 1), kept within the bounds
             noise = ou.sample(rng) if cfg.exploration == "ou" else cfg.gaussian_sigma * rng.standard_normal(act_dim)
             action = center + scale * np.clip(np_actor(weights, obs) + noise, -1.0, 1.0)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        replay.add(obs, action, reward, next_obs, terminated)  # a time-limit end is not terminal: bootstrap
-        state["ep_return"] += reward
-        state["ep_length"] += 1
-        obs = next_obs
-        if terminated or truncated:
-            check_finite("episode return", state["ep_return"], f"env step {step + 1:,}")
-            state["episodes"].append((step + 1, state["ep_return"], state["ep_length"]))
-            state["ep_return"], state["ep_length"] = 0.0, 0
-            obs, _ = env.reset()
+        obs, episode_ended = env_step(env, replay, state, obs, action)
+        if episode_ended:
+            obs = end_episode(env, state, step + 1)
             ou.reset()  # a new random process per episode (Algorithm 1)
         if step + 1 >= cfg.learning_starts:
             # one update on a uniform minibatch of N transitions (Algorithm 1)
@@ -320,11 +302,7 @@ def run_ddpg(cfg: DDPGConfig, ctx) -> dict[str, pd.DataFrame]:
             bar.update(cfg.eval_every_steps)
             ctx.maybe_checkpoint(checkpoint_state)  # at evaluation boundaries only: nothing pending is lost
         ctx.count(1, "env-steps")
-    state["step"] = cfg.total_env_steps
-    bar.close()
-    check_finite("parameters", agent.state_dict(), f"the end of training (env step {cfg.total_env_steps:,})")
+    finish_loop(state, bar, agent, cfg.total_env_steps)
     save_ddpg_agent(ctx, cfg, agent, cfg.total_env_steps, scale, center)
-    episodes = pd.DataFrame(state["episodes"], columns=["env_step", "episode_return", "episode_length"])
-    evals = pd.DataFrame(state["evaluations"], columns=["env_step", "eval_return", "eval_discounted_return",
-                                                        "q_estimate", "critic_loss", "actor_loss"])
-    return {"episodes": episodes.assign(seed=cfg.seed), "evaluations": evals.assign(seed=cfg.seed)}
+    return loop_tables(state, cfg.seed, ["env_step", "eval_return", "eval_discounted_return", "q_estimate",
+                                         *LOSS_COLUMNS])
