@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from common.analysis import plotting
+from common.analysis.claim_values import evaluated_runs, paired_run_difference, run_column_statistic
 
 if TYPE_CHECKING:
     from common.analysis.report import ExperimentData
@@ -35,13 +36,8 @@ def per_run(data: ExperimentData, max_step: int | None = None, train_episodes: i
     last-10 deterministic evaluations, the mean of its last `train_episodes` training episodes (stochastic policy),
     and for v2 its learned temperature at the end and how much it still moved (|ln| of the last 10% of evaluations'
     mean alpha over the 10% before's). The claims and the per-run summary both read their numbers here."""
-    ev = data.tables["evaluations"].sort_values("env_step")
-    ep = data.tables["episodes"].sort_values("env_step")
-    if max_step is not None:
-        ev, ep = ev[ev["env_step"] <= max_step], ep[ep["env_step"] <= max_step]
     rows = []
-    for (variant, seed), g in ev.groupby(["variant", "seed"], sort=False):
-        train = ep[(ep["variant"] == variant) & (ep["seed"] == seed)]["episode_return"]
+    for variant, seed, g, train in evaluated_runs(data, max_step):
         alpha = g["alpha"].dropna().to_numpy() if data.configs[variant]["version"] == "v2" else np.array([])
         rows.append({"variant": variant, "seed": seed, "env steps": g["env_step"].iloc[-1], "evaluations": len(g),
                      BEST: g["eval_return"].max(), LAST_EVAL: _last(g["eval_return"]),
@@ -51,49 +47,18 @@ def per_run(data: ExperimentData, max_step: int | None = None, train_episodes: i
                                        ALPHA_END, ALPHA_DRIFT])
 
 
-def _claim_runs(claim, data_by_exp, column: str) -> np.ndarray:
-    """The claim's variant's runs, by seed: `column` of `per_run` within the claim's `max_step` (if it names one)."""
-    data = data_by_exp.get(claim.experiment)
-    if data is None:
-        return np.array([])
-    runs = per_run(data, claim.statistic.get("max_step"), claim.statistic.get("episodes", 10))
-    runs = runs[runs["variant"] == claim.statistic["variant"]].sort_values("seed")
-    return runs[column].dropna().to_numpy()
-
-
-def max_eval_values(claim, data_by_exp) -> np.ndarray:
-    """Per run: the best evaluation return within the first `max_step` steps (TD3 Table 1's "max average return")."""
-    return _claim_runs(claim, data_by_exp, BEST)
-
-
-def final_eval_values(claim, data_by_exp) -> np.ndarray:
-    """Per run: the mean of its last 10 evaluation returns (within the first `max_step` steps, if given)."""
-    return _claim_runs(claim, data_by_exp, LAST_EVAL)
-
-
-def final_train_values(claim, data_by_exp) -> np.ndarray:
-    """Per run: the mean return of its last `episodes` training episodes (stochastic policy) that ended within the
-    first `max_step` steps: the measure of CleanRL's published table, which reports training returns."""
-    return _claim_runs(claim, data_by_exp, LAST_TRAIN)
-
-
-def alpha_drift_values(claim, data_by_exp) -> np.ndarray:
-    """Per run: |ln(mean alpha over the last 10% of evaluations / mean alpha over the 10% before)|; 0 means the
-    learned temperature no longer moves, ln 2 a change by a factor of 2. Runs with too few evaluations are left out."""
-    return _claim_runs(claim, data_by_exp, ALPHA_DRIFT)
+# Claim statistics (`custom:` in claims.yaml): per run of the claim's variant, by seed, within the claim's `max_step`
+max_eval_values = run_column_statistic(per_run, BEST)  # TD3 Table 1's "max average return"
+final_eval_values = run_column_statistic(per_run, LAST_EVAL)
+final_train_values = run_column_statistic(per_run, LAST_TRAIN)  # CleanRL's published table reports training returns
+alpha_drift_values = run_column_statistic(per_run, ALPHA_DRIFT)  # runs with too few evaluations are left out (NaN)
 
 
 def v2_minus_v1_values(claim, data_by_exp) -> np.ndarray:
     """Per seed: v2's final evaluation return minus v1's on the same task and seed (paired), over whole runs."""
-    data = data_by_exp.get(claim.experiment)
-    if data is None:
-        return np.array([])
     env = claim.statistic["env"]
-    final = per_run(data).pivot(index="seed", columns="variant", values=LAST_EVAL)  # rows sorted by seed
     v1, v2 = ("v1", "v2") if env is None else (f"v1__{env}", f"v2__{env}")
-    if v1 not in final or v2 not in final:
-        return np.array([])
-    return (final[v2] - final[v1]).dropna().to_numpy()  # seeds with both versions
+    return paired_run_difference(claim, data_by_exp, per_run, LAST_EVAL, v2, v1)  # seeds with both versions
 
 
 def run_summary(experiment, data: ExperimentData) -> pd.DataFrame:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from common.analysis import plotting
+from common.analysis.claim_values import evaluated_runs, paired_run_difference, run_column_statistic
 
 if TYPE_CHECKING:
     from common.analysis.report import ExperimentData
@@ -40,13 +41,8 @@ def per_run(data: ExperimentData, max_step: int | None = None, train_episodes: i
     evaluations (no exploration noise), the mean of its last `train_episodes` training episodes (with noise), and the
     relative bias of its critic's Q(s0, mu(s0)) against the discounted return observed from s0 over its last 10
     evaluations. The claims and the per-run summary read their numbers here."""
-    ev = data.tables["evaluations"].sort_values("env_step")
-    ep = data.tables["episodes"].sort_values("env_step")
-    if max_step is not None:
-        ev, ep = ev[ev["env_step"] <= max_step], ep[ep["env_step"] <= max_step]
     rows = []
-    for (variant, seed), g in ev.groupby(["variant", "seed"], sort=False):
-        train = ep[(ep["variant"] == variant) & (ep["seed"] == seed)]["episode_return"]
+    for variant, seed, g, train in evaluated_runs(data, max_step):
         tail = g.tail(10)
         rows.append({"variant": variant, "seed": seed, "env steps": g["env_step"].iloc[-1], "evaluations": len(g),
                      BEST: g["eval_return"].max(), LAST_EVAL: tail["eval_return"].mean(),
@@ -56,41 +52,17 @@ def per_run(data: ExperimentData, max_step: int | None = None, train_episodes: i
                                        Q_BIAS])
 
 
-def _claim_runs(claim, data_by_exp, column: str) -> np.ndarray:
-    data = data_by_exp.get(claim.experiment)
-    if data is None:
-        return np.array([])
-    runs = per_run(data, claim.statistic.get("max_step"))
-    runs = runs[runs["variant"] == claim.statistic["variant"]].sort_values("seed")
-    return runs[column].dropna().to_numpy()
-
-
-def max_eval_values(claim, data_by_exp) -> np.ndarray:
-    """Per run: its best evaluation within the first `max_step` steps (TD3 Table 1's "max average return")."""
-    return _claim_runs(claim, data_by_exp, BEST)
-
-
-def final_eval_values(claim, data_by_exp) -> np.ndarray:
-    """Per run: the mean of its last 10 evaluations (within the first `max_step` steps, if given)."""
-    return _claim_runs(claim, data_by_exp, LAST_EVAL)
-
-
-def q_bias_values(claim, data_by_exp) -> np.ndarray:
-    """Per run: |mean(Q - G)| / mean(|G|) over its last 10 evaluations (Figure 3's accuracy, as one number)."""
-    return _claim_runs(claim, data_by_exp, Q_BIAS)
+# Claim statistics (`custom:` in claims.yaml): per run of the claim's variant, by seed, within the claim's `max_step`
+max_eval_values = run_column_statistic(per_run, BEST)  # TD3 Table 1's "max average return"
+final_eval_values = run_column_statistic(per_run, LAST_EVAL)
+q_bias_values = run_column_statistic(per_run, Q_BIAS)  # Figure 3's accuracy, as one number
 
 
 def paired_gain_values(claim, data_by_exp) -> np.ndarray:
     """Per seed: the last-10-evaluation mean of the first of `variants` minus that of the second on the same seed
     (Figure 2: with the target network minus without); seeds missing either are left out."""
-    data = data_by_exp.get(claim.experiment)
-    if data is None:
-        return np.array([])
-    final = per_run(data).pivot(index="seed", columns="variant", values=LAST_EVAL)
-    a, b = claim.statistic["variants"]
-    if a not in final or b not in final:
-        return np.array([])
-    return (final[a] - final[b]).dropna().to_numpy()
+    first, second = claim.statistic["variants"]
+    return paired_run_difference(claim, data_by_exp, per_run, LAST_EVAL, first, second)
 
 
 def run_summary(experiment, data: ExperimentData) -> pd.DataFrame:

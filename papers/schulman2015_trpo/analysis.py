@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from common.analysis.claim_values import last_episodes_mean_values
+
 
 def final_returns(iterations: pd.DataFrame, last: int) -> pd.DataFrame:
     """One row per run (variant, seed): the mean over its last `last` policy iterations of each iteration's mean
@@ -67,9 +69,4 @@ LAST_GAMES = 100
 def atari_score_values(claim, data_by_exp) -> np.ndarray:
     """Claims statistic for Table 1: per run of one game, the mean (unclipped) score of its last 100 games (the
     paper does not say how its scores were computed: README)."""
-    data = data_by_exp.get(claim.experiment)
-    if data is None:
-        return np.array([])
-    ep = data.tables["episodes"]
-    ep = ep[ep["variant"] == claim.statistic["variant"]].sort_values("agent_step")
-    return ep.groupby("seed")["episode_return"].apply(lambda x: x.tail(LAST_GAMES).mean()).to_numpy()
+    return last_episodes_mean_values(claim, data_by_exp, LAST_GAMES, "agent_step")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from common.analysis.claim_values import last_episodes_mean_values
+
 LAST_EPISODES = 100  # "average total reward of the last 100 episodes" (Table 1 caption)
 
 
@@ -54,12 +56,7 @@ def final_return_values(claim, data_by_exp) -> np.ndarray:
 
 def atari_last100_values(claim, data_by_exp) -> np.ndarray:
     """Claims statistic: per run of one game, the mean unclipped return of its last 100 episodes (Table 6)."""
-    data = data_by_exp.get(claim.experiment)
-    if data is None:
-        return np.array([])
-    ep = data.tables["episodes"]
-    ep = ep[ep["variant"] == claim.statistic["variant"]].sort_values("agent_step")
-    return ep.groupby("seed")["episode_return"].apply(lambda x: x.tail(LAST_EPISODES).mean()).to_numpy()
+    return last_episodes_mean_values(claim, data_by_exp, LAST_EPISODES, "agent_step")
 
 
 def atari_summary(experiment, data) -> pd.DataFrame:
