@@ -55,57 +55,52 @@ def _gae(row) -> bool:
     return row["baseline"] == "value_function"
 
 
-def best_region_values(claim, data_by_exp) -> np.ndarray:
-    """Per seed: the mean return after the last update over the cells with gamma in [0.96, 0.99] and lambda in
-    [0.92, 0.99], minus the mean over every other (gamma, lambda) cell of the grid (No VF left out)."""
+def _cells_difference(claim, data_by_exp, value: str, in_a, in_b) -> np.ndarray:
+    """`_group_difference` of `value` over the cells of the claim's experiment (empty if it has no complete run)."""
     data = data_by_exp.get(claim.experiment)
     if data is None:
         return np.array([])
-    cells = cell_table(data)
+    return _group_difference(cell_table(data), value, in_a, in_b)
 
+
+def best_region_values(claim, data_by_exp) -> np.ndarray:
+    """Per seed: the mean return after the last update over the cells with gamma in [0.96, 0.99] and lambda in
+    [0.92, 0.99], minus the mean over every other (gamma, lambda) cell of the grid (No VF left out)."""
     def best(r):
         return _gae(r) and _inside(r["gamma"], BEST_GAMMA) and _inside(r["lam"], BEST_LAMBDA)
 
-    return _group_difference(cells, "final_return", best, lambda r: _gae(r) and not best(r))
+    return _cells_difference(claim, data_by_exp, "final_return", best, lambda r: _gae(r) and not best(r))
 
 
 def best_gamma_values(claim, data_by_exp) -> np.ndarray:
     """Per seed, over the cells with lambda in [0.92, 0.99]: the mean return after the last update with gamma in
     [0.96, 0.99] minus that with the grid's other gamma (No VF left out). Stricter than `best_region_values`, whose
     other cells include the small lambda that do worst: this one holds lambda in its range and varies gamma only."""
-    data = data_by_exp.get(claim.experiment)
-    if data is None:
-        return np.array([])
-    cells = cell_table(data)
-    cells = cells[(cells["baseline"] == "value_function") & cells["lam"].map(lambda x: _inside(x, BEST_LAMBDA))]
-    return _group_difference(cells, "final_return", lambda r: _inside(r["gamma"], BEST_GAMMA),
-                             lambda r: not _inside(r["gamma"], BEST_GAMMA))
+    def held(r):
+        return _gae(r) and _inside(r["lam"], BEST_LAMBDA)
+
+    return _cells_difference(claim, data_by_exp, "final_return", lambda r: held(r) and _inside(r["gamma"], BEST_GAMMA),
+                             lambda r: held(r) and not _inside(r["gamma"], BEST_GAMMA))
 
 
 def fast_lambda_values(claim, data_by_exp) -> np.ndarray:
     """Per seed, at gamma = 0.99: the learning-curve mean over lambda in [0.92, 0.98], minus that over the other
     lambda values of the grid at gamma = 0.99 (No VF left out)."""
-    data = data_by_exp.get(claim.experiment)
-    if data is None:
-        return np.array([])
-    cells = cell_table(data)
-    cells = cells[np.isclose(cells["gamma"], FAST_GAMMA) & (cells["baseline"] == "value_function")]
+    def held(r):
+        return _gae(r) and np.isclose(r["gamma"], FAST_GAMMA)
 
-    def fast(r):
-        return _inside(r["lam"], FAST_LAMBDA)
-
-    return _group_difference(cells, "curve_mean", fast, lambda r: not fast(r))
+    return _cells_difference(claim, data_by_exp, "curve_mean", lambda r: held(r) and _inside(r["lam"], FAST_LAMBDA),
+                             lambda r: held(r) and not _inside(r["lam"], FAST_LAMBDA))
 
 
 def _intermediate_over(extreme: float):
+    def held(r):
+        return _gae(r) and _inside(r["gamma"], BEST_GAMMA)
+
     def values(claim, data_by_exp) -> np.ndarray:
-        data = data_by_exp.get(claim.experiment)
-        if data is None:
-            return np.array([])
-        cells = cell_table(data)
-        cells = cells[(cells["baseline"] == "value_function") & cells["gamma"].map(lambda g: _inside(g, BEST_GAMMA))]
-        return _group_difference(cells, "final_return", lambda r: _inside(r["lam"], BEST_LAMBDA),
-                                 lambda r: abs(r["lam"] - extreme) < EPS)
+        return _cells_difference(claim, data_by_exp, "final_return",
+                                 lambda r: held(r) and _inside(r["lam"], BEST_LAMBDA),
+                                 lambda r: held(r) and abs(r["lam"] - extreme) < EPS)
 
     values.__doc__ = (f"Per seed, over gamma in [0.96, 0.99]: the mean return after the last update with lambda in "
                       f"[0.92, 0.99] minus that with lambda = {extreme:g}.")
