@@ -12,6 +12,8 @@
     region (eq. 30) for any regression MLP;
   - `rwr`: reward-weighted regression (TRPO's Figure 4 comparison): return weights and the weighted
     maximum-likelihood refit of a diagonal-Gaussian MLP policy;
+  - `sampler_state` (imported on its own): what a sampling loop checkpoints besides its networks (observation
+    statistics, generator, environment, last observation) and the observation filter of the running statistics;
   - `torch_fisher` (imported on its own, as it needs torch): the categorical Fisher-vector product of a torch module
     (e.g. an Atari network), J v by forward mode and J^T u by backpropagation.
 

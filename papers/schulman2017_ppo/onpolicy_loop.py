@@ -26,7 +26,8 @@ from common.onpolicy import gae, gaussian_entropy
 from common.onpolicy.rollout import RolloutBuffers, run_gaussian_policy
 from common.platform.finite import check_finite
 from common.rl.agents import save_agent
-from common.rl.envs import RunningMeanStd, make_env, restore_env_state, save_env_state
+from common.onpolicy.sampler_state import observation_filter, restore_sampler, sampler_checkpoint
+from common.rl.envs import RunningMeanStd, make_env
 from common.rl.npmlp import Params, mlp_forward, mlp_shapes, normc_init
 
 LAYERS = 3  # two hidden layers and a linear output
@@ -101,18 +102,13 @@ def run_onpolicy(cfg, ctx, make_learner, algorithm: str) -> dict[str, pd.DataFra
     else:
         nets.pi.flat[...], nets.v.flat[...] = state["pi"], state["v"]
         learner.load_state_dict(state["learner"])
-        rms.__dict__.update(state["rms"])
-        rng.bit_generator.state = state["rng"]
-        restore_env_state(env, state["env"])
-        obs = state["obs"]
+        obs = restore_sampler(state, rms, rng, env)
 
     def checkpoint_state() -> dict:
         return {**state, "pi": nets.pi.flat.copy(), "v": nets.v.flat.copy(), "learner": learner.state_dict(),
-                "rms": dict(rms.__dict__), "rng": rng.bit_generator.state, "env": save_env_state(env), "obs": obs}
+                **sampler_checkpoint(rms, rng, env, obs)}
 
-    def normalize(o: np.ndarray) -> np.ndarray:
-        return rms.normalize(o, cfg.obs_clip) if cfg.normalize_obs else o
-
+    normalize = observation_filter(rms, cfg.normalize_obs, cfg.obs_clip)
     buffers = RolloutBuffers.zeros(T, obs_dim, act_dim)
     buf_obs, buf_act, buf_rew, buf_val, buf_end = buffers.obs, buffers.act, buffers.rew, buffers.val, buffers.end
     bar = ctx.progress(n_updates * T, f"{algorithm} {cfg.env_id}", initial=state["steps"], unit="env-steps")

@@ -24,12 +24,13 @@ import pandas as pd
 
 from common.platform import validate as check
 from common.rl.agents import save_agent
-from common.rl.envs import CLASSIC, MUJOCO_V5, RunningMeanStd, make_env, restore_env_state, save_env_state
+from common.rl.envs import CLASSIC, MUJOCO_V5, RunningMeanStd, make_env
 from common.platform.finite import check_finite
 from common.rl.npmlp import Adam, Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
 # GAE (eq. 11-12) and the Gaussian log-likelihood and KL are shared with the other on-policy papers
 from common.onpolicy import gae, gaussian_kl, gaussian_log_prob  # noqa: F401 (gae is also used by the tests)
 from common.onpolicy.rollout import RolloutBuffers, run_gaussian_policy
+from common.onpolicy.sampler_state import observation_filter, restore_sampler, sampler_checkpoint
 
 OBJECTIVES = ("clip", "none", "adaptive_kl", "fixed_kl")
 
@@ -182,21 +183,16 @@ def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
     else:
         model.p.flat[...] = state["model"]
         optimizer.load_state_dict(state["optimizer"])
-        rms.__dict__.update(state["rms"])
-        rng.bit_generator.state = state["rng"]
-        restore_env_state(env, state["env"])
-        obs = state["obs"]
+        obs = restore_sampler(state, rms, rng, env)
 
     def checkpoint_state() -> dict:
-        return {**state, "model": model.p.flat.copy(), "optimizer": optimizer.state_dict(), "rms": dict(rms.__dict__),
-                "rng": rng.bit_generator.state, "env": save_env_state(env), "obs": obs}
+        return {**state, "model": model.p.flat.copy(), "optimizer": optimizer.state_dict(),
+                **sampler_checkpoint(rms, rng, env, obs)}
 
     T = cfg.horizon
     buffers = RolloutBuffers.zeros(T, obs_dim, act_dim)
     buf_obs, buf_act, buf_rew, buf_val, buf_end = buffers.obs, buffers.act, buffers.rew, buffers.val, buffers.end
-
-    def normalize(o: np.ndarray) -> np.ndarray:
-        return rms.normalize(o, cfg.obs_clip) if cfg.normalize_obs else o
+    normalize = observation_filter(rms, cfg.normalize_obs, cfg.obs_clip)
     bar = ctx.progress(n_iterations, f"PPO {cfg.env_id} {cfg.objective}", initial=state["iteration"],
                        unit="iterations")
     for iteration in range(state["iteration"], n_iterations):
