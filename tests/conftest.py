@@ -70,6 +70,30 @@ def execute_in(root, monkeypatch, *spec_args):
     return spec.run_dir
 
 
+def same_seed_and_resume_equal(tmp_path, monkeypatch, paper, experiment, variant, overrides, crash_at_checkpoints,
+                               agent_file=None):
+    """Run one quick-budget config (seed 0, a checkpoint after every iteration) twice, and a third time crashed right
+    after each of `crash_at_checkpoints` and resumed to the end: the metric tables of all three must be
+    byte-identical (same seed, same metrics; resumed equals uninterrupted), and so must `agent_file` if named.
+    Returns the first run's folder."""
+    from common.platform.records import RunRecord
+    from common.platform.runs import RunSpec
+
+    monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")  # a checkpoint after every iteration
+    first, second = (execute_in(tmp_path / name, monkeypatch, paper, experiment, "quick", variant, 0, overrides)
+                     for name in ("a", "b"))
+    assert table_bytes(first) == table_bytes(second)
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
+    spec = RunSpec(paper, experiment, "quick", variant, 0, overrides)
+    run_with_crashes(spec, monkeypatch, crash_at_checkpoints)
+    assert RunRecord(spec.run_dir).read_json("provenance.json")["attempts"] == len(crash_at_checkpoints) + 1
+    assert table_bytes(spec.run_dir) == table_bytes(first)
+    if agent_file is not None:
+        for other in (second, spec.run_dir):
+            assert (other / agent_file).read_bytes() == (first / agent_file).read_bytes()
+    return first
+
+
 def slurm_dry_run(paper, experiment, runs, capsys, budget="paper"):
     """`repro sweep PAPER EXPERIMENT --budget BUDGET --launcher slurm --profile local --dry-run` (a README's Slurm
     line with `--profile local` for NAME): it succeeds and plans `runs` runs as one job array (nothing is submitted

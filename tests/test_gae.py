@@ -140,7 +140,7 @@ def test_cartpole_env_for_saved_agents_gives_one_reward_a_step():
 
 
 # ---- the runner: learning, determinism, resume, bad input -------------------------------------------------------------
-from conftest import execute_in, repro, run_with_crashes, slurm_dry_run, table_bytes  # noqa: E402
+from conftest import execute_in, repro, same_seed_and_resume_equal, slurm_dry_run  # noqa: E402
 
 
 def test_gae_learns_cart_pole_with_a_linear_policy(tmp_path):
@@ -213,21 +213,11 @@ def test_packed_seeds_equal_runs_of_their_own(tmp_path, overrides):
 def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkeypatch, experiment, variant,
                                                                 overrides):
     from common.platform.records import RunRecord
-    from common.platform.runs import RunSpec
 
-    monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")  # a checkpoint after every iteration
-    roots = {name: execute_in(tmp_path / name, monkeypatch, PAPER, experiment, "quick", variant, 0, overrides)
-             for name in ("a", "b")}
-    assert table_bytes(roots["a"]) == table_bytes(roots["b"])  # same seed, same config: identical metrics
+    run_dir = same_seed_and_resume_equal(tmp_path, monkeypatch, PAPER, experiment, variant, overrides, (2, 3),
+                                         agent_file="agent.json")
     if experiment == "fig2_cartpole":  # the quick budget packs 2 seeds into the run
-        assert sorted(RunRecord(roots["a"]).read_table("iterations")["seed"].unique()) == [0, 1]
-    assert (roots["a"] / "agent.json").read_bytes() == (roots["b"] / "agent.json").read_bytes()
-
-    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
-    spec = RunSpec(PAPER, experiment, "quick", variant, 0, overrides)
-    run_with_crashes(spec, monkeypatch, (2, 3))
-    assert RunRecord(spec.run_dir).read_json("provenance.json")["attempts"] == 3
-    assert table_bytes(spec.run_dir) == table_bytes(roots["a"])
+        assert sorted(RunRecord(run_dir).read_table("iterations")["seed"].unique()) == [0, 1]
 
 
 def test_saved_agent_acts_as_the_training_policy(tmp_path, monkeypatch):

@@ -210,7 +210,7 @@ def test_line_search_accepts_the_full_step_when_it_satisfies_both():
 
 
 # ---- the runner: learning, determinism, resume ----------------------------------------------------------------------
-from conftest import execute_in, run_with_crashes, slurm_dry_run, table_bytes  # noqa: E402
+from conftest import run_with_crashes, same_seed_and_resume_equal, slurm_dry_run  # noqa: E402
 
 PAPER = "schulman2015_trpo"
 
@@ -236,19 +236,7 @@ def test_trpo_learns_cart_pole_with_a_linear_policy(tmp_path):
 ])
 def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkeypatch, experiment, variant,
                                                                 overrides):
-    from common.platform.records import RunRecord
-    from common.platform.runs import RunSpec
-
-    monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")  # a checkpoint after every iteration
-    roots = {name: execute_in(tmp_path / name, monkeypatch, PAPER, experiment, "quick", variant, 0, overrides)
-             for name in ("a", "b")}
-    assert table_bytes(roots["a"]) == table_bytes(roots["b"])  # same seed, same config: identical metrics
-
-    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
-    spec = RunSpec(PAPER, experiment, "quick", variant, 0, overrides)
-    run_with_crashes(spec, monkeypatch, (2, 4))
-    assert RunRecord(spec.run_dir).read_json("provenance.json")["attempts"] == 3
-    assert table_bytes(spec.run_dir) == table_bytes(roots["a"])
+    same_seed_and_resume_equal(tmp_path, monkeypatch, PAPER, experiment, variant, overrides, (2, 4))
 
 
 def test_quick_budget_end_to_end_with_report(results_root, capsys):

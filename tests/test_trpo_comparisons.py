@@ -171,23 +171,10 @@ def test_the_saved_agent_acts_as_the_training_policy(tmp_path):
 ])
 def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkeypatch, experiment, variant,
                                                                 overrides):
-    from conftest import execute_in, run_with_crashes, table_bytes
+    from conftest import same_seed_and_resume_equal
 
-    from common.platform.records import RunRecord
-    from common.platform.runs import RunSpec
-
-    monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")  # a checkpoint after every iteration
-    roots = {name: execute_in(tmp_path / name, monkeypatch, PAPER, experiment, "quick", variant, 0, overrides)
-             for name in ("a", "b")}
-    assert table_bytes(roots["a"]) == table_bytes(roots["b"])  # same seed, same config: identical metrics
-    assert (roots["a"] / "agent.npz").read_bytes() == (roots["b"] / "agent.npz").read_bytes()
-
-    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
-    spec = RunSpec(PAPER, experiment, "quick", variant, 0, overrides)
-    run_with_crashes(spec, monkeypatch, (1, 3))
-    assert RunRecord(spec.run_dir).read_json("provenance.json")["attempts"] == 3
-    assert table_bytes(spec.run_dir) == table_bytes(roots["a"])
-    assert (spec.run_dir / "agent.npz").read_bytes() == (roots["a"] / "agent.npz").read_bytes()
+    same_seed_and_resume_equal(tmp_path, monkeypatch, PAPER, experiment, variant, overrides, (1, 3),
+                               agent_file="agent.npz")
 
 
 @pytest.mark.parametrize("setting,message", [
