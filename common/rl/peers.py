@@ -68,6 +68,18 @@ def _result(name: str, steps: int, seconds: float, threads: int, package: str = 
             "steps_per_s": steps / max(seconds, 1e-9), "threads": threads}
 
 
+def _timed_after_learning_starts(model, n_steps: int, name: str) -> dict:
+    """A stable-baselines3 off-policy `model` trained for its `learning_starts` random steps and `n_steps` more, timed
+    over those `n_steps` only (its learning phase); its environment closed after."""
+    import torch
+
+    timer = _learning_phase_timer(model.learning_starts)
+    model.learn(total_timesteps=model.learning_starts + n_steps, callback=timer)
+    seconds = time.perf_counter() - timer.started
+    model.get_env().close()
+    return _result(name, n_steps, seconds, torch.get_num_threads())
+
+
 def ppo_model(env_id: str, *, seed: int = 0, horizon: int = 2048, minibatch_size: int = 64, epochs: int = 10,
               lr: float = 3e-4, adam_eps: float = 1e-5, gamma: float = 0.99, gae_lambda: float = 0.95,
               clip_epsilon: float = 0.2, anneal: bool = True, hidden_units: int = 64, normalize_obs: bool = True,
@@ -133,15 +145,7 @@ def sac_model(env_id: str, *, seed: int = 0, learning_starts: int = 1000, hidden
 
 def sac(env_id: str, n_steps: int, **settings) -> dict:
     """`sac_model(env_id, **settings)` timed over the `n_steps` steps after learning starts."""
-    import torch
-
-    model = sac_model(env_id, **settings)
-    learning_starts = model.learning_starts
-    timer = _learning_phase_timer(learning_starts)
-    model.learn(total_timesteps=learning_starts + n_steps, callback=timer)
-    seconds = time.perf_counter() - timer.started
-    model.env.close()
-    return _result("SAC", n_steps, seconds, torch.get_num_threads())
+    return _timed_after_learning_starts(sac_model(env_id, **settings), n_steps, "SAC")
 
 
 def update_call(model):
@@ -258,14 +262,8 @@ def dqn_model(game: str, *, seed: int = 0, variant: str = "nature2015", num_envs
 
 def dqn(game: str, n_steps: int, *, variant: str = "nature2015", threads: int = 2, **settings) -> dict:
     """`dqn_model(game, **settings)` timed over the `n_steps` agent steps after learning starts."""
-    import torch
-
-    model = dqn_model(game, variant=variant, threads=threads, **settings)
-    timer = _learning_phase_timer(model.learning_starts)
-    model.learn(total_timesteps=model.learning_starts + n_steps, callback=timer)
-    seconds = time.perf_counter() - timer.started
-    model.get_env().close()
-    return _result(f"DQN ({variant} network)", n_steps, seconds, torch.get_num_threads())
+    return _timed_after_learning_starts(dqn_model(game, variant=variant, threads=threads, **settings), n_steps,
+                                        f"DQN ({variant} network)")
 
 
 def trpo_model(env_id: str, *, seed: int = 0, batch_steps: int = 50_000, hidden_units: int = 30,
@@ -343,12 +341,4 @@ def ddpg_model(env_id: str, *, seed: int = 0, learning_starts: int = 1000, hidde
 
 def ddpg(env_id: str, n_steps: int, **settings) -> dict:
     """`ddpg_model(env_id, **settings)` timed over the `n_steps` steps after learning starts."""
-    import torch
-
-    model = ddpg_model(env_id, **settings)
-    learning_starts = model.learning_starts
-    timer = _learning_phase_timer(learning_starts)
-    model.learn(total_timesteps=learning_starts + n_steps, callback=timer)
-    seconds = time.perf_counter() - timer.started
-    model.env.close()
-    return _result("DDPG", n_steps, seconds, torch.get_num_threads())
+    return _timed_after_learning_starts(ddpg_model(env_id, **settings), n_steps, "DDPG")
