@@ -1,6 +1,7 @@
 """Offline RL (common/offline, papers/kumar2020_cql): the dataset builder's terminal/time-out split and returns,
 datasets from a SAC run's saved agent and replay, D4RL's normalization, the CQL regularizers against hand-computed
 log-sum-exps, offline SAC overestimating where CQL does not, determinism and resume."""
+import json
 import math
 from pathlib import Path
 
@@ -205,6 +206,59 @@ def test_offline_sac_overestimates_where_cql_does_not():
     # CQL(H): the policy's actions valued below the true value (a lower bound, Theorem 3.2) and below SAC's
     assert cql[3] < -0.3 and cql[3] < sac[3]
     assert cql[4] < sac[4]  # the gap log sum exp Q - Q(s, a_D) pushed down
+
+
+def test_one_pass_update_computes_what_separate_passes_compute():
+    """The update's sampled actions come from one actor pass over the minibatch's states (not over each state
+    repeated N times) and its Q-values from one pass over data and sampled actions: the same values as the separate
+    passes, up to float rounding."""
+    torch.manual_seed(0)
+    b, n, a_dim = 5, 3, 2
+    cfg = CQLConfig(env_id="Pendulum-v1", hidden_units=16, batch_size=b, n_action_samples=n)
+    learner = OfflineLearner(cfg, 4, a_dim, -2 * np.ones(a_dim), 2 * np.ones(a_dim))
+    obs, act = torch.randn(b, 4), torch.rand(b, a_dim) * 4 - 2
+    gen_eps = (torch.randn(b * n, a_dim), torch.rand(b * n, a_dim))
+    a_unif, a_pi, logp_pi = learner.sampled_actions(*learner.actor.distribution(obs), gen_eps)
+    obs_rep = obs.repeat_interleave(n, dim=0)
+    a_ref, logp_ref = learner.actor(obs_rep, gen_eps[0])  # one pass over every repeated state
+    assert torch.allclose(a_pi, a_ref, atol=1e-6) and torch.allclose(logp_pi, logp_ref, atol=1e-5)
+    assert torch.equal(a_unif, -2 + 4 * gen_eps[1]) and not a_pi.requires_grad
+    q_data, q_unif, q_pi = learner.q_data_and_sampled(obs, act, a_unif, a_pi)
+    assert q_data.shape == (2, b) and q_unif.shape == q_pi.shape == (2, b, n)
+    assert torch.allclose(q_data, learner.q(obs, act), atol=1e-6)
+    assert torch.allclose(q_unif, learner.q(obs_rep, a_unif).view(2, b, n), atol=1e-6)
+    assert torch.allclose(q_pi, learner.q(obs_rep, a_ref).view(2, b, n), atol=1e-5)
+    # the gap: the hand-made log-sum-exp over [uniform, policy] actions with their log-densities (eq. 4)
+    log_density = torch.cat([torch.full((b, n), -a_dim * math.log(4.0)), logp_ref.view(b, n)], dim=-1)
+    expected = torch.logsumexp(torch.cat([q_unif, q_pi], -1) - log_density, -1).mean(-1) - q_data.mean(-1)
+    assert torch.allclose(learner.gap(q_data, q_unif, q_pi, logp_pi), expected, atol=1e-5)
+
+
+def test_bench_times_every_update_against_sacs_update(results_root):
+    """`repro bench kumar2020_cql sanity` at tiny sizes: every update's rate (positive, finite), its time over SAC's
+    update in the same round, the machine's load per round, saved to bench.json and shown by the report."""
+    from common.analysis.report import _speed_markdown
+    from common.platform.bench import format_bench, run_bench
+    from papers.kumar2020_cql.bench import UPDATES, YARDSTICK
+
+    r = run_bench(PAPER, "sanity", "cql_h", 2, rounds=2,
+                  overrides={"hidden_units": 16, "batch_size": 8, "n_action_samples": 2})
+    assert set(r["updates"]) == set(UPDATES) | {YARDSTICK} and r["rounds"] == 2 and r["threads"] == 1
+    for name, u in r["updates"].items():
+        for key in ("steps_per_s", "ms_per_update", "time_over_sac_update"):
+            assert math.isfinite(u[key]) and u[key] > 0, (name, key, u[key])
+        lo, hi = u["steps_per_s_range"]
+        assert lo <= u["steps_per_s"] <= hi and len(u["other_load"]) == 2
+        assert all(0 <= x <= 1 for x in u["other_load"])
+    assert r["updates"][YARDSTICK]["time_over_sac_update"] == 1.0
+    assert len(r["runs"]) == 2 * len(r["updates"]) and "d3rlpy" in r["peer_note"]
+    saved = json.loads((results_root / PAPER / "bench.json").read_text())
+    key = "sanity/cql_h batch_size=8 hidden_units=16 n_action_samples=2"
+    assert saved[key]["updates"]["cql_h"]["steps_per_s"] == r["updates"]["cql_h"]["steps_per_s"]
+    lines = format_bench(r)
+    assert all(any(line.strip().startswith(name) for line in lines) for name in r["updates"])
+    md = _speed_markdown(results_root / PAPER)
+    assert f"| cql_h_lagrange | {UPDATES['cql_h_lagrange'][0]} |" in md and "time / sac_online" in md
 
 
 # ---- runs ----------------------------------------------------------------------------------------------------------

@@ -1,0 +1,142 @@
+"""Speed benchmark (`repro bench kumar2020_cql EXPERIMENT [--variant V]`): gradient steps per second of CQL's update
+and of its baselines', against SAC's own online update (papers/haarnoja2018_sac through common/offpolicy/update.py)
+as the yardstick, in one process on the config's torch threads.
+
+The updates run in turn, `rounds` times (A B C ... A B C ...), each `n_steps` updates per turn, so that all meet the
+same load of a shared machine; per update and round: gradient steps/s, ms per update and the share of the machine
+other processes used (`other_load`, common/platform/bench.py); per update: their medians and ranges, and the
+median over rounds of its time over SAC's update time in the same round ("what the regularizer costs").
+
+The inputs are synthetic: minibatches of Gaussian states, uniform actions and Gaussian rewards of the task's
+dimensions, drawn once in memory (an update's arithmetic does not depend on the data), cycled through; each update
+is timed alone (drawing a minibatch and the noise is the loop's, the same for every method). A peer: none is
+measured, see PEER.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from common.platform.bench import measured
+from common.platform.finite import NonFiniteError
+from common.rl.envs import make_env
+
+from .cql_config import CQLConfig
+
+#: The updates timed: name -> (what it is, the CQL config's changes). The gaps' weight alpha' is fixed (cql_alpha)
+#: except in cql_h_lagrange (the Lagrange dual with threshold tau, Appendix F: the paper's Gym MuJoCo setting).
+UPDATES = {
+    "cql_h": ("CQL(H) (eq. 4), alpha' fixed", {"method": "cql_h", "lagrange": False}),
+    "cql_h_lagrange": ("CQL(H) (eq. 4), alpha' by the Lagrange dual", {"method": "cql_h", "lagrange": True}),
+    "cql_rho": ("CQL(rho) (eq. 3), alpha' fixed", {"method": "cql_rho", "lagrange": False}),
+    "sac_offline": ("offline SAC (CQL(H)'s gap measured without gradient, a diagnostic)", {"method": "sac"}),
+    "bc": ("behavioural cloning (the actor only)", {"method": "bc"}),
+}
+YARDSTICK = "sac_online"  # SAC v2's own update (papers/haarnoja2018_sac), the same networks and minibatch
+#: Why no peer implementation is timed beside these updates.
+PEER = ("none measured: no offline-RL implementation installs from this machine's package index (d3rlpy, CORL and "
+        "other offline-RL packages: `pip index versions d3rlpy` finds none)")
+MINIBATCHES = 8  # synthetic minibatches (with their noise) cycled through
+WARMUP = 3  # untimed updates of each kind before the first round
+
+
+def _minibatches(cfg: CQLConfig, obs_dim: int, act_dim: int, low: np.ndarray, high: np.ndarray):
+    """MINIBATCHES synthetic minibatches with the noise an update takes: (obs, act, rew, next_obs, terminal,
+    eps_now, eps_next, (policy noise (B*N, dim A), uniform draws (B*N, dim A)))."""
+    import torch
+
+    gen = torch.Generator().manual_seed(cfg.seed)
+    b, n = cfg.batch_size, cfg.n_action_samples
+    lo, hi = torch.tensor(low, dtype=torch.float32), torch.tensor(high, dtype=torch.float32)
+    out = []
+    for _ in range(MINIBATCHES):
+        out.append((torch.randn((b, obs_dim), generator=gen), lo + (hi - lo) * torch.rand((b, act_dim), generator=gen),
+                    torch.randn(b, generator=gen), torch.randn((b, obs_dim), generator=gen), torch.zeros(b),
+                    torch.randn((b, act_dim), generator=gen), torch.randn((b, act_dim), generator=gen),
+                    (torch.randn((b * n, act_dim), generator=gen), torch.rand((b * n, act_dim), generator=gen))))
+    return out
+
+
+def update_calls(cfg: CQLConfig) -> dict:
+    """name -> a call of one update on the next synthetic minibatch (returning its loss vector), for UPDATES and the
+    yardstick, all at the config's task dimensions, batch, networks and sampled actions."""
+    import torch
+
+    from papers.haarnoja2018_sac.sac import SAC, SACConfig
+
+    from .cql import OfflineLearner
+
+    torch.set_num_threads(cfg.torch_threads)
+    torch.manual_seed(cfg.seed)
+    env = make_env(cfg.env_id, cfg.seed)
+    obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    low, high = env.action_space.low.astype(np.float64), env.action_space.high.astype(np.float64)
+    env.close()
+    batches = _minibatches(cfg, obs_dim, act_dim, low, high)
+
+    def cycle(update, order):
+        state = {"i": 0}
+
+        def call():
+            batch = batches[state["i"] % MINIBATCHES]
+            state["i"] += 1
+            return update(*order(batch))
+        return call
+
+    calls = {}
+    for name, (_, changes) in UPDATES.items():
+        learner = OfflineLearner(replace(cfg, **changes), obs_dim, act_dim, low, high)
+        calls[name] = cycle(learner.update, lambda batch: batch)
+    sac = SAC(SACConfig(env_id=cfg.env_id, hidden_units=cfg.hidden_units, batch_size=cfg.batch_size, gamma=cfg.gamma,
+                        tau=cfg.target_smoothing, torch_threads=cfg.torch_threads, seed=cfg.seed),
+              obs_dim, act_dim, low, high)
+    # SAC's update takes (obs, act, rew, next_obs, done, eps_next, eps_now)
+    calls[YARDSTICK] = cycle(sac.update, lambda batch: (*batch[:5], batch[6], batch[5]))
+    return calls
+
+
+def _check_finite(name: str, losses) -> None:
+    import torch
+
+    kept = losses[:1] if name == "bc" else losses[:4] if name == YARDSTICK else losses[:6]
+    if not bool(torch.isfinite(kept).all()):
+        raise NonFiniteError(f"non-finite loss in the bench's {name} update: {losses.tolist()}")
+
+
+def bench(cfg: CQLConfig, n_steps: int = 30, scratch: Path | None = None, rounds: int = 3) -> dict:
+    """`rounds` rounds of `n_steps` updates of each of UPDATES and the yardstick in turn (after WARMUP untimed
+    updates each); the losses of each turn's last update must be finite."""
+    if n_steps < 1:
+        raise ValueError(f"--steps must be at least 1 (updates of each kind per round), got {n_steps}")
+    calls = update_calls(cfg)
+    for fn in calls.values():
+        for _ in range(WARMUP):
+            fn()
+    runs = []
+    for i in range(rounds):
+        for name, fn in calls.items():
+            last, load = measured(lambda fn=fn: [fn() for _ in range(n_steps)][-1])
+            _check_finite(name, last)
+            runs.append({"round": i, "update": name, "steps_per_s": n_steps / load["seconds"],
+                         "ms_per_update": 1e3 * load["seconds"] / n_steps, "threads": cfg.torch_threads, **load})
+    yard = [r["ms_per_update"] for r in runs if r["update"] == YARDSTICK]
+    updates = {}
+    for name in calls:
+        mine = [r for r in runs if r["update"] == name]
+        rates, ms = [r["steps_per_s"] for r in mine], [r["ms_per_update"] for r in mine]
+        cost = [a / b for a, b in zip(ms, yard)]
+        updates[name] = {"what": UPDATES[name][0] if name in UPDATES else "SAC v2's online update (the yardstick)",
+                         "steps_per_s": statistics.median(rates), "steps_per_s_range": [min(rates), max(rates)],
+                         "ms_per_update": statistics.median(ms), "ms_per_update_range": [min(ms), max(ms)],
+                         "time_over_sac_update": statistics.median(cost),
+                         "time_over_sac_update_range": [min(cost), max(cost)],
+                         "other_load": [r["other_load"] for r in mine]}
+    return {"unit": "gradient-steps/s", "threads": cfg.torch_threads, "rounds": rounds, "yardstick": YARDSTICK,
+            "updates": updates, "runs": runs, "peer_note": PEER,
+            "note": f"one update of each kind on {cfg.env_id}'s dimensions, batch {cfg.batch_size}, 2 x "
+                    f"{cfg.hidden_units} ReLU, {cfg.n_action_samples} uniform + {cfg.n_action_samples} policy "
+                    f"actions per state, {cfg.torch_threads} torch thread(s); synthetic minibatches made in memory "
+                    f"(no dataset read); {rounds} alternating rounds of {n_steps} updates each; medians [range]"}
