@@ -422,13 +422,15 @@ def _update_bench_markdown(entries: dict) -> str:
                   f"{r.get('when', '?')[:10]}). Measured by `repro bench`, the updates in turn in one process; the "
                   f"last column but one: time per update over {r['yardstick']}'s in the same round. Peer: "
                   f"{_md_escape(r.get('peer_note', 'none'))}.\n",
-                  f"| update | what | {r['unit']}: median [range] | ms per update: median [range] | time / "
-                  f"{r['yardstick']}: median [range] | other load per round |", "|---|---|---|---|---|---|"]
+                  f"| update | what | {r['unit']}: median [range] | ms per update: median [range] | GFLOP per update "
+                  f"(matmuls, counted by torch) | time / {r['yardstick']}: median [range] | other load per round |",
+                  "|---|---|---|---|---|---|---|"]
         for name, u in r["updates"].items():
             (lo, hi), (m_lo, m_hi), (c_lo, c_hi) = (u["steps_per_s_range"], u["ms_per_update_range"],
                                                     u["time_over_sac_update_range"])
             parts.append(f"| {name} | {_md_escape(u['what'])} | {u['steps_per_s']:,.1f} [{lo:,.1f}-{hi:,.1f}] | "
-                         f"{u['ms_per_update']:.1f} [{m_lo:.1f}-{m_hi:.1f}] | {u['time_over_sac_update']:.2f} "
+                         f"{u['ms_per_update']:.1f} [{m_lo:.1f}-{m_hi:.1f}] | {u['gflop_per_update']:.3g} | "
+                         f"{u['time_over_sac_update']:.2f} "
                          f"[{c_lo:.2f}-{c_hi:.2f}] | {load_text(u['other_load'])} |")
         parts.append("")
     return "\n".join(parts) + "\n"

@@ -393,8 +393,9 @@ def format_update_bench(r: dict) -> list[str]:
         lo, hi = u["steps_per_s_range"]
         c_lo, c_hi = u["time_over_sac_update_range"]
         lines.append(f"  {name:<16} {u['steps_per_s']:>8,.1f} {r['unit']} [{lo:,.1f}-{hi:,.1f}], "
-                     f"{u['ms_per_update']:>7.2f} ms/update; time / {r['yardstick']}'s: {u['time_over_sac_update']:.2f} "
-                     f"[{c_lo:.2f}-{c_hi:.2f}]; other load {load_text(u['other_load'])}")
+                     f"{u['ms_per_update']:>7.2f} ms/update, {u['gflop_per_update']:.2f} GFLOP; time / "
+                     f"{r['yardstick']}'s: {u['time_over_sac_update']:.2f} [{c_lo:.2f}-{c_hi:.2f}]; other load "
+                     f"{load_text(u['other_load'])}")
     lines.append(f"  threads: {r['threads']}; peer: {r.get('peer_note', 'none')}")
     return lines
 

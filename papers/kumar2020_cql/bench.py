@@ -9,8 +9,8 @@ median over rounds of its time over SAC's update time in the same round ("what t
 
 The inputs are synthetic: minibatches of Gaussian states, uniform actions and Gaussian rewards of the task's
 dimensions, drawn once in memory (an update's arithmetic does not depend on the data), cycled through; each update
-is timed alone (drawing a minibatch and the noise is the loop's, the same for every method). A peer: none is
-measured, see PEER.
+is timed alone (drawing a minibatch and the noise is the loop's, the same for every method). The peer
+(d3rlpy's CQL) is timed in the same rounds where it imports: see PEER.
 """
 from __future__ import annotations
 
@@ -36,9 +36,19 @@ UPDATES = {
     "bc": ("behavioural cloning (the actor only)", {"method": "bc"}),
 }
 YARDSTICK = "sac_online"  # SAC v2's own update (papers/haarnoja2018_sac), the same networks and minibatch
-#: Why no peer implementation is timed beside these updates.
-PEER = ("none measured: no offline-RL implementation installs from this machine's package index (d3rlpy, CORL and "
-        "other offline-RL packages: `pip index versions d3rlpy` finds none)")
+#: The peer: d3rlpy's CQL (Seno and Imai, d3rlpy 2.8.1), timed in the same rounds as `d3rlpy_cql` where it imports.
+#: It is on the package index but pins gymnasium==1.0.0 (this repository: 1.4.0), so it is no dependency here; it runs
+#: from a folder of its own put on PYTHONPATH (README, Speed: the command). Its CQL follows the authors' code: the
+#: log-sum-exp over 10 uniform, 10 pi(s) and 10 pi(s') actions per state, 1.5x the sampled Q evaluations of this
+#: CQL(H) (which samples pi(s) only): compare the FLOPs beside the times. Set here as cql_h: alpha' fixed (its
+#: conservative_weight, alpha_learning_rate 0), the same learning rates, batch, networks and N.
+PEER = "d3rlpy_cql"
+PEER_VERSION = "2.8.1"
+PEER_NOTE = (f"d3rlpy {PEER_VERSION}'s CQL (alpha' fixed; N uniform + N pi(s) + N pi(s') actions per state, as the "
+             "authors' code) in the same rounds where d3rlpy imports; it pins gymnasium==1.0.0, so it is not a "
+             "dependency of this repository (README: how to put it beside it)")
+WHAT = {YARDSTICK: "SAC v2's online update (the yardstick)",
+        PEER: "d3rlpy's CQL (the peer), alpha' fixed, N uniform + N pi(s) + N pi(s') actions per state"}
 MINIBATCHES = 8  # synthetic minibatches (with their noise) cycled through
 WARMUP = 3  # untimed updates of each kind before the first round
 
@@ -95,13 +105,50 @@ def update_calls(cfg: CQLConfig) -> dict:
               obs_dim, act_dim, low, high)
     # SAC's update takes (obs, act, rew, next_obs, done, eps_next, eps_now)
     calls[YARDSTICK] = cycle(sac.update, lambda batch: (*batch[:5], batch[6], batch[5]))
+    peer = d3rlpy_update(cfg, obs_dim, act_dim)
+    if peer is not None:
+        update, to_peer = peer
+        calls[PEER] = cycle(update, lambda batch: (to_peer(batch),))
     return calls
+
+
+def d3rlpy_update(cfg: CQLConfig, obs_dim: int, act_dim: int):
+    """(one update of d3rlpy's CQL, the conversion of a synthetic minibatch to its TransitionMiniBatch), or None
+    where d3rlpy does not import (or is not version PEER_VERSION)."""
+    try:
+        import d3rlpy
+        from d3rlpy.dataset import TransitionMiniBatch
+        from d3rlpy.models.encoders import VectorEncoderFactory
+    except ImportError:
+        return None
+    if d3rlpy.__version__ != PEER_VERSION:
+        return None
+    enc = VectorEncoderFactory(hidden_units=[cfg.hidden_units, cfg.hidden_units])
+    algo = d3rlpy.algos.CQLConfig(
+        batch_size=cfg.batch_size, gamma=cfg.gamma, tau=cfg.target_smoothing, actor_learning_rate=cfg.policy_lr,
+        critic_learning_rate=cfg.q_lr, temp_learning_rate=cfg.policy_lr, alpha_learning_rate=0.0,
+        conservative_weight=cfg.cql_alpha, n_action_samples=cfg.n_action_samples, actor_encoder_factory=enc,
+        critic_encoder_factory=enc).create(device="cpu:0")
+    algo.create_impl((obs_dim,), act_dim)
+
+    def to_peer(batch):
+        obs, act, rew, next_obs, terminal = (x.numpy() for x in batch[:5])
+        return TransitionMiniBatch(observations=obs, actions=act, rewards=rew[:, None], next_observations=next_obs,
+                                   next_actions=act, terminals=terminal[:, None], intervals=np.ones_like(rew[:, None]),
+                                   transitions=[])
+
+    def update(batch):
+        import torch
+
+        out = algo.update(batch)  # a dict of floats
+        return torch.tensor([out["critic_loss"], out["actor_loss"], out["temp_loss"], out["temp"]])
+    return update, to_peer
 
 
 def _check_finite(name: str, losses) -> None:
     import torch
 
-    kept = losses[:1] if name == "bc" else losses[:4] if name == YARDSTICK else losses[:6]
+    kept = losses[:1] if name == "bc" else losses[:4] if name in (YARDSTICK, PEER) else losses[:6]
     if not bool(torch.isfinite(kept).all()):
         raise NonFiniteError(f"non-finite loss in the bench's {name} update: {losses.tolist()}")
 
@@ -123,19 +170,25 @@ def bench(cfg: CQLConfig, n_steps: int = 30, scratch: Path | None = None, rounds
             runs.append({"round": i, "update": name, "steps_per_s": n_steps / load["seconds"],
                          "ms_per_update": 1e3 * load["seconds"] / n_steps, "threads": cfg.torch_threads, **load})
     yard = [r["ms_per_update"] for r in runs if r["update"] == YARDSTICK]
+    from common.platform.bench import counted_flops
+
+    gflop = {name: counted_flops(fn) / 1e9 for name, fn in calls.items()}  # matmuls, forward and backward
     updates = {}
     for name in calls:
         mine = [r for r in runs if r["update"] == name]
         rates, ms = [r["steps_per_s"] for r in mine], [r["ms_per_update"] for r in mine]
         cost = [a / b for a, b in zip(ms, yard)]
-        updates[name] = {"what": UPDATES[name][0] if name in UPDATES else "SAC v2's online update (the yardstick)",
+        what = UPDATES[name][0] if name in UPDATES else WHAT[name]
+        updates[name] = {"what": what, "gflop_per_update": gflop[name],
                          "steps_per_s": statistics.median(rates), "steps_per_s_range": [min(rates), max(rates)],
                          "ms_per_update": statistics.median(ms), "ms_per_update_range": [min(ms), max(ms)],
                          "time_over_sac_update": statistics.median(cost),
                          "time_over_sac_update_range": [min(cost), max(cost)],
                          "other_load": [r["other_load"] for r in mine]}
     return {"unit": "gradient-steps/s", "threads": cfg.torch_threads, "rounds": rounds, "yardstick": YARDSTICK,
-            "updates": updates, "runs": runs, "peer_note": PEER,
+            "updates": updates, "runs": runs,
+            "peer_note": PEER_NOTE if PEER in calls else f"not measured: d3rlpy {PEER_VERSION} does not import here "
+                                                         "(it pins gymnasium==1.0.0; README, Speed: how to add it)",
             "note": f"one update of each kind on {cfg.env_id}'s dimensions, batch {cfg.batch_size}, 2 x "
                     f"{cfg.hidden_units} ReLU, {cfg.n_action_samples} uniform + {cfg.n_action_samples} policy "
                     f"actions per state, {cfg.torch_threads} torch thread(s); synthetic minibatches made in memory "
