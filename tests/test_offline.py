@@ -261,6 +261,22 @@ def test_bench_times_every_update_against_sacs_update(results_root):
     assert f"| cql_h_lagrange | {UPDATES['cql_h_lagrange'][0]} |" in md and "time / sac_online" in md
 
 
+def test_bench_times_a_peer_in_the_same_rounds(results_root, monkeypatch):
+    """Where the peer (d3rlpy's CQL) imports, it runs in every round; its time over CQL(H)'s is the median of the
+    rounds' quotients. A stand-in peer here (d3rlpy is not a dependency)."""
+    import papers.kumar2020_cql.bench as cql_bench
+    from common.platform.bench import run_bench
+
+    monkeypatch.setattr(cql_bench, "d3rlpy_update", lambda cfg, obs_dim, act_dim: (
+        lambda batch: torch.zeros(4), lambda batch: batch))
+    r = run_bench(PAPER, "sanity", "bc", 2, rounds=3, save=False,
+                  overrides={"hidden_units": 8, "batch_size": 4, "n_action_samples": 2})
+    ms = {name: [x["ms_per_update"] for x in r["runs"] if x["update"] == name] for name in (cql_bench.PEER, "cql_h")}
+    ratios = [a / b for a, b in zip(ms[cql_bench.PEER], ms["cql_h"])]
+    assert len(ratios) == 3 and r["peer_ratio"]["median"] == sorted(ratios)[1]
+    assert r["peer_ratio"]["range"] == [min(ratios), max(ratios)] and r["peer_note"] == cql_bench.PEER_NOTE
+
+
 # ---- runs ----------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("variant", ["cql_h", "bc"])
 def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkeypatch, variant):

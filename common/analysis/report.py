@@ -432,6 +432,10 @@ def _update_bench_markdown(entries: dict) -> str:
                          f"{u['ms_per_update']:.1f} [{m_lo:.1f}-{m_hi:.1f}] | {u['gflop_per_update']:.3g} | "
                          f"{u['time_over_sac_update']:.2f} "
                          f"[{c_lo:.2f}-{c_hi:.2f}] | {load_text(u['other_load'])} |")
+        if "peer_ratio" in r:
+            p = r["peer_ratio"]
+            parts.append(f"\n{p['peer']}'s time per update over {p['update']}'s, in the same rounds: median "
+                         f"{p['median']:.2f} [{p['range'][0]:.2f}-{p['range'][1]:.2f}].")
         parts.append("")
     return "\n".join(parts) + "\n"
 
@@ -473,6 +477,10 @@ def _profile_markdown(out: Path) -> str:
                   "| measure | value |", "|---|---|"]
         order = r.get("measure_order") or list(r["measures"])  # profile.json's measures are stored sorted by name
         parts += [f"| {name} | {r['measures'][name]:,.3f} |" for name in order]
+        if "peer_ratio" in r:
+            p = r["peer_ratio"]
+            parts.append(f"\n{p['peer']}'s time per update over {p['update']}'s, in the same rounds: median "
+                         f"{p['median']:.2f} [{p['range'][0]:.2f}-{p['range'][1]:.2f}].")
         parts.append("")
     return "\n".join(parts) + "\n"
 

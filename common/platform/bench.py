@@ -397,6 +397,10 @@ def format_update_bench(r: dict) -> list[str]:
                      f"{r['yardstick']}'s: {u['time_over_sac_update']:.2f} [{c_lo:.2f}-{c_hi:.2f}]; other load "
                      f"{load_text(u['other_load'])}")
     lines.append(f"  threads: {r['threads']}; peer: {r.get('peer_note', 'none')}")
+    if "peer_ratio" in r:
+        p = r["peer_ratio"]
+        lines.append(f"  {p['peer']}'s time / {p['update']}'s, same rounds: median {p['median']:.2f} "
+                     f"[{p['range'][0]:.2f}-{p['range'][1]:.2f}]")
     return lines
 
 

@@ -185,7 +185,13 @@ def bench(cfg: CQLConfig, n_steps: int = 30, scratch: Path | None = None, rounds
                          "time_over_sac_update": statistics.median(cost),
                          "time_over_sac_update_range": [min(cost), max(cost)],
                          "other_load": [r["other_load"] for r in mine]}
-    return {"unit": "gradient-steps/s", "threads": cfg.torch_threads, "rounds": rounds, "yardstick": YARDSTICK,
+    out = {}
+    if PEER in calls:  # the peer's update time over this CQL(H)'s (alpha' fixed, as the peer is set) in each round
+        ms = {name: [r["ms_per_update"] for r in runs if r["update"] == name] for name in (PEER, "cql_h")}
+        ratios = [a / b for a, b in zip(ms[PEER], ms["cql_h"])]
+        out["peer_ratio"] = {"peer": PEER, "update": "cql_h", "median": statistics.median(ratios),
+                             "range": [min(ratios), max(ratios)], "ratios": ratios}
+    return {**out, "unit": "gradient-steps/s", "threads": cfg.torch_threads, "rounds": rounds, "yardstick": YARDSTICK,
             "updates": updates, "runs": runs,
             "peer_note": PEER_NOTE if PEER in calls else f"not measured: d3rlpy {PEER_VERSION} does not import here "
                                                          "(it pins gymnasium==1.0.0; README, Speed: how to add it)",
