@@ -232,6 +232,10 @@ def test_one_pass_update_computes_what_separate_passes_compute():
     log_density = torch.cat([torch.full((b, n), -a_dim * math.log(4.0)), logp_ref.view(b, n)], dim=-1)
     expected = torch.logsumexp(torch.cat([q_unif, q_pi], -1) - log_density, -1).mean(-1) - q_data.mean(-1)
     assert torch.allclose(learner.gap(q_data, q_unif, q_pi, logp_pi), expected, atol=1e-5)
+    # CQL(rho)'s pass leaves out the uniform actions its gap does not use; the rest is the same
+    learner.cfg = CQLConfig(env_id="Pendulum-v1", method="cql_rho", hidden_units=16, batch_size=b, n_action_samples=n)
+    rho_data, rho_unif, rho_pi = learner.q_data_and_sampled(obs, act, a_unif, a_pi)
+    assert rho_unif is None and torch.allclose(rho_data, q_data, atol=1e-6) and torch.allclose(rho_pi, q_pi, atol=1e-6)
 
 
 def test_bench_times_every_update_against_sacs_update(results_root):

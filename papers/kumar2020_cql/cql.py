@@ -82,19 +82,21 @@ class OfflineLearner(nn.Module):
 
     def q_data_and_sampled(self, obs, act, a_unif, a_pi):
         """Q at the dataset's actions (n_q, B), and at the N uniform and the N policy actions per state (n_q, B, N)
-        each: one forward pass of the twin network over the B (1 + 2N) state-action pairs. Offline SAC trains Q at
-        the data only, so its sampled actions' Q (the gap, a diagnostic) is a second pass without a graph."""
+        each: one forward pass of the twin network over the B (1 + 2N) state-action pairs. CQL(rho)'s gap uses the
+        policy's actions only: its pass leaves the uniform ones out (q_unif None). Offline SAC trains Q at the data
+        only, so its sampled actions' Q (CQL(H)'s gap, a diagnostic) is a second pass without a graph."""
         b, n = obs.shape[0], self.cfg.n_action_samples
         obs_rep = obs.repeat_interleave(n, dim=0)
+        sampled = [a_pi] if self.cfg.method == "cql_rho" else [a_unif, a_pi]
         if self.cfg.method == "sac":
             q_data = self.q(obs, act)
             with torch.no_grad():
-                q_sampled = self.q(torch.cat([obs_rep, obs_rep]), torch.cat([a_unif, a_pi]))
+                q_sampled = self.q(torch.cat([obs_rep] * len(sampled)), torch.cat(sampled))
         else:
-            q_all = self.q(torch.cat([obs, obs_rep, obs_rep]), torch.cat([act, a_unif, a_pi]))
+            q_all = self.q(torch.cat([obs] + [obs_rep] * len(sampled)), torch.cat([act] + sampled))
             q_data, q_sampled = q_all[:, :b], q_all[:, b:]
-        q_unif, q_pi = q_sampled.reshape(-1, 2, b, n).unbind(1)
-        return q_data, q_unif, q_pi
+        q_sampled = q_sampled.reshape(-1, len(sampled), b, n).unbind(1)
+        return (q_data, None, q_sampled[0]) if len(sampled) == 1 else (q_data, *q_sampled)
 
     def gap(self, q_data, q_unif, q_pi, logp_pi):
         """CQL(H)'s gap (eq. 4; for offline SAC, measured only) or CQL(rho)'s (eq. 3, mu ∝ rho exp Q), per Q-function."""
