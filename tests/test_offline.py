@@ -208,10 +208,10 @@ def test_offline_sac_overestimates_where_cql_does_not():
     assert cql[4] < sac[4]  # the gap log sum exp Q - Q(s, a_D) pushed down
 
 
-def test_one_pass_update_computes_what_separate_passes_compute():
-    """The update's sampled actions come from one actor pass over the minibatch's states (not over each state
-    repeated N times) and its Q-values from one pass over data and sampled actions: the same values as the separate
-    passes, up to float rounding."""
+def test_sampled_actions_from_one_actor_pass_equal_a_pass_over_repeated_states():
+    """The update's N policy actions per state come from one actor pass over the minibatch's states, not over each
+    state repeated N times: the same actions and log-densities; Q at them and at the uniform actions (CQL(rho)
+    leaves those out), and the gap against a hand-made log-sum-exp (eq. 4)."""
     torch.manual_seed(0)
     b, n, a_dim = 5, 3, 2
     cfg = CQLConfig(env_id="Pendulum-v1", hidden_units=16, batch_size=b, n_action_samples=n)
@@ -223,19 +223,17 @@ def test_one_pass_update_computes_what_separate_passes_compute():
     a_ref, logp_ref = learner.actor(obs_rep, gen_eps[0])  # one pass over every repeated state
     assert torch.allclose(a_pi, a_ref, atol=1e-6) and torch.allclose(logp_pi, logp_ref, atol=1e-5)
     assert torch.equal(a_unif, -2 + 4 * gen_eps[1]) and not a_pi.requires_grad
-    q_data, q_unif, q_pi = learner.q_data_and_sampled(obs, act, a_unif, a_pi)
-    assert q_data.shape == (2, b) and q_unif.shape == q_pi.shape == (2, b, n)
-    assert torch.allclose(q_data, learner.q(obs, act), atol=1e-6)
-    assert torch.allclose(q_unif, learner.q(obs_rep, a_unif).view(2, b, n), atol=1e-6)
+    q_unif, q_pi = learner.sampled_q(obs, a_unif, a_pi)
+    assert q_unif.shape == q_pi.shape == (2, b, n)
+    assert torch.equal(q_unif, learner.q(obs_rep, a_unif).view(2, b, n))
     assert torch.allclose(q_pi, learner.q(obs_rep, a_ref).view(2, b, n), atol=1e-5)
-    # the gap: the hand-made log-sum-exp over [uniform, policy] actions with their log-densities (eq. 4)
+    q_data = learner.q(obs, act)
     log_density = torch.cat([torch.full((b, n), -a_dim * math.log(4.0)), logp_ref.view(b, n)], dim=-1)
     expected = torch.logsumexp(torch.cat([q_unif, q_pi], -1) - log_density, -1).mean(-1) - q_data.mean(-1)
     assert torch.allclose(learner.gap(q_data, q_unif, q_pi, logp_pi), expected, atol=1e-5)
-    # CQL(rho)'s pass leaves out the uniform actions its gap does not use; the rest is the same
     learner.cfg = CQLConfig(env_id="Pendulum-v1", method="cql_rho", hidden_units=16, batch_size=b, n_action_samples=n)
-    rho_data, rho_unif, rho_pi = learner.q_data_and_sampled(obs, act, a_unif, a_pi)
-    assert rho_unif is None and torch.allclose(rho_data, q_data, atol=1e-6) and torch.allclose(rho_pi, q_pi, atol=1e-6)
+    rho_unif, rho_pi = learner.sampled_q(obs, a_unif, a_pi)
+    assert rho_unif is None and torch.equal(rho_pi, q_pi)
 
 
 def test_bench_times_every_update_against_sacs_update(results_root):
