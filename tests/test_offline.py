@@ -263,6 +263,21 @@ def test_bench_times_every_update_against_sacs_update(results_root):
     assert f"| cql_h_lagrange | {UPDATES['cql_h_lagrange'][0]} |" in md and "time / sac_online" in md
 
 
+def test_profile_takes_cql_h_and_sacs_update_apart(results_root):
+    """`repro bench kumar2020_cql sanity --profile` at tiny sizes: each update's ms, its matmul floor, FLOPs and the
+    profiler's shares, which add up to 1."""
+    from common.platform.bench import run_profile
+
+    m = run_profile(PAPER, "sanity", "cql_h", save=False,
+                    overrides={"hidden_units": 8, "batch_size": 4, "n_action_samples": 2})["measures"]
+    for name in ("cql_h", "sac_online"):
+        assert m[f"{name}_update_ms"] > m[f"{name}_matmul_floor_same_shapes_ms"] > 0 and m[f"{name}_update_gflop"] > 0
+        shares = [v for k, v in m.items() if k.startswith(f"{name}_time_share_")]
+        assert len(shares) == 4 and sum(shares) == pytest.approx(1.0) and all(0 <= x <= 1 for x in shares)
+    assert m["cql_h_update_gflop"] > m["sac_online_update_gflop"]  # the sampled actions' Q passes
+    assert not (results_root / PAPER / "profile.json").exists()
+
+
 def test_bench_times_a_peer_in_the_same_rounds(results_root, monkeypatch):
     """Where the peer (d3rlpy's CQL) imports, it runs in every round; its time over CQL(H)'s is the median of the
     rounds' quotients. A stand-in peer here (d3rlpy is not a dependency)."""

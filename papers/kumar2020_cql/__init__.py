@@ -23,8 +23,9 @@ RUNNERS = {"offline": Runner(CQLConfig, L(".cql:run_cql"), validate_cql, tables=
            "sac": _SAC_RUNNERS["sac"]}
 # `repro bench kumar2020_cql table1|sanity`: the updates' gradient steps/s against SAC's online update (bench.py)
 BENCH = {"offline": (RUNNERS["offline"], L(".bench:bench"))}
+PROFILE = {"offline": (RUNNERS["offline"], L(".bench:profile"))}  # `--profile`: where CQL(H)'s update time goes
 STATISTICS = {"final_normalized": L(".analysis:final_normalized_values")}
 FIGURES = {"default": L(".analysis:plot")}
 SUMMARIES = {"per_run": L(".analysis:run_summary"), "sac_per_run": L("papers.haarnoja2018_sac.analysis:run_summary")}
 
-__all__ = ["RUNNERS", "BENCH", "STATISTICS", "FIGURES", "SUMMARIES"]
+__all__ = ["RUNNERS", "BENCH", "PROFILE", "STATISTICS", "FIGURES", "SUMMARIES"]

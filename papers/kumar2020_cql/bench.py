@@ -199,3 +199,33 @@ def bench(cfg: CQLConfig, n_steps: int = 30, scratch: Path | None = None, rounds
                     f"{cfg.hidden_units} ReLU, {cfg.n_action_samples} uniform + {cfg.n_action_samples} policy "
                     f"actions per state, {cfg.torch_threads} torch thread(s); synthetic minibatches made in memory "
                     f"(no dataset read); {rounds} alternating rounds of {n_steps} updates each; medians [range]"}
+
+
+def profile(cfg: CQLConfig) -> dict:
+    """Where one update's time goes, for CQL(H) (alpha' fixed) and SAC's online update at the config's sizes: ms per
+    update and that of its own matrix products timed bare at their shapes (in turn, the same rounds), its FLOPs, and
+    the profiler's shares of torch's self time: matrix products (forward and backward), ReLU (forward and backward),
+    Adam and the target average, the rest (concatenations, copies, the log-sum-exp, the policy's sampling)."""
+    from common.platform.bench import (alternating_ms, counted_flops, matmul_floor_call, recorded_matmuls,
+                                       time_shares)
+
+    calls = update_calls(cfg)
+    measures = {}
+    for name in ("cql_h", YARDSTICK):
+        fn = calls[name]
+        times = alternating_ms({"update": fn, "floor": matmul_floor_call(recorded_matmuls(fn))}, calls=5, rounds=7)
+        update_ms, floor_ms = np.array(times["update"]), np.array(times["floor"])
+        measures[f"{name}_update_ms"] = float(np.median(update_ms))
+        measures[f"{name}_matmul_floor_same_shapes_ms"] = float(np.median(floor_ms))
+        measures[f"{name}_floor_share_reached"] = float(np.median(floor_ms / update_ms))
+        measures[f"{name}_update_gflop"] = counted_flops(fn) / 1e9
+        shares = time_shares(fn, calls=10, groups={
+            "matmul": ("mm", "matmul", "linear"), "relu": ("relu", "threshold", "clamp_min"),
+            "optimizer_and_target_average": ("_foreach", "adam", "lerp", "addcdiv", "sqrt")})
+        measures.update({f"{name}_time_share_{k}": v for k, v in shares.items()})
+        measures[f"{name}_time_share_other"] = 1 - sum(shares.values())
+    return {"measures": measures,
+            "note": f"CQL(H) (alpha' fixed) and SAC's online update on {cfg.env_id}'s dimensions, batch "
+                    f"{cfg.batch_size}, 2 x {cfg.hidden_units} ReLU, {cfg.n_action_samples} + {cfg.n_action_samples} "
+                    f"sampled actions, {cfg.torch_threads} torch thread(s), synthetic minibatches; floor = the "
+                    "update's own matrix products timed bare at their shapes; time shares from torch's profiler"}
