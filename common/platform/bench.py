@@ -7,6 +7,10 @@ common/rl/peers.py), the training loop (A) and the peer (B) run alternately in t
 and the share of the machine that other processes used during each timed run (from /proc/stat and this process's
 own CPU time around it): on a shared machine a ratio taken while another process held a core means little.
 
+An offline method has no environment in its loop: its bench (papers/kumar2020_cql/bench.py) times several updates
+in turn for `rounds` rounds instead, and reports per update its gradient steps/s, ms per update, FLOPs, its time over
+a yardstick update's in the same round (SAC's online update) and the other processes' share in each round.
+
 `repro bench --profile`: where one update's time goes (milliseconds per update in each arithmetic mode, its FLOPs
 counted by torch, the machine's matmul rate, profiler time shares, and the floor of its own matrix products recorded
 as torch dispatched them and timed bare at their shapes, in turn with the update), saved to
