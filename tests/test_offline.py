@@ -1,6 +1,7 @@
 """Offline RL (common/offline, papers/kumar2020_cql): the dataset builder's terminal/time-out split and returns,
 datasets from a SAC run's saved agent and replay, D4RL's normalization, the CQL regularizers against hand-computed
 log-sum-exps, offline SAC overestimating where CQL does not, determinism and resume."""
+import json
 import math
 from pathlib import Path
 
@@ -205,6 +206,92 @@ def test_offline_sac_overestimates_where_cql_does_not():
     # CQL(H): the policy's actions valued below the true value (a lower bound, Theorem 3.2) and below SAC's
     assert cql[3] < -0.3 and cql[3] < sac[3]
     assert cql[4] < sac[4]  # the gap log sum exp Q - Q(s, a_D) pushed down
+
+
+def test_sampled_actions_from_one_actor_pass_equal_a_pass_over_repeated_states():
+    """The update's N policy actions per state come from one actor pass over the minibatch's states, not over each
+    state repeated N times: the same actions and log-densities; Q at them and at the uniform actions (CQL(rho)
+    leaves those out), and the gap against a hand-made log-sum-exp (eq. 4)."""
+    torch.manual_seed(0)
+    b, n, a_dim = 5, 3, 2
+    cfg = CQLConfig(env_id="Pendulum-v1", hidden_units=16, batch_size=b, n_action_samples=n)
+    learner = OfflineLearner(cfg, 4, a_dim, -2 * np.ones(a_dim), 2 * np.ones(a_dim))
+    obs, act = torch.randn(b, 4), torch.rand(b, a_dim) * 4 - 2
+    gen_eps = (torch.randn(b * n, a_dim), torch.rand(b * n, a_dim))
+    a_unif, a_pi, logp_pi = learner.sampled_actions(*learner.actor.distribution(obs), gen_eps)
+    obs_rep = obs.repeat_interleave(n, dim=0)
+    a_ref, logp_ref = learner.actor(obs_rep, gen_eps[0])  # one pass over every repeated state
+    assert torch.allclose(a_pi, a_ref, atol=1e-6) and torch.allclose(logp_pi, logp_ref, atol=1e-5)
+    assert torch.equal(a_unif, -2 + 4 * gen_eps[1]) and not a_pi.requires_grad
+    q_unif, q_pi = learner.sampled_q(obs, a_unif, a_pi)
+    assert q_unif.shape == q_pi.shape == (2, b, n)
+    assert torch.equal(q_unif, learner.q(obs_rep, a_unif).view(2, b, n))
+    assert torch.allclose(q_pi, learner.q(obs_rep, a_ref).view(2, b, n), atol=1e-5)
+    q_data = learner.q(obs, act)
+    log_density = torch.cat([torch.full((b, n), -a_dim * math.log(4.0)), logp_ref.view(b, n)], dim=-1)
+    expected = torch.logsumexp(torch.cat([q_unif, q_pi], -1) - log_density, -1).mean(-1) - q_data.mean(-1)
+    assert torch.allclose(learner.gap(q_data, q_unif, q_pi, logp_pi), expected, atol=1e-5)
+    learner.cfg = CQLConfig(env_id="Pendulum-v1", method="cql_rho", hidden_units=16, batch_size=b, n_action_samples=n)
+    rho_unif, rho_pi = learner.sampled_q(obs, a_unif, a_pi)
+    assert rho_unif is None and torch.equal(rho_pi, q_pi)
+
+
+def test_bench_times_every_update_against_sacs_update(results_root):
+    """`repro bench kumar2020_cql sanity` at tiny sizes: every update's rate (positive, finite), its time over SAC's
+    update in the same round, the machine's load per round, saved to bench.json and shown by the report."""
+    from common.analysis.report import _speed_markdown
+    from common.platform.bench import format_bench, run_bench
+    from papers.kumar2020_cql.bench import PEER, UPDATES, YARDSTICK
+
+    r = run_bench(PAPER, "sanity", "cql_h", 2, rounds=2,
+                  overrides={"hidden_units": 16, "batch_size": 8, "n_action_samples": 2})
+    assert set(r["updates"]) - {PEER} == set(UPDATES) | {YARDSTICK} and r["rounds"] == 2 and r["threads"] == 1
+    for name, u in r["updates"].items():
+        for key in ("steps_per_s", "ms_per_update", "time_over_sac_update", "gflop_per_update"):
+            assert math.isfinite(u[key]) and u[key] > 0, (name, key, u[key])
+        lo, hi = u["steps_per_s_range"]
+        assert lo <= u["steps_per_s"] <= hi and len(u["other_load"]) == 2
+        assert all(0 <= x <= 1 for x in u["other_load"])
+    assert r["updates"][YARDSTICK]["time_over_sac_update"] == 1.0
+    assert len(r["runs"]) == 2 * len(r["updates"]) and "d3rlpy" in r["peer_note"]
+    saved = json.loads((results_root / PAPER / "bench.json").read_text())
+    key = "sanity/cql_h batch_size=8 hidden_units=16 n_action_samples=2"
+    assert saved[key]["updates"]["cql_h"]["steps_per_s"] == r["updates"]["cql_h"]["steps_per_s"]
+    lines = format_bench(r)
+    assert all(any(line.strip().startswith(name) for line in lines) for name in r["updates"])
+    md = _speed_markdown(results_root / PAPER)
+    assert f"| cql_h_lagrange | {UPDATES['cql_h_lagrange'][0]} |" in md and "time / sac_online" in md
+
+
+def test_profile_takes_cql_h_and_sacs_update_apart(results_root):
+    """`repro bench kumar2020_cql sanity --profile` at tiny sizes: each update's ms, its matmul floor, FLOPs and the
+    profiler's shares, which add up to 1."""
+    from common.platform.bench import run_profile
+
+    m = run_profile(PAPER, "sanity", "cql_h", save=False,
+                    overrides={"hidden_units": 8, "batch_size": 4, "n_action_samples": 2})["measures"]
+    for name in ("cql_h", "sac_online"):
+        assert m[f"{name}_update_ms"] > m[f"{name}_matmul_floor_same_shapes_ms"] > 0 and m[f"{name}_update_gflop"] > 0
+        shares = [v for k, v in m.items() if k.startswith(f"{name}_time_share_")]
+        assert len(shares) == 4 and sum(shares) == pytest.approx(1.0) and all(0 <= x <= 1 for x in shares)
+    assert m["cql_h_update_gflop"] > m["sac_online_update_gflop"]  # the sampled actions' Q passes
+    assert not (results_root / PAPER / "profile.json").exists()
+
+
+def test_bench_times_a_peer_in_the_same_rounds(results_root, monkeypatch):
+    """Where the peer (d3rlpy's CQL) imports, it runs in every round; its time over CQL(H)'s is the median of the
+    rounds' quotients. A stand-in peer here (d3rlpy is not a dependency)."""
+    import papers.kumar2020_cql.bench as cql_bench
+    from common.platform.bench import run_bench
+
+    monkeypatch.setattr(cql_bench, "d3rlpy_update", lambda cfg, obs_dim, act_dim: (
+        lambda batch: torch.zeros(4), lambda batch: batch))
+    r = run_bench(PAPER, "sanity", "bc", 2, rounds=3, save=False,
+                  overrides={"hidden_units": 8, "batch_size": 4, "n_action_samples": 2})
+    ms = {name: [x["ms_per_update"] for x in r["runs"] if x["update"] == name] for name in (cql_bench.PEER, "cql_h")}
+    ratios = [a / b for a, b in zip(ms[cql_bench.PEER], ms["cql_h"])]
+    assert len(ratios) == 3 and r["peer_ratio"]["median"] == sorted(ratios)[1]
+    assert r["peer_ratio"]["range"] == [min(ratios), max(ratios)] and r["peer_note"] == cql_bench.PEER_NOTE
 
 
 # ---- runs ----------------------------------------------------------------------------------------------------------

@@ -378,6 +378,11 @@ def _speed_markdown(out: Path) -> str:
     path = out / "bench.json"
     if not path.exists():
         return "## Speed\n\nNo benchmark recorded yet (`repro bench PAPER EXPERIMENT`).\n"
+    entries = json.loads(path.read_text())
+    loops = {key: r for key, r in entries.items() if "updates" not in r}
+    updates = {key: r for key, r in entries.items() if "updates" in r}
+    if not loops:
+        return "## Speed\n\n" + _update_bench_markdown(updates) + _profile_markdown(out)
     rows = ["## Speed\n", "Measured by `repro bench` in one process: the full training loop and environment-only stepping "
             "of the same environment, on the machine named. The peer (stable-baselines3 with the same settings and "
             "thread count) ran in the same invocation, alternating with the loop (A B A B); its column gives the "
@@ -388,7 +393,7 @@ def _speed_markdown(out: Path) -> str:
             "ratio [range], threads, other load | context: reference implementations measured elsewhere | "
             "machine, commit, date |",
             "|---|---|---|---|---|---|---|---|"]
-    for key, r in sorted(json.loads(path.read_text()).items()):
+    for key, r in sorted(loops.items()):
         when = r.get("references_measured")
         where = f"measured {when['when']}, {when['machine']}" if when else "measured on another day, same machine class"
         refs = "; ".join(f"{name}: {lo:,}-{hi:,}" for name, (lo, hi) in sorted(r.get("references", {}).items()))
@@ -401,7 +406,38 @@ def _speed_markdown(out: Path) -> str:
         rows.append(f"| {key} | {_md_escape(r['note'])} | {r['environment_only']:,.0f} {r['unit']}{extra} | "
                     f"{r['training']:,.0f} {r['unit']} | {r['ratio']:.2f} | {_md_escape(_peer_text(r))} | "
                     f"{_md_escape(refs)} | {_md_escape(machine)} |")
-    return "\n".join(rows) + "\n" + _profile_markdown(out)
+    tail = "\n" + _update_bench_markdown(updates) if updates else ""
+    return "\n".join(rows) + "\n" + tail + _profile_markdown(out)
+
+
+def _update_bench_markdown(entries: dict) -> str:
+    """The update benches of an offline method (no environment in its loop): per bench, each update's gradient
+    steps/s and ms per update (median [range] over the rounds), its time over the yardstick's update in the same
+    round (median [range]) and the other processes' share of the machine in each round."""
+    from common.platform.bench import load_text
+
+    parts = []
+    for key, r in sorted(entries.items()):
+        parts += [f"**{_md_escape(key)}** ({_md_escape(r['note'])}; {_md_escape(_machine_text(r))}, "
+                  f"{r.get('when', '?')[:10]}). Measured by `repro bench`, the updates in turn in one process; the "
+                  f"last column but one: time per update over {r['yardstick']}'s in the same round. Peer: "
+                  f"{_md_escape(r.get('peer_note', 'none'))}.\n",
+                  f"| update | what | {r['unit']}: median [range] | ms per update: median [range] | GFLOP per update "
+                  f"(matmuls, counted by torch) | time / {r['yardstick']}: median [range] | other load per round |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, u in r["updates"].items():
+            (lo, hi), (m_lo, m_hi), (c_lo, c_hi) = (u["steps_per_s_range"], u["ms_per_update_range"],
+                                                    u["time_over_sac_update_range"])
+            parts.append(f"| {name} | {_md_escape(u['what'])} | {u['steps_per_s']:,.1f} [{lo:,.1f}-{hi:,.1f}] | "
+                         f"{u['ms_per_update']:.1f} [{m_lo:.1f}-{m_hi:.1f}] | {u['gflop_per_update']:.3g} | "
+                         f"{u['time_over_sac_update']:.2f} "
+                         f"[{c_lo:.2f}-{c_hi:.2f}] | {load_text(u['other_load'])} |")
+        if "peer_ratio" in r:
+            p = r["peer_ratio"]
+            parts.append(f"\n{p['peer']}'s time per update over {p['update']}'s, in the same rounds: median "
+                         f"{p['median']:.2f} [{p['range'][0]:.2f}-{p['range'][1]:.2f}].")
+        parts.append("")
+    return "\n".join(parts) + "\n"
 
 
 def _peer_text(r: dict) -> str:
@@ -441,6 +477,10 @@ def _profile_markdown(out: Path) -> str:
                   "| measure | value |", "|---|---|"]
         order = r.get("measure_order") or list(r["measures"])  # profile.json's measures are stored sorted by name
         parts += [f"| {name} | {r['measures'][name]:,.3f} |" for name in order]
+        if "peer_ratio" in r:
+            p = r["peer_ratio"]
+            parts.append(f"\n{p['peer']}'s time per update over {p['update']}'s, in the same rounds: median "
+                         f"{p['median']:.2f} [{p['range'][0]:.2f}-{p['range'][1]:.2f}].")
         parts.append("")
     return "\n".join(parts) + "\n"
 

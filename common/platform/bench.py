@@ -7,6 +7,10 @@ common/rl/peers.py), the training loop (A) and the peer (B) run alternately in t
 and the share of the machine that other processes used during each timed run (from /proc/stat and this process's
 own CPU time around it): on a shared machine a ratio taken while another process held a core means little.
 
+An offline method has no environment in its loop: its bench (papers/kumar2020_cql/bench.py) times several updates
+in turn for `rounds` rounds instead, and reports per update its gradient steps/s, ms per update, FLOPs, its time over
+a yardstick update's in the same round (SAC's online update) and the other processes' share in each round.
+
 `repro bench --profile`: where one update's time goes (milliseconds per update in each arithmetic mode, its FLOPs
 counted by torch, the machine's matmul rate, profiler time shares, and the floor of its own matrix products recorded
 as torch dispatched them and timed bare at their shapes, in turn with the update), saved to
@@ -17,6 +21,7 @@ README cites when it explains a speed limit.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import platform
@@ -30,7 +35,7 @@ from pathlib import Path
 from common.platform.config import to_dict
 from common.platform.errors import ReproError
 from common.platform.records import RunContext, atomic_write_text, git_state, machine, now, package_versions
-from common.platform.registry import get_paper
+from common.platform.registry import get_paper, resolved
 from common.platform.runs import RunSpec, resolve, results_root
 
 
@@ -155,15 +160,27 @@ def alternate(train: Callable[[int], dict], peer: Callable[[int], dict | None], 
     return out
 
 
-def run_bench(paper_name: str, experiment: str, variant: str | None, n_steps: int, save: bool = True,
+#: Environment steps (or periods) a bench times when none are given and its function names no default of its own.
+DEFAULT_STEPS = 20480
+
+
+def run_bench(paper_name: str, experiment: str, variant: str | None, n_steps: int | None, save: bool = True,
               overrides: dict | None = None, rounds: int = 2, peer: bool = True) -> dict:
     """Environment-only stepping, then the training loop alternating with the paper's peer for `rounds` rounds
     (A B A B; `peer` False, or a paper without a peer or a setting it cannot match: the loop alone, `rounds`
-    times). A peer that is not installed is an error naming the extra to install, unless `peer` is False."""
+    times). A peer that is not installed is an error naming the extra to install, unless `peer` is False.
+
+    An update bench (an offline method: no environment in its loop) times several updates alternating among
+    themselves, its `rounds` passed on, and returns them under "updates" instead of the environment-only / training
+    pair. `n_steps` None: the bench function's own default count, else DEFAULT_STEPS."""
     if rounds < 1:
         raise ReproError(f"--rounds must be at least 1 (2 or more give a range), got {rounds}")
     entry, variant, ov, cfg = _bench_target(paper_name, experiment, variant, overrides, "BENCH")
     fn, peer_fn = entry[1], (entry[2] if len(entry) > 2 and peer else None)
+    params = list(inspect.signature(resolved(fn)).parameters.values())
+    if n_steps is None:
+        n_steps = params[1].default if params[1].default is not inspect.Parameter.empty else DEFAULT_STEPS
+    extra = {"rounds": rounds} if any(p.name == "rounds" for p in params) else {}
     if peer_fn is not None:
         from common.rl import peers
 
@@ -173,13 +190,14 @@ def run_bench(paper_name: str, experiment: str, variant: str | None, n_steps: in
                              f"or time the loop alone with --no-peer")
     with tempfile.TemporaryDirectory() as scratch:
         if len(entry) == 2:  # a bench without the environment/training split: one run, as measured before
-            result = fn(cfg, n_steps, Path(scratch))
+            result = fn(cfg, n_steps, Path(scratch), **extra)
         else:
             result = fn(cfg, n_steps, Path(scratch) / "env", training=False)
             result.update(alternate(lambda i: fn(cfg, n_steps, Path(scratch) / f"a{i}", environment=False),
                                     (lambda i: peer_fn(cfg, n_steps)) if peer_fn else (lambda i: None), rounds))
-    result.update({"steps": n_steps, "ratio": result["training"] / result["environment_only"],
-                   **_context(paper_name, experiment, variant, ov)})
+    if "environment_only" in result:
+        result["ratio"] = result["training"] / result["environment_only"]
+    result.update({"steps": n_steps, **_context(paper_name, experiment, variant, ov)})
     if save:
         _save("bench.json", result)
     return result
@@ -342,6 +360,8 @@ def time_shares(fn: Callable[[], object], calls: int, groups: dict[str, tuple[st
 
 
 def format_bench(r: dict) -> list[str]:
+    if "updates" in r:
+        return format_update_bench(r)
     unit = r["unit"]
     lines = [f"bench {r['paper']}/{r['experiment']} {r['variant']} ({r['note']})",
              f"  environment only:   {r['environment_only']:>10,.0f} {unit}",
@@ -366,6 +386,25 @@ def format_bench(r: dict) -> list[str]:
     for name, (lo, hi) in sorted(r.get("references", {}).items()):
         where = f"measured {when['when']}, {when['machine']}" if when else "measured on another day"
         lines.append(f"  context: {name} ({where}): {lo:,}-{hi:,} {unit}")
+    return lines
+
+
+def format_update_bench(r: dict) -> list[str]:
+    """An update bench's lines: per update its rate and ms per update (median [range]), its time over the yardstick's
+    update (median [range] of the rounds' quotients) and the other processes' share of the machine in each round."""
+    lines = [f"bench {r['paper']}/{r['experiment']} {r['variant']} ({r['note']})"]
+    for name, u in r["updates"].items():
+        lo, hi = u["steps_per_s_range"]
+        c_lo, c_hi = u["time_over_sac_update_range"]
+        lines.append(f"  {name:<16} {u['steps_per_s']:>8,.1f} {r['unit']} [{lo:,.1f}-{hi:,.1f}], "
+                     f"{u['ms_per_update']:>7.2f} ms/update, {u['gflop_per_update']:.2f} GFLOP; time / "
+                     f"{r['yardstick']}'s: {u['time_over_sac_update']:.2f} [{c_lo:.2f}-{c_hi:.2f}]; other load "
+                     f"{load_text(u['other_load'])}")
+    lines.append(f"  threads: {r['threads']}; peer: {r.get('peer_note', 'none')}")
+    if "peer_ratio" in r:
+        p = r["peer_ratio"]
+        lines.append(f"  {p['peer']}'s time / {p['update']}'s, same rounds: median {p['median']:.2f} "
+                     f"[{p['range'][0]:.2f}-{p['range'][1]:.2f}]")
     return lines
 
 

@@ -383,14 +383,18 @@ def build_parser() -> argparse.ArgumentParser:
                           "PROGRESS; they never enter claims, verdicts or the paper's README")
     rep.set_defaults(fn=_cmd_report)
 
-    b = sub.add_parser("bench", help="throughput of the training loop next to environment-only stepping")
+    b = sub.add_parser("bench", help="throughput of the training loop next to environment-only stepping (offline "
+                                     "methods: of their updates, against SAC's)")
     b.add_argument("paper")
     b.add_argument("experiment")
     b.add_argument("overrides", nargs="*", help="config overrides, key=value (e.g. matmul_dtype=bfloat16)")
     b.add_argument("--variant", default=None)
-    b.add_argument("--steps", type=int, default=20480, help="environment steps (or periods) timed")
+    b.add_argument("--steps", type=int, default=None,
+                   help="environment steps (or periods) timed (default 20,480); an update bench: updates of each kind "
+                        "per round (default: its own)")
     b.add_argument("--rounds", type=int, default=2,
-                   help="alternating rounds of the training loop and its peer, A B A B (at least 2 for a range)")
+                   help="alternating rounds of the training loop and its peer, A B A B (an update bench: of its "
+                        "updates; at least 2 for a range)")
     b.add_argument("--no-peer", action="store_true",
                    help="time the training loop alone (the peers, stable-baselines3 and sb3-contrib, are an optional "
                         "extra: make peers)")

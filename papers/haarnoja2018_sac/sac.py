@@ -112,8 +112,15 @@ class Actor(nn.Module):
     def forward(self, obs: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Reparameterized action a~ = center + scale tanh(mu + sigma eps) and its log-probability (v1 eq. 21), the
         latter in the units `log_prob_units` names."""
+        return self.sample(*self.distribution(obs), eps)
+
+    def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The Gaussian's mean and clamped log standard deviation at each state (one forward pass of the network)."""
         mean, log_std = self.net(obs).float().chunk(2, dim=-1)
-        log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+    def sample(self, mean: torch.Tensor, log_std: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`forward` from the distribution's parameters: several samples per state need one network pass only."""
         u = mean + log_std.exp() * eps
         log_prob = squashed_log_prob(u, mean, log_std) - self.log_scale_sum
         return self.center + self.scale * torch.tanh(u), log_prob
