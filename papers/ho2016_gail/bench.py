@@ -1,5 +1,6 @@
 """Speed benchmark (`repro bench ho2016_gail EXPERIMENT`): GAIL's whole loop (sampling, the discriminator's step, the
-TRPO step, the value function's fit) against stepping the same task alone with random actions, in one process."""
+TRPO step, the value function's fit) against stepping the same task alone with random actions, in one process, and
+where an iteration's time goes (common/onpolicy/phases.py: each phase timed inside a second run of the same loop)."""
 from __future__ import annotations
 
 import time
@@ -7,8 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from common.onpolicy.phases import timed_run
+from common.platform.bench import blas_threads
 from common.platform.records import RunContext, RunRecord
 
+from . import gail
 from .gail import make_task, run_gail
 from .gail_config import GAILConfig, is_discrete
 
@@ -29,12 +33,24 @@ def env_only_steps_per_s(cfg: GAILConfig, n_steps: int) -> float:
 
 
 def bench(cfg: GAILConfig, n_steps: int, scratch: Path) -> dict:
-    """The run's `iterations` from a fresh policy (its expert dataset must exist), then environment-only stepping."""
+    """The run's `iterations` from a fresh policy (its expert dataset must exist), then environment-only stepping;
+    for the imitation methods also the loop alone and its phases (two more runs of the same config)."""
     start = time.perf_counter()
-    tables = run_gail(cfg, RunContext(RunRecord(scratch), checkpoint_every_s=1e9, show_progress=False))
+    tables = run_gail(cfg, RunContext(RunRecord(scratch / "run"), checkpoint_every_s=1e9, show_progress=False))
     wall = time.perf_counter() - start
     steps = int(tables["iterations"]["env_step"].max()) if "iterations" in tables else 0
-    return {"unit": "env-steps/s", "environment_only": env_only_steps_per_s(cfg, n_steps), "training": steps / wall,
-            "note": f"{cfg.method} on {cfg.env_id}, {cfg.trajectories} expert trajectories: {cfg.iterations} "
-                    f"iterations of {cfg.batch_steps:,} pairs from a fresh policy ({steps:,} env steps, with the 50 "
-                    f"evaluation episodes in the time); environment only: {n_steps:,} steps of random actions"}
+    out = {"unit": "env-steps/s", "threads": blas_threads(), "environment_only": env_only_steps_per_s(cfg, n_steps),
+           "training": steps / wall,
+           "note": f"{cfg.method} on {cfg.env_id}, {cfg.trajectories} expert trajectories: {cfg.iterations} "
+                   f"iterations of {cfg.batch_steps:,} pairs from a fresh policy ({steps:,} env steps, with the "
+                   f"{cfg.eval_episodes} evaluation episodes in the time); environment only: {n_steps:,} steps of "
+                   f"random actions; {blas_threads()} BLAS thread(s)"}
+    if cfg.method != "bc":
+        from .baselines import LinearCost
+
+        timed = timed_run(run_gail, cfg, scratch, gail, cost_classes=(gail.Discriminator, LinearCost))
+        out["training_loop"] = timed["loop_env_steps_per_s"]
+        out["phases_ms_per_iteration"] = timed["phases_ms"]
+        out["note"] += ("; training_loop: the iterations alone (no set-up, no evaluation); phases_ms_per_iteration: "
+                        "ms per iteration in each phase (common/onpolicy/phases.py), timed in a second run")
+    return out

@@ -1,5 +1,6 @@
 """Speed benchmark (`repro bench schulman2016_gae EXPERIMENT`): the whole training loop against stepping the same
-environment alone with random actions, in one process.
+environment alone with random actions, in one process, and where an iteration's time goes (common/onpolicy/phases.py:
+each phase timed inside a second run of the same loop; the MuJoCo tasks, whose batches are sampled one step at a time).
 
 On cart-pole "environment only" steps the same carts together (`BartoCartPole`: all trajectories of a batch, of
 every seed the run packs, at once) with Gaussian forces; on the MuJoCo tasks it steps the gymnasium task one step
@@ -11,10 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from common.onpolicy.phases import timed_run
+from common.platform.bench import blas_threads
 from common.platform.records import RunContext, RunRecord
 from common.rl.barto_cartpole import BartoCartPole
 from common.rl.envs import make_env
 
+from . import gae
 from .gae import CARTPOLE, GAEConfig, run_gae
 
 
@@ -50,13 +54,23 @@ def env_only_steps_per_s(cfg: GAEConfig, n_steps: int) -> float:
 
 def bench(cfg: GAEConfig, n_steps: int, scratch: Path) -> dict:
     """The full loop (sampling, GAE, the TRPO step, the value function's trust region) for the experiment's
-    iterations from a fresh policy, then environment-only stepping for `n_steps` steps."""
+    iterations from a fresh policy, then environment-only stepping for `n_steps` steps; on the MuJoCo tasks also the
+    loop alone and its phases (two more runs of the same config)."""
     start = time.perf_counter()
-    tables = run_gae(cfg, RunContext(RunRecord(scratch), checkpoint_every_s=1e9, show_progress=False))
+    tables = run_gae(cfg, RunContext(RunRecord(scratch / "run"), checkpoint_every_s=1e9, show_progress=False))
     steps = int(tables["iterations"].groupby("seed")["env_step"].max().sum())  # every seed's steps
     training = steps / (time.perf_counter() - start)
-    return {"unit": "env-steps/s", "environment_only": env_only_steps_per_s(cfg, n_steps), "training": training,
-            "note": f"TRPO + GAE on {cfg.env_id}, gamma {cfg.gamma}, lambda {cfg.lam}, baseline {cfg.baseline}: "
-                    f"{cfg.iterations} updates from a fresh policy, {cfg.seeds_per_run} seed(s) in the run, {steps:,} "
-                    f"env steps over its seeds (the batch grows as the policy learns); environment only: {n_steps:,} "
-                    f"steps"}
+    out = {"unit": "env-steps/s", "threads": blas_threads(), "environment_only": env_only_steps_per_s(cfg, n_steps),
+           "training": training,
+           "note": f"TRPO + GAE on {cfg.env_id}, gamma {cfg.gamma}, lambda {cfg.lam}, baseline {cfg.baseline}: "
+                   f"{cfg.iterations} updates from a fresh policy, {cfg.seeds_per_run} seed(s) in the run, {steps:,} "
+                   f"env steps over its seeds (the batch grows as the policy learns), the batch after the last update "
+                   f"included; environment only: {n_steps:,} steps; {blas_threads()} BLAS thread(s)"}
+    if cfg.env_id != CARTPOLE:
+        timed = timed_run(run_gae, cfg, scratch, gae, learned_batches=cfg.iterations)
+        out["training_loop"] = timed["loop_env_steps_per_s"]
+        out["phases_ms_per_iteration"] = timed["phases_ms"]
+        out["note"] += ("; training_loop: the learning iterations alone (no set-up, not the final batch); "
+                        "phases_ms_per_iteration: ms per iteration in each phase (common/onpolicy/phases.py), timed "
+                        "in a second run")
+    return out
