@@ -38,6 +38,7 @@ from common.onpolicy import categorical_log_prob, discounted_returns, gae, gauss
 from common.onpolicy.rollout import record_batch, sample_trajectories
 from common.onpolicy.trpo import fit_value_trust_region, trpo_step
 from common.platform.finite import check_finite
+from common.platform.memory import keep_freed_memory
 from common.rl.agents import save_agent
 from common.rl.envs import RunningMeanStd, make_env
 from common.rl.npmlp import Adam, Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
@@ -307,6 +308,7 @@ def make_task(cfg: GAILConfig, seed: int):
 
 def run_gail(cfg: GAILConfig, ctx) -> dict[str, pd.DataFrame]:
     validate_gail(cfg)
+    keep_freed_memory()  # the batch's temporaries reuse freed memory instead of new pages (no change to any number)
     discrete = is_discrete(cfg.env_id)
     env = make_task(cfg, cfg.seed)
     obs_dim = env.observation_space.shape[0]
