@@ -60,7 +60,8 @@ class Normalizer:
         self.std = np.ones(dim) if std is None else np.maximum(np.asarray(std, float), 1e-3)
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        return np.clip((obs - self.mean) / self.std, -OBS_CLIP, OBS_CLIP)
+        # np.clip's numbers (NaN stays NaN) spelled as minimum(maximum(.)), without its Python-level overhead per step
+        return np.minimum(np.maximum((obs - self.mean) / self.std, -OBS_CLIP), OBS_CLIP)
 
     def update(self, obs: np.ndarray) -> None:
         if self.running:
@@ -94,18 +95,19 @@ class Policy:
         return mlp_forward(self.p, "pi", self.layers, x)[0]
 
     def act(self, x: np.ndarray, rng: np.random.Generator, deterministic: bool = False):
-        """One action for one standardized observation (the inverse CDF of one uniform draw, or mean + std N(0,1))."""
+        """One action for one standardized observation (the inverse CDF of one uniform draw, or mean + std N(0,1)).
+        The forward pass of `out` for one row, with the layers' views looked up once (`Params.layers`)."""
+        *hidden, (w_out, b_out) = self.p.layers("pi", self.layers)
         h = x
-        for i in range(self.layers):
-            h = h @ self.p[f"pi.{i}.w"] + self.p[f"pi.{i}.b"]
-            if i < self.layers - 1:
-                h = np.tanh(h)
+        for w, b in hidden:
+            h = np.tanh(h @ w + b)
+        h = h @ w_out + b_out
         if self.discrete:
             if deterministic:
-                return int(np.argmax(h))
+                return int(h.argmax())
             e = np.exp(h - h.max())
-            cdf = np.cumsum(e / e.sum())
-            return int(min(np.searchsorted(cdf, rng.random(), side="right"), self.n_out - 1))
+            cdf = (e / e.sum()).cumsum()
+            return int(min(cdf.searchsorted(rng.random(), side="right"), self.n_out - 1))
         if deterministic:
             return h
         return h + np.exp(self.p["log_std"]) * rng.standard_normal(self.n_out)
