@@ -172,11 +172,14 @@ class LineSearchResult:
 
 def line_search(theta_old: np.ndarray, full_step: np.ndarray,
                 evaluate: Callable[[np.ndarray], tuple[float, float]], max_kl: float, shrink: float = 0.5,
-                max_backtracks: int = 10) -> LineSearchResult:
+                max_backtracks: int = 10, surrogate_old: float | None = None) -> LineSearchResult:
     """Backtracking line search of Appendix C: try theta_old + shrink^k * full_step for k = 0, 1, ... and accept the
     first step whose surrogate L (to maximize) improves on L(theta_old) and whose mean KL is at most `max_kl`;
-    `evaluate(theta) -> (L, mean KL)`. When no step of `max_backtracks` tries is accepted, the policy is kept."""
-    surrogate_old, _ = evaluate(theta_old)
+    `evaluate(theta) -> (L, mean KL)`. When no step of `max_backtracks` tries is accepted, the policy is kept.
+    `surrogate_old`: L(theta_old) as `evaluate(theta_old)` gives it, when the caller has it already (None:
+    evaluated here)."""
+    if surrogate_old is None:
+        surrogate_old, _ = evaluate(theta_old)
     for k in range(max_backtracks):
         fraction = shrink ** k
         theta = theta_old + fraction * full_step

@@ -131,20 +131,24 @@ def phase_table(marks: list) -> dict[str, float]:
 
 
 def timed_run(run, cfg, scratch, module, cost_classes: tuple = (), learned_batches: int | None = None) -> dict:
-    """Two runs of `run(cfg, ctx)` from a fresh start in `scratch`: one as it is, for the loop's env steps per second
-    (the loop alone, between `IterationMarks`' first and last marks), then one under `timed_phases`, for the ms per
-    iteration of each phase. `learned_batches`: how many of the run's batches are learned from (GAE samples one more
-    after its last update; its mark is left out), None for all. Returns {"loop_env_steps_per_s", "phases_ms"}."""
+    """Two runs of `run(cfg, ctx)` from a fresh start in `scratch`: one as it is, for its env steps per second over
+    the whole run (set-up and anything after the loop included) and over the loop alone (between `IterationMarks`'
+    first and last marks), then one under `timed_phases`, for the ms per iteration of each phase. `learned_batches`:
+    how many of the run's batches are learned from (GAE samples one more after its last update; its mark is left
+    out), None for all. Returns {"run_env_steps_per_s", "loop_env_steps_per_s", "phases_ms"}."""
     from common.platform.records import RunRecord
 
     def marks_of(ctx: IterationMarks) -> list:
         return ctx.marks[:1 + learned_batches] if learned_batches is not None else ctx.marks
 
+    start = time.perf_counter()
     plain = IterationMarks(RunRecord(scratch / "untimed"), checkpoint_every_s=1e9, show_progress=False)
     run(cfg, plain)
+    whole = sum(n for _, n, _ in plain.marks) / (time.perf_counter() - start)
     untimed = phase_table(marks_of(plain))
     timer = PhaseTimer()
     ctx = IterationMarks(RunRecord(scratch / "timed"), checkpoint_every_s=1e9, show_progress=False, timer=timer)
     with timed_phases(module, timer, cost_classes):
         run(cfg, ctx)
-    return {"loop_env_steps_per_s": untimed["env_steps"] / (untimed["total"] * 1e-3), "phases_ms": phase_table(marks_of(ctx))}
+    return {"run_env_steps_per_s": whole, "loop_env_steps_per_s": untimed["env_steps"] / (untimed["total"] * 1e-3),
+            "phases_ms": phase_table(marks_of(ctx))}

@@ -115,8 +115,11 @@ def trpo_step(p: Params, prefix: str, layers: int, x: np.ndarray, act: np.ndarra
 
     s = conjugate_gradient(fvp, g, cg_iters)
     full_step = max_step(s, fvp(s), max_kl)  # 3. beta s
+    # L(theta_old) as `evaluate(theta_old)` computes it, from the forward pass at theta_old already made: the ratio
+    # there is exp(log pi_old - log pi_old) = 1
+    surrogate_old = float((np.exp(logp_old - logp_old) * adv).mean())
     result = line_search(theta_old, full_step, evaluate, max_kl if kl_accept is None else kl_accept,
-                         backtrack_shrink, max_backtracks)  # 4.
+                         backtrack_shrink, max_backtracks, surrogate_old=surrogate_old)  # 4.
     p.flat[...] = result.theta
     return result
 

@@ -274,7 +274,7 @@ def learn(cfg: GAEConfig, policy: GaussianPolicy, vf: ValueFunction, rms: Runnin
 
     # -- value function: trust-region regression on the discounted returns (eq. 30) --------------------------
     if cfg.baseline == "value_function":
-        before = vf(x)
+        before = values  # V_phi_i on the batch (the policy step leaves phi unchanged)
         fit = fit_value_trust_region(vf.p, "v", vf.layers, x, returns, max_kl=cfg.vf_max_kl, cg_iters=cfg.cg_iters,
                                      damping=cfg.cg_damping)
         after = vf(x)
