@@ -20,8 +20,9 @@ a `common.platform.bench.PhaseTimer`, so that the same code runs with a perf_cou
                       entropy, finiteness checks, the run's bookkeeping
 
 `phase_table(marks)` turns the timer's totals at the loop's start and the end of each iteration (`IterationMarks`)
-into ms per iteration of each phase. The timer's own cost (two clock reads a call, a few hundred nanoseconds) is small against
-the microseconds of an environment step, so the timed run's speed stays close to an untimed one's.
+into ms per iteration of each phase. The timer's own cost (two clock reads a call, a few hundred nanoseconds) is
+small against the microseconds of an environment step, so the timed run's speed stays close to an untimed one's.
+`timed_run` makes both runs for a paper's bench.
 """
 from __future__ import annotations
 
