@@ -200,3 +200,30 @@ def test_keeping_freed_memory_leaves_the_trpo_and_value_steps_bit_identical():
     digests = [subprocess.run([sys.executable, "-c", _STEP_DIGEST, keep], env=env, capture_output=True, text=True,
                               check=True).stdout.strip() for keep in ("0", "1")]
     assert len(digests[0]) == 32 and digests[0] == digests[1]
+
+
+def test_products_with_kept_tanh_derivatives_are_bit_identical():
+    """The conjugate gradients keep tanh'(pre) = 1 - h^2 of their batch for all their products: every product (and
+    the backward pass) gives the same bits as computing the derivatives per call."""
+    from common.onpolicy import categorical_fvp, gaussian_fvp, regression_gnvp
+    from common.rl.npmlp import mlp_backward, tanh_derivatives
+
+    rng = np.random.default_rng(3)
+    p = Params({**mlp_shapes("pi", [5, 16, 8, 3]), "log_std": (3,)})
+    normc_init(p, "pi", 3, 0.5, rng)
+    x = rng.standard_normal((200, 5))
+    out, inputs = mlp_forward(p, "pi", 3, x)
+    kept = tanh_derivatives(inputs)
+    assert kept[0] is None and len(kept) == 3
+    np.testing.assert_array_equal(kept[2], 1.0 - inputs[2] ** 2)
+    v = rng.standard_normal(len(p.flat))
+    probs = softmax(out)
+    for product in (lambda g: gaussian_fvp(p, "pi", 3, "log_std", inputs, v, 0.1, g),
+                    lambda g: categorical_fvp(p, "pi", 3, inputs, probs, v, 0.1, g),
+                    lambda g: regression_gnvp(p, "pi", 3, inputs, v, 0.1, g)):
+        assert product(None).tobytes() == product(kept).tobytes()
+    d_out = rng.standard_normal((200, 3))
+    mlp_backward(p, "pi", 3, inputs, d_out)
+    per_call = p.grad.copy()
+    mlp_backward(p, "pi", 3, inputs, d_out, kept)
+    assert per_call.tobytes() == p.grad.tobytes()
