@@ -3,7 +3,7 @@ step against the natural-gradient step computed from the explicit Fisher matrix 
 and surrogate at the accepted step, a line search that must reject, the Gaussian step giving exactly the values
 GAE's own step gave before it moved here, and GAE's eq. (30) on a small regression (on the boundary of the trust
 region, or the least-squares fit when the region is loose), and the same steps bit for bit in a process that keeps
-freed memory for reuse (common/platform/memory.py)."""
+freed memory for reuse (common/platform/memory.py) and with the tanh derivatives kept across products."""
 import math
 
 import numpy as np
