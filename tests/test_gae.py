@@ -291,6 +291,40 @@ def test_bench_times_the_loop_and_environment_only_stepping(tmp_path):
     assert "2 updates" in out["note"]
 
 
+def test_bench_of_a_3d_task_times_each_phase_inside_a_run_that_gives_the_same_numbers(tmp_path):
+    """On a MuJoCo task the bench runs the loop twice, the second time with its phases timed
+    (common/onpolicy/phases.py); the timing changes no number of the run, and the parts fit inside their phases."""
+    from common.onpolicy.phases import IterationMarks, PhaseTimer, phase_table, timed_phases
+    from common.platform.records import RunRecord
+    from papers.schulman2016_gae import gae as gae_module
+    from papers.schulman2016_gae.bench import bench
+    from papers.schulman2016_gae.gae import GAEConfig, run_gae
+
+    cfg = GAEConfig(env_id="Hopper-v5", trajectories=0, batch_steps=200, iterations=2, policy_hidden=[8],
+                    value_hidden=[8], fvp_fraction=0.5)
+    plain = run_gae(cfg, IterationMarks(RunRecord(tmp_path / "plain"), checkpoint_every_s=1e9, show_progress=False))
+    timer = PhaseTimer()
+    ctx = IterationMarks(RunRecord(tmp_path / "timed"), checkpoint_every_s=1e9, show_progress=False, timer=timer)
+    with timed_phases(gae_module, timer):
+        timed = run_gae(cfg, ctx)
+    for name in ("iterations", "episodes"):
+        assert plain[name].equals(timed[name])
+    assert len(ctx.marks) == 1 + cfg.iterations + 1  # the loop's start, two updates, the final batch
+    ms = phase_table(ctx.marks[:1 + cfg.iterations])
+    for name in ("act", "environment", "advantages", "policy_cg", "policy_line_search", "value_cg"):
+        assert ms[name] > 0, name
+    assert ms["sampling"] >= ms["act"] + ms["environment"]
+    assert ms["policy_step"] >= ms["policy_cg"] + ms["policy_line_search"] and ms["value_fit"] >= ms["value_cg"]
+    assert ms["cost_update"] == ms["cost"] == 0.0  # GAE has no cost model
+    assert ms["total"] >= ms["sampling"] + ms["policy_step"] + ms["value_fit"]
+    assert ms["env_steps"] == pytest.approx(np.mean([n for _, n, _ in ctx.marks[1:1 + cfg.iterations]]))
+    assert ms["env_steps"] >= cfg.batch_steps
+
+    out = bench(cfg, 500, tmp_path / "bench")
+    assert out["environment_only"] > 0 and out["training"] > 0 and out["training_loop"] > 0
+    assert set(out["phases_ms_per_iteration"]) >= {"sampling", "policy_cg", "value_cg", "total", "env_steps"}
+
+
 def test_claim_statistics_on_hand_made_runs():
     """The cart-pole claims' per-seed group differences and the 3D claims' final differences, on made-up tables."""
     from types import SimpleNamespace

@@ -244,6 +244,36 @@ def test_bench_times_the_loop_and_environment_only_stepping(cartpole_dataset, tm
     out = bench(cfg, 2000, tmp_path)
     assert out["unit"] == "env-steps/s" and out["environment_only"] > out["training"] > 0
     assert "2 iterations of 300 pairs" in out["note"]
+    # the loop alone (no set-up, no evaluation) is faster than the whole run; the phases of an iteration, timed in
+    # a second run, include the discriminator's step and its reward, and the parts fit inside their phases
+    ms = out["phases_ms_per_iteration"]
+    assert out["training_loop"] > out["training"]
+    for name in ("act", "environment", "cost_update", "cost", "policy_cg", "value_cg"):
+        assert ms[name] > 0, name
+    assert ms["sampling"] >= ms["act"] + ms["environment"] and ms["policy_step"] >= ms["policy_cg"]
+    assert ms["env_steps"] >= 300
+
+
+def test_timing_the_phases_changes_no_number_of_a_run(cartpole_dataset, tmp_path):
+    from common.onpolicy.phases import IterationMarks, PhaseTimer, timed_phases
+    from common.platform.records import RunRecord
+    from papers.ho2016_gail import gail as gail_module
+    from papers.ho2016_gail.baselines import LinearCost
+    from papers.ho2016_gail.gail import run_gail
+    from papers.ho2016_gail.gail_config import GAILConfig
+
+    for method in ("gail", "fem"):
+        cfg = GAILConfig(method=method, trajectories=1, iterations=2, batch_steps=300, max_episode_steps=200,
+                         eval_episodes=1)
+        plain = run_gail(cfg, IterationMarks(RunRecord(tmp_path / method / "plain"), checkpoint_every_s=1e9,
+                                             show_progress=False))
+        timer = PhaseTimer()
+        with timed_phases(gail_module, timer, cost_classes=(gail_module.Discriminator, LinearCost)):
+            timed = run_gail(cfg, IterationMarks(RunRecord(tmp_path / method / "timed"), checkpoint_every_s=1e9,
+                                                 show_progress=False, timer=timer))
+        for name in ("iterations", "episodes", "evaluation"):
+            assert plain[name].equals(timed[name]), (method, name)
+        assert timer.seconds["cost_update"] > 0 and timer.seconds["cost"] > 0
 
 
 def test_one_command_trains_the_expert_then_samples_its_dataset(results_root, monkeypatch):

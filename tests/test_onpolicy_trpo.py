@@ -2,7 +2,8 @@
 step against the natural-gradient step computed from the explicit Fisher matrix of a linear softmax policy, its KL
 and surrogate at the accepted step, a line search that must reject, the Gaussian step giving exactly the values
 GAE's own step gave before it moved here, and GAE's eq. (30) on a small regression (on the boundary of the trust
-region, or the least-squares fit when the region is loose)."""
+region, or the least-squares fit when the region is loose), and the same steps bit for bit in a process that keeps
+freed memory for reuse (common/platform/memory.py) and with the tanh derivatives kept across products."""
 import math
 
 import numpy as np
@@ -162,3 +163,67 @@ def test_value_step_with_a_loose_trust_region_reaches_the_least_squares_fit():
     design = np.hstack([x, np.ones((200, 1))])
     coef = np.linalg.lstsq(design, targets, rcond=None)[0]
     np.testing.assert_allclose(_v(p, x), design @ coef, rtol=1e-8, atol=1e-8)
+
+
+# ---- keeping freed memory (common/platform/memory.py) changes no number ------------------------------------------
+_STEP_DIGEST = """
+import hashlib, sys
+import numpy as np
+if sys.argv[1] == "1":
+    from common.platform.memory import keep_freed_memory
+    assert keep_freed_memory() and keep_freed_memory()  # set, and still set on a second call
+from common.onpolicy import fit_value_trust_region, trpo_step
+from common.rl.npmlp import Params, mlp_shapes, normc_init
+rng = np.random.default_rng(0)
+p = Params({**mlp_shapes("pi", [7, 64, 64, 3]), "log_std": (3,), **mlp_shapes("v", [7, 64, 64, 1])})
+normc_init(p, "pi", 3, 0.1, rng)
+normc_init(p, "v", 3, 1.0, rng)
+x, act, adv = rng.standard_normal((3000, 7)), rng.standard_normal((3000, 3)), rng.standard_normal(3000)
+digest = hashlib.md5()
+for _ in range(3):  # a few steps, each on the parameters the one before left
+    r = trpo_step(p, "pi", 3, x, act, adv, dist="gaussian", max_kl=0.01)
+    fit_value_trust_region(p, "v", 3, x, adv, max_kl=0.01)
+    digest.update(p.flat.tobytes() + np.float64(r.improvement).tobytes())
+print(digest.hexdigest())
+"""
+
+
+def test_keeping_freed_memory_leaves_the_trpo_and_value_steps_bit_identical():
+    """The allocator setting only changes where the batch's temporaries live: three TRPO and value steps on a batch
+    of 3,000 rows (temporaries of 1.5 MB) give the same parameters, bit for bit, in a process with and without it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    digests = [subprocess.run([sys.executable, "-c", _STEP_DIGEST, keep], env=env, capture_output=True, text=True,
+                              check=True).stdout.strip() for keep in ("0", "1")]
+    assert len(digests[0]) == 32 and digests[0] == digests[1]
+
+
+def test_products_with_kept_tanh_derivatives_are_bit_identical():
+    """The conjugate gradients keep tanh'(pre) = 1 - h^2 of their batch for all their products: every product (and
+    the backward pass) gives the same bits as computing the derivatives per call."""
+    from common.onpolicy import categorical_fvp, gaussian_fvp, regression_gnvp
+    from common.rl.npmlp import mlp_backward, tanh_derivatives
+
+    rng = np.random.default_rng(3)
+    p = Params({**mlp_shapes("pi", [5, 16, 8, 3]), "log_std": (3,)})
+    normc_init(p, "pi", 3, 0.5, rng)
+    x = rng.standard_normal((200, 5))
+    out, inputs = mlp_forward(p, "pi", 3, x)
+    kept = tanh_derivatives(inputs)
+    assert kept[0] is None and len(kept) == 3
+    np.testing.assert_array_equal(kept[2], 1.0 - inputs[2] ** 2)
+    v = rng.standard_normal(len(p.flat))
+    probs = softmax(out)
+    for product in (lambda g: gaussian_fvp(p, "pi", 3, "log_std", inputs, v, 0.1, g),
+                    lambda g: categorical_fvp(p, "pi", 3, inputs, probs, v, 0.1, g),
+                    lambda g: regression_gnvp(p, "pi", 3, inputs, v, 0.1, g)):
+        assert product(None).tobytes() == product(kept).tobytes()
+    d_out = rng.standard_normal((200, 3))
+    mlp_backward(p, "pi", 3, inputs, d_out)
+    per_call = p.grad.copy()
+    mlp_backward(p, "pi", 3, inputs, d_out, kept)
+    assert per_call.tobytes() == p.grad.tobytes()

@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from common.rl.npmlp import Params, mlp_backward
+from common.rl.npmlp import Params, mlp_backward, tanh_derivatives
 
 
 def flat_views(p: Params, vec: np.ndarray) -> dict[str, np.ndarray]:
@@ -36,11 +36,15 @@ def flat_views(p: Params, vec: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def mlp_jvp(p: Params, prefix: str, n_layers: int, inputs: list[np.ndarray], v: np.ndarray) -> np.ndarray:
+def mlp_jvp(p: Params, prefix: str, n_layers: int, inputs: list[np.ndarray], v: np.ndarray,
+            tanh_grads: list | None = None) -> np.ndarray:
     """J v: the directional derivative of the MLP's output (tanh hidden layers, linear output; `mlp_forward`) at
     the parameters of `p`, in the direction `v` (a vector with the layout of `p.flat`), for each row of the batch.
     `inputs` are the layer inputs `mlp_forward` returned. Forward mode: pre_i = h_i W_i + b_i gives
-    d pre_i = h_i dW_i + dh_i W_i + db_i, and h_{i+1} = tanh(pre_i) gives dh_{i+1} = (1 - h_{i+1}^2) d pre_i."""
+    d pre_i = h_i dW_i + dh_i W_i + db_i, and h_{i+1} = tanh(pre_i) gives dh_{i+1} = (1 - h_{i+1}^2) d pre_i.
+    `tanh_grads`: `common.rl.npmlp.tanh_derivatives(inputs)`, when the caller keeps them (None: computed here)."""
+    if tanh_grads is None:
+        tanh_grads = tanh_derivatives(inputs)
     dv = flat_views(p, v)
     dh = None  # the batch's input does not depend on the parameters
     for i in range(n_layers):
@@ -49,15 +53,16 @@ def mlp_jvp(p: Params, prefix: str, n_layers: int, inputs: list[np.ndarray], v: 
         if dh is not None:
             d_pre += dh @ p[w]
         if i < n_layers - 1:
-            dh = (1.0 - inputs[i + 1] ** 2) * d_pre
+            dh = tanh_grads[i + 1] * d_pre
         else:
             return d_pre
     raise ValueError("an MLP has at least one layer")
 
 
-def _backward_into(p: Params, prefix: str, n_layers: int, inputs, d_out: np.ndarray, out: np.ndarray) -> None:
+def _backward_into(p: Params, prefix: str, n_layers: int, inputs, d_out: np.ndarray, out: np.ndarray,
+                   tanh_grads: list | None = None) -> None:
     """J^T d_out for the MLP `prefix`, written into the matching entries of `out` (p.grad is used as scratch)."""
-    mlp_backward(p, prefix, n_layers, inputs, d_out)
+    mlp_backward(p, prefix, n_layers, inputs, d_out, tanh_grads)
     views = flat_views(p, out)
     for i in range(n_layers):
         for part in ("w", "b"):
@@ -66,15 +71,17 @@ def _backward_into(p: Params, prefix: str, n_layers: int, inputs, d_out: np.ndar
 
 
 def gaussian_fvp(p: Params, prefix: str, n_layers: int, log_std: str, inputs: list[np.ndarray], v: np.ndarray,
-                 damping: float = 0.0) -> np.ndarray:
+                 damping: float = 0.0, tanh_grads: list | None = None) -> np.ndarray:
     """F v for a diagonal-Gaussian policy with mean = MLP `prefix`(s) and a state-independent log std (parameter
     `log_std`): the Hessian of the mean KL over the batch at theta_old, times v (Appendix C.1), plus damping * v.
-    Entries of v outside the policy's parameters are ignored."""
+    Entries of v outside the policy's parameters are ignored. `tanh_grads`: `tanh_derivatives(inputs)`, kept by a
+    caller that makes many products at the same parameters (None: computed here)."""
     n = inputs[0].shape[0]
     var = np.exp(2.0 * p[log_std])
     out = np.zeros_like(p.flat)
-    jv_mean = mlp_jvp(p, prefix, n_layers, inputs, v)  # J v, mean part (N x act_dim)
-    _backward_into(p, prefix, n_layers, inputs, jv_mean / var / n, out)  # J^T diag(1/sigma^2) J v, averaged
+    tanh_grads = tanh_derivatives(inputs) if tanh_grads is None else tanh_grads
+    jv_mean = mlp_jvp(p, prefix, n_layers, inputs, v, tanh_grads)  # J v, mean part (N x act_dim)
+    _backward_into(p, prefix, n_layers, inputs, jv_mean / var / n, out, tanh_grads)  # J^T diag(1/sigma^2) J v
     flat_views(p, out)[log_std][...] = 2.0 * flat_views(p, v)[log_std]  # log-std part: M = 2, J = identity
     if damping:
         out += damping * v
@@ -101,29 +108,33 @@ def gaussian_empirical_fvp(p: Params, prefix: str, n_layers: int, log_std: str, 
 
 
 def regression_gnvp(p: Params, prefix: str, n_layers: int, inputs: list[np.ndarray], v: np.ndarray,
-                    damping: float = 0.0) -> np.ndarray:
+                    damping: float = 0.0, tanh_grads: list | None = None) -> np.ndarray:
     """H v for the Gauss-Newton matrix H = mean_n J_n^T J_n of a regression MLP `prefix` (J_n = d V(s_n) / d phi),
     plus damping * v: the Hessian of the mean squared change of its outputs, 1/2 mean_n ||V_phi(s_n) - V_old(s_n)||^2,
     at phi_old (the Fisher matrix of a unit-variance Gaussian with mean V_phi(s); GAE, Schulman et al. 2016, Sec. 5,
-    the value function's trust region). Entries of v outside `prefix` are ignored (their products are 0)."""
+    the value function's trust region). Entries of v outside `prefix` are ignored (their products are 0).
+    `tanh_grads`: as `gaussian_fvp`'s."""
     n = inputs[0].shape[0]
     out = np.zeros_like(p.flat)
-    jv = mlp_jvp(p, prefix, n_layers, inputs, v)  # J v (N x out_dim)
-    _backward_into(p, prefix, n_layers, inputs, jv / n, out)  # J^T J v, averaged
+    tanh_grads = tanh_derivatives(inputs) if tanh_grads is None else tanh_grads
+    jv = mlp_jvp(p, prefix, n_layers, inputs, v, tanh_grads)  # J v (N x out_dim)
+    _backward_into(p, prefix, n_layers, inputs, jv / n, out, tanh_grads)  # J^T J v, averaged
     if damping:
         out += damping * v
     return out
 
 
 def categorical_fvp(p: Params, prefix: str, n_layers: int, inputs: list[np.ndarray], probs: np.ndarray,
-                    v: np.ndarray, damping: float = 0.0) -> np.ndarray:
+                    v: np.ndarray, damping: float = 0.0, tanh_grads: list | None = None) -> np.ndarray:
     """F v for a categorical policy with logits = MLP `prefix`(s) and probabilities `probs` at theta_old:
-    mean over the batch of J^T (diag(p) - p p^T) J v (Appendix C.1), plus damping * v."""
+    mean over the batch of J^T (diag(p) - p p^T) J v (Appendix C.1), plus damping * v. `tanh_grads`: as
+    `gaussian_fvp`'s."""
     n = inputs[0].shape[0]
-    jv = mlp_jvp(p, prefix, n_layers, inputs, v)
+    tanh_grads = tanh_derivatives(inputs) if tanh_grads is None else tanh_grads
+    jv = mlp_jvp(p, prefix, n_layers, inputs, v, tanh_grads)
     m_jv = probs * jv - probs * (probs * jv).sum(-1, keepdims=True)
     out = np.zeros_like(p.flat)
-    _backward_into(p, prefix, n_layers, inputs, m_jv / n, out)
+    _backward_into(p, prefix, n_layers, inputs, m_jv / n, out, tanh_grads)
     if damping:
         out += damping * v
     return out
@@ -172,11 +183,14 @@ class LineSearchResult:
 
 def line_search(theta_old: np.ndarray, full_step: np.ndarray,
                 evaluate: Callable[[np.ndarray], tuple[float, float]], max_kl: float, shrink: float = 0.5,
-                max_backtracks: int = 10) -> LineSearchResult:
+                max_backtracks: int = 10, surrogate_old: float | None = None) -> LineSearchResult:
     """Backtracking line search of Appendix C: try theta_old + shrink^k * full_step for k = 0, 1, ... and accept the
     first step whose surrogate L (to maximize) improves on L(theta_old) and whose mean KL is at most `max_kl`;
-    `evaluate(theta) -> (L, mean KL)`. When no step of `max_backtracks` tries is accepted, the policy is kept."""
-    surrogate_old, _ = evaluate(theta_old)
+    `evaluate(theta) -> (L, mean KL)`. When no step of `max_backtracks` tries is accepted, the policy is kept.
+    `surrogate_old`: L(theta_old) as `evaluate(theta_old)` gives it, when the caller has it already (None:
+    evaluated here)."""
+    if surrogate_old is None:
+        surrogate_old, _ = evaluate(theta_old)
     for k in range(max_backtracks):
         fraction = shrink ** k
         theta = theta_old + fraction * full_step

@@ -85,8 +85,9 @@ def sample_trajectories(env, act: Callable[[np.ndarray], np.ndarray], *, min_ste
             act_l.append(action)
             t_l.append(length)
             obs, reward, terminated, truncated, _ = env.step(action)
-            rew_l.append(float(reward))
-            ep_return += float(reward)
+            reward = float(reward)
+            rew_l.append(reward)
+            ep_return += reward
             length += 1
             done = terminated or truncated or (max_length is not None and length >= max_length)
             end_l.append(done)

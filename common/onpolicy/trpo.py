@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from common.platform.finite import check_finite
-from common.rl.npmlp import Params, mlp_backward, mlp_forward
+from common.rl.npmlp import Params, mlp_backward, mlp_forward, tanh_derivatives
 
 from .distributions import categorical_kl, categorical_log_prob, gaussian_kl, gaussian_log_prob, softmax
 from .natural import (LineSearchResult, categorical_fvp, conjugate_gradient, gaussian_fvp, line_search, max_step,
@@ -104,19 +104,23 @@ def trpo_step(p: Params, prefix: str, layers: int, x: np.ndarray, act: np.ndarra
         fvp_inputs, fvp_out = inputs_old, out_old
     else:
         fvp_out, fvp_inputs = mlp_forward(p, prefix, layers, x[fvp_rows])
+    fvp_tanh_grads = tanh_derivatives(fvp_inputs)  # the same for every product at theta_old
     if dist == "gaussian":
         def fvp(v: np.ndarray) -> np.ndarray:
-            return gaussian_fvp(p, prefix, layers, log_std, fvp_inputs, v, cg_damping)
+            return gaussian_fvp(p, prefix, layers, log_std, fvp_inputs, v, cg_damping, fvp_tanh_grads)
     else:
         fvp_probs = softmax(fvp_out)
 
         def fvp(v: np.ndarray) -> np.ndarray:
-            return categorical_fvp(p, prefix, layers, fvp_inputs, fvp_probs, v, cg_damping)
+            return categorical_fvp(p, prefix, layers, fvp_inputs, fvp_probs, v, cg_damping, fvp_tanh_grads)
 
     s = conjugate_gradient(fvp, g, cg_iters)
     full_step = max_step(s, fvp(s), max_kl)  # 3. beta s
+    # L(theta_old) as `evaluate(theta_old)` computes it, from the forward pass at theta_old already made: the ratio
+    # there is exp(log pi_old - log pi_old) = 1
+    surrogate_old = float((np.exp(logp_old - logp_old) * adv).mean())
     result = line_search(theta_old, full_step, evaluate, max_kl if kl_accept is None else kl_accept,
-                         backtrack_shrink, max_backtracks)  # 4.
+                         backtrack_shrink, max_backtracks, surrogate_old=surrogate_old)  # 4.
     p.flat[...] = result.theta
     return result
 
@@ -143,11 +147,12 @@ def fit_value_trust_region(p: Params, prefix: str, layers: int, x: np.ndarray, t
     if not sigma2 > 0:
         return {"vf_mse_before": sigma2, "vf_step_fraction": 0.0}
     p.grad[...] = 0.0  # parameters outside the value network get no gradient
-    mlp_backward(p, prefix, layers, inputs, (2.0 * err / n)[:, None])  # g = grad 1/N sum (V - V_hat)^2
+    tanh_grads = tanh_derivatives(inputs)  # the same for the gradient and every product at phi_old
+    mlp_backward(p, prefix, layers, inputs, (2.0 * err / n)[:, None], tanh_grads)  # g = grad 1/N sum (V - V_hat)^2
     g = p.grad.copy()
 
     def hvp(v: np.ndarray) -> np.ndarray:
-        return regression_gnvp(p, prefix, layers, inputs, v, damping)  # H v = 1/N sum_n j_n j_n^T v
+        return regression_gnvp(p, prefix, layers, inputs, v, damping, tanh_grads)  # H v = 1/N sum_n j_n j_n^T v
 
     s = -0.5 * conjugate_gradient(hvp, g, cg_iters)  # Gauss-Newton step of the objective: -(2H)^{-1} g
     quad = float(s @ hvp(s)) / sigma2  # s^T (H / sigma^2) s: twice the constraint's model at s

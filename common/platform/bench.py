@@ -220,6 +220,15 @@ def format_profile(r: dict) -> list[str]:
 
 
 # ---- measuring tools for PROFILE functions ---------------------------------------------------------------------
+def blas_threads() -> int:
+    """Threads of numpy's BLAS, which the numpy networks' matrix products use: OPENBLAS_NUM_THREADS or
+    OMP_NUM_THREADS as set when the process started (`OMP_NUM_THREADS=1 repro bench ...`), else one per core."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return os.cpu_count() or 1
+
+
 def ms_per_call(fn: Callable[[], object], calls: int, warmup: int = 10) -> float:
     """Median of 5 timings of `calls` calls, in milliseconds per call, after `warmup` untimed calls."""
     for _ in range(warmup):
@@ -367,6 +376,12 @@ def format_bench(r: dict) -> list[str]:
              f"  environment only:   {r['environment_only']:>10,.0f} {unit}",
              f"  full training loop: {r['training']:>10,.0f} {unit}",
              f"  ratio training / environment only: {r['ratio']:.2f}"]
+    if "training_loop" in r:
+        lines.append(f"  the loop's iterations alone (no set-up, no evaluation): {r['training_loop']:>10,.0f} {unit}")
+    if "phases_ms_per_iteration" in r:  # common/onpolicy/phases.py
+        ms = r["phases_ms_per_iteration"]
+        lines.append("  ms per iteration: " + ", ".join(f"{k} {v:,.1f}" for k, v in ms.items() if k != "env_steps")
+                     + f" ({ms['env_steps']:,.0f} env steps)")
     if "environment_only_gym_wrappers" in r:
         g = r["environment_only_gym_wrappers"]
         lines.append(f"  environment only through CleanRL's gymnasium wrapper stack: {g:,.0f} {unit}; "

@@ -82,15 +82,25 @@ def mlp_forward(p: Params, prefix: str, n_layers: int, x: np.ndarray) -> tuple[n
     return h, inputs
 
 
-def mlp_backward(p: Params, prefix: str, n_layers: int, inputs: list[np.ndarray], d_out: np.ndarray) -> None:
-    """Writes d(loss)/d(weights) into the gradient views, given d(loss)/d(output) for the batch (overwrites)."""
+def tanh_derivatives(inputs: list[np.ndarray]) -> list[np.ndarray | None]:
+    """tanh'(pre_i) = 1 - h_i^2 for each hidden layer's output h_i among `inputs` (as `mlp_forward` returns them; None
+    for the network's input): computed once for the many backward and forward-mode passes at the same parameters
+    (a conjugate gradient's products), the same numbers `mlp_backward` and `mlp_jvp` compute otherwise."""
+    return [None] + [1.0 - h ** 2 for h in inputs[1:]]
+
+
+def mlp_backward(p: Params, prefix: str, n_layers: int, inputs: list[np.ndarray], d_out: np.ndarray,
+                 tanh_grads: list[np.ndarray | None] | None = None) -> None:
+    """Writes d(loss)/d(weights) into the gradient views, given d(loss)/d(output) for the batch (overwrites).
+    `tanh_grads`: `tanh_derivatives(inputs)`, when the caller keeps them (None: computed here)."""
     d = d_out
     layers, grads = p.layers(prefix, n_layers), p.layers(prefix, n_layers, grad=True)
     for i in range(n_layers - 1, -1, -1):
         grads[i][0][...] = inputs[i].T @ d
         grads[i][1][...] = d.sum(0)
         if i > 0:
-            d = (d @ layers[i][0].T) * (1.0 - inputs[i] ** 2)  # tanh' = 1 - tanh^2
+            tanh_grad = (1.0 - inputs[i] ** 2) if tanh_grads is None else tanh_grads[i]  # tanh' = 1 - tanh^2
+            d = (d @ layers[i][0].T) * tanh_grad
 
 
 class Adam:

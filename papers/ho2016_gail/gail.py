@@ -38,6 +38,7 @@ from common.onpolicy import categorical_log_prob, discounted_returns, gae, gauss
 from common.onpolicy.rollout import record_batch, sample_trajectories
 from common.onpolicy.trpo import fit_value_trust_region, trpo_step
 from common.platform.finite import check_finite
+from common.platform.memory import keep_freed_memory
 from common.rl.agents import save_agent
 from common.rl.envs import RunningMeanStd, make_env
 from common.rl.npmlp import Adam, Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
@@ -59,7 +60,8 @@ class Normalizer:
         self.std = np.ones(dim) if std is None else np.maximum(np.asarray(std, float), 1e-3)
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        return np.clip((obs - self.mean) / self.std, -OBS_CLIP, OBS_CLIP)
+        # np.clip's numbers (NaN stays NaN) spelled as minimum(maximum(.)), without its Python-level overhead per step
+        return np.minimum(np.maximum((obs - self.mean) / self.std, -OBS_CLIP), OBS_CLIP)
 
     def update(self, obs: np.ndarray) -> None:
         if self.running:
@@ -93,18 +95,19 @@ class Policy:
         return mlp_forward(self.p, "pi", self.layers, x)[0]
 
     def act(self, x: np.ndarray, rng: np.random.Generator, deterministic: bool = False):
-        """One action for one standardized observation (the inverse CDF of one uniform draw, or mean + std N(0,1))."""
+        """One action for one standardized observation (the inverse CDF of one uniform draw, or mean + std N(0,1)).
+        The forward pass of `out` for one row, with the layers' views looked up once (`Params.layers`)."""
+        *hidden, (w_out, b_out) = self.p.layers("pi", self.layers)
         h = x
-        for i in range(self.layers):
-            h = h @ self.p[f"pi.{i}.w"] + self.p[f"pi.{i}.b"]
-            if i < self.layers - 1:
-                h = np.tanh(h)
+        for w, b in hidden:
+            h = np.tanh(h @ w + b)
+        h = h @ w_out + b_out
         if self.discrete:
             if deterministic:
-                return int(np.argmax(h))
+                return int(h.argmax())
             e = np.exp(h - h.max())
-            cdf = np.cumsum(e / e.sum())
-            return int(min(np.searchsorted(cdf, rng.random(), side="right"), self.n_out - 1))
+            cdf = (e / e.sum()).cumsum()
+            return int(min(cdf.searchsorted(rng.random(), side="right"), self.n_out - 1))
         if deterministic:
             return h
         return h + np.exp(self.p["log_std"]) * rng.standard_normal(self.n_out)
@@ -307,6 +310,7 @@ def make_task(cfg: GAILConfig, seed: int):
 
 def run_gail(cfg: GAILConfig, ctx) -> dict[str, pd.DataFrame]:
     validate_gail(cfg)
+    keep_freed_memory()  # the batch's temporaries reuse freed memory instead of new pages (no change to any number)
     discrete = is_discrete(cfg.env_id)
     env = make_task(cfg, cfg.seed)
     obs_dim = env.observation_space.shape[0]

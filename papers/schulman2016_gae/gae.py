@@ -42,6 +42,7 @@ import pandas as pd
 
 from common.platform import validate as check
 from common.platform.finite import check_finite, finite_mean
+from common.platform.memory import keep_freed_memory
 from common.rl.agents import packed_arrays, save_agent
 from common.rl.barto_cartpole import ENV_ID as CARTPOLE, MAX_STEPS as CARTPOLE_MAX_STEPS, BartoCartPole
 from common.rl.envs import MUJOCO_V5, MUJOCO_V5_EXTRA, RunningMeanStd, make_env, restore_env_state, save_env_state
@@ -189,6 +190,7 @@ def sample_env(cfg: GAEConfig, env, policy: GaussianPolicy, rms: RunningMeanStd,
 # ---- the algorithm -----------------------------------------------------------------------------------------------
 def run_gae(cfg: GAEConfig, ctx) -> dict[str, pd.DataFrame]:
     validate_gae(cfg)
+    keep_freed_memory()  # the batch's temporaries reuse freed memory instead of new pages (no change to any number)
     if cfg.seeds_per_run > 1:
         return run_packed(cfg, ctx)
     cartpole = cfg.env_id == CARTPOLE
@@ -272,7 +274,7 @@ def learn(cfg: GAEConfig, policy: GaussianPolicy, vf: ValueFunction, rms: Runnin
 
     # -- value function: trust-region regression on the discounted returns (eq. 30) --------------------------
     if cfg.baseline == "value_function":
-        before = vf(x)
+        before = values  # V_phi_i on the batch (the policy step leaves phi unchanged)
         fit = fit_value_trust_region(vf.p, "v", vf.layers, x, returns, max_kl=cfg.vf_max_kl, cg_iters=cfg.cg_iters,
                                      damping=cfg.cg_damping)
         after = vf(x)
