@@ -357,6 +357,6 @@ def test_keeping_freed_memory_changes_no_number(tmp_path):
     (torch's kernels read the same numbers wherever malloc puts them)."""
     from conftest import same_bytes_with_and_without_kept_memory
 
+    paper_sizes = (("batch_size", 256), ("gradient_steps", 20), ("hidden_units", 256), ("n_action_samples", 10))
     same_bytes_with_and_without_kept_memory(tmp_path, "papers.kumar2020_cql.cql", PAPER, "table1",
-                                            "Hopper-v5__medium__cql_h", (("batch_size", 256), ("gradient_steps", 20),
-                                                                        ("hidden_units", 256), ("n_action_samples", 10)))
+                                            "Hopper-v5__medium__cql_h", paper_sizes)

@@ -23,10 +23,11 @@ A B A B; the numbers are in each paper's README under Speed, the others here):
   checked byte for byte (tables and saved agents of quick runs before and after, torch's included, and a test per
   loop in a process with and without it).
 - measured not to help, left alone: TRPO's Figure 4 (papers/schulman2015_trpo/trpo.py; its time is sampling:
-  Hopper-v5 single path, one iteration of 200,000 steps, 11,315 and 11,311 against 11,352 and 11,323 env-steps/s),
-  PPO's Figure 3 comparison methods (fig3_baselines.py: TRPO on batches of 1,024, vanilla PG, A2C; small arrays
-  that malloc already reuses; wall time of 150,000-step runs equal within their spread), DDPG (TD3's "Our DDPG" on
-  Hopper-v5, batch 100: 164-233 env-steps/s without, 178-227 with, over 5 rounds).
+  Hopper-v5 single path, one iteration of 200,000 steps, 11,315 and 11,311 env-steps/s without, 11,352 and 11,323
+  with; of 50,000 steps 1.01-1.04x, not held at the larger batch), PPO's Figure 3 comparison methods
+  (fig3_baselines.py: TRPO on batches of 1,024, vanilla PG, A2C; small arrays that malloc already reuses; wall time
+  of 150,000-step runs equal within their spread), DDPG (TD3's "Our DDPG" on Hopper-v5, batch 100: 164-233
+  env-steps/s without, 178-227 with, over 5 rounds). Not measured: PPO's and TRPO's Atari loops.
 """
 from __future__ import annotations
 
