@@ -105,3 +105,43 @@ def slurm_dry_run(paper, experiment, runs, capsys, budget="paper"):
     out = capsys.readouterr().out
     assert f"{runs} runs" in out and f"#SBATCH --array=0-{runs - 1}" in out, out[-2000:]
     return out
+
+
+_RUN_WITH_OR_WITHOUT_KEPT_MEMORY = """
+import importlib, json, sys
+from pathlib import Path
+from common.platform.runs import RunSpec, execute
+module_name, keep, spec_args = sys.argv[1], sys.argv[2] == "1", json.loads(sys.argv[3])
+module = importlib.import_module(module_name)
+assert hasattr(module, "keep_freed_memory"), module_name + " does not call keep_freed_memory"
+if not keep:  # the loop's call does nothing: malloc keeps its default settings in this process
+    module.keep_freed_memory = lambda: False
+spec = RunSpec(*spec_args[:5], tuple(tuple(kv) for kv in spec_args[5]))
+execute(spec, show_progress=False)
+from common.platform import memory
+assert memory._applied == keep  # the setting is on in one process only
+print(spec.run_dir)
+"""
+
+
+def same_bytes_with_and_without_kept_memory(tmp_path, module, paper, experiment, variant, overrides,
+                                            agent_file=None):
+    """Run one quick-budget config (seed 0) in two processes, one where `module`'s call of `keep_freed_memory`
+    (common/platform/memory.py) sets glibc's malloc to keep freed memory and one where the call does nothing, one
+    BLAS thread each: their metric tables (and `agent_file` if named) must be byte-identical."""
+    import json
+
+    runs = []
+    for keep in ("0", "1"):
+        env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
+               "REPRO_RESULTS": str(tmp_path / f"keep{keep}")}
+        args = json.dumps([paper, experiment, "quick", variant, 0, [list(kv) for kv in overrides]])
+        proc = subprocess.run([sys.executable, "-c", _RUN_WITH_OR_WITHOUT_KEPT_MEMORY, module, keep, args], cwd=REPO,
+                              env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        runs.append(Path(proc.stdout.strip().splitlines()[-1]))
+    without, with_kept = runs
+    assert table_bytes(without) and table_bytes(without) == table_bytes(with_kept)
+    if agent_file is not None:
+        assert (without / agent_file).read_bytes() == (with_kept / agent_file).read_bytes()
+    return without

@@ -376,3 +376,13 @@ def test_the_2013_preprocessing_crops_a_110x84_down_sample():
 
     assert to_dict(resolve(RunSpec(PAPER, "table1", "reduced", "Pong", 0)))["frame_preprocess"] == "crop110"
     assert to_dict(resolve(RunSpec(PAPER, "table1_nature", "reduced", "Pong", 0)))["frame_preprocess"] == "resize84"
+
+
+def test_keeping_freed_memory_changes_no_number(tmp_path):
+    """`run_dqn` sets glibc's malloc to keep freed memory (common/platform/memory.py): the toy game's quick run writes
+    the same tables and saved network, bit for bit, as the same run in a process where the call does nothing (torch's
+    kernels read the same numbers wherever malloc puts them; Breakout's quick run was checked the same way)."""
+    from conftest import same_bytes_with_and_without_kept_memory
+
+    same_bytes_with_and_without_kept_memory(tmp_path, "papers.mnih2013_dqn.dqn", PAPER, "toy", "nips2013", (),
+                                            agent_file="agent.large.npz")

@@ -348,3 +348,15 @@ def test_tutorial_statistics_hand_values():
     assert q_over_data_values(claim("medium__bc"), {"shift": data}).tolist() == []  # no Q-function
     assert final_over_best_values(claim("medium__sac"), {"shift": data}) == pytest.approx([200 / 400])
     assert final_over_best_values(claim("medium__bc"), {"shift": data}) == pytest.approx([(170 / 3) / 60])
+
+
+def test_keeping_freed_memory_changes_no_number(tmp_path):
+    """`run_cql` sets glibc's malloc to keep freed memory (common/platform/memory.py): CQL(H) updates at the paper's
+    sizes (batch 256, 256-unit layers, 10 sampled actions of each kind per state: activations of 5,120 rows) on the
+    quick budget's tiny dataset write the same tables, bit for bit, as in a process where the call does nothing
+    (torch's kernels read the same numbers wherever malloc puts them)."""
+    from conftest import same_bytes_with_and_without_kept_memory
+
+    paper_sizes = (("batch_size", 256), ("gradient_steps", 20), ("hidden_units", 256), ("n_action_samples", 10))
+    same_bytes_with_and_without_kept_memory(tmp_path, "papers.kumar2020_cql.cql", PAPER, "table1",
+                                            "Hopper-v5__medium__cql_h", paper_sizes)

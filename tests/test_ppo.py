@@ -116,3 +116,14 @@ def test_ppo_atari_actor_seeds_are_independent_across_runs():
     s1 = set(actor_seeds(PPOAtariConfig(seed=1), 1, 0).tolist() + actor_seeds(PPOAtariConfig(seed=1), 1, 3, 1).tolist())
     assert len(s0) == len(s1) == 16 and not s0 & s1
     assert actor_seeds(PPOAtariConfig(seed=1, env_seeding="offset"), 1, 0) == 1  # ale-py: 1 + i, shared with seed 0
+
+
+def test_keeping_freed_memory_changes_no_number(tmp_path):
+    """`run_ppo` sets glibc's malloc to keep freed memory (common/platform/memory.py): a Hopper run with the paper's
+    horizon of 2,048 steps (batch temporaries of 1 MB) writes the same tables and saved agent, bit for bit, as the
+    same run in a process where the call does nothing."""
+    from conftest import same_bytes_with_and_without_kept_memory
+
+    same_bytes_with_and_without_kept_memory(tmp_path, "papers.schulman2017_ppo.ppo", PAPER, "table1",
+                                            "clip0.2__Hopper-v5", (("epochs", 2), ("horizon", 2048),
+                                                                   ("total_env_steps", 4096)), agent_file="agent.npz")

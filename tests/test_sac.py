@@ -237,3 +237,14 @@ def test_per_run_summary_hand_values():
     assert np.isnan(s.loc["v1", "alpha at the end (v2)"]) and s.loc["v2", "alpha at the end (v2)"] == 0.5
     assert np.isnan(s.loc["v1", "alpha drift, abs ln (v2)"])
     assert s.loc["v2", "alpha drift, abs ln (v2)"] == pytest.approx(math.log(2))
+
+
+def test_keeping_freed_memory_changes_no_number(tmp_path):
+    """`run_sac` sets glibc's malloc to keep freed memory (common/platform/memory.py): 200 updates on Hopper-v5 at
+    the paper's batch of 256 and 256-unit layers write the same tables and saved agent, bit for bit, as the same run
+    in a process where the call does nothing (torch's kernels read the same numbers wherever malloc puts them)."""
+    from conftest import same_bytes_with_and_without_kept_memory
+
+    same_bytes_with_and_without_kept_memory(tmp_path, "papers.haarnoja2018_sac.sac", PAPER, "fig1_hopper", "v2",
+                                            (("batch_size", 256), ("eval_every_steps", 350),
+                                             ("total_env_steps", 700)), agent_file="agent.npz")

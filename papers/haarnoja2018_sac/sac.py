@@ -42,6 +42,7 @@ from common.rl.agents import save_agent
 from common.platform.device import to_cpu
 from common.platform import validate as check
 from common.platform.finite import EmptyMetricError, MayBeNaN, NonFiniteError, TableRules, check_finite
+from common.platform.memory import keep_freed_memory
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # clamp of the policy's log standard deviation (reference code)
 
@@ -258,6 +259,7 @@ def save_sac_agent(ctx, cfg: SACConfig, agent: SAC, steps: int, scale: np.ndarra
 # ---- the loop --------------------------------------------------------------------------------------------------
 def run_sac(cfg: SACConfig, ctx) -> dict[str, pd.DataFrame]:
     validate_sac(cfg)
+    keep_freed_memory()  # the update's activations reuse freed memory instead of new pages (no change to any number)
     device, env, eval_env, obs_dim, act_dim, low, high, scale, center = setup_loop(cfg)
     agent = SAC(cfg, obs_dim, act_dim, low, high).to(device)
     replay = Replay(min(cfg.replay_size, cfg.total_env_steps), obs_dim, act_dim)

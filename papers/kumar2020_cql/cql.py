@@ -31,6 +31,7 @@ from common.offline.d4rl import d4rl_normalized, d4rl_task
 from common.offline.datasets import FIELDS, Dataset, collect, episode_returns, load_dataset, uniform_policy
 from common.platform.device import to_cpu, torch_device
 from common.platform.finite import NonFiniteError, check_finite
+from common.platform.memory import keep_freed_memory
 from common.rl.envs import make_env
 from papers.haarnoja2018_sac.sac import (Actor, TwinQ, np_policy_mean, soft_bellman_target, squashed_log_prob,
                                          temperature_loss)
@@ -195,6 +196,7 @@ def evaluate(cfg: CQLConfig, weights: dict, act_dim: int, scale, center, step: i
 
 def run_cql(cfg: CQLConfig, ctx) -> dict[str, pd.DataFrame]:
     validate_cql(cfg)
+    keep_freed_memory()  # the update's activations reuse freed memory instead of new pages (no change to any number)
     device = torch_device()
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)

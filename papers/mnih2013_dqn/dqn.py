@@ -25,6 +25,7 @@ from common.rl.agents import save_agent
 from common.rl.atari import GAMES, PREPROCESS, clip_reward, lives_lost, make_atari, stream_seeds
 from common.platform.device import module_device, to_cpu, torch_device
 from common.platform.finite import EmptyMetricError, MayBeNaN, TableRules, check_finite
+from common.platform.memory import keep_freed_memory
 from common.rl.networks import atari_torso, scale_frames
 
 from .replay import STACK, FrameReplay
@@ -243,6 +244,7 @@ def save_dqn_agent(ctx, cfg: DQNConfig, net: QNetwork, agent_steps: int, replay:
 
 def run_dqn(cfg: DQNConfig, ctx) -> dict[str, pd.DataFrame]:
     validate_dqn(cfg)
+    keep_freed_memory()  # the update's activations reuse freed memory instead of new pages (no change to any number)
     device = torch_device()  # REPRO_DEVICE: cpu unless cuda is asked for
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)

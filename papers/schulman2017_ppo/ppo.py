@@ -26,6 +26,7 @@ from common.platform import validate as check
 from common.rl.agents import save_agent
 from common.rl.envs import CLASSIC, MUJOCO_V5, RunningMeanStd, make_env
 from common.platform.finite import check_finite
+from common.platform.memory import keep_freed_memory
 from common.rl.npmlp import Adam, Params, mlp_backward, mlp_forward, mlp_shapes, normc_init
 # GAE (eq. 11-12) and the Gaussian log-likelihood and KL are shared with the other on-policy papers
 from common.onpolicy import gae, gaussian_kl, gaussian_log_prob  # noqa: F401 (gae is also used by the tests)
@@ -166,6 +167,7 @@ def save_ppo_agent(ctx, cfg: PPOConfig, model: ActorCritic, rms: RunningMeanStd,
 # ---- the algorithm ---------------------------------------------------------------------------------------------
 def run_ppo(cfg: PPOConfig, ctx) -> dict[str, pd.DataFrame]:
     validate_ppo(cfg)
+    keep_freed_memory()  # the batch's temporaries reuse freed memory instead of new pages (no change to any number)
     env = make_env(cfg.env_id, cfg.seed)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     model = ActorCritic(obs_dim, act_dim, cfg.hidden_units, np.random.default_rng(np.random.SeedSequence([cfg.seed, 5])))
