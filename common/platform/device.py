@@ -86,11 +86,13 @@ def configure_cuda_determinism(requested: bool, late: bool = False) -> dict:
     return _cuda_determinism
 
 
-def determinism() -> dict:
-    """For provenance.json: {"deterministic": bool, "deterministic_reason": str} for this process's run."""
+def determinism(threads: str = "") -> dict:
+    """For provenance.json: {"deterministic": bool, "deterministic_reason": str} for this process's run; `threads`
+    names the thread counts in force (common/platform/threads.py: describe)."""
     if device_name() == "cpu":
         return {"deterministic": True, "deterministic_reason": (
-            "cpu: the same seed, config and thread count give identical metrics")}
+            "cpu: the same seed, config and thread counts give identical metrics"
+            + (f" (this run: {threads})" if threads else ""))}
     if _cuda_determinism is None:
         return {"deterministic": True, "deterministic_reason": (
             "REPRO_DEVICE=cuda, but this run's code never asked for the CUDA device (common.platform.device.torch_device): "

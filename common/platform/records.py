@@ -355,9 +355,11 @@ class RunRecord:
             fcntl.flock(fh, fcntl.LOCK_UN)
             fh.close()
 
-    def start_attempt(self, launcher: str, git: dict | None = None) -> dict:
-        """Append this start to attempts.jsonl; `git` (commit, dirty) says which code this attempt runs."""
+    def start_attempt(self, launcher: str, git: dict | None = None, threads: dict | None = None) -> dict:
+        """Append this start to attempts.jsonl; `git` (commit, dirty) says which code this attempt runs, `threads`
+        the thread counts it starts with (common/platform/threads.py: in_force)."""
         attempt = {"host": socket.gethostname(), "pid": os.getpid(), "launcher": launcher, "start": now(), "git": git,
+                   "threads": threads,
                    "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
                    "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID")}
         with open(self.path / "attempts.jsonl", "a") as fh:

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from common import REPO_ROOT
 from common.platform import live
 from common.platform.config import digest, merge, to_dict, to_yaml
+from common.platform import threads
 from common.platform.device import determinism, device_name
 from common.platform.errors import ReproError
 from common.platform.finite import RunFailure, check_tables
@@ -157,7 +158,9 @@ def checkpoint_interval_s() -> float:
 def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) -> str:
     """Run `spec` to completion, resuming from its checkpoint if one exists. Returns 'skipped' or 'done'. A damaged
     record (files that no longer match DONE's checksums) is moved aside first, then the run is made again. Any
-    failure, including while writing the final record, marks the run FAILED and is raised."""
+    failure, including while writing the final record, marks the run FAILED and is raised. BLAS computes with
+    REPRO_BLAS_THREADS threads, 1 unless set (common/platform/threads.py), whichever launcher calls this."""
+    threads.limit_blas()  # a bad REPRO_BLAS_THREADS is an error here, before any run folder is made
     exp = spec.experiment_obj()
     cfg = resolve(spec)
     record = RunRecord(spec.run_dir)
@@ -173,7 +176,7 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
                   "starts again", file=sys.stderr, flush=True)
         record.ensure_config(to_yaml(cfg), defaults=to_dict(OmegaConf.structured(exp.runner.schema)))
         git = git_state()  # the code this process runs: read before the run, not after
-        attempt = record.start_attempt(launcher, git)
+        attempt = record.start_attempt(launcher, git, threads.in_force())
         ctx = RunContext(record, checkpoint_every_s=checkpoint_interval_s(), show_progress=show_progress)
         if not record.has_checkpoint():  # starting over: no metrics so far
             live.clear(record, tensorboard=True)
@@ -189,6 +192,7 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
             for name, df in tables.items():
                 record.write_table(name, df)
             attempts = record.attempts()
+            in_force = threads.in_force()  # torch's count as the run left it (its loop may set it)
             record.finish({
                 "spec": spec.to_json(),
                 "seed": spec.seed,
@@ -208,8 +212,12 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
                                "units_all_attempts": units_total,
                                "per_second": round(ctx.units / wall_s, 1) if wall_s > 0 else None},
                 "env_version": exp.env_version,
+                # BLAS (and torch) thread counts: at the end of this attempt, and each attempt's BLAS at its start
+                # (None: recorded before attempts kept it)
+                "threads": in_force,
+                "threads_per_attempt": [a.get("threads") for a in attempts],
                 "device": device_name(),  # REPRO_DEVICE: where torch networks ran (cpu unless cuda was asked for)
-                **determinism(),  # "deterministic": true/false and "deterministic_reason" (common/platform/device.py)
+                **determinism(threads.describe(in_force)),  # "deterministic": true/false and "deterministic_reason" (common/platform/device.py)
             })
         except BaseException as exc:  # recorded, then re-raised: the launcher reports it
             if isinstance(exc, RunFailure):  # one line: what, where, which run, and how it differs from the paper

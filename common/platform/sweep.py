@@ -10,6 +10,7 @@ from common.platform.errors import ReproError, RunningElsewhere
 from common.platform.finite import RunFailure
 from common.platform.records import RunRecord
 from common.platform.runs import RunSpec, execute
+from common.platform.threads import requested_blas_threads
 
 
 def _run_one(spec: RunSpec, show_progress: bool) -> tuple[str, str, str]:
@@ -26,8 +27,8 @@ def _run_one(spec: RunSpec, show_progress: bool) -> tuple[str, str, str]:
 
 
 def run_local(specs: list[RunSpec], jobs: int = 1, dry_run: bool = False, out=None) -> dict[str, int]:
-    """Execute pending runs on this machine, `jobs` processes at a time (one BLAS thread each when parallel);
-    with `dry_run`, only list the runs that would run."""
+    """Execute pending runs on this machine, `jobs` processes at a time (each with REPRO_BLAS_THREADS BLAS threads,
+    1 unless set: common/platform/threads.py); with `dry_run`, only list the runs that would run."""
     from tqdm.auto import tqdm
 
     out = out or sys.stdout  # looked up per call: the stream in force now, not at import
@@ -55,8 +56,8 @@ def run_local(specs: list[RunSpec], jobs: int = 1, dry_run: bool = False, out=No
             if msg:
                 failures.append((label, msg))
     else:
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = "1"
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # the pools the workers start
+            os.environ[var] = str(requested_blas_threads())  # with; execute() limits them again at run time
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
             futures = [pool.submit(_run_one, s, False) for s in pending]
             for fut in as_completed(futures):

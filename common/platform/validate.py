@@ -117,6 +117,12 @@ def _folder(name: str, text: str) -> Path:
     return path
 
 
+def _positive_int(name: str, text: str) -> int:
+    if not (text.isdigit() and int(text) >= 1):
+        raise ReproError(f"{name}={text!r} is not a thread count; valid: a whole number >= 1")
+    return int(text)
+
+
 def _choice(*valid: str):
     def check(name: str, text: str) -> str:
         if text not in valid:
@@ -151,6 +157,7 @@ ENVIRONMENT = {
     "REPRO_CHECKPOINT_EVERY_S": ("seconds between a run's checkpoints", "60", _seconds),
     "REPRO_PROGRESS_EVERY_S": ("seconds between a run's progress records", "30", _seconds),
     "REPRO_DEVICE": ("where torch networks run (common/platform/device.py)", "cpu", _device),
+    "REPRO_BLAS_THREADS": ("threads of numpy's BLAS in a run (common/platform/threads.py)", "1", _positive_int),
     "REPRO_LAUNCHER": ("where a sweep's runs execute", "local", _choice("local", "slurm")),
     "REPRO_SLURM_PROFILE": ("the Slurm profile (checked when the Slurm launcher loads it)", "", None),
     "REPRO_SLURM_LOGS": ("the folder of submitit's logs", "results/../.submitit", _folder),
