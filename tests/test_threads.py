@@ -52,3 +52,21 @@ def test_bad_thread_count_is_an_error_before_any_run_folder(tmp_path, monkeypatc
     with pytest.raises(ReproError, match="REPRO_BLAS_THREADS.*valid: a whole number >= 1"):
         execute(RunSpec(*RUN), show_progress=False)
     assert not any(tmp_path.iterdir())
+
+
+def test_slurm_tasks_get_the_requested_count_and_a_bad_one_submits_nothing(tmp_path, monkeypatch, capsys):
+    """A Slurm task runs execute() (one thread by default); REPRO_BLAS_THREADS travels to it in the sbatch script,
+    and a bad value (here or in a profile's `env`) is refused before anything is submitted."""
+    import common.platform.slurm as slurm
+    from common.platform.runs import plan
+
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("REPRO_SLURM_LOGS", str(tmp_path / "logs"))
+    specs = plan("russo2017_thompson", "fig3_1", "quick")
+    monkeypatch.setenv("REPRO_BLAS_THREADS", "2")
+    slurm.submit_sweep(specs, profile="local", dry_run=True)
+    assert "export REPRO_BLAS_THREADS=2" in capsys.readouterr().out
+    monkeypatch.setenv("REPRO_BLAS_THREADS", "0")
+    with pytest.raises(ReproError, match="REPRO_BLAS_THREADS='0' is not a thread count"):
+        slurm.submit_sweep(specs, profile="local", dry_run=True)
+    assert not (tmp_path / "results").exists()
