@@ -70,3 +70,14 @@ def test_slurm_tasks_get_the_requested_count_and_a_bad_one_submits_nothing(tmp_p
     with pytest.raises(ReproError, match="REPRO_BLAS_THREADS='0' is not a thread count"):
         slurm.submit_sweep(specs, profile="local", dry_run=True)
     assert not (tmp_path / "results").exists()
+
+
+def test_a_torch_run_records_torch_threads_too(tmp_path, monkeypatch):
+    from conftest import execute_in
+
+    small = (("total_env_steps", 300), ("learning_starts", 200), ("eval_every_steps", 100), ("batch_size", 32),
+             ("hidden_units", 32))
+    run_dir = execute_in(tmp_path, monkeypatch, "haarnoja2018_sac", "fig1_hopper", "quick", "v2", 0, small)
+    prov = RunRecord(run_dir).read_json("provenance.json")
+    assert prov["threads"]["torch"] == 1 and set(blas_counts(prov)) == {1}  # the loop's torch_threads: 1
+    assert "torch 1 thread" in prov["deterministic_reason"] and "BLAS 1 thread" in prov["deterministic_reason"]

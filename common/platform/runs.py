@@ -176,7 +176,7 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
                   "starts again", file=sys.stderr, flush=True)
         record.ensure_config(to_yaml(cfg), defaults=to_dict(OmegaConf.structured(exp.runner.schema)))
         git = git_state()  # the code this process runs: read before the run, not after
-        attempt = record.start_attempt(launcher, git, threads.in_force())
+        attempt = record.start_attempt(launcher, git, threads.in_force(torch=False))
         ctx = RunContext(record, checkpoint_every_s=checkpoint_interval_s(), show_progress=show_progress)
         if not record.has_checkpoint():  # starting over: no metrics so far
             live.clear(record, tensorboard=True)
@@ -212,7 +212,7 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
                                "units_all_attempts": units_total,
                                "per_second": round(ctx.units / wall_s, 1) if wall_s > 0 else None},
                 "env_version": exp.env_version,
-                # BLAS (and torch) thread counts: at the end of this attempt, and each attempt's BLAS at its start
+                # BLAS and torch thread counts at the end of this attempt, and each attempt's BLAS at its start
                 # (None: recorded before attempts kept it)
                 "threads": in_force,
                 "threads_per_attempt": [a.get("threads") for a in attempts],

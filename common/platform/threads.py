@@ -12,7 +12,8 @@ silently); they still set the pool OpenBLAS starts with when numpy loads, which 
 `limit_blas()` sets the limit at run time through threadpoolctl, whatever was imported before, and is called at the
 start of `common.platform.runs.execute`, which every launcher (`repro run`, `repro sweep` with any --jobs, Slurm
 tasks) goes through. provenance.json records what was in force (`in_force()`): each BLAS library's internal API,
-thread count and version, and torch's thread count where the run loaded torch.
+thread count and version, at the start of every attempt and at the end of the run, and torch's thread count at the end
+where the run loaded torch (its loop sets it, e.g. `torch_threads`, after the run starts).
 """
 from __future__ import annotations
 
@@ -37,13 +38,13 @@ def limit_blas() -> int:
     return n
 
 
-def in_force() -> dict:
+def in_force(torch: bool = True) -> dict:
     """{"blas": [{"internal_api", "num_threads", "version"}, ...], "torch": n or None}: the thread counts now in
-    force (torch's only where this process loaded torch)."""
+    force (torch's only where asked and this process loaded torch: a run's loop may set it after the run starts)."""
     blas = [{k: lib.get(k) for k in ("internal_api", "num_threads", "version")}
             for lib in threadpool_info() if lib.get("user_api") == "blas"]
-    torch = sys.modules.get("torch")
-    return {"blas": blas, "torch": torch.get_num_threads() if torch is not None else None}
+    module = sys.modules.get("torch") if torch else None
+    return {"blas": blas, "torch": module.get_num_threads() if module is not None else None}
 
 
 def describe(threads: dict) -> str:
