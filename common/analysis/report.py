@@ -433,11 +433,15 @@ def _update_bench_markdown(entries: dict) -> str:
                          f"{u['time_over_sac_update']:.2f} "
                          f"[{c_lo:.2f}-{c_hi:.2f}] | {load_text(u['other_load'])} |")
         if "peer_ratio" in r:
-            p = r["peer_ratio"]
-            parts.append(f"\n{p['peer']}'s time per update over {p['update']}'s, in the same rounds: median "
-                         f"{p['median']:.2f} [{p['range'][0]:.2f}-{p['range'][1]:.2f}].")
+            parts.append(_peer_ratio_text(r["peer_ratio"]))
         parts.append("")
     return "\n".join(parts) + "\n"
+
+
+def _peer_ratio_text(p: dict) -> str:
+    """The line under an update bench or profile: the peer's time per update over this repository's, per round."""
+    return (f"\n{p['peer']}'s time per update over {p['update']}'s, in the same rounds: median "
+            f"{p['median']:.2f} [{p['range'][0]:.2f}-{p['range'][1]:.2f}].")
 
 
 def _peer_text(r: dict) -> str:
@@ -478,9 +482,7 @@ def _profile_markdown(out: Path) -> str:
         order = r.get("measure_order") or list(r["measures"])  # profile.json's measures are stored sorted by name
         parts += [f"| {name} | {r['measures'][name]:,.3f} |" for name in order]
         if "peer_ratio" in r:
-            p = r["peer_ratio"]
-            parts.append(f"\n{p['peer']}'s time per update over {p['update']}'s, in the same rounds: median "
-                         f"{p['median']:.2f} [{p['range'][0]:.2f}-{p['range'][1]:.2f}].")
+            parts.append(_peer_ratio_text(r["peer_ratio"]))
         parts.append("")
     return "\n".join(parts) + "\n"
 
