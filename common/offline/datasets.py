@@ -278,7 +278,8 @@ def return_statistics(ds: Dataset, env_id: str, kind: str | None = None) -> dict
             stats["d4rl_normalized_mean"] = float(d4rl_normalized(env_id, r.mean()))
     if kind in KINDS:
         lengths = episode_lengths(ds)
-        stats["episode_length_mean"] = float(lengths[:len(r)].mean()) if len(r) else float("nan")
+        if len(r):
+            stats["episode_length_mean"] = float(lengths[:len(r)].mean())
         stats["transitions_per_episode"] = len(ds) / len(lengths)
         stats["d4rl_published"] = d4rl_published(env_id, kind)
     return stats
