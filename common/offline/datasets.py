@@ -403,11 +403,12 @@ def stored_datasets(root=None) -> list[str]:
     """'<env_id>/<kind>' of every dataset recorded under `root` (dataset.json present), sorted."""
     from common.platform.runs import results_root
 
+    def kind(folder: str) -> str:  # `medium-v0` (a Minari dataset) -> `medium`
+        name, _, version = folder.rpartition("-v")
+        return name if name in KINDS and version == str(MINARI_VERSION) else folder
+
     base = Path(root or results_root()) / "datasets"
-    suffix = f"-v{MINARI_VERSION}"
-    kinds = [j.parent.name for j in base.glob("*/*/dataset.json")]
-    return sorted(f"{j.parent.parent.name}/{k[:-len(suffix)] if k.endswith(suffix) and k[:-len(suffix)] in KINDS else k}"
-                  for j, k in zip(base.glob("*/*/dataset.json"), kinds))
+    return sorted(f"{j.parent.parent.name}/{kind(j.parent.name)}" for j in base.glob("*/*/dataset.json"))
 
 
 def missing_dataset(env_id: str, kind: str, root=None, agent_run: str = "RUN",
