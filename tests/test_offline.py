@@ -206,6 +206,9 @@ def test_a_row_whose_next_observation_is_not_the_next_rows_cannot_be_stored(tmp_
     with pytest.raises(ValueError, match=f"row {inside} is neither terminal nor timed out"):
         save_dataset(ds, "Hopper-v5", "random", {"kind": "random"}, None, tmp_path)
     assert not (tmp_path / "datasets" / "Hopper-v5" / "random-v0").exists()  # nothing half-written
+    ds.next_observations = ds.next_observations.astype(np.float64)
+    with pytest.raises(ValueError, match="next_observations are float64, observations float32"):
+        save_dataset(ds, "Hopper-v5", "random", {"kind": "random"}, None, tmp_path)
 
 
 def test_gail_expert_datasets_keep_their_npz_bytes(tmp_path):

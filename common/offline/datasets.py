@@ -289,7 +289,10 @@ def return_statistics(ds: Dataset, env_id: str, kind: str | None = None) -> dict
 
 def _check_continuity(ds: Dataset) -> None:
     """Minari keeps an episode's observations once (T + 1 rows): within an episode the next row must start where
-    this one ended, bit for bit."""
+    this one ended, bit for bit (and in the same dtype)."""
+    if ds.next_observations.dtype != ds.observations.dtype:
+        raise ValueError(f"next_observations are {ds.next_observations.dtype}, observations {ds.observations.dtype}; "
+                         "Minari's format keeps them in one array")
     inside = np.ones(len(ds), bool)
     inside[episode_lengths(ds).cumsum() - 1] = False
     rows = np.flatnonzero(inside)
