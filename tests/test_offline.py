@@ -89,9 +89,9 @@ def test_datasets_from_a_sac_run_saved_agent_and_replay(sac_run, tmp_path):
     expert, _ = load_dataset("Pendulum-v1", "expert", tmp_path)
     np.testing.assert_array_equal(both.rewards, concatenate(medium, expert).rewards)
     # a changed file is caught; bad input is an error before any work
-    npz = tmp_path / "datasets" / "Pendulum-v1" / "medium" / "dataset.npz"
-    npz.write_bytes(npz.read_bytes()[:-1] + b"x")
-    with pytest.raises(ReproError, match="differs from the checksum"):
+    hdf5 = tmp_path / "datasets" / "Pendulum-v1" / "medium-v0" / "data" / "main_data.hdf5"
+    hdf5.write_bytes(hdf5.read_bytes()[:-1] + b"x")
+    with pytest.raises(ReproError, match=f"{hdf5} differs from the checksum dataset.json records; build it again"):
         load_dataset("Pendulum-v1", "medium", tmp_path)
     with pytest.raises(ReproError, match="--step"):
         build("Pendulum-v1", "medium", agent_run=str(sac_run), root=tmp_path)
@@ -134,6 +134,151 @@ def test_the_expert_run_gives_all_five_datasets_with_the_commands_the_error_name
     assert np.abs(random_ds.actions).max() <= 1.0
     both, _ = load_dataset("Hopper-v5", "medium-expert")
     np.testing.assert_array_equal(both.observations, concatenate(medium, expert).observations)
+
+
+# ---- Minari's format --------------------------------------------------------------------------------------------
+def _tiny_hopper(rows: int = 120, seed: int = 0):
+    from common.offline.datasets import uniform_policy
+
+    return collect("Hopper-v5", uniform_policy(-np.ones(3), np.ones(3)), rows, seed=seed)
+
+
+def test_minari_load_dataset_reads_what_the_builder_wrote(tmp_path, monkeypatch):
+    """A D4RL-style dataset is a Minari dataset: `minari.load_dataset("Hopper-v5/random-v0")` with
+    MINARI_DATASETS_PATH at <root>/datasets gives its episodes, whose steps are the builder's rows (observations: T + 1
+    rows, the last one the episode's last next observation; terminations = terminals, truncations = timeouts)."""
+    import minari
+
+    from common.offline.datasets import save_dataset
+
+    ds = _tiny_hopper()  # random Hopper: episodes of ~20 steps that terminate, the last one cut by the dataset's size
+    assert ds.terminals.sum() >= 3 and ds.cut_at_end and ds.timeouts[-1]
+    folder = save_dataset(ds, "Hopper-v5", "random", {"kind": "random"}, None, tmp_path)
+    assert folder == tmp_path / "datasets" / "Hopper-v5" / "random-v0"
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "datasets"))
+    data = minari.load_dataset("Hopper-v5/random-v0")
+    assert data.total_steps == len(ds) and data.spec.dataset_id == "Hopper-v5/random-v0"
+    episodes = list(data.iterate_episodes())
+    assert len(episodes) == data.total_episodes == len(ds.episode_ends())
+    np.testing.assert_array_equal(np.concatenate([e.observations[:-1] for e in episodes]), ds.observations)
+    np.testing.assert_array_equal(np.concatenate([e.observations[1:] for e in episodes]), ds.next_observations)
+    np.testing.assert_array_equal(np.concatenate([e.actions for e in episodes]), ds.actions)
+    np.testing.assert_array_equal(np.concatenate([e.rewards for e in episodes]), ds.rewards)
+    np.testing.assert_array_equal(np.concatenate([e.terminations for e in episodes]), ds.terminals)
+    np.testing.assert_array_equal(np.concatenate([e.truncations for e in episodes]), ds.timeouts)
+    # D4RL's reference returns travel with it: Minari's normalized score is D4RL's (as a fraction)
+    assert minari.get_normalized_score(data, np.array([3234.3]))[0] == pytest.approx(1.0)
+
+
+def test_the_arrays_read_back_equal_the_arrays_built_and_the_same_build_gives_the_same_bytes(tmp_path):
+    from common.offline.datasets import HDF5_FILE, content_sha256, save_dataset
+
+    ds = _tiny_hopper()
+    folder = save_dataset(ds, "Hopper-v5", "medium", {"kind": "medium"}, None, tmp_path)
+    back, doc = load_dataset("Hopper-v5", "medium", tmp_path)
+    for name, built in ds.arrays().items():
+        read = getattr(back, name)
+        assert read.dtype == built.dtype and read.shape == built.shape, name
+        np.testing.assert_array_equal(read, built, err_msg=name)
+    assert back.cut_at_end and doc["content_sha256"] == content_sha256(ds) == content_sha256(back)
+    # the same rows built again (same seed): the same files, byte for byte, and the same content hash
+    first = {name: (folder / name).read_bytes() for name in doc["files"]}
+    again = save_dataset(_tiny_hopper(), "Hopper-v5", "medium", {"kind": "medium"}, None, tmp_path)
+    doc_again = json.loads((again / "dataset.json").read_text())
+    assert {name: (again / name).read_bytes() for name in doc_again["files"]} == first
+    assert doc_again["files"] == doc["files"] and doc_again["content_sha256"] == doc["content_sha256"]
+    # another seed: other content
+    other = save_dataset(_tiny_hopper(seed=1), "Hopper-v5", "medium", {"kind": "medium"}, None, tmp_path)
+    assert json.loads((other / "dataset.json").read_text())["content_sha256"] != doc["content_sha256"]
+    # a changed or missing file is an error naming it
+    (other / "episode_offsets.npz").unlink()
+    with pytest.raises(ReproError, match=f"{other / 'episode_offsets.npz'} is missing; build it again"):
+        load_dataset("Hopper-v5", "medium", tmp_path)
+    assert HDF5_FILE in doc["files"]
+
+
+def test_a_row_whose_next_observation_is_not_the_next_rows_cannot_be_stored(tmp_path):
+    from common.offline.datasets import save_dataset
+
+    ds = _tiny_hopper(40)
+    inside = int(np.flatnonzero(~(ds.terminals | ds.timeouts))[0])
+    ds.next_observations[inside] += 1.0
+    with pytest.raises(ValueError, match=f"row {inside} is neither terminal nor timed out"):
+        save_dataset(ds, "Hopper-v5", "random", {"kind": "random"}, None, tmp_path)
+    assert not (tmp_path / "datasets" / "Hopper-v5" / "random-v0").exists()  # nothing half-written
+    ds.next_observations = ds.next_observations.astype(np.float64)
+    with pytest.raises(ValueError, match="next_observations are float64, observations float32"):
+        save_dataset(ds, "Hopper-v5", "random", {"kind": "random"}, None, tmp_path)
+
+
+def test_gail_expert_datasets_keep_their_npz_bytes(tmp_path):
+    """GAIL's kind is stored as before (dataset.npz): a fixed dataset gives the SHA-256 that the code before Minari's
+    format gave (d267593f..., computed with that code)."""
+    import hashlib
+
+    from common.offline.datasets import save_dataset, stored_datasets
+
+    n = 7
+    ds = Dataset(np.arange(n * 4, dtype=np.float32).reshape(n, 4), np.linspace(-1, 1, n, dtype=np.float32)[:, None],
+                 np.arange(n, dtype=np.float32) / 2, np.arange(n * 4, dtype=np.float32).reshape(n, 4) + 4,
+                 np.array([0, 0, 1, 0, 0, 0, 0], bool), np.array([0, 0, 0, 0, 0, 0, 1], bool))
+    ds.cut_at_end = False
+    folder = save_dataset(ds, "CartPole-v1", "gail-expert", {"env_id": "CartPole-v1"}, None, tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == ["dataset.json", "dataset.npz"]
+    digest = hashlib.sha256((folder / "dataset.npz").read_bytes()).hexdigest()
+    assert digest == "d267593fc7436df8e2e8cb022871c287c62c1229edd47eef616a8f8c1a02bf92"
+    doc = json.loads((folder / "dataset.json").read_text())
+    assert doc["format"] == 1 and doc["files"] == {"dataset.npz": {"sha256": digest, "bytes": len((folder / "dataset.npz").read_bytes())}}
+    assert "d4rl_published" not in doc["statistics"]
+    back, _ = load_dataset("CartPole-v1", "gail-expert", tmp_path)
+    np.testing.assert_array_equal(back.observations, ds.observations)
+    _tiny_save = save_dataset(_tiny_hopper(30), "Hopper-v5", "random", {}, None, tmp_path)
+    assert stored_datasets(tmp_path) == ["CartPole-v1/gail-expert", "Hopper-v5/random"] and _tiny_save.exists()
+
+
+# ---- D4RL's published statistics beside ours ----------------------------------------------------------------------
+def test_d4rl_published_episode_counts_against_the_catalog():
+    from common.offline.d4rl import D4RL_EPISODES, NOT_PUBLISHED, d4rl_published
+
+    # TensorFlow Datasets' catalog, d4rl_mujoco_hopper/v2-medium: Split 'train', Examples 2,187
+    assert D4RL_EPISODES["hopper"]["v2"]["medium"] == 2187
+    assert D4RL_EPISODES["walker2d"]["v0"]["random"] == 50988 and D4RL_EPISODES["halfcheetah"]["v0"]["medium-replay"] == 101
+    # medium-expert = medium + expert wherever it adds up (all but Hopper v0)
+    assert D4RL_EPISODES["walker2d"]["v0"]["medium-expert"] == 5315 + 1628
+    published = d4rl_published("Hopper-v5", "medium")
+    assert published["v2"] == {"dataset": "hopper-medium-v2", "episodes": 2187, "transitions": 1_000_000,
+                               "transitions_per_episode": pytest.approx(1_000_000 / 2187)}
+    assert published["v0"]["episodes"] == 3064  # CQL's Table 1 used v0
+    replay = d4rl_published("Walker2d-v5", "medium-replay")
+    assert replay["v0"]["dataset"] == "walker2d-mixed-v0" and replay["v0"]["episodes"] == 501
+    assert replay["v2"]["transitions"] == replay["v2"]["transitions_per_episode"] == NOT_PUBLISHED
+    assert d4rl_published("HalfCheetah-v5", "medium-expert")["v0"]["transitions"] == NOT_PUBLISHED
+    assert all(d4rl_published("Pendulum-v1", "random")[v]["episodes"] == NOT_PUBLISHED for v in ("v0", "v1", "v2"))
+
+
+def test_statistics_put_ours_beside_d4rls(tmp_path):
+    from common.offline.build import side_by_side
+    from common.offline.datasets import return_statistics, save_dataset
+
+    z = np.zeros((5, 11), np.float32)
+    # episodes: rows 0-1 (terminal), 2-3 (timed out), 4 (cut by the dataset's end): lengths 2, 2, 1
+    ds = Dataset(z, np.zeros((5, 3), np.float32), np.array([1, 2, 3, 4, 5], np.float32), z,
+                 np.array([0, 1, 0, 0, 0], bool), np.array([0, 0, 0, 1, 1], bool))
+    ds.cut_at_end = True
+    stats = return_statistics(ds, "Hopper-v5", "expert")
+    assert stats["episodes"] == 2 and stats["episode_length_mean"] == 2.0  # the two complete episodes
+    assert stats["transitions_per_episode"] == pytest.approx(5 / 3)  # D4RL's quantity: rows / all episodes
+    assert stats["return_mean"] == pytest.approx((3 + 7) / 2)
+    assert stats["d4rl_published"]["v0"]["transitions_per_episode"] == pytest.approx(1_000_000 / 1029)
+    assert "d4rl_published" not in return_statistics(ds, "Hopper-v5")  # GAIL's kind: unchanged
+    folder = save_dataset(ds, "Hopper-v5", "expert", {"kind": "expert"}, None, tmp_path)
+    recorded = json.loads((folder / "dataset.json").read_text())["statistics"]
+    assert recorded["d4rl_published"]["v2"]["episodes"] == 1028 and recorded["transitions_per_episode"] == 5 / 3
+    lines = side_by_side(recorded)
+    assert lines[1].split() == ["this", "dataset", "2", "5", "1.7"]
+    assert lines[2].split() == ["D4RL", "hopper-expert-v0", "1,029", "1,000,000", "971.8"]
+    replay = side_by_side(return_statistics(ds, "Hopper-v5", "medium-replay"))
+    assert replay[2].split() == ["D4RL", "hopper-mixed-v0", "1,250", "not", "published", "not", "published"]
 
 
 # ---- normalization -----------------------------------------------------------------------------------------------

@@ -145,7 +145,7 @@ def test_a_missing_dataset_exits_2_before_a_run_folder_is_made(results_root, cap
     monkeypatch.setattr(common.platform.slurm, "check_cluster", lambda: None)
     status, err = _cli(capsys, *args)
     assert status == 2, err
-    folder = results_root / "datasets" / "Hopper-v5" / "medium"
+    folder = results_root / "datasets" / "Hopper-v5" / "medium-v0"  # the Minari dataset Hopper-v5/medium-v0
     # the missing path, the command that builds it (from this paper's expert run) and which datasets exist
     assert f"no medium dataset of Hopper-v5: {folder}/dataset.json does not exist" in err, err
     expert_run = results_root / "kumar2020_cql" / "runs" / "experts" / "paper" / "Hopper-v5" / "seed_0"

@@ -8,7 +8,9 @@
     python -m common.offline.build ENV_ID medium-replay --agent-run RUN_DIR --step N   # its replay up to step N
     python -m common.offline.build ENV_ID medium-expert                           # medium + expert, built before
 
-`--root DIR` writes under DIR/datasets/ (default: $REPRO_RESULTS or results/). Prints the record's statistics.
+`--root DIR` writes under DIR/datasets/ (default: $REPRO_RESULTS or results/): the Minari dataset `ENV_ID/KIND-v0`
+(common/offline/datasets.py). Prints the record's statistics, and its episodes and mean episode length beside D4RL's
+published ones for the same task and kind (v0, v1, v2; common/offline/d4rl.py).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import sys
 
 import numpy as np
 
+from common.offline.d4rl import D4RL_VERSIONS, NOT_PUBLISHED
 from common.offline.datasets import (D4RL_SIZES, KINDS, agent_policy, collect, concatenate, from_replay,
                                      load_dataset, medium_step, save_dataset, uniform_policy)
 from common.platform.errors import ReproError
@@ -87,7 +90,27 @@ def main(argv=None) -> int:
     doc = json.loads((folder / "dataset.json").read_text())
     print(folder)
     print(json.dumps({"config": doc["config"], "statistics": doc["statistics"]}, indent=2))
+    print("\n".join(side_by_side(doc["statistics"])))
     return 0
+
+
+def side_by_side(stats: dict) -> list[str]:
+    """This dataset's episodes and transitions per episode beside D4RL's published ones, one line each."""
+    def number(x, fmt):
+        return format(x, fmt) if isinstance(x, (int, float)) else x
+
+    lines = [f"{'':<28}{'episodes':>14}{'transitions':>14}{'transitions / episode':>24}",
+             f"{'this dataset':<28}{stats['episodes']:>14,}{stats['transitions']:>14,}"
+             f"{stats['transitions_per_episode']:>24,.1f}"]
+    published = stats["d4rl_published"]
+    for version in D4RL_VERSIONS:
+        d = published[version]
+        lines.append(f"{'D4RL ' + d['dataset'] if d['dataset'] != NOT_PUBLISHED else 'D4RL ' + version:<28}"
+                     f"{number(d['episodes'], ','):>14}{number(d['transitions'], ','):>14}"
+                     f"{number(d['transitions_per_episode'], ',.1f'):>24}")
+    lines.append(f"(episodes here: complete ones; transitions / episode counts a cut last one too. D4RL: "
+                 f"{published['source']}; its transitions are its nominal sizes)")
+    return lines
 
 
 if __name__ == "__main__":

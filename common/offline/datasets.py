@@ -15,20 +15,48 @@ Fields, one row a transition (D4RL's names): observations, actions, rewards, nex
 ended: no bootstrap) and timeouts (the episode was cut: by the task's time limit, or by the dataset's size at its
 end; bootstrap). Both false: the episode goes on at the next row. An episode ends at a row where either is true.
 
-Storage: `<root>/datasets/<env_id>/<kind>/` (`root`: $REPRO_RESULTS or results/, git-ignored, regenerable):
-    dataset.npz    the six arrays (float32; terminals and timeouts bool), written byte-for-byte reproducibly
-    dataset.json   what the dataset is: env and version, kind, how it was built (config), where its policy came from
-                   (the SAC run folder, its agent.json's SHA-256, the snapshot step), provenance (commit, packages,
-                   machine, time), the SHA-256 of dataset.npz (checked on loading) and the returns of its episodes
-Minari's format (`minari`) was the first choice, but it is not installed here and writes its datasets only through its
-`hdf5` (h5py) or `arrow` (pyarrow) extra, neither installed; the layout here carries the same fields, and a conversion
-is a loop over episodes.
+Storage: Minari's format (minari 0.5.4, its `hdf5` storage), one Minari dataset a kind, under the results root
+(`root`: $REPRO_RESULTS or results/, git-ignored, regenerable). The Minari dataset id is `<env_id>/<kind>-v0`
+(namespace = the gymnasium task, as Minari's own `mujoco/hopper/medium-v0`; `-v0`: Minari requires a version), so
+with MINARI_DATASETS_PATH=<root>/datasets, `minari.load_dataset("Hopper-v5/medium-v0")` loads it. Its folder:
+
+    <root>/datasets/<env_id>/<kind>-v0/
+      data/main_data.hdf5    Minari's HDF5 layout: a group episode_<i> per episode holding observations (its T rows
+                             and the last row's next observation: T + 1), actions, rewards, terminations (= terminals)
+                             and truncations (= timeouts), T rows each, with the arrays' own dtypes (float32, bool)
+      data/metadata.json     Minari's metadata (spaces, env spec, totals, D4RL's reference returns where it has them)
+      episode_offsets.npz    the byte offset of every episode's array in main_data.hdf5 (the fast loader below)
+      dataset.json           what the dataset is: env and version, kind, how it was built (config), where its policy came
+                             from (the SAC run folder, its agent.json's SHA-256, the snapshot step), provenance (commit,
+                             packages, machine, time), the SHA-256 of each file above (checked on loading), the
+                             SHA-256 of the six arrays' content (`content_sha256`) and the statistics (below)
+
+The episodes are written with h5py, each array contiguous, which Minari reads as it reads its own (Minari's writer,
+`create_dataset_from_buffers`, makes every array chunked: a synthetic 1M-row dataset of 50,000 episodes of 20 rows,
+random Hopper's length, took 737 MB and 39 s to write that way, 195 MB and 20 s this way). Reading Minari's layout
+episode by episode costs ~0.1 ms an array: `minari.load_dataset` and `iterate_episodes` take 24 s over those 50,000
+episodes (0.9 s over 1,000 of 1,000 rows). So `load_dataset` below reads the arrays directly: it checks the files'
+SHA-256, then copies each episode's bytes from the offsets recorded when the file was written
+(episode_offsets.npz): 0.54 s and 0.10 s for the same two datasets (the npz files used before: 0.44 s, 96 MB). The
+same build gives the same bytes (h5py writes no time stamps here; a test builds twice), so the file checksums are
+both the integrity check and the determinism check; `content_sha256` names the arrays independently of the format
+(run records keep it).
+
+Statistics (`return_statistics`, in dataset.json and printed by the builder): episodes, mean episode length, the
+returns' mean, sd and quartiles and their D4RL-normalized mean, beside D4RL's published episode counts of the same
+task and kind (v0, the version CQL's Table 1 used, v1 and v2; common/offline/d4rl.py: TensorFlow Datasets' catalog)
+and the mean episode length they imply (D4RL's nominal transitions / its episodes), or "not published".
+
+GAIL's expert trajectories (papers/ho2016_gail/datasets.py, kind "gail-expert") keep their earlier storage, byte for
+byte: `<root>/datasets/<env_id>/gail-expert/` with dataset.npz (the six arrays, written byte-for-byte reproducibly)
+and dataset.json (its SHA-256 under files["dataset.npz"]).
 """
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +64,11 @@ from typing import Callable
 
 import numpy as np
 
-from common.offline.d4rl import d4rl_normalized, d4rl_task
+from common.offline.d4rl import d4rl_normalized, d4rl_published, d4rl_task
 from common.platform.errors import ReproError
 
-FORMAT = 1
+FORMAT = 1  # dataset.json of an npz dataset (GAIL's)
+MINARI_FORMAT = 2  # dataset.json of a Minari dataset
 KINDS = ("random", "medium", "expert", "medium-replay", "medium-expert")
 FIELDS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
 #: transitions of D4RL's gym datasets where D4RL has a fixed size (medium-replay is whatever the replay held)
@@ -195,15 +224,50 @@ def medium_step(run_dir, fraction: float = 1 / 3) -> tuple[int, dict]:
 
 
 # ---- records ---------------------------------------------------------------------------------------------------
+MINARI_VERSION = 0  # the version part of the Minari dataset id, `<env_id>/<kind>-v0`
+MINARI_FIELDS = {"observations": "observations", "actions": "actions", "rewards": "rewards",
+                 "terminals": "terminations", "timeouts": "truncations"}  # ours -> Minari's (next_observations: below)
+HDF5_FILE, MINARI_METADATA, OFFSETS_FILE = "data/main_data.hdf5", "data/metadata.json", "episode_offsets.npz"
+
+
+def minari_id(env_id: str, kind: str) -> str:
+    """The Minari dataset id of a D4RL-style dataset: `minari.load_dataset(minari_id(...))` with
+    MINARI_DATASETS_PATH=<root>/datasets."""
+    return f"{env_id}/{kind}-v{MINARI_VERSION}"
+
+
 def dataset_dir(env_id: str, kind: str, root=None) -> Path:
+    """`<root>/datasets/<env_id>/<kind>-v0` (a Minari dataset: the D4RL-style kinds) or `<root>/datasets/<env_id>/<kind>`
+    (GAIL's npz datasets)."""
     from common.platform.runs import results_root
 
-    return Path(root or results_root()) / "datasets" / env_id / kind
+    return Path(root or results_root()) / "datasets" / (minari_id(env_id, kind) if kind in KINDS else f"{env_id}/{kind}")
 
 
-def return_statistics(ds: Dataset, env_id: str) -> dict:
+def content_sha256(ds: Dataset) -> str:
+    """SHA-256 of the six arrays' content (each field's name, dtype, shape and bytes, in FIELDS order): the same for
+    the same data whatever the file format."""
+    h = hashlib.sha256()
+    for name in FIELDS:
+        a = np.ascontiguousarray(getattr(ds, name))
+        h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def episode_lengths(ds: Dataset) -> np.ndarray:
+    """Rows of each episode in order, complete or not (rows after the last end make a last, unended episode)."""
+    ends = ds.episode_ends()
+    if not len(ends) or ends[-1] != len(ds) - 1:
+        ends = np.r_[ends, len(ds) - 1]
+    return np.diff(np.r_[-1, ends])
+
+
+def return_statistics(ds: Dataset, env_id: str, kind: str | None = None) -> dict:
     """The returns of the dataset's complete episodes: count, mean, sd, min, quartiles, max, and on D4RL's normalized
-    scale where D4RL has the task."""
+    scale where D4RL has the task; their mean length; with `kind` one of the D4RL kinds, also D4RL's published
+    episode counts of the task and kind (common/offline/d4rl.py) and the mean length they imply, beside
+    `transitions_per_episode` (this dataset's rows over all its episodes, a cut last one included: the same quantity)."""
     r = episode_returns(ds)
     stats = {"episodes": int(len(r)), "transitions": len(ds), "terminals": int(ds.terminals.sum()),
              "timeouts": int(ds.timeouts.sum())}
@@ -214,27 +278,119 @@ def return_statistics(ds: Dataset, env_id: str) -> dict:
                       "return_q75": float(q[3]), "return_max": float(q[4])})
         if d4rl_task(env_id):
             stats["d4rl_normalized_mean"] = float(d4rl_normalized(env_id, r.mean()))
+    if kind in KINDS:
+        lengths = episode_lengths(ds)
+        if len(r):
+            stats["episode_length_mean"] = float(lengths[:len(r)].mean())
+        stats["transitions_per_episode"] = len(ds) / len(lengths)
+        stats["d4rl_published"] = d4rl_published(env_id, kind)
     return stats
 
 
+def _check_continuity(ds: Dataset) -> None:
+    """Minari keeps an episode's observations once (T + 1 rows): within an episode the next row must start where
+    this one ended, bit for bit (and in the same dtype)."""
+    if ds.next_observations.dtype != ds.observations.dtype:
+        raise ValueError(f"next_observations are {ds.next_observations.dtype}, observations {ds.observations.dtype}; "
+                         "Minari's format keeps them in one array")
+    inside = np.ones(len(ds), bool)
+    inside[episode_lengths(ds).cumsum() - 1] = False
+    rows = np.flatnonzero(inside)
+    differs = np.any(ds.next_observations[rows] != ds.observations[rows + 1], axis=1)
+    if differs.any():
+        raise ValueError(f"row {rows[differs][0]} is neither terminal nor timed out but the next row does not start "
+                         "from its next observation; Minari's format cannot hold it")
+
+
+def _write_minari(ds: Dataset, env_id: str, kind: str, folder: Path, description: str) -> dict:
+    """The episodes of `ds` as a Minari dataset (hdf5) in `folder`: Minari's storage writes metadata.json, the
+    episodes go into main_data.hdf5 in Minari's layout; returns the byte offset of each episode's arrays and
+    the episodes' lengths (`steps`)."""
+    import gymnasium as gym
+    import h5py
+    import minari
+    from minari.dataset.minari_storage import MinariStorage
+
+    from common.offline.d4rl import REFERENCE_RETURNS
+    from common.rl.envs import make_env
+
+    _check_continuity(ds)
+    env = make_env(env_id, 0)
+    storage = MinariStorage.new(folder / "data", observation_space=env.observation_space,
+                                action_space=env.action_space, env_spec=gym.spec(env_id), data_format="hdf5")
+    env.close()
+    lengths = episode_lengths(ds)
+    starts = np.r_[0, lengths.cumsum()[:-1]]
+    offsets = {field: np.zeros(len(lengths), np.int64) for field in MINARI_FIELDS.values()}
+    offsets["steps"] = lengths.astype(np.int64)
+    columns = {MINARI_FIELDS[name]: np.ascontiguousarray(getattr(ds, name)) for name in MINARI_FIELDS}
+    with h5py.File(folder / HDF5_FILE, "w", track_order=True) as f:
+        for i, (s, n) in enumerate(zip(starts, lengths)):
+            group = f.create_group(f"episode_{i}")
+            group.attrs["id"], group.attrs["total_steps"] = i, int(n)
+            rows = {field: a[s:s + n] for field, a in columns.items()}
+            rows["observations"] = np.concatenate([rows["observations"], ds.next_observations[s + n - 1:s + n]])
+            for field, a in rows.items():
+                offsets[field][i] = group.create_dataset(field, data=a).id.get_offset()  # contiguous layout
+    task = d4rl_task(env_id)
+    low, high = REFERENCE_RETURNS[task] if task in REFERENCE_RETURNS else (None, None)
+    storage.update_metadata({
+        "dataset_id": minari_id(env_id, kind), "total_episodes": len(lengths), "total_steps": len(ds),
+        "algorithm_name": kind, "author": {"repro-rl"}, "description": description,
+        "minari_version": minari.__version__, "dataset_size": storage.get_size(),
+        **({"ref_min_score": low, "ref_max_score": high} if task else {})})
+    return offsets
+
+
+def _file_records(folder: Path, names) -> dict:
+    return {name: {"sha256": hashlib.sha256((folder / name).read_bytes()).hexdigest(),
+                   "bytes": (folder / name).stat().st_size} for name in names}
+
+
 def save_dataset(ds: Dataset, env_id: str, kind: str, config: dict, source: dict | None, root=None) -> Path:
-    """Write dataset.npz and dataset.json (see the module's docstring) into `dataset_dir(env_id, kind, root)`."""
+    """Record `ds` in `dataset_dir(env_id, kind, root)` (see the module's docstring): a Minari dataset for the D4RL
+    kinds, dataset.npz for GAIL's; then dataset.json. A Minari dataset is written into a folder beside it and moved
+    into place whole, so a failed build leaves the one before as it was."""
+    import shutil
+
     from common.platform.records import atomic_write_bytes, atomic_write_text, git_state, machine, package_versions
     from common.rl.agents import npz_bytes
     from common.rl.envs import env_version
 
     folder = dataset_dir(env_id, kind, root)
-    folder.mkdir(parents=True, exist_ok=True)
-    data = npz_bytes(ds.arrays())
-    atomic_write_bytes(folder / "dataset.npz", data)
+    folder.parent.mkdir(parents=True, exist_ok=True)
     doc = {"format": FORMAT, "env_id": env_id, "env_version": env_version(env_id), "kind": kind,
            "label": "locally generated dataset (D4RL-style, not D4RL's files)", "config": config, "source": source,
            "cut_at_end": bool(getattr(ds, "cut_at_end", False)),
-           "d4rl_size": D4RL_SIZES.get(kind), "statistics": return_statistics(ds, env_id),
+           "d4rl_size": D4RL_SIZES.get(kind), "statistics": return_statistics(ds, env_id, kind),
            "provenance": {**git_state(), "packages": package_versions(), "machine": machine(),
-                          "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-           "files": {"dataset.npz": {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}}}
-    atomic_write_text(folder / "dataset.json", json.dumps(doc, indent=2, sort_keys=True) + "\n")
+                          "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
+    if kind not in KINDS:  # GAIL's expert trajectories: dataset.npz, as before
+        folder.mkdir(exist_ok=True)
+        data = npz_bytes(ds.arrays())
+        atomic_write_bytes(folder / "dataset.npz", data)
+        doc["files"] = {"dataset.npz": {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}}
+        atomic_write_text(folder / "dataset.json", json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        return folder
+    building = folder.with_name(f".{folder.name}.{os.getpid()}.building")
+    shutil.rmtree(building, ignore_errors=True)
+    try:
+        building.mkdir()
+        offsets = _write_minari(ds, env_id, kind, building, f"{doc['label']}: {kind} of {env_id} "
+                                f"(common/offline/datasets.py); dataset.json beside data/ records how it was built")
+        (building / OFFSETS_FILE).write_bytes(npz_bytes(offsets))
+        doc.update({"format": MINARI_FORMAT, "minari_id": minari_id(env_id, kind), "content_sha256": content_sha256(ds),
+                    "arrays": {name: {"dtype": getattr(ds, name).dtype.str, "shape": list(getattr(ds, name).shape)}
+                               for name in FIELDS},
+                    "files": _file_records(building, (HDF5_FILE, MINARI_METADATA, OFFSETS_FILE))})
+        (building / "dataset.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        old = folder.with_name(f".{folder.name}.{os.getpid()}.replaced")
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(building, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
     return folder
 
 
@@ -250,8 +406,12 @@ def stored_datasets(root=None) -> list[str]:
     """'<env_id>/<kind>' of every dataset recorded under `root` (dataset.json present), sorted."""
     from common.platform.runs import results_root
 
+    def kind(folder: str) -> str:  # `medium-v0` (a Minari dataset) -> `medium`
+        name, _, version = folder.rpartition("-v")
+        return name if name in KINDS and version == str(MINARI_VERSION) else folder
+
     base = Path(root or results_root()) / "datasets"
-    return sorted(f"{j.parent.parent.name}/{j.parent.name}" for j in base.glob("*/*/dataset.json"))
+    return sorted(f"{j.parent.parent.name}/{kind(j.parent.name)}" for j in base.glob("*/*/dataset.json"))
 
 
 def missing_dataset(env_id: str, kind: str, root=None, agent_run: str = "RUN",
@@ -278,16 +438,51 @@ def missing_dataset(env_id: str, kind: str, root=None, agent_run: str = "RUN",
             f"datasets under {folder.parent.parent}: {present}")
 
 
+def _checked_bytes(folder: Path, doc: dict, name: str) -> bytes:
+    """A file of the dataset, its SHA-256 checked against dataset.json's; changed, an error naming it."""
+    data = (folder / name).read_bytes() if (folder / name).exists() else None
+    if data is None or hashlib.sha256(data).hexdigest() != doc["files"][name]["sha256"]:
+        again = (f"`{build_command(doc['env_id'], doc['kind'])}`" if doc["kind"] in KINDS
+                 else "papers/ho2016_gail/datasets.py")
+        raise ReproError(f"{folder / name} " + ("is missing" if data is None else "differs from the checksum "
+                         "dataset.json records") + f"; build it again ({again})")
+    return data
+
+
+def _read_minari(folder: Path, doc: dict) -> Dataset:
+    """The six arrays of a Minari dataset written by `save_dataset`, read straight from main_data.hdf5's bytes at the
+    offsets recorded when it was written (the files' checksums checked first, so the offsets are this file's)."""
+    _checked_bytes(folder, doc, MINARI_METADATA)
+    raw = _checked_bytes(folder, doc, HDF5_FILE)
+    with np.load(io.BytesIO(_checked_bytes(folder, doc, OFFSETS_FILE)), allow_pickle=False) as z:
+        index = {name: z[name] for name in z.files}
+    lengths = index["steps"]
+    episode_of_row = np.repeat(np.arange(len(lengths)), lengths)
+    arrays = {}
+    for name, field in MINARI_FIELDS.items():
+        dtype, tail = np.dtype(doc["arrays"][name]["dtype"]), tuple(doc["arrays"][name]["shape"][1:])
+        extra = 1 if field == "observations" else 0  # observations: T + 1 rows an episode
+        out = np.empty((len(episode_of_row) + extra * len(lengths), *tail), dtype)
+        row, width = 0, int(np.prod(tail, dtype=np.int64))
+        for offset, steps in zip(index[field].tolist(), (lengths + extra).tolist()):
+            out[row:row + steps] = np.frombuffer(raw, dtype, steps * width, offset).reshape(steps, *tail)
+            row += steps
+        arrays[name] = out
+    obs_rows = np.arange(len(episode_of_row)) + episode_of_row  # row t of episode e sits at t + e in `observations`
+    observations = arrays.pop("observations")
+    return Dataset(observations=observations[obs_rows], next_observations=observations[obs_rows + 1], **arrays)
+
+
 def load_dataset(env_id: str, kind: str, root=None) -> tuple[Dataset, dict]:
-    """A stored dataset and its record, its checksum checked; missing, an error that says how to build it."""
+    """A stored dataset and its record, its files' checksums checked; missing, an error that says how to build it."""
     folder = dataset_dir(env_id, kind, root)
     if not (folder / "dataset.json").exists():
         raise ReproError(missing_dataset(env_id, kind, root) + " (papers/kumar2020_cql/README.md gives the commands)")
     doc = json.loads((folder / "dataset.json").read_text())
-    data = (folder / "dataset.npz").read_bytes()
-    if hashlib.sha256(data).hexdigest() != doc["files"]["dataset.npz"]["sha256"]:
-        raise ReproError(f"{folder}/dataset.npz differs from the checksum dataset.json records; build it again")
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        ds = Dataset(**{name: z[name] for name in FIELDS})
+    if doc["format"] == MINARI_FORMAT:
+        ds = _read_minari(folder, doc)
+    else:
+        with np.load(io.BytesIO(_checked_bytes(folder, doc, "dataset.npz")), allow_pickle=False) as z:
+            ds = Dataset(**{name: z[name] for name in FIELDS})
     ds.cut_at_end = doc["cut_at_end"]
     return ds, doc

@@ -158,7 +158,7 @@ def get_dataset(cfg: CQLConfig) -> tuple[Dataset, dict]:
         ds = collect(cfg.env_id, uniform_policy(low, high), cfg.tiny_dataset_transitions, seed=0)
         return ds, {"label": "tiny dataset of uniform actions, made in memory (quick check)", "sha256": ""}
     ds, doc = load_dataset(cfg.env_id, cfg.dataset, cfg.dataset_root or None)
-    return ds, {"label": doc["label"], "sha256": doc["files"]["dataset.npz"]["sha256"]}
+    return ds, {"label": doc["label"], "sha256": doc["content_sha256"]}  # the arrays' content (datasets.py)
 
 
 def first_rows(ds: Dataset, n: int) -> Dataset:

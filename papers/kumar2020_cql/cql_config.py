@@ -19,7 +19,7 @@ class CQLConfig:
     seed: int = 0
     env_id: str = "Hopper-v5"
     dataset: str = "medium"  # random | medium | expert | medium-replay | medium-expert (common/offline/datasets.py)
-    dataset_root: str = ""  # where datasets/<env>/<kind>/ lies: "" = $REPRO_RESULTS or results/
+    dataset_root: str = ""  # where datasets/<env>/<kind>-v0/ lies: "" = $REPRO_RESULTS or results/
     # > 0: instead of the stored dataset, this many transitions of uniform actions in env_id, made in memory (the
     # quick budget's seconds-long check of the code path; no claim is checked on it)
     tiny_dataset_transitions: int = 0
