@@ -3,6 +3,7 @@ datasets from a SAC run's saved agent and replay, D4RL's normalization, the CQL 
 log-sum-exps, offline SAC overestimating where CQL does not, determinism and resume."""
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +107,7 @@ def test_the_expert_run_gives_all_five_datasets_with_the_commands_the_error_name
     import shlex
 
     from common.offline.build import main as build_main
-    from common.offline.datasets import KINDS, missing_dataset
+    from common.offline.datasets import KINDS, dataset_dir, missing_dataset
     from common.platform.runs import check_inputs, plan
     from common.rl.agents import load_agent, snapshots
 
@@ -134,6 +135,20 @@ def test_the_expert_run_gives_all_five_datasets_with_the_commands_the_error_name
     assert np.abs(random_ds.actions).max() <= 1.0
     both, _ = load_dataset("Hopper-v5", "medium-expert")
     np.testing.assert_array_equal(both.observations, concatenate(medium, expert).observations)
+    # a fresh clone: the committed records without their (git-ignored) data files; the command each error names
+    # rebuilds the same bytes the record's checksums name
+    records = {kind: load_dataset("Hopper-v5", kind)[1] for kind in KINDS}
+    for kind in KINDS:
+        folder = dataset_dir("Hopper-v5", kind)
+        shutil.rmtree(folder / "data")
+        (folder / "episode_offsets.npz").unlink()
+    for kind in KINDS:
+        message = missing_dataset("Hopper-v5", kind, agent_run=str(run))
+        assert "exists but its data files do not (data/main_data.hdf5, data/metadata.json, episode_offsets.npz" in message
+        assert build_main(shlex.split(message.split("`")[1])[3:]) == 0
+        _, again = load_dataset("Hopper-v5", kind)  # the files' checksums checked
+        for key in ("files", "content_sha256", "config", "source", "statistics"):
+            assert again[key] == records[kind][key], (kind, key)
 
 
 # ---- Minari's format --------------------------------------------------------------------------------------------

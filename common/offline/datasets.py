@@ -402,39 +402,77 @@ def build_command(env_id: str, kind: str, root=None, agent_run: str = "RUN") -> 
     return f"python -m common.offline.build {env_id} {kind}{args}" + (f" --root {root}" if root else "")
 
 
-def stored_datasets(root=None) -> list[str]:
-    """'<env_id>/<kind>' of every dataset recorded under `root` (dataset.json present), sorted."""
+def data_files_missing(folder: Path, doc: dict) -> list[str]:
+    """The files a dataset's record (dataset.json, `doc`) lists under `files` that are absent from `folder`: a
+    record committed to git arrives in a fresh clone without its data files (git-ignored), so "the dataset is there"
+    means its record and these files (their checksums are checked when it is loaded)."""
+    return [name for name in sorted(doc["files"]) if not (folder / name).is_file()]
+
+
+def dataset_records(root=None) -> list[tuple[Path, dict]]:
+    """(folder, record) of every dataset.json under `<root>/datasets/`, its data files present or not, sorted by
+    folder."""
     from common.platform.runs import results_root
 
+    base = Path(root or results_root()) / "datasets"
+    return [(j.parent, json.loads(j.read_text())) for j in sorted(base.glob("*/*/dataset.json"))]
+
+
+def rebuild_command(doc: dict, root=None) -> str:
+    """The command that builds a recorded D4RL-style dataset again as its record (`doc`) says it was built: its seed,
+    size, SAC run and snapshot step, `auto` where the builder chose it (the same inputs give the same bytes, so its
+    recorded checksums hold)."""
+    cfg, kind = doc["config"], doc["kind"]
+    args = "" if cfg.get("seed", 0) == 0 else f" --seed {cfg['seed']}"
+    if kind in ("random", "medium", "expert") and cfg.get("transitions", D4RL_SIZES[kind]) != D4RL_SIZES[kind]:
+        args += f" --transitions {cfg['transitions']}"
+    if kind in ("medium", "expert", "medium-replay"):
+        args += f" --agent-run {cfg.get('agent_run') or 'RUN'}"
+    if kind in ("medium", "medium-replay"):  # auto: chosen again from the same run, the same step, kept with its why
+        args += f" --step {'auto' if cfg.get('medium_choice') or not cfg.get('step') else cfg['step']}"
+    return f"python -m common.offline.build {doc['env_id']} {kind}{args}" + (f" --root {root}" if root else "")
+
+
+def stored_datasets(root=None) -> list[str]:
+    """'<env_id>/<kind>' of every dataset stored under `root` (its dataset.json and the data files it lists present),
+    sorted."""
     def kind(folder: str) -> str:  # `medium-v0` (a Minari dataset) -> `medium`
         name, _, version = folder.rpartition("-v")
         return name if name in KINDS and version == str(MINARI_VERSION) else folder
 
-    base = Path(root or results_root()) / "datasets"
-    return sorted(f"{j.parent.parent.name}/{kind(j.parent.name)}" for j in base.glob("*/*/dataset.json"))
+    return sorted(f"{folder.parent.name}/{kind(folder.name)}" for folder, doc in dataset_records(root)
+                  if not data_files_missing(folder, doc))
 
 
 def missing_dataset(env_id: str, kind: str, root=None, agent_run: str = "RUN",
                     agent_run_note: str = "a SAC run kept with save_agent_at_steps and save_replay=true",
                     max_rows: int = 0) -> str | None:
-    """None when the dataset is recorded (and holds at least `max_rows` rows, if given); else one sentence naming
-    the missing path, the command that builds it (`agent_run`: the SAC run it comes from, `agent_run_note`: what
-    that run is or how to make it) and the datasets that do exist. Reads dataset.json only."""
+    """None when the dataset is stored (its dataset.json and the data files it lists; and it holds at least
+    `max_rows` rows, if given); else one sentence naming what is missing (the record, or the data files of a record
+    present without them, as in a fresh clone), the command that builds it (`agent_run`: the SAC run it comes from,
+    `agent_run_note`: what that run is or how to make it) and the datasets that are stored. Reads dataset.json and
+    checks that the files exist (not their checksums: `load_dataset` does)."""
     folder = dataset_dir(env_id, kind, root)
     record = folder / "dataset.json"
+    absent = None
     if record.exists():
-        rows = int(json.loads(record.read_text())["statistics"]["transitions"])
-        if max_rows > rows:
+        doc = json.loads(record.read_text())
+        absent = data_files_missing(folder, doc)
+        rows = int(doc["statistics"]["transitions"])
+        if not absent and max_rows > rows:
             return (f"the {kind} dataset of {env_id} ({folder}) holds {rows:,} transitions, fewer than "
                     f"dataset_max_transitions ({max_rows:,}); valid: at most {rows:,}, or 0 for all of them")
-        return None
+        if not absent:
+            return None
     needs = {"medium-expert": f" (after the medium and expert datasets of {env_id})",
              "medium-replay": " (the medium snapshot's step, from the same run)"}.get(kind, "")
     if kind in ("medium", "expert", "medium-replay"):
         needs += f" (the run: {agent_run_note})"
     present = ", ".join(stored_datasets(root)) or "none"
-    command = build_command(env_id, kind, root, agent_run)
-    return (f"no {kind} dataset of {env_id}: {record} does not exist; build it with `{command}`{needs}; "
+    command = rebuild_command(doc, root) if absent else build_command(env_id, kind, root, agent_run)
+    what = (f"its record {record} exists but its data files do not ({', '.join(absent)}: git-ignored, so a fresh "
+            f"clone lacks them); rebuild them as recorded" if absent else f"{record} does not exist; build it")
+    return (f"no {kind} dataset of {env_id}: {what} with `{command}`{needs}; "
             f"datasets under {folder.parent.parent}: {present}")
 
 
@@ -442,7 +480,7 @@ def _checked_bytes(folder: Path, doc: dict, name: str) -> bytes:
     """A file of the dataset, its SHA-256 checked against dataset.json's; changed, an error naming it."""
     data = (folder / name).read_bytes() if (folder / name).exists() else None
     if data is None or hashlib.sha256(data).hexdigest() != doc["files"][name]["sha256"]:
-        again = (f"`{build_command(doc['env_id'], doc['kind'])}`" if doc["kind"] in KINDS
+        again = (f"`{rebuild_command(doc)}`" if doc["kind"] in KINDS
                  else "papers/ho2016_gail/datasets.py")
         raise ReproError(f"{folder / name} " + ("is missing" if data is None else "differs from the checksum "
                          "dataset.json records") + f"; build it again ({again})")

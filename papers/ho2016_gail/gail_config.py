@@ -104,8 +104,11 @@ def check_inputs(cfg) -> str | None:
 
 
 def check_dataset(cfg) -> dict:
-    """The record (dataset.json) of the expert dataset an imitation run reads; DatasetMissing if it is absent,
-    holds fewer than `cfg.trajectories` trajectories or was sampled with another time limit."""
+    """The record (dataset.json) of the expert dataset an imitation run reads; DatasetMissing if it is absent, its
+    data file (dataset.npz, git-ignored: a fresh clone has the committed record only) is absent, it holds fewer than
+    `cfg.trajectories` trajectories or was sampled with another time limit."""
+    from common.offline.datasets import data_files_missing
+
     folder = dataset_folder(cfg)
     record = folder / "dataset.json"
     command = f"python -m papers.ho2016_gail.datasets {cfg.env_id}"
@@ -113,6 +116,14 @@ def check_dataset(cfg) -> dict:
         raise DatasetMissing(f"no expert dataset of {cfg.env_id} at {folder} (method {cfg.method} imitates one); "
                              f"build it with `{command}` (papers/ho2016_gail/README.md)")
     doc = json.loads(record.read_text())
+    absent = data_files_missing(folder, doc)
+    if absent:
+        recorded = doc["config"]  # as recorded: the same expert, seed and size give the same bytes
+        again = (f"{command} --trajectories {recorded['trajectories']} --seed {recorded['seed']} "
+                 f"--expert-run {recorded['expert_run']}" + (f" --root {cfg.dataset_root}" if cfg.dataset_root else ""))
+        raise DatasetMissing(f"the expert dataset of {cfg.env_id}: its record {record} exists but its data file "
+                             f"does not ({', '.join(absent)}: git-ignored, so a fresh clone lacks it); rebuild it "
+                             f"as recorded with `{again}` (papers/ho2016_gail/README.md)")
     held = int(doc["config"]["trajectories"])
     if cfg.trajectories > held:
         raise DatasetMissing(f"the expert dataset of {cfg.env_id} at {folder} holds {held} trajectories; "
