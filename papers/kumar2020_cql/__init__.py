@@ -27,5 +27,7 @@ PROFILE = {"offline": (RUNNERS["offline"], L(".bench:profile"))}  # `--profile`:
 STATISTICS = {"final_normalized": L(".analysis:final_normalized_values")}
 FIGURES = {"default": L(".analysis:plot")}
 SUMMARIES = {"per_run": L(".analysis:run_summary"), "sac_per_run": L("papers.haarnoja2018_sac.analysis:run_summary")}
+# the report's "Datasets" section: the committed records of the datasets the runs learn from
+SECTIONS = {"datasets": L("common.offline.report:section")}
 
-__all__ = ["RUNNERS", "BENCH", "PROFILE", "STATISTICS", "FIGURES", "SUMMARIES"]
+__all__ = ["RUNNERS", "BENCH", "PROFILE", "STATISTICS", "FIGURES", "SUMMARIES", "SECTIONS"]

@@ -14,5 +14,7 @@ RUNNERS = {"offline": _CQL_RUNNERS["offline"]}
 STATISTICS = {"q_over_data": L(".analysis:q_over_data_values"), "final_over_best": L(".analysis:final_over_best_values")}
 FIGURES = {"default": L(".analysis:plot")}
 SUMMARIES = {"per_run": L(".analysis:run_summary")}
+# the report's "Datasets" section: the committed records of the datasets the runs learn from
+SECTIONS = {"datasets": L("common.offline.report:section")}
 
-__all__ = ["RUNNERS", "STATISTICS", "FIGURES", "SUMMARIES"]
+__all__ = ["RUNNERS", "STATISTICS", "FIGURES", "SUMMARIES", "SECTIONS"]
