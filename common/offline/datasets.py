@@ -16,7 +16,7 @@ ended: no bootstrap) and timeouts (the episode was cut: by the task's time limit
 end; bootstrap). Both false: the episode goes on at the next row. An episode ends at a row where either is true.
 
 Storage: Minari's format (minari 0.5.4, its `hdf5` storage), one Minari dataset a kind, under the results root
-(`root`: $REPRO_RESULTS or results/, git-ignored, regenerable). The Minari dataset id is `<env_id>/<kind>-v0`
+(`root`: $REPRO_RESULTS or results/). The Minari dataset id is `<env_id>/<kind>-v0`
 (namespace = the gymnasium task, as Minari's own `mujoco/hopper/medium-v0`; `-v0`: Minari requires a version), so
 with MINARI_DATASETS_PATH=<root>/datasets, `minari.load_dataset("Hopper-v5/medium-v0")` loads it. Its folder:
 
@@ -30,6 +30,14 @@ with MINARI_DATASETS_PATH=<root>/datasets, `minari.load_dataset("Hopper-v5/mediu
                              from (the SAC run folder, its agent.json's SHA-256, the snapshot step), provenance (commit,
                              packages, machine, time), the SHA-256 of each file above (checked on loading), the
                              SHA-256 of the six arrays' content (`content_sha256`) and the statistics (below)
+
+What git keeps: dataset.json only, committed like a run record (.gitignore: `results/datasets/*/*/dataset.json`
+tracked, everything else under results/datasets/ ignored); the data files (data/, episode_offsets.npz; GAIL's
+dataset.npz) are large and regenerable, and stay out. The reports' "Datasets" section (common/offline/report.py) is
+made from the records alone. So a fresh clone holds records without data: a dataset counts as present when its
+record and the files it lists exist (`data_files_missing`); otherwise `missing_dataset` names the absent files and
+the command that rebuilds them as recorded (`rebuild_command`: the same inputs, the same bytes), before any run
+starts, and `load_dataset` checks every file against its recorded SHA-256.
 
 The episodes are written with h5py, each array contiguous, which Minari reads as it reads its own (Minari's writer,
 `create_dataset_from_buffers`, makes every array chunked: a synthetic 1M-row dataset of 50,000 episodes of 20 rows,

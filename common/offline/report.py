@@ -30,7 +30,7 @@ def dataset_table(root) -> pd.DataFrame:
     """One row per recorded D4RL-style dataset under `root` (GAIL's gail-expert datasets left out), in task then
     KINDS order; columns as in summaries/datasets.csv."""
     rows = []
-    for folder, doc in dataset_records(root):
+    for _, doc in dataset_records(root):
         kind = doc.get("kind")
         if kind not in KINDS:
             continue
@@ -97,8 +97,9 @@ def section(paper, out: Path, root: Path) -> str:
              "repository's SAC policy and its replay), built by `common/offline/build.py`, never D4RL's files; read "
              f"from each dataset's committed record (`datasets/<env>/<kind>-v0/dataset.json`; also in "
              f"`summaries/{CSV_NAME}`, with each record's environment version and commit). Returns: undiscounted, "
-             "of the dataset's complete episodes (the behaviour policy's actions as recorded: SAC's sampled ones), a "
-             "last episode cut by the dataset's size left out; transitions per episode counts it. D4RL-normalized: "
+             "of the dataset's complete episodes (the actions as collected: uniform for random, sampled from SAC's "
+             "policy for the others), a last episode cut by the dataset's size left out; transitions per episode "
+             "counts it. D4RL-normalized: "
              "on D4RL's scale (its random and expert reference returns, measured on Gym's v2/v3 tasks). D4RL's "
              "columns: its published episode counts (TensorFlow Datasets' catalog) and its nominal transitions over "
              "them; v0 is what CQL's Table 1 used. Environment: "

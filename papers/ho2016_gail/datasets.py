@@ -6,11 +6,12 @@
 
 Samples N whole trajectories (default: at least 50, and at least the paper's largest dataset of the task) of the
 expert's stochastic policy, and 50 episodes of a uniformly random policy, and records them with the shared
-recording helpers of common/offline/datasets.py under `<root>/datasets/<ENV_ID>/gail-expert/` (git-ignored,
-regenerable: the same expert, seed and N give the same bytes): dataset.npz (the trajectories, one row a pair) and
-dataset.json (the expert's run folder, its agent.json's SHA-256 and recorded return, the config, provenance, the
-checksum of dataset.npz, and the scale: the expert's and the random policy's mean and sd returns, over the stored
-trajectories and the 50 random episodes). A run with `trajectories: n` imitates the first n trajectories
+recording helpers of common/offline/datasets.py under `<root>/datasets/<ENV_ID>/gail-expert/`: dataset.npz (the
+trajectories, one row a pair; git-ignored, regenerable: the same expert, seed and N give the same bytes) and
+dataset.json (committed: the expert's run folder, its agent.json's SHA-256 and recorded return, the config,
+provenance, the checksum of dataset.npz, and the scale: the expert's and the random policy's mean and sd returns,
+over the stored trajectories and the 50 random episodes). A record without its dataset.npz (a fresh clone) stops an
+imitation run before it starts, with the command that rebuilds it (gail_config.py: check_dataset). A run with `trajectories: n` imitates the first n trajectories
 (papers/ho2016_gail/gail.py: expert_pairs), subsampled there (MuJoCo: every 20th pair, ~50 a trajectory).
 
 Where the experts come from:
