@@ -1,7 +1,6 @@
 """The offline datasets' committed records (common/offline/datasets.py: dataset.json, tracked by git while the data
 files stay ignored): a record without its data files (a fresh clone) is a missing dataset, found before any run
 folder is made; the reports' "Datasets" section (common/offline/report.py) is generated from the records alone."""
-import json
 import math
 import shutil
 import subprocess
