@@ -403,11 +403,9 @@ def save_dataset(ds: Dataset, env_id: str, kind: str, config: dict, source: dict
 
 
 def build_command(env_id: str, kind: str, root=None, agent_run: str = "RUN") -> str:
-    """The command that builds one dataset (common/offline/build.py); `agent_run`: the SAC run with snapshots and
-    replay that medium, expert and medium-replay come from."""
-    args = {"random": "", "medium": f" --agent-run {agent_run} --step auto", "expert": f" --agent-run {agent_run}",
-            "medium-replay": f" --agent-run {agent_run} --step auto", "medium-expert": ""}[kind]
-    return f"python -m common.offline.build {env_id} {kind}{args}" + (f" --root {root}" if root else "")
+    """The command that builds one dataset (common/offline/build.py) with the builder's defaults; `agent_run`: the
+    SAC run with snapshots and replay that medium, expert and medium-replay come from."""
+    return rebuild_command({"env_id": env_id, "kind": kind, "config": {"agent_run": agent_run}}, root)
 
 
 def data_files_missing(folder: Path, doc: dict) -> list[str]:
@@ -444,11 +442,7 @@ def rebuild_command(doc: dict, root=None) -> str:
 def stored_datasets(root=None) -> list[str]:
     """'<env_id>/<kind>' of every dataset stored under `root` (its dataset.json and the data files it lists present),
     sorted."""
-    def kind(folder: str) -> str:  # `medium-v0` (a Minari dataset) -> `medium`
-        name, _, version = folder.rpartition("-v")
-        return name if name in KINDS and version == str(MINARI_VERSION) else folder
-
-    return sorted(f"{folder.parent.name}/{kind(folder.name)}" for folder, doc in dataset_records(root)
+    return sorted(f"{doc['env_id']}/{doc['kind']}" for folder, doc in dataset_records(root)
                   if not data_files_missing(folder, doc))
 
 

@@ -11,8 +11,8 @@ trajectories, one row a pair; git-ignored, regenerable: the same expert, seed an
 dataset.json (committed: the expert's run folder, its agent.json's SHA-256 and recorded return, the config,
 provenance, the checksum of dataset.npz, and the scale: the expert's and the random policy's mean and sd returns,
 over the stored trajectories and the 50 random episodes). A record without its dataset.npz (a fresh clone) stops an
-imitation run before it starts, with the command that rebuilds it (gail_config.py: check_dataset). A run with `trajectories: n` imitates the first n trajectories
-(papers/ho2016_gail/gail.py: expert_pairs), subsampled there (MuJoCo: every 20th pair, ~50 a trajectory).
+imitation run before it starts, with the command that rebuilds it (gail_config.py: check_dataset). A run with
+`trajectories: n` imitates the first n trajectories (papers/ho2016_gail/gail.py: expert_pairs), subsampled there (MuJoCo: every 20th pair, ~50 a trajectory).
 
 Where the experts come from:
   - CartPole-v1, Acrobot-v1, MountainCar-v0, Ant-v5, Humanoid-v5: this paper's own `expert_*` experiments (TRPO on
