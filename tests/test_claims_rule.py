@@ -112,3 +112,13 @@ def test_paper_table_errors_name_what_is_wrong(tmp_path, bad, message):
     else:
         with pytest.raises(ReproError, match=message):
             load_tables(paper, ids)
+
+
+@pytest.mark.parametrize("doc, expected", [
+    ("Per run: task, method.", "Per run (reduced budget; also in `summaries/x.csv`): task, method."),
+    ("Per run (one run holds `k` seeds): gamma.", "Per run (reduced budget; also in `summaries/x.csv`; one run holds `k` seeds): gamma."),
+    ("Per task and seed: a gain.", "Per run (reduced budget; also in `summaries/x.csv`). Per task and seed: a gain."),
+])
+def test_summary_caption_names_the_budget_and_file_once(doc, expected):
+    from common.analysis.report import _summary_caption
+    assert _summary_caption(doc, "reduced", "x") == expected

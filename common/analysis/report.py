@@ -10,6 +10,7 @@ results/README.md               the index over papers, generated
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -588,12 +589,23 @@ def _paper_readme(paper, data_by_exp, summaries: dict[str, pd.DataFrame | None],
         summary = summaries[name]
         if summary is not None:
             doc = (paper.module.SUMMARIES[exp.summary].__doc__ or "").strip().split("\n\n")[0]
-            parts.append(f"\nPer run ({data.budget_name} budget; also in `summaries/{name}.csv`). "
-                         f"{_md_escape(' '.join(doc.split()))} {_PROVENANCE_COLUMNS}\n\n" + _summary_markdown(summary))
+            parts.append(f"\n{_summary_caption(' '.join(doc.split()), data.budget_name, name)} {_PROVENANCE_COLUMNS}\n\n"
+                         + _summary_markdown(summary))
         for fig in sorted((out / "figures").glob(f"{name}*.png")):
             parts.append(f"\n![{fig.stem}](figures/{fig.name})\n")
         parts.append("\n")
     return "\n".join(parts)
+
+
+def _summary_caption(doc: str, budget_name: str, name: str) -> str:
+    """The per-run table's caption: its budget and csv file, then what the summary's docstring says a row holds
+    ("Per run: ..." or "Per run (note): ..." becomes one "Per run (budget; csv; note): ...")."""
+    where = f"{budget_name} budget; also in `summaries/{name}.csv`"
+    match = re.match(r"Per run(?: \((.*?)\))?: (.*)", doc)
+    if match is None:
+        return f"Per run ({where}). {_md_escape(doc)}"
+    note, rest = match.groups()
+    return f"Per run ({where}{'; ' + note if note else ''}): {_md_escape(rest)}"
 
 
 def report_index(root: Path | None = None) -> str:
