@@ -130,8 +130,8 @@ def final_difference_values(claim, data_by_exp) -> np.ndarray:
 
 
 def run_summary(experiment, data) -> pd.DataFrame:
-    """Per run (a packed cart-pole run holds `seeds_per_run` seeds, its `seed` the run's index): gamma, lambda,
-    baseline, the seeds it holds, the first and the last batch's mean return (mean over its seeds), its env steps
+    """Per run (a packed cart-pole run holds `seeds_per_run` seeds, its `seed` the run's index): gamma, lambda
+    (none for No VF, whose advantage is the return minus the time baseline), baseline, the seeds it holds, the first and the last batch's mean return (mean over its seeds), its env steps
     (all seeds) and how often the line search kept the old policy (all seeds)."""
     it = data.tables["iterations"].sort_values("iteration", kind="stable")
     rows = []
@@ -143,7 +143,8 @@ def run_summary(experiment, data) -> pd.DataFrame:
             seeds = sorted(r["seed"].unique())
             rows.append({"variant": variant, "seed": int(run_seed),
                          "seeds": f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]} ({len(seeds)})",
-                         "gamma": c["gamma"], "lambda": c["lam"], "baseline": c["baseline"],
+                         "gamma": c["gamma"], "lambda": c["lam"] if c["baseline"] == "value_function" else None,
+                         "baseline": c["baseline"],
                          "updates": int(r["iteration"].max()), "env_steps": int(by_seed["env_step"].max().sum()),
                          "first_batch_return": round(float(by_seed["mean_return"].first().mean()), 1),
                          "last_batch_return": round(float(by_seed["mean_return"].last().mean()), 1),
