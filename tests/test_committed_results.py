@@ -114,3 +114,32 @@ def test_committed_runs_made_under_an_older_protocol_are_labelled(monkeypatch, t
     assert protocol_differences(record, {"a": 1, "b": "x"}, {}) == {}
     assert protocol_differences(record, {"a": 1, "b": "x", "c": 2}, {"c": 2}) == {}  # absent, and meant the same
     assert protocol_differences(record, {"a": 2, "b": "x", "c": 3}, {"c": 2}) == {"a": (1, 2), "c": (2, 3)}
+
+
+def test_every_other_committed_run_follows_its_experiment_as_it_resolves_now(monkeypatch):
+    """Every runner's records are compared with their experiment as it resolves now (a runner without LEGACY reads
+    an absent key as a difference): outside the runs labelled above, every committed run's config.yaml is what its
+    experiment resolves to today, so a changed experiments.yaml or default cannot pass its old runs off as new."""
+    from common.analysis.report import protocol_differences
+    from common.platform.config import to_dict
+    from common.platform.records import RunRecord
+    from common.platform.registry import papers
+    from common.platform.runs import plan, resolve
+
+    monkeypatch.setenv("REPRO_RESULTS", str(REPO_ROOT / "results"))
+    old, checked = set(), 0
+    for paper in papers().values():
+        for exp in paper.experiments.values():
+            if exp.name != exp.run_experiment:  # an experiment over another's runs
+                continue
+            for budget in exp.budgets:
+                for spec in plan(paper.name, exp.name, budget):
+                    record = RunRecord(spec.run_dir)
+                    if not record.is_complete():
+                        continue
+                    checked += 1
+                    if protocol_differences(record, to_dict(resolve(spec)), exp.runner.legacy):
+                        old.add((paper.name, exp.name, budget))
+    assert checked > 600
+    assert old == {("mnih2013_dqn", "table1", "reduced"), ("mnih2013_dqn", "q_divergence", "paper"),
+                   ("schulman2017_ppo", "atari", "reduced")}

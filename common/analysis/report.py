@@ -39,7 +39,7 @@ class ExperimentData:
     runs_planned: int = 0
     runs: pd.DataFrame | None = None  # one row per complete run: variant, seed and its provenance (commit, speed)
     #: (variant, seed) -> {key: (recorded, now)} for each run recorded under settings its experiment no longer
-    #: resolves to (its runner declares `legacy`); a run absent here follows the current protocol
+    #: resolves to (keys added since read as its runner's `legacy`); a run absent here follows the current protocol
     old_protocol: dict = field(default_factory=dict)
 
     def runs_text(self) -> str:
@@ -92,11 +92,10 @@ def load_experiment(exp, root: Path | None = None) -> ExperimentData | None:
             commit = _commit_text(prov.get("git") or {})
             commits.add(commit)
             runs.append(_run_row(s, prov, commit))
-            if exp.runner.legacy is not None:
-                diffs = protocol_differences(rec, to_dict(resolve(s)), exp.runner.legacy)
-                runs[-1]["protocol"] = ("old: " + ", ".join(diffs)) if diffs else "current"
-                if diffs:
-                    old[(s.variant, s.seed)] = diffs
+            diffs = protocol_differences(rec, to_dict(resolve(s)), exp.runner.legacy)
+            runs[-1]["protocol"] = ("old: " + ", ".join(diffs)) if diffs else "current"
+            if diffs:
+                old[(s.variant, s.seed)] = diffs
         seeds_by_variant = {v: len({s.seed for s in done if s.variant == v}) for v in exp.variants}
         configs = {v: to_dict(resolve(RunSpec(exp.paper.name, exp.run_experiment, budget_name, v, 0)))
                    for v in exp.variants}

@@ -147,12 +147,12 @@ class Runner:
     def tables(self) -> dict:
         return resolved(self._tables) or {}
 
-    #: What a key absent from a recorded config meant (the code before the key existed). With it, `repro report`
-    #: compares every complete run's recorded config.yaml with what its experiment resolves to now and labels a run
-    #: that differs "old protocol", naming the keys; None: no such check for this runner.
+    #: What a key absent from a recorded config meant (the code before the key existed; {} when no key was added
+    #: after runs were recorded). `repro report` compares every complete run's recorded config.yaml with what its
+    #: experiment resolves to now and labels a run that differs "old protocol", naming the keys.
     @property
-    def legacy(self) -> dict | None:
-        return resolved(self._legacy)
+    def legacy(self) -> dict:
+        return resolved(self._legacy) or {}
 
     def __repr__(self) -> str:
         return f"Runner({self._schema!r}, {self.fn!r})"

@@ -6,7 +6,7 @@ Everything but the config is named by reference and imported on first use (commo
 """
 from common.platform.registry import Live, Runner, lazy
 
-from .sac_config import SACConfig, validate_sac
+from .sac_config import LEGACY, SACConfig, validate_sac
 
 L = lazy(__name__)
 
@@ -14,7 +14,7 @@ L = lazy(__name__)
 LIVE = Live({"episodes": ("env_step", "episode_return", "episode_length"),
              "evaluations": ("env_step", "eval_return", "q_loss", "pi_loss", "alpha_or_v_loss", "alpha")},
             curve=("evaluations", "env_step", "eval_return"))
-RUNNERS = {"sac": Runner(SACConfig, L(".sac:run_sac"), validate_sac, tables=L(".sac:TABLES"), live=LIVE)}
+RUNNERS = {"sac": Runner(SACConfig, L(".sac:run_sac"), validate_sac, tables=L(".sac:TABLES"), legacy=LEGACY, live=LIVE)}
 BENCH = {"sac": (RUNNERS["sac"], L(".bench:bench"), L(".bench:peer"))}
 PROFILE = {"sac": (RUNNERS["sac"], L(".bench:profile"))}
 STATISTICS = {"max_eval": L(".analysis:max_eval_values"), "final_eval": L(".analysis:final_eval_values"),

@@ -41,6 +41,11 @@ class SACConfig:
     save_replay: bool = False
 
 
+#: What a key absent from a recorded config.yaml meant (runs recorded before the key existed; common/platform/registry.py).
+#: Before `log_prob_units`, log pi was in the task's units, which are the normalized units on tasks bounded by +-1,
+#: the bounds of every run recorded before it (tests/test_sac.py compares the two on such a task).
+LEGACY = {"log_prob_units": "normalized", "save_agent_at_steps": [], "save_replay": False}
+
 VERSIONS = ("v1", "v2")
 MATMUL_DTYPES = ("float32", "bfloat16")
 

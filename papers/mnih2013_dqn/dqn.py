@@ -45,7 +45,7 @@ def _no_epoch_can_end(cfg) -> bool:
 #: `repro report` (common/analysis/report.py), with the keys that differ.
 LEGACY = {"eval_protocol": "window", "final_eval_min_episodes": 0, "target_update_every_agent_steps": 0,
           "epsilon_anneal_start": "step0", "frame_preprocess": "resize84", "env_seeding": "offset",
-          "optimizer": "torch_centered"}
+          "optimizer": "torch_centered", "save_replay": False}
 
 # Seed purposes (common.rl.atari.stream_seeds): each environment's emulator seed is drawn for one purpose of one run
 TRAIN, EVAL, HELDOUT, RESUME = 0, 1, 2, 3

@@ -7,7 +7,7 @@ Everything but the configs is named by reference and imported on first use (comm
 from common.platform.registry import Live, Runner, lazy
 
 from .bandits import FiniteArmConfig, validate_finite_arm
-from .bridge import BridgeConfig, validate_bridge
+from .bridge import LEGACY as BRIDGE_LEGACY, BridgeConfig, validate_bridge
 
 L = lazy(__name__)
 
@@ -21,7 +21,7 @@ def _curves_so_far(state, cfg) -> dict:
 LIVE = Live(_curves_so_far, curve=("curves", "t", "regret_mean"))
 RUNNERS = {
     "finite_arm": Runner(FiniteArmConfig, L(".bandits:run_finite_arm"), validate_finite_arm, live=LIVE),
-    "bridge": Runner(BridgeConfig, L(".bridge:run_bridge"), validate_bridge, live=LIVE),
+    "bridge": Runner(BridgeConfig, L(".bridge:run_bridge"), validate_bridge, legacy=BRIDGE_LEGACY, live=LIVE),
 }
 
 #: Figures (experiments.yaml names one with `figure:`, "default" unless given).

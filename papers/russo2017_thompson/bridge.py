@@ -58,6 +58,9 @@ class BridgeConfig:
 
 
 AGENTS = ("ts", "greedy", "coherent_ts")
+#: What a key absent from a recorded config.yaml meant: the runs recorded before `graph` and `coherent_update` existed
+#: ran the paper's bridge and the exact coherent update, these keys' defaults (common/platform/registry.py).
+LEGACY = {"graph": "binomial_bridge", "coherent_update": "exact"}
 GRAPHS = ("binomial_bridge", "authors_bridge")
 COHERENT_UPDATES = ("exact", "authors")
 

@@ -13,7 +13,7 @@ from common.platform.registry import Live, Runner, lazy
 
 from .baselines import RandomPolicyConfig, validate_random_policy
 from .fig3_baselines import Fig3BaselineConfig, validate_fig3_baseline
-from .ppo import PPOConfig, validate_ppo
+from .ppo import LEGACY as PPO_LEGACY, PPOConfig, validate_ppo
 from .ppo_atari_config import PPOAtariConfig, validate_ppo_atari
 
 L = lazy(__name__)
@@ -21,7 +21,7 @@ L = lazy(__name__)
 EPISODE_LOG = TableRules(may_be_empty=True)  # a log of the episodes that ended: none may end in a short run
 
 RUNNERS = {
-    "ppo": Runner(PPOConfig, L(".ppo:run_ppo"), validate_ppo, tables={"episodes": EPISODE_LOG},
+    "ppo": Runner(PPOConfig, L(".ppo:run_ppo"), validate_ppo, tables={"episodes": EPISODE_LOG}, legacy=PPO_LEGACY,
                   live=Live({"episodes": ("env_step", "episode_return", "episode_length"),
                              "iterations": ("iteration", "env_step", "kl", "policy_loss", "value_loss", "beta", "lr")},
                             curve=("episodes", "env_step", "episode_return"))),

@@ -34,6 +34,9 @@ from common.onpolicy.rollout import RolloutBuffers, run_gaussian_policy
 from common.onpolicy.sampler_state import observation_filter, restore_sampler, sampler_checkpoint
 
 OBJECTIVES = ("clip", "none", "adaptive_kl", "fixed_kl")
+#: What a key absent from a recorded config.yaml meant: runs recorded before `save_agent_at_steps` existed kept no
+#: intermediate policy (common/platform/registry.py).
+LEGACY = {"save_agent_at_steps": []}
 
 
 @dataclass
