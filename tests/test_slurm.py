@@ -225,3 +225,29 @@ def test_cancellation_is_reported(cluster, tmp_path):
     subprocess.run(["scancel", job_id], check=True)
     _wait(lambda: "slurm: CANCELLED 1" in repro("status", PAPER, env=env).stdout, what="CANCELLED in status")
     assert not RunRecord(run_dir).is_complete()
+
+
+def test_a_run_that_completes_while_the_states_are_read_is_not_submitted_again(monkeypatch, tmp_path):
+    """The sweep lists the incomplete runs, then reads their job states; a run that writes DONE and leaves the queue
+    in between (its task COMPLETED) counts complete, and nothing is submitted for it."""
+    import io
+
+    import common.platform.slurm as cs
+    from common.platform.sweep import run_local
+
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path))
+    spec = plan(PAPER, "fig3_1", "quick")[0]
+    spec.run_dir.mkdir(parents=True)
+    (spec.run_dir / "slurm.json").write_text('{"job_id": "7_0", "folder": "%j"}\n')
+
+    def finishes_meanwhile(entries):
+        run_local([spec], out=io.StringIO())  # the run completes while sacct is asked
+        return {label: "COMPLETED" for label in entries}
+
+    monkeypatch.setattr(cs, "check_cluster", lambda: None)
+    monkeypatch.setattr(cs, "slurm_states", finishes_meanwhile)
+    monkeypatch.setattr(cs.submitit, "SlurmExecutor", lambda **_: pytest.fail("nothing should be submitted"))
+    out = io.StringIO()
+    assert cs.submit_sweep([spec], profile="local", out=out) == 0
+    assert RunRecord(spec.run_dir).is_complete()
+    assert "1 runs: 1 complete, 0 already queued or running, 0 to submit" in out.getvalue()

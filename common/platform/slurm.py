@@ -197,8 +197,8 @@ def submit_sweep(specs: list[RunSpec], profile: str | None = None, runs_per_task
         queued = {label for label, state in states.items() if state.split()[0] in ACTIVE_STATES}
     # a run that finished while the states were read left the queue with its DONE written: not submitted again
     pending = [s for s in incomplete if s.label not in queued and not RunRecord(s.run_dir).is_complete()]
-    print(f"{len(specs)} runs: {len(specs) - len(queued) - len(pending)} complete, {len(queued)} already queued or running, "
-          f"{len(pending)} to submit", file=out)
+    print(f"{len(specs)} runs: {len(specs) - len(queued) - len(pending)} complete, "
+          f"{len(queued)} already queued or running, {len(pending)} to submit", file=out)
     if not pending:
         return 0
     chunks = [pending[i:i + runs_per_task] for i in range(0, len(pending), runs_per_task)]

@@ -131,8 +131,9 @@ def final_difference_values(claim, data_by_exp) -> np.ndarray:
 
 def run_summary(experiment, data) -> pd.DataFrame:
     """Per run (a packed cart-pole run holds `seeds_per_run` seeds, its `seed` the run's index): gamma, lambda
-    (none for No VF, whose advantage is the return minus the time baseline), baseline, the seeds it holds, the first and the last batch's mean return (mean over its seeds), its env steps
-    (all seeds) and how often the line search kept the old policy (all seeds)."""
+    (none for No VF, whose advantage is the return minus the time baseline), baseline, the seeds it holds, the
+    first and the last batch's mean return (mean over its seeds), its env steps (all seeds) and how often the line
+    search kept the old policy (all seeds)."""
     it = data.tables["iterations"].sort_values("iteration", kind="stable")
     rows = []
     for variant, g in it.groupby("variant"):
