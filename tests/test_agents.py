@@ -170,6 +170,50 @@ def test_small_agent_is_vouched_large_part_is_not(results_root):
         load_agent(spec.run_dir, with_large=True)
 
 
+def test_a_large_policy_is_committed_for_the_first_seed_only(tmp_path):
+    """DDPG's actor (400-300, about 470 KB) is committed in seed 0's run and kept beside the others' runs
+    (agent.policy.large.npz: git-ignored, not vouched for by DONE); a small policy is committed in every seed's run.
+    A clone without the kept file is intact, and loading says how to get it back; a brought-back copy acts."""
+    from common.rl.agents import COMMITTED_POLICY_MAX_BYTES, policy_committed
+    from papers.lillicrap2016_ddpg.ddpg import DDPG, DDPGConfig, save_ddpg_agent
+
+    torch.manual_seed(0)
+    cfg = DDPGConfig(env_id="Hopper-v5")  # the paper's 400-300 actor
+    agent = DDPG(cfg, 11, 3)
+    scale, center = np.ones(3), np.zeros(3)
+    for seed in (0, 1):
+        folder = tmp_path / f"seed_{seed}"
+        folder.mkdir()
+        save_ddpg_agent(folder, cfg, agent, 100, scale, center)
+        RunRecord(folder).seal(None)
+    doc0, doc1 = (json.loads((tmp_path / f"seed_{s}" / "agent.json").read_text()) for s in (0, 1))
+    assert doc0["policy"]["file"] == "agent.npz" and "git_ignored" not in doc0["policy"]
+    assert doc1["policy"]["file"] == "agent.policy.large.npz" and doc1["policy"]["git_ignored"]
+    assert doc0["policy"]["sha256"] == doc1["policy"]["sha256"]  # the same arrays, only kept elsewhere
+    assert doc1["policy"]["bytes"] > COMMITTED_POLICY_MAX_BYTES
+    seed1 = tmp_path / "seed_1"
+    assert sorted(p.name for p in seed1.iterdir()) == ["DONE", "agent.json", "agent.large.npz",
+                                                       "agent.policy.large.npz"]
+    assert "agent.policy.large.npz" not in json.loads((seed1 / "DONE").read_text())["sha256"]
+    ignored = subprocess.run(["git", "check-ignore", "-q", "results/x/runs/e/b/v/seed_1/agent.policy.large.npz"],
+                             cwd=REPO)
+    assert ignored.returncode == 0
+    obs = np.linspace(-1, 1, 11)
+    assert np.array_equal(load_agent(seed1).act(obs, True), load_agent(tmp_path / "seed_0").act(obs, True))
+    kept = (seed1 / "agent.policy.large.npz").read_bytes()
+    (seed1 / "agent.policy.large.npz").unlink()  # a fresh clone
+    assert RunRecord(seed1).damage() == ()
+    with pytest.raises(AgentMissing, match="agent.policy.large.npz .*seed 0 only.*run the run again"):
+        load_agent(seed1)
+    (seed1 / "agent.policy.large.npz").write_bytes(kept[:-4] + b"0000")
+    with pytest.raises(Exception, match="differ from the checksum"):
+        load_agent(seed1)
+    # the rule on sizes: a small policy in every run, a large one in seed 0's (or a run of several seeds) only
+    assert policy_committed(COMMITTED_POLICY_MAX_BYTES, 5)
+    assert not policy_committed(COMMITTED_POLICY_MAX_BYTES + 1, 1)
+    assert policy_committed(COMMITTED_POLICY_MAX_BYTES + 1, 0) and policy_committed(10**7, None)
+
+
 def test_eval_of_a_fresh_quick_run_agrees_with_its_training_episodes(results_root, capsys):
     spec = RunSpec(PPO, "table1", "quick", PENDULUM, 0)
     assert main(["run", PPO, "table1", "--variant", PENDULUM, "--budget", "quick"]) == 0

@@ -5,8 +5,13 @@ A run writes its final agent into its run folder before `DONE`, so that `DONE`'s
     agent.json        what the agent is: its kind, what it needs to act (environment, observation normalization,
                       action scaling, network sizes), the training step it was saved at, and the SHA-256, size and
                       array shapes of its two array files; committed with the run
-    agent.npz         the policy's arrays (numpy .npz, written byte-for-byte reproducibly), when the policy is small
-                      (PPO's, TRPO's and SAC's MuJoCo policies, the bandit posteriors); committed with the run
+    agent.npz         the policy's arrays (numpy .npz, written byte-for-byte reproducibly); committed with the run
+                      when the policy is small (up to COMMITTED_POLICY_MAX_BYTES: PPO's and TRPO's MuJoCo policies,
+                      the bandit posteriors), and for a larger policy (DDPG's and SAC's actors, GAIL's and GAE's
+                      policies) in the first seed's run of each setting (seed 0) only
+    agent.policy.large.npz   a larger policy in the runs of the other seeds: kept beside the run like the large part
+                      below (git-ignored, not vouched for by DONE; agent.json records its checksum), so that a
+                      paper's committed results stay within a few MB
     agent.large.npz   what is too large to commit (Atari networks, SAC's critics, PPO's value network): kept beside
                       the run, ignored by git and not vouched for by DONE (a fresh clone lacks it and is still
                       intact); agent.json records its checksum, so a copy brought back is checked on loading.
@@ -44,6 +49,11 @@ from common.platform.errors import ReproError
 
 FORMAT = 1
 LARGE_SUFFIX = ".large.npz"  # git-ignored (.gitignore) and not vouched for by DONE (records._vouched)
+#: A policy file larger than this is committed in the run of a setting's first seed (seed 0) only; the other seeds'
+#: runs keep it beside them as <base>.policy.large.npz (git-ignored). Below it: PPO's and TRPO's MuJoCo policies
+#: except Humanoid's, the bandits' posteriors. Above it: DDPG's actor (about 470 KB), SAC's (250-600 KB), GAIL's
+#: float64 policies (about 84 KB on classic control), GAE's Humanoid policy (330 KB).
+COMMITTED_POLICY_MAX_BYTES = 64 * 1024
 PACKED = "packed."  # prefix of the arrays of every seed of a packed run, stacked along a leading seed axis
 #: Evaluation episodes are seeded from here on (k-th episode: EVAL_SEED_BASE + 1000 * run seed + k): far from any
 #: seed a training loop uses (the run's seed, seed + 10,000 for evaluation environments, seed * 1,000,003 + step).
@@ -94,10 +104,22 @@ def _describe(data: bytes, arrays: dict[str, np.ndarray], name: str) -> dict:
             "arrays": {k: f"{v.dtype}{list(v.shape)}" for k, v in sorted(arrays.items())}}
 
 
+def seed_of_run(folder: Path) -> int | None:
+    """The seed of a run folder named seed_<N> (None: another layout, such as a run that packs several seeds)."""
+    digits = Path(folder).name.removeprefix("seed_")
+    return int(digits) if Path(folder).name.startswith("seed_") and digits.isdigit() else None
+
+
+def policy_committed(policy_bytes: int, seed: int | None) -> bool:
+    """Whether a policy file of this size is committed with its run: a small one always, a larger one in the first
+    seed's run (seed 0, or a run that is not one seed's) only."""
+    return policy_bytes <= COMMITTED_POLICY_MAX_BYTES or seed in (None, 0)
+
+
 def save_agent(where, kind: str, policy: dict, meta: dict, large: dict | None = None,
                snapshot: int | None = None) -> Path:
     """Write an agent into a run folder (`where`: a RunContext, RunRecord or path): `policy` arrays to
-    <base>.npz (committed), `large` arrays to <base>.large.npz (git-ignored), `meta` (JSON: what the agent needs to
+    <base>.npz (committed; <base>.policy.large.npz, git-ignored, where `policy_committed` says no), `large` arrays to <base>.large.npz (git-ignored), `meta` (JSON: what the agent needs to
     act and the step it was saved at) to <base>.json with both files' checksums. <base> is `agent`, or
     `agent_step<N>` for the snapshot at step N. Every file is written atomically; returns the .json's path."""
     from common.platform.records import atomic_write_bytes, atomic_write_text
@@ -111,8 +133,11 @@ def save_agent(where, kind: str, policy: dict, meta: dict, large: dict | None = 
         if arrays:
             arrays = _as_numpy(arrays)
             data = npz_bytes(arrays)
+            ignored = key == "large" or not policy_committed(len(data), seed_of_run(folder))
+            if key == "policy" and ignored:
+                name = f"{base}.policy{LARGE_SUFFIX}"
             atomic_write_bytes(folder / name, data)
-            doc[key] = {**_describe(data, arrays, name), **({"git_ignored": True} if key == "large" else {})}
+            doc[key] = {**_describe(data, arrays, name), **({"git_ignored": True} if ignored else {})}
     path = folder / f"{base}.json"
     atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
     return path
@@ -153,6 +178,19 @@ def _one_seed(arrays: dict | None, index: int | None) -> dict | None:
     return {k[len(PACKED):]: v[index] for k, v in arrays.items() if k.startswith(PACKED)}
 
 
+def _kept(run_dir: Path, entry: dict, holds: str) -> Path:
+    """The path of an agent's array file; a git-ignored one that is not in this copy is an AgentMissing error that
+    says how to get it back."""
+    path = run_dir / entry["file"]
+    if not path.exists() and entry.get("git_ignored"):
+        raise AgentMissing(
+            f"{path.name} ({entry['bytes'] / 1e6:.2f} MB: {holds}) is kept beside the run but not committed, and is "
+            f"not in this copy of {run_dir}; run the run again to get it back (same seed and config give the same "
+            "agent): locally with `repro run`, or on a cluster with `repro sweep ... --launcher slurm` into an empty "
+            "results folder, then copy the file here")
+    return path
+
+
 def load_agent(run_dir, snapshot: int | None = None, with_large: bool | None = None,
                seed: int | None = None) -> "Agent":
     """The agent saved in `run_dir` (its final one, or the snapshot at step `snapshot`). The large part is loaded
@@ -175,17 +213,12 @@ def load_agent(run_dir, snapshot: int | None = None, with_large: bool | None = N
         raise ReproError(f"{meta_path}: agent format {doc.get('format')} / kind {doc.get('kind')!r} is not one this "
                          f"version reads (format {FORMAT}; kinds {', '.join(KINDS)})")
     cls = KINDS[doc["kind"]]
-    policy = _read_npz(run_dir / doc["policy"]["file"], doc["policy"], "the policy") if doc["policy"] else {}
+    policy = _read_npz(_kept(run_dir, doc["policy"], "the policy: larger than "
+                             f"{COMMITTED_POLICY_MAX_BYTES // 1024} KB, committed for seed 0 only"),
+                       doc["policy"], "the policy") if doc["policy"] else {}
     large = None
     if doc["large"] and (with_large or (with_large is None and cls.needs_large)):
-        large_path = run_dir / doc["large"]["file"]
-        if not large_path.exists():
-            raise AgentMissing(
-                f"{large_path.name} ({doc['large']['bytes'] / 1e6:.1f} MB: {cls.large_holds}) is kept beside the run "
-                f"but not committed, and is not in this copy of {run_dir}; run the run again to get it back (same "
-                "seed and config give the same agent): locally with `repro run`, or on a cluster with "
-                "`repro sweep ... --launcher slurm` into an empty results folder, then copy the file here")
-        large = _read_npz(large_path, doc["large"], "the large part")
+        large = _read_npz(_kept(run_dir, doc["large"], cls.large_holds), doc["large"], "the large part")
     meta = doc["meta"]
     seeds = meta.get("packed_seeds")
     if seeds is not None:  # a packed run: one seed's arrays
