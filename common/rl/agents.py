@@ -119,9 +119,10 @@ def policy_committed(policy_bytes: int, seed: int | None) -> bool:
 def save_agent(where, kind: str, policy: dict, meta: dict, large: dict | None = None,
                snapshot: int | None = None) -> Path:
     """Write an agent into a run folder (`where`: a RunContext, RunRecord or path): `policy` arrays to
-    <base>.npz (committed; <base>.policy.large.npz, git-ignored, where `policy_committed` says no), `large` arrays to <base>.large.npz (git-ignored), `meta` (JSON: what the agent needs to
-    act and the step it was saved at) to <base>.json with both files' checksums. <base> is `agent`, or
-    `agent_step<N>` for the snapshot at step N. Every file is written atomically; returns the .json's path."""
+    <base>.npz (committed; <base>.policy.large.npz, git-ignored, where `policy_committed` says no), `large` arrays
+    to <base>.large.npz (git-ignored), `meta` (JSON: what the agent needs to act and the step it was saved at) to
+    <base>.json with both files' checksums. <base> is `agent`, or `agent_step<N>` for the snapshot at step N. Every
+    file is written atomically; returns the .json's path."""
     from common.platform.records import atomic_write_bytes, atomic_write_text
 
     if kind not in KINDS:
