@@ -15,7 +15,7 @@ import pandas as pd
 
 from common.platform import live
 from common.platform.records import RunRecord, atomic_write_text
-from common.platform.runs import plan, results_root
+from common.platform.runs import plan, results_root, seed_of_run
 
 STAMP = "IN PROGRESS: partial runs"
 WARNING = ("Runs in progress: the metrics each unfinished run had at its last checkpoint (live, partial). These are "
@@ -68,7 +68,7 @@ def live_runs(exp) -> dict[str, list[LiveRun]]:
     for budget_name, runs in _custom_budgets(exp).items():
         for s, record in runs:
             if tables := live.read(record):
-                variant, seed = s.run_dir.parent.name, int(s.run_dir.name.removeprefix("seed_"))
+                variant, seed = s.run_dir.parent.name, seed_of_run(s.run_dir)
                 out.setdefault(budget_name, []).append(LiveRun(s.label, variant, seed, record, tables))
     return out
 

@@ -67,6 +67,13 @@ class RunSpec:
         return d
 
 
+def seed_of_run(folder: Path) -> int | None:
+    """The seed of a run folder named seed_<N>, as `RunSpec.run_dir` names it (None: another layout, such as a run
+    that packs several seeds)."""
+    digits = Path(folder).name.removeprefix("seed_")
+    return int(digits) if Path(folder).name.startswith("seed_") and digits.isdigit() else None
+
+
 def resolve(spec: RunSpec):
     """The run's config: its layers merged onto the runner's dataclass (keys and types checked), then its values
     checked by the runner's `validate` (ranges, names, lengths); errors name the layer that set the bad value."""

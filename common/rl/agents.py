@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from common.platform.errors import ReproError
+from common.platform.runs import seed_of_run
 
 FORMAT = 1
 LARGE_SUFFIX = ".large.npz"  # git-ignored (.gitignore) and not vouched for by DONE (records._vouched)
@@ -102,12 +103,6 @@ def _folder(where) -> Path:
 def _describe(data: bytes, arrays: dict[str, np.ndarray], name: str) -> dict:
     return {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
             "arrays": {k: f"{v.dtype}{list(v.shape)}" for k, v in sorted(arrays.items())}}
-
-
-def seed_of_run(folder: Path) -> int | None:
-    """The seed of a run folder named seed_<N> (None: another layout, such as a run that packs several seeds)."""
-    digits = Path(folder).name.removeprefix("seed_")
-    return int(digits) if Path(folder).name.startswith("seed_") and digits.isdigit() else None
 
 
 def policy_committed(policy_bytes: int, seed: int | None) -> bool:
