@@ -312,6 +312,42 @@ def test_d4rl_normalization_against_its_constants():
             assert (low, high) == (refs[task]["REF_MIN_SCORE"], refs[task]["REF_MAX_SCORE"])
 
 
+def _episodes(rewards_per_episode) -> Dataset:
+    """A dataset of complete (terminal) episodes with these per-step rewards."""
+    rewards = np.concatenate([np.asarray(r, np.float32) for r in rewards_per_episode])
+    terminals = np.zeros(len(rewards), bool)
+    terminals[np.cumsum([len(r) for r in rewards_per_episode]) - 1] = True
+    z = np.zeros((len(rewards), 11), np.float32)
+    return Dataset(z, np.zeros((len(rewards), 3), np.float32), rewards, z, terminals, np.zeros(len(rewards), bool))
+
+
+def test_own_normalization_from_the_random_and_expert_dataset_records(tmp_path):
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from common.offline.datasets import own_normalized, own_reference_returns, save_dataset
+    from papers.kumar2020_cql.analysis import FINAL_OWN, FINAL_RAW, per_run
+
+    with pytest.raises(ReproError, match="no random and expert dataset records.*common.offline.build Hopper-v5 random"):
+        own_normalized("Hopper-v5", 1.0, root=tmp_path)
+    save_dataset(_episodes([[1, 2], [3, 4]]), "Hopper-v5", "random", {"kind": "random"}, None, tmp_path)  # 3, 7
+    assert own_reference_returns("Hopper-v5", tmp_path) is None  # no expert record yet
+    save_dataset(_episodes([[100, 200], [300]]), "Hopper-v5", "expert", {"kind": "expert"}, None, tmp_path)
+    assert own_reference_returns("Hopper-v5", tmp_path) == (5.0, 300.0)  # mean of 3 and 7; of 300 and 300
+    assert own_normalized("Hopper-v5", 5.0, root=tmp_path) == pytest.approx(0.0)
+    assert own_normalized("Hopper-v5", 152.5, root=tmp_path) == pytest.approx(50.0)
+    # the per-run table: the last 10 evaluations' mean return on this scale, empty for a task without records
+    ev = pd.DataFrame({"variant": ["a"] * 12 + ["b"] * 10, "seed": 0, "grad_step": list(range(12)) + list(range(10)),
+                       "eval_return": [0.0, 0.0] + [152.5] * 10 + [1.0] * 10, "eval_d4rl_normalized": 0.0,
+                       "q_data_mean": 0.0, "q_pi_mean": 0.0})
+    data = SimpleNamespace(tables={"evaluations": ev},
+                           configs={"a": {"env_id": "Hopper-v5"}, "b": {"env_id": "Walker2d-v5"}})
+    runs = per_run(data, root=tmp_path).set_index("variant")
+    assert runs.loc["a", FINAL_RAW] == 152.5 and runs.loc["a", FINAL_OWN] == pytest.approx(50.0)
+    assert math.isnan(runs.loc["b", FINAL_OWN])
+
+
 # ---- the regularizers --------------------------------------------------------------------------------------------
 def test_cql_h_gap_against_a_hand_computed_logsumexp():
     # one state, three uniform actions on [-1, 1] (density 1/2): Q = 1, 2, 3; Q of the dataset's action 2.5

@@ -9,7 +9,8 @@ fraction; papers, CQL's Table 1 among them, print it x 100, as here.
 
 D4RL's constants were measured on Gym's -v2/-v3 MuJoCo tasks (mujoco-py); the tasks here are gymnasium's v5, so a
 normalized score here is "on D4RL's scale", not the same quantity: every table labels which scale it uses. The
-second scale, `own_normalized`, uses this repository's own random and expert returns (recorded with the datasets).
+second scale, `common.offline.datasets.own_normalized`, uses this repository's own random and expert returns (the
+mean episode returns its random and expert datasets record).
 """
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ from typing import Callable
 
 import numpy as np
 
-from common.offline.d4rl import d4rl_normalized, d4rl_published, d4rl_task
+from common.offline.d4rl import d4rl_normalized, d4rl_published, d4rl_task, normalized_score
 from common.platform.errors import ReproError
 
 FORMAT = 1  # dataset.json of an npz dataset (GAIL's)
@@ -422,6 +422,34 @@ def dataset_records(root=None) -> list[tuple[Path, dict]]:
 
     base = Path(root or results_root()) / "datasets"
     return [(j.parent, json.loads(j.read_text())) for j in sorted(base.glob("*/*/dataset.json"))]
+
+
+def own_reference_returns(env_id: str, root=None) -> tuple[float, float] | None:
+    """This repository's own (random, expert) returns of a task: the mean return of the complete episodes of its
+    random and expert datasets (uniform actions; the expert SAC policy's sampled actions), as their records state;
+    None when either record is absent."""
+    refs = []
+    for kind in ("random", "expert"):
+        record = dataset_dir(env_id, kind, root) / "dataset.json"
+        if not record.is_file():
+            return None
+        mean = json.loads(record.read_text()).get("statistics", {}).get("return_mean")
+        if mean is None:
+            raise ReproError(f"{record} records no statistics.return_mean (a dataset with no complete episode); "
+                             f"rebuild it: {rebuild_command(json.loads(record.read_text()), root)}")
+        refs.append(float(mean))
+    return refs[0], refs[1]
+
+
+def own_normalized(env_id: str, returns, root=None):
+    """The return(s) on this repository's own scale: 0 = its random dataset's mean episode return, 100 = its expert
+    dataset's (`own_reference_returns`); a task without both datasets is an error naming what to build."""
+    refs = own_reference_returns(env_id, root)
+    if refs is None:
+        raise ReproError(f"{env_id} has no random and expert dataset records under "
+                         f"{dataset_dir(env_id, 'random', root).parent}; build them: "
+                         f"{build_command(env_id, 'random', root)} and {build_command(env_id, 'expert', root)}")
+    return normalized_score(returns, *refs)
 
 
 def rebuild_command(doc: dict, root=None) -> str:

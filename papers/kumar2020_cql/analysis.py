@@ -8,24 +8,32 @@ import numpy as np
 import pandas as pd
 
 from common.analysis import plotting
+from common.offline.d4rl import normalized_score
+from common.offline.datasets import own_reference_returns
 
 FINAL = "D4RL-normalized return, last 10 evaluations, mean"
 FINAL_RAW = "return, last 10 evaluations, mean"
+FINAL_OWN = "own-normalized return, last 10 evaluations, mean"
 DATASET_LABEL = "locally generated dataset"
 
 
-def per_run(data, last: int = 10) -> pd.DataFrame:
-    """One row per run: its last `last` deterministic evaluations' mean return, raw and on D4RL's normalized
-    scale, the final Q on the dataset's actions and on the policy's, and the dataset it learned from."""
+def per_run(data, last: int = 10, root=None) -> pd.DataFrame:
+    """One row per run: its last `last` deterministic evaluations' mean return, raw, on D4RL's normalized scale
+    and on this repository's own (`root`: the results folder whose dataset records set it), the final
+    Q on the dataset's actions and on the policy's, and the dataset it learned from."""
     ev = data.tables["evaluations"].sort_values("grad_step")
     rows = []
     for (variant, seed), g in ev.groupby(["variant", "seed"], sort=False):
         tail = g.tail(last)
+        final_raw = tail["eval_return"].mean()
+        env_id = (data.configs.get(variant) or {}).get("env_id", "")
+        own = own_reference_returns(env_id, root) if env_id else None
         rows.append({"variant": variant, "seed": seed, "gradient steps": int(g["grad_step"].iloc[-1]),
-                     "evaluations": len(g), FINAL_RAW: tail["eval_return"].mean(),
-                     FINAL: tail["eval_d4rl_normalized"].mean(), "Q(s, a_D), last": g["q_data_mean"].iloc[-1],
-                     "Q(s, pi(s)), last": g["q_pi_mean"].iloc[-1], "dataset": DATASET_LABEL})
-    return pd.DataFrame(rows, columns=["variant", "seed", "gradient steps", "evaluations", FINAL_RAW, FINAL,
+                     "evaluations": len(g), FINAL_RAW: final_raw, FINAL: tail["eval_d4rl_normalized"].mean(),
+                     FINAL_OWN: normalized_score(final_raw, *own) if own else np.nan,
+                     "Q(s, a_D), last": g["q_data_mean"].iloc[-1], "Q(s, pi(s)), last": g["q_pi_mean"].iloc[-1],
+                     "dataset": DATASET_LABEL})
+    return pd.DataFrame(rows, columns=["variant", "seed", "gradient steps", "evaluations", FINAL_RAW, FINAL, FINAL_OWN,
                                        "Q(s, a_D), last", "Q(s, pi(s)), last", "dataset"])
 
 
@@ -40,7 +48,10 @@ def final_normalized_values(claim, data_by_exp) -> np.ndarray:
 
 
 def run_summary(experiment, data) -> pd.DataFrame:
-    """Each run's numbers behind the claims (every cell from a locally generated dataset)."""
+    """Each run's numbers behind the claims (every cell from a locally generated dataset): its final return raw, on
+    D4RL's normalized scale (the claims' metric) and own-normalized (0 = this repository's random dataset's mean
+    episode return, 100 = its expert dataset's: `own_normalized` of common/offline/datasets.py; empty where the
+    task lacks either record)."""
     return per_run(data)
 
 
