@@ -283,3 +283,33 @@ def test_progress_text_gives_this_attempts_speed_and_the_time_left(tmp_path):
     progress.update(2)
     assert record.read_json("RUNNING")["progress"]["initial"] == 4
     assert record.read_json("RUNNING")["progress"]["done"] == 6
+
+
+def test_a_report_shows_each_experiments_own_figures_and_drops_what_its_runs_no_longer_hold(tmp_path):
+    """`fig3_x.png` belongs to an experiment named fig3_x where there is one, not to fig3; an experiment whose
+    runs were all moved aside loses the summary and figures an earlier report wrote, and no other's."""
+    from types import SimpleNamespace
+
+    from common.analysis.report import _remove_stale, figures_of
+
+    paper = SimpleNamespace(experiments={"fig3": None, "fig3_baselines": None, "table1": None})
+    out = tmp_path / "results"
+    (out / "figures").mkdir(parents=True)
+    (out / "summaries").mkdir()
+    names = ["fig3_learning_curves", "fig3_baselines_learning_curves", "fig3", "fig3extra", "table1_figure1"]
+    for stem in names:
+        for suffix in (".png", ".svg"):
+            (out / "figures" / f"{stem}{suffix}").write_text("x")
+    for name in ("fig3", "fig3_baselines"):
+        (out / "summaries" / f"{name}.csv").write_text("x")
+    assert [f.name for f in figures_of(paper, "fig3", out / "figures")] == ["fig3.png", "fig3_learning_curves.png"]
+    assert [f.name for f in figures_of(paper, "fig3_baselines", out / "figures", ".svg")] == [
+        "fig3_baselines_learning_curves.svg"]
+    assert sorted(_remove_stale(paper, "fig3", out)) == [
+        "figures/fig3.png", "figures/fig3.svg", "figures/fig3_learning_curves.png", "figures/fig3_learning_curves.svg",
+        "summaries/fig3.csv"]
+    left = sorted(p.name for p in out.rglob("*") if p.is_file())
+    assert left == sorted(["fig3_baselines.csv", "fig3_baselines_learning_curves.png",
+                           "fig3_baselines_learning_curves.svg", "fig3extra.png", "fig3extra.svg",
+                           "table1_figure1.png", "table1_figure1.svg"])
+    assert _remove_stale(paper, "fig3", out) == []  # nothing left to remove

@@ -303,6 +303,27 @@ def damaged_runs(exp) -> list[tuple[str, tuple[str, ...]]]:
     return out
 
 
+def figures_of(paper, name: str, figures_dir: Path, suffix: str = ".png") -> list[Path]:
+    """The experiment's figure files in `figures_dir`: named `<name>` or `<name>_...`, and not owned by another
+    experiment whose longer name also prefixes them (`table1_dmc_x` is table1_dmc's, not table1's)."""
+    def owner(stem: str) -> str | None:
+        names = [n for n in paper.experiments if stem == n or stem.startswith(n + "_")]
+        return max(names, key=len) if names else None
+
+    return sorted(f for f in figures_dir.glob(f"{name}*{suffix}") if owner(f.stem) == name)
+
+
+def _remove_stale(paper, name: str, out: Path) -> list[str]:
+    """An experiment with no complete run has no summary or figure: remove those an earlier report wrote (its runs
+    since moved aside or never kept), so nothing shows numbers its records no longer hold. Returns what went."""
+    stale = [out / "summaries" / f"{name}.csv"] + [f for suffix in (".png", ".svg")
+                                                   for f in figures_of(paper, name, out / "figures", suffix)]
+    gone = [f for f in stale if f.is_file()]
+    for f in gone:
+        f.unlink()
+    return [str(f.relative_to(out)) for f in gone]
+
+
 def report_paper(paper, experiment: str | None = None, root: Path | None = None) -> list[str]:
     """Regenerate figures (of one experiment, or all), the per-run summaries and the paper's claims table; returns
     printable lines. A damaged run record is named and left out; everything else is still written."""
@@ -323,7 +344,9 @@ def report_paper(paper, experiment: str | None = None, root: Path | None = None)
         if experiment and name != experiment:
             continue
         if data is None:
-            lines.append(f"{paper.name}/{name}: no complete runs; nothing to draw")
+            gone = _remove_stale(paper, name, out)
+            lines.append(f"{paper.name}/{name}: no complete runs; nothing to draw"
+                         + (f" (removed what an earlier report wrote: {', '.join(gone)})" if gone else ""))
             continue
         caption = (f"{data.budget_name} budget, {data.runs_text()}: {data.budget.text(with_seeds=False)}"
                    f"{' (REDUCED: paper uses ' + data.paper_budget.text() + ')' if data.reduced else ''}; "
@@ -590,7 +613,7 @@ def _paper_readme(paper, data_by_exp, summaries: dict[str, pd.DataFrame | None],
             doc = (paper.module.SUMMARIES[exp.summary].__doc__ or "").strip().split("\n\n")[0]
             parts.append(f"\n{_summary_caption(' '.join(doc.split()), data.budget_name, name)} {_PROVENANCE_COLUMNS}\n\n"
                          + _summary_markdown(summary))
-        for fig in sorted((out / "figures").glob(f"{name}*.png")):
+        for fig in figures_of(paper, name, out / "figures"):
             parts.append(f"\n![{fig.stem}](figures/{fig.name})\n")
         parts.append("\n")
     return "\n".join(parts)
