@@ -80,8 +80,9 @@ Choices where the paper and code are silent or do not fit this interface (each l
   tasks' datasets (1-10 trajectories subsampled every 5 or 10 steps: some 20-200 pairs, one or two minibatches an
   epoch) make 1000 epochs 1000-2000 steps, near the code's 1001; the MuJoCo datasets (about 50 pairs a trajectory,
   200-12,000 pairs) have 2-66 minibatches an epoch.
-- The paper's numbers come from the chosen policy acting deterministically, for BC, FEM and GTAL alike
-  (im_pipeline.py `eval_snapshot(..., deterministic=True)`): `BCPolicy.act(..., deterministic=True)`.
+- The paper's numbers come from the chosen policy acting deterministically, for BC, FEM, GTAL and GAIL alike
+  (im_pipeline.py `phase2_eval`: `eval_snapshot(..., deterministic=True)`): `BCPolicy.act(..., deterministic=True)`
+  when the run's `eval_deterministic` is set, as Tables 2-3's experiments set it.
 - The initial cost weights are random, as in the code (`LinearReward.__init__`: a Gaussian direction for FEM, a
   uniform feature index for GTAL), drawn from `seed` here.
 - Adam is common/rl/npmlp.py's (torch's epsilon placement); the code's Theano Adam adds epsilon to sqrt(v) before

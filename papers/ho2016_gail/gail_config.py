@@ -73,7 +73,7 @@ class GAILConfig:
     bc_patience: int = 100  # epochs without a lower validation criterion before stopping (not stated: train_bc's)
     # ---- evaluation (Table 3: "means and standard deviations over 50 trajectories") ----
     eval_episodes: int = 50
-    eval_deterministic: bool = False  # the learned policy's sampled actions, as it was trained
+    eval_deterministic: bool = False  # True: the mean (argmax) action; Tables 2-3's experiments set it (the authors')
 
 
 def is_discrete(env_id: str) -> bool:
