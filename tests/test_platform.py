@@ -290,7 +290,7 @@ def test_a_report_shows_each_experiments_own_figures_and_drops_what_its_runs_no_
     runs were all moved aside loses the summary and figures an earlier report wrote, and no other's."""
     from types import SimpleNamespace
 
-    from common.analysis.report import _remove_stale, figures_of
+    from common.analysis.report import _remove_stale_figures, figures_of
 
     paper = SimpleNamespace(experiments={"fig3": None, "fig3_baselines": None, "table1": None})
     out = tmp_path / "results"
@@ -305,11 +305,27 @@ def test_a_report_shows_each_experiments_own_figures_and_drops_what_its_runs_no_
     assert [f.name for f in figures_of(paper, "fig3", out / "figures")] == ["fig3.png", "fig3_learning_curves.png"]
     assert [f.name for f in figures_of(paper, "fig3_baselines", out / "figures", ".svg")] == [
         "fig3_baselines_learning_curves.svg"]
-    assert sorted(_remove_stale(paper, "fig3", out)) == [
-        "figures/fig3.png", "figures/fig3.svg", "figures/fig3_learning_curves.png", "figures/fig3_learning_curves.svg",
-        "summaries/fig3.csv"]
+    assert sorted(_remove_stale_figures(paper, "fig3", out)) == [
+        "figures/fig3.png", "figures/fig3.svg", "figures/fig3_learning_curves.png", "figures/fig3_learning_curves.svg"]
     left = sorted(p.name for p in out.rglob("*") if p.is_file())
-    assert left == sorted(["fig3_baselines.csv", "fig3_baselines_learning_curves.png",
+    assert left == sorted(["fig3.csv", "fig3_baselines.csv", "fig3_baselines_learning_curves.png",
                            "fig3_baselines_learning_curves.svg", "fig3extra.png", "fig3extra.svg",
                            "table1_figure1.png", "table1_figure1.svg"])
-    assert _remove_stale(paper, "fig3", out) == []  # nothing left to remove
+    assert _remove_stale_figures(paper, "fig3", out) == []  # nothing left to remove
+
+
+def test_a_report_drops_the_summary_of_an_experiment_whose_runs_moved_away(tmp_path, monkeypatch):
+    """report_paper removes a summaries/<name>.csv an earlier report wrote once the experiment has no summary (no
+    complete run, or no `summary:`), and says so."""
+    from common.analysis.report import report_paper
+    from common.platform.registry import get_paper
+
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path))
+    execute_in(tmp_path, monkeypatch, PAPER, "fig4_1", "quick", "greedy", 0)
+    paper = get_paper(PAPER)
+    out = paper.results_dir(tmp_path)
+    stale = out / "summaries" / "fig4_3.csv"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text("variant,seed\nx,0\n")
+    lines = report_paper(paper)
+    assert not stale.exists() and any("removed the earlier summaries/fig4_3.csv" in line for line in lines)

@@ -313,12 +313,10 @@ def figures_of(paper, name: str, figures_dir: Path, suffix: str = ".png") -> lis
     return sorted(f for f in figures_dir.glob(f"{name}*{suffix}") if owner(f.stem) == name)
 
 
-def _remove_stale(paper, name: str, out: Path) -> list[str]:
-    """An experiment with no complete run has no summary or figure: remove those an earlier report wrote (its runs
-    since moved aside or never kept), so nothing shows numbers its records no longer hold. Returns what went."""
-    stale = [out / "summaries" / f"{name}.csv"] + [f for suffix in (".png", ".svg")
-                                                   for f in figures_of(paper, name, out / "figures", suffix)]
-    gone = [f for f in stale if f.is_file()]
+def _remove_stale_figures(paper, name: str, out: Path) -> list[str]:
+    """An experiment with no complete run has no figure: remove those an earlier report drew (its runs since moved
+    aside or never kept), so nothing shows numbers its records no longer hold. Returns what went."""
+    gone = [f for suffix in (".png", ".svg") for f in figures_of(paper, name, out / "figures", suffix)]
     for f in gone:
         f.unlink()
     return [str(f.relative_to(out)) for f in gone]
@@ -341,12 +339,15 @@ def report_paper(paper, experiment: str | None = None, root: Path | None = None)
             (out / "summaries").mkdir(parents=True, exist_ok=True)
             atomic_write_text(out / "summaries" / f"{name}.csv",
                               summaries[name].to_csv(index=False, lineterminator="\n", float_format="%.10g"))
+        elif (stale := out / "summaries" / f"{name}.csv").is_file():  # an earlier report's, of runs no longer here
+            stale.unlink()
+            lines.append(f"{paper.name}/{name}: no summary now; removed the earlier {stale.relative_to(out)}")
         if experiment and name != experiment:
             continue
         if data is None:
-            gone = _remove_stale(paper, name, out)
+            gone = _remove_stale_figures(paper, name, out)
             lines.append(f"{paper.name}/{name}: no complete runs; nothing to draw"
-                         + (f" (removed what an earlier report wrote: {', '.join(gone)})" if gone else ""))
+                         + (f" (removed an earlier report's {', '.join(gone)})" if gone else ""))
             continue
         caption = (f"{data.budget_name} budget, {data.runs_text()}: {data.budget.text(with_seeds=False)}"
                    f"{' (REDUCED: paper uses ' + data.paper_budget.text() + ')' if data.reduced else ''}; "

@@ -433,10 +433,11 @@ def own_reference_returns(env_id: str, root=None) -> tuple[float, float] | None:
         record = dataset_dir(env_id, kind, root) / "dataset.json"
         if not record.is_file():
             return None
-        mean = json.loads(record.read_text()).get("statistics", {}).get("return_mean")
+        doc = json.loads(record.read_text())
+        mean = doc.get("statistics", {}).get("return_mean")
         if mean is None:
             raise ReproError(f"{record} records no statistics.return_mean (a dataset with no complete episode); "
-                             f"rebuild it: {rebuild_command(json.loads(record.read_text()), root)}")
+                             f"rebuild it: {rebuild_command(doc, root)}")
         refs.append(float(mean))
     return refs[0], refs[1]
 

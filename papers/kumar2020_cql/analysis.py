@@ -22,12 +22,15 @@ def per_run(data, last: int = 10, root=None) -> pd.DataFrame:
     and on this repository's own (`root`: the results folder whose dataset records set it), the final
     Q on the dataset's actions and on the policy's, and the dataset it learned from."""
     ev = data.tables["evaluations"].sort_values("grad_step")
+    refs = {}  # env_id -> its (random, expert) returns, read once from the dataset records
     rows = []
     for (variant, seed), g in ev.groupby(["variant", "seed"], sort=False):
         tail = g.tail(last)
         final_raw = tail["eval_return"].mean()
         env_id = (data.configs.get(variant) or {}).get("env_id", "")
-        own = own_reference_returns(env_id, root) if env_id else None
+        if env_id not in refs:
+            refs[env_id] = own_reference_returns(env_id, root) if env_id else None
+        own = refs[env_id]
         rows.append({"variant": variant, "seed": seed, "gradient steps": int(g["grad_step"].iloc[-1]),
                      "evaluations": len(g), FINAL_RAW: final_raw, FINAL: tail["eval_d4rl_normalized"].mean(),
                      FINAL_OWN: normalized_score(final_raw, *own) if own else np.nan,
