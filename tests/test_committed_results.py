@@ -116,6 +116,24 @@ def test_committed_runs_made_under_an_older_protocol_are_labelled(monkeypatch, t
     assert protocol_differences(record, {"a": 2, "b": "x", "c": 3}, {"c": 2}) == {"a": (1, 2), "c": (2, 3)}
 
 
+def test_old_protocol_runs_move_aside_to_a_folder_that_holds_none_of_them(tmp_path, monkeypatch):
+    """The rerun command's aside folder: the budget's name, or the next numbered one where an earlier move already
+    holds one of the variants (`git mv` into an existing folder would nest the records inside the older ones)."""
+    from types import SimpleNamespace
+
+    from common.analysis.report import _aside_budget
+
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path))
+    paper, exp = SimpleNamespace(name="p"), SimpleNamespace(run_experiment="e")
+    data = SimpleNamespace(budget_name="paper")
+    assert _aside_budget(paper, exp, data, ["a", "b"]) == "paper"
+    (tmp_path / "p" / "old_protocol" / "e" / "paper" / "b").mkdir(parents=True)
+    assert _aside_budget(paper, exp, data, ["c"]) == "paper"  # a variant not moved before goes beside the others
+    assert _aside_budget(paper, exp, data, ["a", "b"]) == "paper-2"
+    (tmp_path / "p" / "old_protocol" / "e" / "paper-2" / "a").mkdir(parents=True)
+    assert _aside_budget(paper, exp, data, ["a", "b"]) == "paper-3"
+
+
 def test_every_other_committed_run_follows_its_experiment_as_it_resolves_now(monkeypatch):
     """Every runner's records are compared with their experiment as it resolves now (a runner without LEGACY reads
     an absent key as a difference): outside the runs labelled above, every committed run's config.yaml is what its
@@ -143,7 +161,4 @@ def test_every_other_committed_run_follows_its_experiment_as_it_resolves_now(mon
     assert checked > 600
     assert old == {("mnih2013_dqn", "table1", "reduced"), ("mnih2013_dqn", "q_divergence", "paper"),
                    ("schulman2017_ppo", "atari", "reduced"),
-                   ("kumar2020_cql", "table1", "reduced"),  # BC's runs, evaluated every 10,000 steps (now 1,000)
-                   # GAIL's CartPole runs evaluated with sampled actions (now the mean or argmax action, as the
-                   # authors'); Table 3's reduced runs of that protocol are moved aside to old_protocol/
-                   ("ho2016_gail", "table2_classic", "paper")}
+                   ("kumar2020_cql", "table1", "reduced")}  # BC's runs, evaluated every 10,000 steps (now 1,000)

@@ -155,12 +155,24 @@ def _old_protocol_markdown(paper, exp, data: ExperimentData) -> str:
     n_seeds = max(seed for _, seed in data.old_protocol) + 1  # the seeds recorded, not more than the budget plans
     seeds = f" --seeds {n_seeds}" if n_seeds < exp.seeds(data.budget_name) else ""
     base = f"results/{paper.name}/runs/{exp.run_experiment}/{data.budget_name}"
-    aside = f"results/{paper.name}/old_protocol/{exp.run_experiment}/{data.budget_name}"
+    aside = f"results/{paper.name}/old_protocol/{exp.run_experiment}/{_aside_budget(paper, exp, data, variants)}"
     lines.append(f"  - Rerun (a sweep skips recorded runs, so their records move aside first, kept in git): "
                  f"`mkdir -p {aside} && for v in {' '.join(variants)}; do git mv {base}/$v {aside}/$v; done && "
                  f"repro sweep {paper.name} {exp.run_experiment} --budget {data.budget_name} "
                  + " ".join(f"--variant {v}" for v in variants) + seeds + " --launcher local`")
     return "\n".join(lines) + "\n"
+
+
+def _aside_budget(paper, exp, data: ExperimentData, variants: list[str]) -> str:
+    """The folder under old_protocol/EXPERIMENT/ that the runs of `variants` move to: the budget's name, or, where an
+    earlier move already holds one of these variants there, the budget's name numbered -2, -3, ... (`git mv` into an
+    existing folder would nest the records inside the older ones)."""
+    base = results_root() / paper.name / "old_protocol" / exp.run_experiment
+    for n in range(1, 1000):
+        name = data.budget_name if n == 1 else f"{data.budget_name}-{n}"
+        if not any((base / name / v).exists() for v in variants):
+            return name
+    raise RuntimeError(f"{base}: no free folder among {data.budget_name}, -2 ... -999")
 
 
 def _commit_text(git: dict) -> str:
