@@ -134,6 +134,23 @@ def test_old_protocol_runs_move_aside_to_a_folder_that_holds_none_of_them(tmp_pa
     assert _aside_budget(paper, exp, data, ["a", "b"]) == "paper-3"
 
 
+def test_each_folder_of_runs_set_aside_holds_the_runs_its_readme_counts():
+    """results/<paper>/old_protocol/README.md names each folder and how many runs it holds (the table's first number):
+    every complete record there is in a listed folder, and each folder holds exactly that many."""
+    import re
+
+    readmes = sorted((REPO_ROOT / "results").glob("*/old_protocol/README.md"))
+    assert readmes
+    for readme in readmes:
+        listed = dict(re.findall(r"^\| `([^`]+)/` \| (\d+) ", readme.read_text(), flags=re.M))
+        assert listed, f"{readme}: no table rows of a folder and its number of runs"
+        done = [p.parent for p in readme.parent.rglob("DONE")]
+        for folder, n in listed.items():
+            held = [d for d in done if (readme.parent / folder) in d.parents]
+            assert len(held) == int(n), f"{readme}: {folder}/ holds {len(held)} complete runs, the README says {n}"
+        assert sum(map(int, listed.values())) == len(done), f"{readme}: runs outside the folders it lists"
+
+
 def test_every_other_committed_run_follows_its_experiment_as_it_resolves_now(monkeypatch):
     """Every runner's records are compared with their experiment as it resolves now (a runner without LEGACY reads
     an absent key as a difference): outside the runs labelled above, every committed run's config.yaml is what its

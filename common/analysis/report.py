@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import chain, count
 from pathlib import Path
 
 import pandas as pd
@@ -168,11 +169,8 @@ def _aside_budget(paper, exp, data: ExperimentData, variants: list[str]) -> str:
     earlier move already holds one of these variants there, the budget's name numbered -2, -3, ... (`git mv` into an
     existing folder would nest the records inside the older ones)."""
     base = results_root() / paper.name / "old_protocol" / exp.run_experiment
-    for n in range(1, 1000):
-        name = data.budget_name if n == 1 else f"{data.budget_name}-{n}"
-        if not any((base / name / v).exists() for v in variants):
-            return name
-    raise RuntimeError(f"{base}: no free folder among {data.budget_name}, -2 ... -999")
+    names = chain([data.budget_name], (f"{data.budget_name}-{n}" for n in count(2)))
+    return next(name for name in names if not any((base / name / v).exists() for v in variants))
 
 
 def _commit_text(git: dict) -> str:
