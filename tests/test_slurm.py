@@ -213,6 +213,17 @@ def test_preemption_signal_requeues_through_submitit_and_resumes(cluster, tmp_pa
     _interrupted_run(tmp_path, lambda entry: submitit.SlurmJob(folder=entry["folder"], job_id=entry["job_id"])._interrupt())
 
 
+def test_processes_a_task_starts_survive_a_preemption_sigterm():
+    """Preemption sends SIGTERM to every process of the job, then USR2; submitit answers USR2 with `scontrol
+    requeue`. A SIGTERM that reaches that child while it runs would fail the run instead of requeueing it, so a task
+    starts its children with SIGTERM ignored."""
+    code = ("from common.platform.slurm import SlurmTask; import subprocess; SlurmTask([])(); "
+            "print(subprocess.run(['sh', '-c', 'kill -TERM $$; echo survived'], capture_output=True, text=True).stdout)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).parents[1], env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert proc.stdout.strip() == "survived", proc.stdout + proc.stderr
+
+
 @pytest.mark.slurm
 def test_cancellation_is_reported(cluster, tmp_path):
     env = {"REPRO_RESULTS": str(tmp_path / "r"), "REPRO_CHECKPOINT_EVERY_S": "0.2"}

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import shlex
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -83,6 +84,10 @@ class SlurmTask(submitit.helpers.Checkpointable):
         self.specs = specs
 
     def __call__(self) -> list[str]:
+        # submitit only logs SIGTERM and requeues on USR2. Ignored here instead, so that the processes this task
+        # starts inherit it ignored: the `scontrol requeue` that submitit runs on USR2 is then not killed by a
+        # preemption's SIGTERM delivered while it runs (which would fail the run instead of requeueing it).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         return [execute(spec, launcher="slurm", show_progress=False) for spec in self.specs]
 
     def checkpoint(self, *args, **kwargs):
