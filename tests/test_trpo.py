@@ -258,6 +258,7 @@ def test_hopper_walker_and_atari_paper_budget_dry_run_on_slurm(results_root, cap
     for experiment, runs in (("fig4_hopper", 25), ("fig4_walker", 25), ("fig4_swimmer", 30), ("fig4_cartpole", 50)):
         slurm_dry_run(PAPER, experiment, runs, capsys)
     slurm_dry_run(PAPER, "table1", 7, capsys)  # Table 1: one run per game
+    slurm_dry_run(PAPER, "table1_vine", 7, capsys)
     # the local sweeps of the README, listed without running
     assert cli.main(["sweep", PAPER, "fig4_cartpole", "--budget", "paper", "--jobs", "2", "--dry-run"]) == 0
     assert "50 runs: 0 complete, 50 to run (2 at a time, local launcher; dry run" in capsys.readouterr().out
@@ -334,6 +335,77 @@ def test_atari_single_path_runs_on_the_toy_task_and_is_deterministic(tmp_path):
     assert len(runs[0]["episodes"]) >= 8  # every toy episode lasts 8 steps
     for name in ("episodes", "iterations"):
         assert runs[0][name].equals(runs[1][name])
+
+
+@pytest.mark.parametrize("game", ["pong", "breakout", "space_invaders"])
+def test_clonable_atari_frames_equal_the_vector_environments(game):
+    """The vine's emulators (ClonableAtari) show the frames and rewards of ale-py's vector environment that single
+    path uses, step for step, under the same actions (no no-ops at reset, so that both start alike)."""
+    from ale_py.vector_env import AtariVectorEnv
+
+    from common.rl.atari import GAMES, ClonableAtari
+
+    name = next(key for key, value in GAMES.items() if value == game)
+    vector = AtariVectorEnv(game=game, num_envs=1, num_threads=1, frameskip=4, repeat_action_probability=0.0,
+                            full_action_space=False, img_height=84, img_width=84, grayscale=True, stack_num=4,
+                            maxpool=True, noop_max=1, episodic_life=False, reward_clipping=False,
+                            use_fire_reset=False, max_num_frames_per_episode=108_000)
+    expected, _ = vector.reset(seed=np.array([123]))
+    env = ClonableAtari(name, 123, frame_skip=4, noop_max=1)
+    np.testing.assert_array_equal(env.reset(), expected[0])
+    rng = np.random.default_rng(0)
+    rewards = 0.0
+    for t in range(300):  # until the game ends (Breakout's at step 183 here; the vector env then resets on its own)
+        action = int(rng.integers(env.n_actions))
+        expected, reward, vector_terminated, *_ = vector.step(np.array([action]))
+        obs, own_reward, terminated, truncated = env.step(action)
+        np.testing.assert_array_equal(obs, expected[0])
+        assert own_reward == reward[0] and terminated == vector_terminated[0] and not truncated
+        rewards += abs(own_reward)
+        if terminated:
+            break
+    assert t >= 150 and rewards > 0  # the comparison covered scoring steps
+
+
+def test_clonable_atari_restored_into_another_emulator_continues_identically():
+    from common.rl.atari import ClonableAtari
+
+    first, second = ClonableAtari("Breakout", 1, 4), ClonableAtari("Breakout", 2, 4)
+    first.reset(), second.reset()
+    for t in range(40):
+        first.step(t % first.n_actions)
+    snap = first.snapshot()
+    actions = [1, 3, 2, 2, 3, 1] * 10
+    after = [first.step(a) for a in actions]
+    second.restore(snap)
+    for a, (obs, reward, term, trunc) in zip(actions, after):
+        own = second.step(a)
+        np.testing.assert_array_equal(own[0], obs)
+        assert own[1:] == (reward, term, trunc)
+    assert len({o[0].tobytes() for o in after}) > 10  # the frames moved
+
+
+def test_atari_vine_learns_the_toy_task(tmp_path):
+    """Vine TRPO (eq. 16 over rollouts from saved states) on the toy task: a random policy scores about 0 of 8;
+    seed 0 reaches about 4 by iteration 20 here."""
+    from common.platform.records import RunContext, RunRecord
+    from papers.schulman2015_trpo.trpo_atari import TRPOAtariConfig, run_trpo_atari
+
+    cfg = TRPOAtariConfig(game="Toy", method="vine", iterations=20, vine_trunk_steps=64, vine_states=16,
+                          vine_rollout_length=4)
+    out = run_trpo_atari(cfg, RunContext(RunRecord(tmp_path), checkpoint_every_s=1e9, show_progress=False))
+    it, ep = out["iterations"], out["episodes"]
+    assert (it["kl"] <= cfg.max_kl).all()
+    # steps: 64 trunk steps and at most 16 x 4 x 4 rollout steps an iteration
+    assert (it["agent_step"].diff().dropna() <= 64 + 16 * 4 * 4).all()
+    per_iteration = ep.groupby("iteration")["episode_return"].mean()
+    assert per_iteration.iloc[:3].mean() < 1.5 and per_iteration.iloc[-3:].mean() > 2.5, per_iteration.tolist()
+
+
+def test_atari_vine_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkeypatch):
+    """The trunks' emulator states go into the checkpoint (ALE states pickled), so a resumed vine run continues its
+    games: its tables equal the uninterrupted run's byte for byte, on a real game."""
+    same_seed_and_resume_equal(tmp_path, monkeypatch, PAPER, "table1_vine", "Pong", (("iterations", 3),), (1, 2))
 
 
 def test_a_policy_that_goes_non_finite_fails_the_run_in_one_line(results_root, capsys):

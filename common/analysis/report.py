@@ -369,7 +369,8 @@ def report_paper(paper, experiment: str | None = None, root: Path | None = None)
             paths.append(out / "summaries" / f"{name}.csv")
         root_dir = out.parent.parent
         shown = [str(p.relative_to(root_dir)) if p.is_relative_to(root_dir) else str(p) for p in paths]
-        lines.append(f"{paper.name}/{name}: " + (", ".join(shown) or "no figure (figure: none)"))
+        lines.append(f"{paper.name}/{name}: " + (", ".join(shown) or ("nothing to draw yet" if exp.figure
+                                                                         else "no figure (figure: none)")))
     claims = evaluate_claims(paper, data_by_exp)
     out.mkdir(parents=True, exist_ok=True)
     aggregates = aggregate.report(paper, data_by_exp, out)  # tables for the README; profile figures written

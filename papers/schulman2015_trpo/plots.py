@@ -40,6 +40,7 @@ def plot_atari(experiment, data: ExperimentData, out_dir: Path, caption: str) ->
 
     plotting.setup()
     ep = data.tables["episodes"]
+    method = experiment.config.get("method", "single_path").replace("_", " ")  # Table 1's row: single path or vine
     per_iter = ep.groupby(["variant", "seed", "iteration"], as_index=False)["episode_return"].mean()
     games = list(dict.fromkeys(per_iter["variant"]))
     if not games:  # no game ended yet (a short run): nothing to draw
@@ -50,7 +51,7 @@ def plot_atari(experiment, data: ExperimentData, out_dir: Path, caption: str) ->
     kinds = set()
     for ax, game in zip(axes.flat, games):
         x, runs = plotting.run_matrix(per_iter[per_iter["variant"] == game], "iteration", "episode_return")
-        kinds.add(plotting.runs_with_band(ax, x, runs, label="single path")[1])
+        kinds.add(plotting.runs_with_band(ax, x, runs, label=method)[1])
         ax.set(title=game, xlabel="policy iteration", ylabel="mean score of the games ended")
         ax.legend(frameon=False, fontsize=7)
     for ax in list(axes.flat)[len(games):]:
