@@ -6,6 +6,7 @@ import fcntl
 import gzip
 import json
 import os
+import shutil
 
 import pytest
 
@@ -263,3 +264,38 @@ def test_a_copy_without_git_records_its_commit_from_the_tree_manifest(tmp_path):
     (repo / "common" / "a.py").write_text("x = 3\n")
     with pytest.raises(ReproError, match="differ from HEAD"):
         write_tree_manifest(repo)
+
+
+def test_a_run_recorded_by_another_experiment_with_the_same_config_is_copied_not_made_again(results_root,
+                                                                                            monkeypatch):
+    """The tutorial's offline SAC on medium data is CQL Table 1's offline SAC on Hopper's medium data: the same
+    runner and config. The second is a copy of the first (tables byte for byte, provenance naming its source); a
+    run that differs in its seed, or whose source is not deterministic, is computed."""
+    from common.platform.registry import get_paper
+
+    source = RunSpec("kumar2020_cql", "table1", "quick", "Hopper-v5__medium__sac", 0)
+    assert execute(source, show_progress=False) == "done"
+    runner = get_paper("kumar2020_cql").experiment("table1").runner
+    assert get_paper("levine2020_offline").experiment("shift").runner is runner
+
+    def computed(cfg, ctx):
+        raise RuntimeError("computed")
+
+    monkeypatch.setattr(runner, "fn", computed)  # from here on, a run that is computed fails
+    copy = RunSpec("levine2020_offline", "shift", "quick", "medium__sac", 0)
+    assert execute(copy, show_progress=False) == "done"
+    record = RunRecord(copy.run_dir)
+    assert record.is_complete() and table_bytes(copy.run_dir) == table_bytes(source.run_dir)
+    provenance = record.read_json("provenance.json")
+    assert provenance["reused_from"]["run"] == "kumar2020_cql/runs/table1/quick/Hopper-v5__medium__sac/seed_0"
+    assert provenance["spec"]["paper"] == "levine2020_offline" and provenance["spec"]["variant"] == "medium__sac"
+    assert provenance["git"] == RunRecord(source.run_dir).read_json("provenance.json")["git"]
+    with pytest.raises(RuntimeError, match="computed"):  # another seed: not recorded anywhere
+        execute(RunSpec("levine2020_offline", "shift", "quick", "medium__sac", 1), show_progress=False)
+    # the same run once more, from a source that is not deterministic: computed
+    shutil.rmtree(copy.run_dir)
+    src = RunRecord(source.run_dir)
+    src.write_json("provenance.json", {**src.read_json("provenance.json"), "deterministic": False})
+    src.seal(None)
+    with pytest.raises(RuntimeError, match="computed"):
+        execute(copy, show_progress=False)

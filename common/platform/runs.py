@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shutil
 import sys
 import traceback
 from dataclasses import asdict, dataclass, field, replace
@@ -19,7 +20,7 @@ from common.platform.device import determinism, device_name
 from common.platform.errors import ReproError
 from common.platform.finite import RunFailure, check_tables
 from common.platform.records import RunContext, RunRecord, git_state, machine, now, package_versions
-from common.platform.registry import Experiment, get_paper
+from common.platform.registry import Experiment, get_paper, papers
 from common.platform.validate import ConfigValueError, env_setting
 
 
@@ -158,13 +159,49 @@ def plan(paper: str, experiment: str, budget: str, seeds: int | None = None, ove
     return specs
 
 
+def identical_run(spec: RunSpec, exp: Experiment, config_yaml: str) -> RunRecord | None:
+    """A complete run recorded under another experiment (of any paper) that made what `spec` would: the same runner,
+    its config equal byte for byte (seed included) and its record deterministic (the same seed, config and thread
+    counts give identical metrics: common/platform/device.py). Copies are not sources. None when there is none."""
+    root = spec.run_dir.parents[5]  # the results root: <root>/<paper>/runs/<experiment>/<budget>/<variant>/seed_N
+    for paper in papers().values():
+        for other in paper.experiments.values():
+            if other.runs_of or other.runner is not exp.runner:
+                continue
+            for config in sorted((root / paper.name / "runs" / other.name).glob(f"*/*/seed_{spec.seed}/config.yaml")):
+                if config.parent == spec.run_dir or config.read_text() != config_yaml:
+                    continue
+                record = RunRecord(config.parent)
+                provenance = record.read_json("provenance.json") or {}
+                if record.is_complete() and provenance.get("deterministic") is True \
+                        and "reused_from" not in provenance:
+                    return record
+    return None
+
+
+def copy_identical_run(source: RunRecord, record: RunRecord, spec: RunSpec, exp: Experiment) -> None:
+    """`record` becomes a copy of `source` (config, attempts, tables, agent files): its provenance is the source's
+    (commit, machine, times, threads: what made the numbers), with this run's spec and environment label, and
+    `reused_from` naming the source run and when it was copied; then DONE vouches for the copied files."""
+    for f in sorted(source.path.iterdir()):
+        if f.is_file() and f.name not in ("DONE", "provenance.json") and not f.name.startswith("."):
+            shutil.copy2(f, record.path / f.name)
+    provenance = source.read_json("provenance.json")
+    root = spec.run_dir.parents[5]
+    provenance["reused_from"] = {"run": str(source.path.relative_to(root)), "spec": provenance["spec"],
+                                 "copied": now(), "why": "the same runner and config (seed included), deterministic"}
+    provenance.update(spec=spec.to_json(), env_version=exp.env_version)
+    record.finish(provenance)
+
+
 def checkpoint_interval_s() -> float:
     return env_setting("REPRO_CHECKPOINT_EVERY_S", 60.0)
 
 
 def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) -> str:
     """Run `spec` to completion, resuming from its checkpoint if one exists. Returns 'skipped' or 'done'. A damaged
-    record (files that no longer match DONE's checksums) is moved aside first, then the run is made again. Any
+    record (files that no longer match DONE's checksums) is moved aside first, then the run is made again. A fresh
+    run whose computation another experiment recorded already (`identical_run`) is copied from it, not made again. Any
     failure, including while writing the final record, marks the run FAILED and is raised. BLAS computes with
     REPRO_BLAS_THREADS threads, 1 unless set (common/platform/threads.py), whichever launcher calls this."""
     threads.limit_blas()  # a bad REPRO_BLAS_THREADS is an error here, before any run folder is made
@@ -181,6 +218,13 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
             moved = record.set_aside(spec.set_aside_dir)
             print(f"repro: {spec.label} was damaged ({problems}); its record was moved to {moved} and the run "
                   "starts again", file=sys.stderr, flush=True)
+        if not (record.path / "config.yaml").exists():  # a fresh run: is the same computation recorded already?
+            source = identical_run(spec, exp, to_yaml(cfg))
+            if source is not None:
+                copy_identical_run(source, record, spec, exp)
+                print(f"repro: {spec.label}: the same run (runner and config, seed included) is recorded at "
+                      f"{source.path}; its record was copied, not computed again", file=sys.stderr, flush=True)
+                return "done"
         record.ensure_config(to_yaml(cfg), defaults=to_dict(OmegaConf.structured(exp.runner.schema)))
         git = git_state()  # the code this process runs: read before the run, not after
         attempt = record.start_attempt(launcher, git, threads.in_force(torch=False))
