@@ -59,7 +59,9 @@ def run_summary(experiment, data) -> pd.DataFrame:
 
 def plot(experiment, data, out_dir: Path, caption: str) -> list[Path]:
     """Per dataset (columns): evaluation return (top) and log10 of the Q-estimate of the policy's actions (bottom)
-    against gradient steps, one line per method (the tutorial's figure of log Q against gradient steps)."""
+    against gradient steps, one line per method (the tutorial's figure of log Q against gradient steps), with the
+    dataset's mean episode return (top), its mean discounted return and twice it (the claims' rule; bottom) as
+    horizontal lines."""
     plotting.setup()
     ev = data.tables["evaluations"].copy()
     parts = ev["variant"].str.rsplit("__", n=1)
@@ -75,6 +77,15 @@ def plot(experiment, data, out_dir: Path, caption: str) -> list[Path]:
             if g["q_pi_mean"].notna().any():
                 q = g.groupby("grad_step")["q_pi_mean"].mean()
                 axes[1, col].plot(q.index, np.log10(np.clip(q.to_numpy(), 1e-3, None)), label=method)
+        stats = data.tables["dataset"].loc[lambda d: d["variant"].str.rsplit("__", n=1).str[0] == cell]
+        if len(stats):  # the behaviour's level: the dataset's mean episode return
+            axes[0, col].axhline(float(stats["return_mean"].iloc[0]), color="0.3", ls="--", lw=1,
+                                 label=f"dataset's mean return ({float(stats['return_mean'].iloc[0]):,.0f})")
+        if len(stats) and float(stats["discounted_return_mean"].iloc[0]) > 0:  # the claims' yardstick, and 2x it
+            level = float(stats["discounted_return_mean"].iloc[0])
+            axes[1, col].axhline(np.log10(level), color="0.3", ls="--", lw=1,
+                                 label=f"dataset's discounted return ({level:,.0f})")
+            axes[1, col].axhline(np.log10(2 * level), color="0.6", ls=":", lw=1, label="2x: far above (claims)")
         axes[0, col].set(title=f"{cell} (locally generated dataset)", ylabel="evaluation return (mean action)")
         axes[0, col].legend(frameon=False, fontsize=7)
         axes[1, col].set(xlabel="gradient steps", ylabel="log10 Q(s, pi(s)) (mean over runs)")
