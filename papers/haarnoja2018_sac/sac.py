@@ -25,8 +25,6 @@ state, the evaluation rollout and the non-finite loss check are shared with DDPG
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import List
 
 import numpy as np
 import pandas as pd
@@ -40,7 +38,6 @@ from common.offpolicy.loop import (end_episode, env_step, finish_loop, loop_chec
 from common.offpolicy.update import adam, gradient_step, learn
 from common.rl.agents import save_agent
 from common.platform.device import to_cpu
-from common.platform import validate as check
 from common.platform.finite import EmptyMetricError, MayBeNaN, NonFiniteError, TableRules, check_finite
 from common.platform.memory import keep_freed_memory
 

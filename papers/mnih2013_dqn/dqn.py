@@ -12,23 +12,20 @@ emulator frames are agent steps x frame_skip (40M for 10M agent steps). Every co
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.platform import validate as check
 from common.rl.agents import save_agent
-from common.rl.atari import GAMES, PREPROCESS, clip_reward, lives_lost, make_atari, stream_seeds
+from common.rl.atari import clip_reward, lives_lost, make_atari, stream_seeds
 from common.platform.device import module_device, to_cpu, torch_device
 from common.platform.finite import EmptyMetricError, MayBeNaN, TableRules, check_finite
 from common.platform.memory import keep_freed_memory
 from common.rl.networks import atari_torso, scale_frames
 
-from .replay import STACK, FrameReplay
+from .replay import FrameReplay
 
 
 from .dqn_config import OPTIMIZERS, VARIANTS, DQNConfig, validate_dqn  # noqa: E402,F401 (torch-free)

@@ -28,21 +28,18 @@ Units: agent steps (one action = 4 emulator frames); "sim. steps per iter." are 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from common.platform import validate as check
 from common.rl.agents import save_agent
-from common.rl.atari import GAMES, clip_reward, make_atari, make_clonable_atari, stream_seeds
+from common.rl.atari import clip_reward, make_atari, make_clonable_atari, stream_seeds
 from common.platform.finite import check_finite
 from common.rl.networks import atari_torso, scale_frames
 from common.onpolicy import LineSearchResult, conjugate_gradient, discounted_returns, line_search, max_step
 from common.onpolicy.torch_fisher import categorical_fvp_fn
-
 
 from .trpo_atari_config import TRPOAtariConfig, validate_trpo_atari  # noqa: E402,F401 (torch-free)
 

@@ -11,16 +11,13 @@ value is bootstrapped across it) while the game goes on; the scores recorded are
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from common.platform import validate as check
 from common.rl.agents import save_agent
-from common.rl.atari import GAMES, clip_reward, lives_lost, make_atari, stream_seeds
+from common.rl.atari import clip_reward, lives_lost, make_atari, stream_seeds
 from common.platform.finite import check_finite
 from common.rl.networks import atari_torso, scale_frames
 
