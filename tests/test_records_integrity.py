@@ -267,11 +267,12 @@ def test_a_copy_without_git_records_its_commit_from_the_tree_manifest(tmp_path):
 
 
 def test_a_run_recorded_by_another_experiment_with_the_same_config_is_copied_not_made_again(results_root,
-                                                                                            monkeypatch):
+                                                                                            monkeypatch, capsys):
     """The tutorial's offline SAC on medium data is CQL Table 1's offline SAC on Hopper's medium data: the same
     runner and config. The second is a copy of the first (tables byte for byte, provenance naming its source); a
     run that differs in its seed, or whose source is not deterministic, is computed."""
     from common.platform.registry import get_paper
+    from common.platform.status import print_status
 
     source = RunSpec("kumar2020_cql", "table1", "quick", "Hopper-v5__medium__sac", 0)
     assert execute(source, show_progress=False) == "done"
@@ -290,6 +291,10 @@ def test_a_run_recorded_by_another_experiment_with_the_same_config_is_copied_not
     assert provenance["reused_from"]["run"] == "kumar2020_cql/runs/table1/quick/Hopper-v5__medium__sac/seed_0"
     assert provenance["spec"]["paper"] == "levine2020_offline" and provenance["spec"]["variant"] == "medium__sac"
     assert provenance["git"] == RunRecord(source.run_dir).read_json("provenance.json")["git"]
+    capsys.readouterr()
+    print_status("levine2020_offline")  # status names the copy and its source
+    assert ("copied 1 of the done runs" in (out := capsys.readouterr().out)
+            and "levine2020_offline/shift/quick/medium__sac/seed_0 <- kumar2020_cql/runs/table1/quick/" in out)
     with pytest.raises(RuntimeError, match="computed"):  # another seed: not recorded anywhere
         execute(RunSpec("levine2020_offline", "shift", "quick", "medium__sac", 1), show_progress=False)
     # the same run once more, from a source that is not deterministic: computed

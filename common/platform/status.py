@@ -102,6 +102,13 @@ def _print_group(exp_name: str, budget: str, records, widths: tuple[int, int], c
             print(f"    failed {s.label} (Slurm: its stderr below)")
         if curve and status in ("running", "interrupted", "failed") and (line := _curve_line(r, curve)):
             print(line)
+    copies = [(s.label, source) for s, r in records if r.status() == "done"
+              and (source := (r.read_json("provenance.json") or {}).get("reused_from", {}).get("run"))]
+    if copies:
+        print(f"    copied {len(copies)} of the done runs: identical runs another experiment recorded "
+              "(provenance.json: reused_from)")
+        for label, source in copies:
+            print(f"      {label} <- {source}")
     for line in _slurm_lines(records):
         print(line)
 
