@@ -100,6 +100,18 @@ def test_datasets_from_a_sac_run_saved_agent_and_replay(sac_run, tmp_path):
         build("Pendulum-v1", "mixed", root=tmp_path)
 
 
+def test_a_clone_without_the_replay_names_it_and_how_to_get_it_back(sac_run, tmp_path):
+    """The replay buffer is kept beside the run, not committed: in a copy without it, medium-replay's build says
+    that the missing file holds the replay and that running the run again gives it back."""
+    from common.rl.agents import AgentMissing
+
+    clone = tmp_path / "seed_0"
+    shutil.copytree(sac_run, clone)
+    (clone / "agent.large.npz").unlink()
+    with pytest.raises(AgentMissing, match=r"agent.large.npz .*the replay buffer .*run the run again"):
+        build("Pendulum-v1", "medium-replay", agent_run=str(clone), step=1000, root=tmp_path)
+
+
 def test_the_expert_run_gives_all_five_datasets_with_the_commands_the_error_names(tmp_path, monkeypatch, capsys):
     """The `experts` experiment's quick run keeps what the builder needs (snapshots, final agent, replay); each of the
     five kinds builds from it with the command a missing dataset's error names; then Table 1's runs of the task find

@@ -178,6 +178,8 @@ def _kept(run_dir: Path, entry: dict, holds: str) -> Path:
     """The path of an agent's array file; a git-ignored one that is not in this copy is an AgentMissing error that
     says how to get it back."""
     path = run_dir / entry["file"]
+    if any(name.startswith("replay.") for name in entry.get("arrays", {})):
+        holds += ", and the replay buffer (what medium-replay datasets are cut from)"
     if not path.exists() and entry.get("git_ignored"):
         raise AgentMissing(
             f"{path.name} ({entry['bytes'] / 1e6:.2f} MB: {holds}) is kept beside the run but not committed, and is "
