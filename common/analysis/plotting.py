@@ -98,6 +98,40 @@ def runs_with_band(ax, x, runs, label: str | None = None, color=None, **kw):
     return line, kind
 
 
+#: a line whose values reach this many times the other lines' spread beyond their range leaves the panel's scale
+OFF_SCALE_SPREADS = 3.0
+
+
+def keep_in_view(ax, lines: dict[str, np.ndarray]) -> list[str]:
+    """Where one line's values (`lines`: label -> its mean curve) reach more than OFF_SCALE_SPREADS times the other
+    lines' spread beyond their range (CEM's first generations on HalfCheetah: -42,000 against the others' 0 to 3,000),
+    the y axis shows the others' range (with a 10% margin) and the panel says, in words, where that line went and
+    how far. Returns the labels of the lines cut; with fewer than 3 lines nothing is cut."""
+    ranges = {k: (np.nanmin(v), np.nanmax(v)) for k, v in lines.items() if np.isfinite(v).any()}
+    if len(ranges) < 3:
+        return []
+    cut = []
+    for label, (lo, hi) in ranges.items():
+        others = [r for k, r in ranges.items() if k != label]
+        o_lo, o_hi = min(r[0] for r in others), max(r[1] for r in others)
+        spread = max(o_hi - o_lo, 1e-9)
+        if lo < o_lo - OFF_SCALE_SPREADS * spread or hi > o_hi + OFF_SCALE_SPREADS * spread:
+            cut.append(label)
+    kept = [r for k, r in ranges.items() if k not in cut]
+    if not cut or not kept:
+        return []
+    k_lo, k_hi = min(r[0] for r in kept), max(r[1] for r in kept)
+    margin = 0.1 * max(k_hi - k_lo, 1e-9)
+    ax.set_ylim(k_lo - margin, k_hi + margin)
+    notes = []
+    for label in cut:
+        lo, hi = ranges[label]
+        where = ("below" if hi < k_lo else "above" if lo > k_hi else "partly outside")
+        notes.append(f"{label}: {where} the panel ({lo:,.0f} to {hi:,.0f})")
+    ax.text(0.02, 0.02, "\n".join(notes), transform=ax.transAxes, fontsize=6, va="bottom", color="0.3")
+    return cut
+
+
 def save(fig, out_dir: Path, stem: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]

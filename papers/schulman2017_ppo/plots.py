@@ -65,12 +65,16 @@ def plot_episodes(episodes: pd.DataFrame, name: str, out_dir: Path, caption: str
     fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), squeeze=False)
     kinds = set()
     for ax, env in zip(axes.flat, envs):
+        means = {}
         for setting in settings:
             g = curves[(curves["env"] == env) & (curves["setting"] == setting)].astype({"return": float})
             if g["return"].isna().all():
                 continue
             x, runs = plotting.run_matrix(g, step_col, "return")
-            kinds.add(plotting.runs_with_band(ax, x, runs, label=setting)[1])
+            line, kind = plotting.runs_with_band(ax, x, runs, label=setting)
+            kinds.add(kind)
+            means[setting] = line.get_ydata()
+        plotting.keep_in_view(ax, means)  # one method far off the others' scale (CEM) is named, not drawn over them
         xlabel = {"env_step": "environment steps", "agent_step": "agent steps"}[step_col]
         ax.set(title=env, xlabel=xlabel, ylabel="mean return, last 100 episodes")
         ax.legend(frameon=False, fontsize=6)  # each panel: its own run counts
