@@ -116,16 +116,16 @@ def test_a_line_far_off_the_others_scale_is_named_and_the_axis_keeps_the_others(
              "cem": np.array([-42000.0, -35000.0, -29000.0])}
     assert plotting.keep_in_view(axes[0], lines) == ["cem"]
     assert axes[0].get_ylim() == pytest.approx((-300.0, 3300.0))
-    assert [t.get_text() for t in axes[0].texts] == ["cem: below the panel (-42,000 to -29,000)"]
+    assert [line.get_label() for line in axes[0].get_lines()][-1] == "cem: below the panel (-42,000 to -29,000)"
     reacher = {"ppo": np.array([-100.0, -20.0, -5.0]), "a2c": np.array([-110.0, -30.0, -15.0]),
                "cem": np.array([-5900.0, -400.0, -90.0])}  # far below at first, within the others' range at the end
     assert plotting.keep_in_view(axes[1], reacher) == ["cem"]
-    assert "cem: partly outside the panel (-5,900 to -90)" in axes[1].texts[0].get_text()
+    assert axes[1].get_lines()[-1].get_label() == "cem: partly outside the panel (-5,900 to -90)"
     same_scale = {"ppo": np.array([0.0, 3000.0]), "a2c": np.array([0.0, 1500.0]), "cem": np.array([-500.0, 600.0])}
     axes[2].set_ylim(-1.0, 1.0)
     assert plotting.keep_in_view(axes[2], same_scale) == [] and axes[2].get_ylim() == (-1.0, 1.0)
     assert plotting.keep_in_view(axes[2], {"ppo": lines["ppo"], "cem": lines["cem"]}) == []
-    assert len(axes[2].texts) == 0
+    assert len(axes[2].get_lines()) == 0
     plt.close(fig)
 
 

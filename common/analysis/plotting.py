@@ -105,8 +105,8 @@ OFF_SCALE_SPREADS = 3.0
 def keep_in_view(ax, lines: dict[str, np.ndarray]) -> list[str]:
     """Where one line's values (`lines`: label -> its mean curve) reach more than OFF_SCALE_SPREADS times the other
     lines' spread beyond their range (CEM's first generations on HalfCheetah: -42,000 against the others' 0 to 3,000),
-    the y axis shows the others' range (with a 10% margin) and the panel says, in words, where that line went and
-    how far. Returns the labels of the lines cut; with fewer than 3 lines nothing is cut."""
+    the y axis shows the others' range (with a 10% margin) and the panel's legend says, in words, where that line
+    went and how far (call it before drawing the legend). Returns the labels of the lines cut; with fewer than 3 lines nothing is cut."""
     ranges = {k: (np.nanmin(v), np.nanmax(v)) for k, v in lines.items() if np.isfinite(v).any()}
     if len(ranges) < 3:
         return []
@@ -128,7 +128,8 @@ def keep_in_view(ax, lines: dict[str, np.ndarray]) -> list[str]:
         lo, hi = ranges[label]
         where = ("below" if hi < k_lo else "above" if lo > k_hi else "partly outside")
         notes.append(f"{label}: {where} the panel ({lo:,.0f} to {hi:,.0f})")
-    ax.text(0.02, 0.02, "\n".join(notes), transform=ax.transAxes, fontsize=6, va="bottom", color="0.3")
+    for note in notes:  # an entry of the panel's legend (drawn after this), so that nothing covers it
+        ax.plot([], [], " ", label=note)
     return cut
 
 
