@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from common.onpolicy import (categorical_kl, categorical_log_prob, fit_value_trust_region, softmax, trpo_step)
+from common.onpolicy import (categorical_kl, categorical_log_prob, fit_value_trust_region, random_rows, softmax,
+                             trpo_step)
 from common.rl.npmlp import Params, mlp_forward, mlp_shapes, normc_init
 
 
@@ -163,6 +164,34 @@ def test_value_step_with_a_loose_trust_region_reaches_the_least_squares_fit():
     design = np.hstack([x, np.ones((200, 1))])
     coef = np.linalg.lstsq(design, targets, rcond=None)[0]
     np.testing.assert_allclose(_v(p, x), design @ coef, rtol=1e-8, atol=1e-8)
+
+
+def test_value_step_with_its_products_on_some_rows_is_the_gauss_newton_step_of_those_rows():
+    """With H on the rows `hvp_rows` (the authors' code: 10% of the batch), the step inside the region is
+    -H_rows^-1 g, g the gradient of the whole batch's mean squared error / 2: by hand for a linear V."""
+    p, x, targets = _linear_value_function(5)
+    design = np.hstack([x, np.ones((200, 1))])
+    w_old = np.linalg.lstsq(design, _v(p, x), rcond=None)[0]  # the linear V's weights, bias last
+    rows = np.arange(0, 200, 4)
+    h_rows = design[rows].T @ design[rows] / len(rows)
+    half_grad = design.T @ (design @ w_old - targets) / 200
+    expected = design @ (w_old - np.linalg.solve(h_rows, half_grad))
+    fit = fit_value_trust_region(p, "v", 1, x, targets, max_kl=1e6, cg_iters=10, damping=0.0, hvp_rows=rows)
+    assert fit["vf_step_fraction"] == 1.0
+    np.testing.assert_allclose(_v(p, x), expected, rtol=1e-8, atol=1e-8)
+    q, _, _ = _linear_value_function(5)  # every row named: the same step as no rows named
+    r, _, _ = _linear_value_function(5)
+    fit_value_trust_region(q, "v", 1, x, targets, max_kl=0.01, hvp_rows=np.arange(200))
+    fit_value_trust_region(r, "v", 1, x, targets, max_kl=0.01)
+    np.testing.assert_allclose(q.flat, r.flat, rtol=1e-12, atol=1e-14)
+
+
+def test_random_rows_draw_a_sorted_share_without_replacement_and_nothing_at_one():
+    rng = np.random.default_rng(0)
+    rows = random_rows(rng, 95, 0.1)
+    assert len(rows) == 10 and len(set(rows.tolist())) == 10 and np.all(np.diff(rows) > 0) and rows.max() < 95
+    state = rng.bit_generator.state
+    assert random_rows(rng, 95, 1.0) is None and rng.bit_generator.state == state  # the stream is left as it was
 
 
 # ---- keeping freed memory (common/platform/memory.py) changes no number ------------------------------------------

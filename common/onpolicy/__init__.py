@@ -26,7 +26,7 @@ from .distributions import (categorical_kl, categorical_log_prob, gaussian_entro
 from .natural import (LineSearchResult, categorical_fvp, conjugate_gradient, gaussian_empirical_fvp, gaussian_fvp,
                       line_search, max_step, mlp_jvp, regression_gnvp)
 from .rwr import rwr_weights, weighted_gaussian_mle, weighted_log_likelihood
-from .trpo import fit_value_trust_region, trpo_step
+from .trpo import fit_value_trust_region, random_rows, trpo_step
 
 __all__ = ["discounted_returns", "gae", "categorical_kl", "categorical_log_prob", "gaussian_entropy", "gaussian_kl",
            "gaussian_log_prob", "softmax", "LineSearchResult", "categorical_fvp", "conjugate_gradient",

@@ -36,6 +36,15 @@ from .natural import (LineSearchResult, categorical_fvp, conjugate_gradient, gau
 DISTRIBUTIONS = ("gaussian", "categorical")
 
 
+def random_rows(rng: np.random.Generator, n: int, fraction: float) -> np.ndarray | None:
+    """The rows of a batch of n on which the Fisher- (or Gauss-Newton-) vector products are computed: a random
+    `fraction` of them, ceil(fraction n) drawn without replacement from `rng`, sorted (TRPO used 10%, Appendix C.1);
+    None (every row, nothing drawn from `rng`) at fraction 1."""
+    if fraction >= 1.0:
+        return None
+    return np.sort(rng.choice(n, size=max(1, int(math.ceil(fraction * n))), replace=False))
+
+
 def trpo_step(p: Params, prefix: str, layers: int, x: np.ndarray, act: np.ndarray, adv: np.ndarray, *,
               dist: str, max_kl: float, cg_iters: int = 10, cg_damping: float = 1e-3,
               fvp_rows: np.ndarray | None = None, backtrack_shrink: float = 0.5, max_backtracks: int = 10,
@@ -126,7 +135,8 @@ def trpo_step(p: Params, prefix: str, layers: int, x: np.ndarray, act: np.ndarra
 
 
 def fit_value_trust_region(p: Params, prefix: str, layers: int, x: np.ndarray, targets: np.ndarray, *,
-                           max_kl: float, cg_iters: int = 10, damping: float = 1e-3) -> dict:
+                           max_kl: float, cg_iters: int = 10, damping: float = 1e-3,
+                           hvp_rows: np.ndarray | None = None) -> dict:
     """One step of GAE's eq. (30) for the regression MLP V_phi = `mlp_forward(p, prefix, layers, .)` (scalar output):
 
         minimize_phi  sum_n ||V_phi(s_n) - V_hat_n||^2
@@ -138,8 +148,9 @@ def fit_value_trust_region(p: Params, prefix: str, layers: int, x: np.ndarray, t
     alpha = min(1, sqrt(2 epsilon / (s^T H s / sigma^2))): the quadratic model's minimizer when it lies inside the
     trust region, else the step along s to its boundary, 1/2 (alpha s)^T (H / sigma^2) (alpha s) = epsilon (the
     constraint's quadratic model; objective and constraint share H, so the constrained minimizer of the models
-    lies along s). `p` may hold other parameters, which are left unchanged. Returns the diagnostics
-    {"vf_mse_before": sigma^2, "vf_step_fraction": alpha}; `p.flat` holds phi_{i+1}."""
+    lies along s). `hvp_rows`: the rows on which H v is computed (None: all), H then the mean over them. `p` may
+    hold other parameters, which are left unchanged. Returns the diagnostics {"vf_mse_before": sigma^2,
+    "vf_step_fraction": alpha}; `p.flat` holds phi_{i+1}."""
     v_old, inputs = mlp_forward(p, prefix, layers, x)
     err = v_old[:, 0] - targets
     n = len(targets)
@@ -150,6 +161,9 @@ def fit_value_trust_region(p: Params, prefix: str, layers: int, x: np.ndarray, t
     tanh_grads = tanh_derivatives(inputs)  # the same for the gradient and every product at phi_old
     mlp_backward(p, prefix, layers, inputs, (2.0 * err / n)[:, None], tanh_grads)  # g = grad 1/N sum (V - V_hat)^2
     g = p.grad.copy()
+    if hvp_rows is not None:  # H on the rows `hvp_rows` only
+        inputs = mlp_forward(p, prefix, layers, x[hvp_rows])[1]
+        tanh_grads = tanh_derivatives(inputs)
 
     def hvp(v: np.ndarray) -> np.ndarray:
         return regression_gnvp(p, prefix, layers, inputs, v, damping, tanh_grads)  # H v = 1/N sum_n j_n j_n^T v

@@ -14,6 +14,10 @@ from .gail_config import CLASSIC_TASKS, GAILConfig, check_inputs, validate_gail
 
 L = lazy(__name__)
 
+#: what the code did before a config key existed (a run recorded then lacks the key): the curvature products on the
+#: whole batch
+LEGACY = {"fvp_fraction": 1.0}
+
 RUNNERS = {
     # bc records no episodes or iterations (it never acts while learning); every other method records both
     "gail": Runner(GAILConfig, L(".gail:run_gail"), validate_gail,
@@ -22,7 +26,8 @@ RUNNERS = {
                            "bc_epochs": TableRules(nan={"validation_mean_sq_error": MayBeNaN(
                                "a discrete policy has no mean action", lambda df, cfg: df["epoch"].notna() & (cfg.env_id in CLASSIC_TASKS))})},
                    live=Live(L(".gail:live_tables"), curve=("iterations", "env_step", "mean_return")),
-                   inputs=check_inputs),  # the expert dataset, before any run folder is made
+                   inputs=check_inputs,  # the expert dataset, before any run folder is made
+                   legacy=LEGACY),
 }
 
 #: Figures (experiments.yaml names one with `figure:`, "default" unless given).

@@ -36,7 +36,7 @@ import pandas as pd
 
 from common.onpolicy import categorical_log_prob, discounted_returns, gae, gaussian_entropy, gaussian_log_prob, softmax
 from common.onpolicy.rollout import record_batch, sample_trajectories
-from common.onpolicy.trpo import fit_value_trust_region, trpo_step
+from common.onpolicy.trpo import fit_value_trust_region, random_rows, trpo_step
 from common.platform.finite import check_finite
 from common.platform.memory import keep_freed_memory
 from common.rl.agents import save_agent
@@ -247,18 +247,22 @@ class TrueReward:
 
 
 # ---- the policy and value steps -------------------------------------------------------------------------------
-def policy_step(policy: Policy, x: np.ndarray, act: np.ndarray, adv: np.ndarray, cfg: GAILConfig, where: str):
+def policy_step(policy: Policy, x: np.ndarray, act: np.ndarray, adv: np.ndarray, cfg: GAILConfig, where: str,
+                rows: np.ndarray | None = None):
     """TRPO's update (Schulman et al. 2015, Appendix C) with GAE's advantages, the shared step
     (common/onpolicy/trpo.py): maximize mean_t pi_theta(a_t|s_t) / pi_old(a_t|s_t) A_t subject to the mean
-    KL(pi_old || pi_theta) <= epsilon; softmax or Gaussian policy. `policy.p.flat` holds theta_{i+1} afterwards."""
+    KL(pi_old || pi_theta) <= epsilon; softmax or Gaussian policy; the Fisher-vector products on the batch's `rows`
+    (None: all). `policy.p.flat` holds theta_{i+1} afterwards."""
     return trpo_step(policy.p, "pi", policy.layers, x, act, adv, dist="categorical" if policy.discrete else "gaussian",
-                     max_kl=cfg.max_kl, cg_iters=cfg.cg_iters, cg_damping=cfg.cg_damping, where=where)
+                     max_kl=cfg.max_kl, cg_iters=cfg.cg_iters, cg_damping=cfg.cg_damping, fvp_rows=rows, where=where)
 
 
-def fit_value(vf: ValueFunction, x: np.ndarray, targets: np.ndarray, cfg: GAILConfig) -> dict:
-    """The value function's trust-region regression on the discounted returns (GAE, Schulman et al. 2016, eq. 30)."""
+def fit_value(vf: ValueFunction, x: np.ndarray, targets: np.ndarray, cfg: GAILConfig,
+              rows: np.ndarray | None = None) -> dict:
+    """The value function's trust-region regression on the discounted returns (GAE, Schulman et al. 2016, eq. 30),
+    its Gauss-Newton products on the batch's `rows` (None: all)."""
     return fit_value_trust_region(vf.p, "v", vf.layers, x, targets, max_kl=cfg.vf_max_kl, cg_iters=cfg.cg_iters,
-                                  damping=cfg.cg_damping)
+                                  damping=cfg.cg_damping, hvp_rows=rows)
 
 
 # ---- sampling -----------------------------------------------------------------------------------------------------
@@ -361,7 +365,7 @@ def run_gail(cfg: GAILConfig, ctx) -> dict[str, pd.DataFrame]:
     for iteration in range(state["iteration"], cfg.iterations):
         batch = sample(env, policy, norm, cfg.batch_steps, rng)  # tau_i ~ pi_theta_i
         where, row = record_batch(state, batch, iteration)
-        row.update(learn(cfg, policy, vf, norm, cost_model, batch, where))
+        row.update(learn(cfg, policy, vf, norm, cost_model, batch, where, rng))
         state["iterations"].append(row)
         ctx.count(len(batch["rew"]), "env-steps")
         state["iteration"] = iteration + 1
@@ -377,9 +381,10 @@ def run_gail(cfg: GAILConfig, ctx) -> dict[str, pd.DataFrame]:
 
 
 def learn(cfg: GAILConfig, policy: Policy, vf: ValueFunction, norm: Normalizer, cost_model, batch: dict,
-          where: str) -> dict:
+          where: str, rng: np.random.Generator) -> dict:
     """One iteration's updates on the batch of pi_theta_i: the cost model (w_i -> w_{i+1}, eq. 17), then the
-    policy's TRPO step on the cost of w_{i+1} (eq. 18) with GAE, then the value function."""
+    policy's TRPO step on the cost of w_{i+1} (eq. 18) with GAE, then the value function; each step's curvature
+    products on its own random `cfg.fvp_fraction` of the batch, drawn from `rng` (none drawn at 1)."""
     norm.update(batch["obs"])
     x = norm(batch["obs"])
     info = cost_model.update(batch["obs"], batch["act"], batch["t"])  # w_i -> w_{i+1}
@@ -395,9 +400,10 @@ def learn(cfg: GAILConfig, policy: Policy, vf: ValueFunction, norm: Normalizer, 
     values = vf(x)
     adv = gae(reward, values, batch["end"], 0.0, cfg.gamma, cfg.lam)
     returns = discounted_returns(reward, batch["end"], cfg.gamma)
-    step = policy_step(policy, x, batch["act"], adv, cfg, where)  # theta_i -> theta_{i+1}
+    step = policy_step(policy, x, batch["act"], adv, cfg, where,
+                       random_rows(rng, len(x), cfg.fvp_fraction))  # theta_i -> theta_{i+1}
     var = float(np.var(returns))
-    fit = fit_value(vf, x, returns, cfg)
+    fit = fit_value(vf, x, returns, cfg, random_rows(rng, len(x), cfg.fvp_fraction))
     check_finite("policy parameters", policy.p.flat, where)
     check_finite("value-function parameters", vf.p.flat, where)
     row = {"mean_imitation_reward": float(reward.mean()), "surrogate_improvement": step.improvement, "kl": step.kl,

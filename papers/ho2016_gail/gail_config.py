@@ -57,6 +57,9 @@ class GAILConfig:
     vf_max_kl: float = 0.01  # the value function's trust region (GAE eq. 30; the authors' code: 0.01)
     cg_iters: int = 10  # conjugate-gradient iterations (TRPO Appendix C)
     cg_damping: float = 0.1  # F + damping I (not stated: the authors' code's 0.1)
+    # share of the batch in the Fisher- and Gauss-Newton-vector products of the policy and value steps (not stated;
+    # the authors' code: 0.1, `subsample_hvp_frac`; 1 = the whole batch, the runs recorded before the key existed)
+    fvp_fraction: float = 1.0
     init_log_std: float = 0.0  # MuJoCo: log of the Gaussian policy's initial action std (not stated)
     causal_entropy: float = 0.0  # lambda of eq. (1)/(18): 0 except the Reacher sweep (Table 3: 0, 1e-3, 1e-2)
     # ---- discriminator (GAIL; Algorithm 1, eq. 17) ----
@@ -148,6 +151,7 @@ def validate_gail(cfg: GAILConfig) -> None:
     check.positive(cfg, "max_kl", "vf_max_kl", "disc_learning_rate", "bc_learning_rate")
     check.at_least(cfg, 0.0, "cg_damping", "causal_entropy", "disc_entropy_weight")
     check.between(cfg, 0, 1, "gamma", "lam")
+    check.between(cfg, 0, 1, "fvp_fraction", lo_open=True)
     check.between(cfg, 0, 1, "bc_validation_fraction", lo_open=True)
     check.require(cfg.bc_validation_fraction < 1, "bc_validation_fraction", cfg.bc_validation_fraction,
                   "a number in (0, 1): a share of the expert's pairs held out")

@@ -33,7 +33,6 @@ The 3D tasks run gymnasium's MuJoCo v5 tasks one step at a time.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import List
 
@@ -47,7 +46,7 @@ from common.rl.agents import packed_arrays, save_agent
 from common.rl.barto_cartpole import ENV_ID as CARTPOLE, MAX_STEPS as CARTPOLE_MAX_STEPS, BartoCartPole
 from common.rl.envs import MUJOCO_V5, MUJOCO_V5_EXTRA, RunningMeanStd, make_env, restore_env_state, save_env_state
 from common.rl.npmlp import Params, mlp_forward, mlp_shapes, normc_init
-from common.onpolicy import (discounted_returns, fit_value_trust_region, gae, gaussian_entropy,
+from common.onpolicy import (discounted_returns, fit_value_trust_region, gae, gaussian_entropy, random_rows,
                              time_dependent_baseline, trpo_step)
 from common.onpolicy.rollout import record_batch, sample_trajectories
 
@@ -303,10 +302,7 @@ def policy_step(cfg: GAEConfig, policy: GaussianPolicy, x: np.ndarray, act: np.n
     TRPO's Q: maximize L(theta) = mean_t pi_theta(a_t|s_t) / pi_old(a_t|s_t) A_t subject to the mean KL <= epsilon
     (`common/onpolicy/trpo.py: trpo_step`), the Fisher-vector products on a random `cfg.fvp_fraction` of the batch.
     `policy.p.flat` holds theta_{i+1} afterwards."""
-    n = len(x)
-    rows = None
-    if cfg.fvp_fraction < 1.0:
-        rows = np.sort(rng.choice(n, size=max(1, int(math.ceil(cfg.fvp_fraction * n))), replace=False))
+    rows = random_rows(rng, len(x), cfg.fvp_fraction)
     return trpo_step(policy.p, "pi", policy.layers, x, act, adv, dist="gaussian", max_kl=cfg.max_kl,
                      cg_iters=cfg.cg_iters, cg_damping=cfg.cg_damping, fvp_rows=rows,
                      backtrack_shrink=cfg.backtrack_shrink, max_backtracks=cfg.max_backtracks, where=where)
