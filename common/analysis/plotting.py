@@ -103,10 +103,11 @@ OFF_SCALE_SPREADS = 3.0
 
 
 def keep_in_view(ax, lines: dict[str, np.ndarray]) -> list[str]:
-    """Where one line's values (`lines`: label -> its mean curve) reach more than OFF_SCALE_SPREADS times the other
-    lines' spread beyond their range (CEM's first generations on HalfCheetah: -42,000 against the others' 0 to 3,000),
+    """Where one line's values (`lines`: label -> its mean curve) fall more than OFF_SCALE_SPREADS times the other
+    lines' spread below their range (CEM's first generations on HalfCheetah: -42,000 against the others' 0 to 3,000),
     the y axis shows the others' range (with a 10% margin) and the panel's legend says, in words, where that line
-    went and how far (call it before drawing the legend). Returns the labels of the lines cut; with fewer than 3 lines nothing is cut."""
+    went and how far (call it before drawing the legend). A line far above the others (a method far ahead) is never
+    cut. Returns the labels of the lines cut; with fewer than 3 lines nothing is cut."""
     ranges = {k: (np.nanmin(v), np.nanmax(v)) for k, v in lines.items() if np.isfinite(v).any()}
     if len(ranges) < 3:
         return []
@@ -115,18 +116,18 @@ def keep_in_view(ax, lines: dict[str, np.ndarray]) -> list[str]:
         others = [r for k, r in ranges.items() if k != label]
         o_lo, o_hi = min(r[0] for r in others), max(r[1] for r in others)
         spread = max(o_hi - o_lo, 1e-9)
-        if lo < o_lo - OFF_SCALE_SPREADS * spread or hi > o_hi + OFF_SCALE_SPREADS * spread:
+        if lo < o_lo - OFF_SCALE_SPREADS * spread:
             cut.append(label)
     kept = [r for k, r in ranges.items() if k not in cut]
     if not cut or not kept:
         return []
-    k_lo, k_hi = min(r[0] for r in kept), max(r[1] for r in kept)
+    k_lo, k_hi = min(r[0] for r in kept), max(r[1] for r in ranges.values())  # the top of every line stays in view
     margin = 0.1 * max(k_hi - k_lo, 1e-9)
     ax.set_ylim(k_lo - margin, k_hi + margin)
     notes = []
     for label in cut:
         lo, hi = ranges[label]
-        where = ("below" if hi < k_lo else "above" if lo > k_hi else "partly outside")
+        where = "below" if hi < k_lo else "partly below"
         notes.append(f"{label}: {where} the panel ({lo:,.0f} to {hi:,.0f})")
     for note in notes:  # an entry of the panel's legend (drawn after this), so that nothing covers it
         ax.plot([], [], " ", label=note)

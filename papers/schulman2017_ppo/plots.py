@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 
 from common.analysis import plotting
 
@@ -60,6 +61,7 @@ def plot_episodes(episodes: pd.DataFrame, name: str, out_dir: Path, caption: str
     curves = split_variant(curve(episodes, grid, step_col))
     envs = list(dict.fromkeys(curves["env"]))
     settings = list(dict.fromkeys(curves["setting"]))
+    colors = dict(zip(settings, sns.color_palette(n_colors=len(settings))))  # a setting keeps its colour in every panel
     ncols = min(4, len(envs))
     nrows = int(np.ceil(len(envs) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), squeeze=False)
@@ -71,7 +73,7 @@ def plot_episodes(episodes: pd.DataFrame, name: str, out_dir: Path, caption: str
             if g["return"].isna().all():
                 continue
             x, runs = plotting.run_matrix(g, step_col, "return")
-            line, kind = plotting.runs_with_band(ax, x, runs, label=setting)
+            line, kind = plotting.runs_with_band(ax, x, runs, label=setting, color=colors[setting])
             kinds.add(kind)
             means[setting] = line.get_ydata()
         plotting.keep_in_view(ax, means)  # one method far off the others' scale (CEM) is named, not drawn over them
