@@ -98,7 +98,7 @@ def runs_with_band(ax, x, runs, label: str | None = None, color=None, **kw):
     return line, kind
 
 
-#: a line whose values reach this many times the other lines' spread beyond their range leaves the panel's scale
+#: a line whose values fall this many times the other lines' spread below their range leaves the panel's scale
 OFF_SCALE_SPREADS = 3.0
 
 
@@ -124,13 +124,9 @@ def keep_in_view(ax, lines: dict[str, np.ndarray]) -> list[str]:
     k_lo, k_hi = min(r[0] for r in kept), max(r[1] for r in ranges.values())  # the top of every line stays in view
     margin = 0.1 * max(k_hi - k_lo, 1e-9)
     ax.set_ylim(k_lo - margin, k_hi + margin)
-    notes = []
-    for label in cut:
+    for label in cut:  # an entry of the panel's legend (drawn after this), so that nothing covers it
         lo, hi = ranges[label]
-        where = "below" if hi < k_lo else "partly below"
-        notes.append(f"{label}: {where} the panel ({lo:,.0f} to {hi:,.0f})")
-    for note in notes:  # an entry of the panel's legend (drawn after this), so that nothing covers it
-        ax.plot([], [], " ", label=note)
+        ax.plot([], [], " ", label=f"{label}: {'below' if hi < k_lo else 'partly below'} the panel ({lo:,.0f} to {hi:,.0f})")
     return cut
 
 

@@ -60,6 +60,6 @@ STATISTICS = {"normalized_score": L(".analysis:normalized_score_values"),
               "anneal_gain": L(".analysis:anneal_gain_values")}
 
 #: Multi-task results aggregated over tasks (common/analysis/aggregate.py): name -> function(paper, data_by_exp).
-AGGREGATES = {"table1": L(".analysis:table1_aggregate")}
+AGGREGATES = {"table1": L(".analysis:table1_aggregate"), "anneal_ablation": L(".analysis:anneal_aggregate")}
 
 __all__ = ["RUNNERS", "BENCH", "PROFILE", "STATISTICS", "FIGURES", "SUMMARIES", "AGGREGATES"]

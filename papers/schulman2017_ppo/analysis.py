@@ -203,6 +203,29 @@ def anneal_ablation_scores(data_by_exp) -> pd.DataFrame | None:
     return scores.assign(normalized=(scores["score"] - lo) / (hi - lo))
 
 
+def anneal_aggregate(paper, data_by_exp):
+    """The annealing ablation on Table 1's scale: each constant-stepsize setting beside its annealed Table 1 setting,
+    per task and over the 7 tasks (the numbers the README quotes)."""
+    from common.analysis.aggregate import Aggregate, Group, budget_text
+
+    s = anneal_ablation_scores(data_by_exp)
+    if s is None:
+        return None
+    exp = paper.experiment("anneal_ablation")
+    names = pd.DataFrame({"variant": list(exp.variants)}).pipe(split_variant)
+    tasks = list(dict.fromkeys(names["env"]))
+    settings = [x for c in dict.fromkeys(names["setting"]) for x in (c.removesuffix(ANNEAL_SUFFIX), c)]
+    groups = [Group(f"{x} (annealed: Table 1's runs)" if not x.endswith(ANNEAL_SUFFIX) else x,
+                    {t: s.loc[(s["setting"] == x) & (s["env"] == t), "normalized"].to_numpy() for t in tasks})
+              for x in settings]
+    return Aggregate(
+        name="anneal_ablation", title="Annealing ablation: constant stepsize beside Table 1's annealed runs",
+        tasks=tasks, groups=groups, budget=budget_text(data_by_exp["anneal_ablation"]),
+        score=f"mean total reward of its last {LAST_EPISODES} training episodes",
+        normalization=("Table 1's: (score - random) / (best - random) per task, best = the best Table 1 setting's "
+                       "mean score on that task, so that a constant-stepsize run reads on Table 1's scale"))
+
+
 def anneal_normalized_values(claim, data_by_exp) -> np.ndarray:
     """Claims statistic: the normalized scores of one setting (`setting:`) of the annealing ablation."""
     s = anneal_ablation_scores(data_by_exp)
