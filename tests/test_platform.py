@@ -272,6 +272,10 @@ def test_progress_text_gives_this_attempts_speed_and_the_time_left(tmp_path):
     assert record.progress_text() == ("210,000/1,000,000 env-steps (21%) at 2026-01-01T10:01:40+00:00; "
                                       "this attempt 100.0 env-steps/s, about 2.2 h to go")
     assert record.progress_text(time_left=False).endswith("this attempt 100.0 env-steps/s")
+    # under an hour left: minutes (9,000 left at 100/s = 90 s: 2 min), never "0.0 h"
+    record.write_json("RUNNING", {**start, "progress": {"done": 991_000, "total": 1_000_000, "unit": "env-steps",
+                                                        "initial": 981_000, "at": "2026-01-01T10:01:40+00:00"}})
+    assert record.progress_text().endswith("this attempt 100.0 env-steps/s, about 2 min to go")
     # a marker written before progress kept its starting point: the count alone
     record.write_json("RUNNING", {**start, "progress": {"done": 5, "total": 10, "unit": "periods",
                                                         "at": "2026-01-01T10:01:40+00:00"}})

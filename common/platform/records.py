@@ -206,6 +206,11 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def duration_text(seconds: float) -> str:
+    """'3.7 h' from an hour on, '12 min' below it (a run a minute from its end does not read '0.0 h')."""
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{max(1, round(seconds / 60))} min"
+
+
 @dataclass
 class RunRecord:
     path: Path
@@ -391,7 +396,7 @@ class RunRecord:
             return text
         rate = (p["done"] - p["initial"]) / seconds  # units per second of this attempt, from its start
         text += f"; this attempt {rate:,.1f} {p['unit']}/s"
-        return text + (f", about {(p['total'] - p['done']) / rate / 3600:.1f} h to go" if time_left else "")
+        return text + (f", about {duration_text((p['total'] - p['done']) / rate)} to go" if time_left else "")
 
     def attempts(self) -> list[dict]:
         p = self.path / "attempts.jsonl"
