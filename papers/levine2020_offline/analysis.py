@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 
 from common.analysis import plotting
 
@@ -67,16 +68,19 @@ def plot(experiment, data, out_dir: Path, caption: str) -> list[Path]:
     parts = ev["variant"].str.rsplit("__", n=1)
     ev["cell"], ev["method"] = parts.str[0], parts.str[-1]
     cells = list(dict.fromkeys(ev["cell"]))
+    methods = list(dict.fromkeys(v.rsplit("__", 1)[-1] for v in experiment.variants))
+    colors = dict(zip(methods, sns.color_palette(n_colors=len(methods))))  # a method keeps its colour in every panel
     fig, axes = plt.subplots(2, len(cells), figsize=(4.5 * len(cells), 6.4), squeeze=False, sharex="col")
     kinds = set()
     for col, cell in enumerate(cells):
         for method, g in ev[ev["cell"] == cell].groupby("method"):
             x, runs = plotting.run_matrix(g, "grad_step", "eval_return")
-            _, kind = plotting.runs_with_band(axes[0, col], x, runs, label=method)
+            _, kind = plotting.runs_with_band(axes[0, col], x, runs, label=method, color=colors[method])
             kinds.add(kind)
             if g["q_pi_mean"].notna().any():
                 q = g.groupby("grad_step")["q_pi_mean"].mean()
-                axes[1, col].plot(q.index, np.log10(np.clip(q.to_numpy(), 1e-3, None)), label=method)
+                axes[1, col].plot(q.index, np.log10(np.clip(q.to_numpy(), 1e-3, None)), label=method,
+                                  color=colors[method])
         stats = data.tables["dataset"].loc[lambda d: d["variant"].str.rsplit("__", n=1).str[0] == cell]
         if len(stats):  # the behaviour's level: the dataset's mean episode return
             behaviour = float(stats["return_mean"].iloc[0])
