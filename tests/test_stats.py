@@ -164,3 +164,16 @@ def test_a_profile_with_single_runs_draws_no_band(tmp_path, monkeypatch):
     assert "no band" in fig.axes[0].get_legend().get_texts()[0].get_text()
     assert "interval" not in " ".join(t.get_text() for t in fig.texts)
     plt.close(fig)
+
+
+def test_fixed_colors_give_a_name_one_colour_whatever_a_panel_draws():
+    """A setting keeps its colour in every panel: the map follows the first appearance of each name, repeats dropped,
+    and distinct names get distinct colours of the seaborn palette."""
+    import seaborn as sns
+
+    from common.analysis.plotting import fixed_colors
+
+    colors = fixed_colors(["sac", "cql_h", "sac", "bc"])
+    assert list(colors) == ["sac", "cql_h", "bc"]
+    assert colors == dict(zip(["sac", "cql_h", "bc"], sns.color_palette(n_colors=3)))
+    assert len(set(colors.values())) == 3

@@ -1,6 +1,6 @@
 """Figures: seaborn style, PNG and SVG written without timestamps. A line over runs draws the claims' interval:
-the 95% percentile bootstrap over runs (common/analysis/stats.py, the claims' own function) where it has 3 or more runs, the
-min-max range where it has 2, and no band for a single run; the caption says which (`band_text`)."""
+the 95% percentile bootstrap over runs (common/analysis/stats.py, the claims' own function) where it has 3 or more
+runs, the min-max range where it has 2, and no band for a single run; the caption says which (`band_text`)."""
 from __future__ import annotations
 
 import warnings
@@ -98,6 +98,13 @@ def runs_with_band(ax, x, runs, label: str | None = None, color=None, **kw):
     return line, kind
 
 
+def fixed_colors(names) -> dict:
+    """One colour per name, in the order given, from the seaborn palette: a setting or method keeps its colour in every
+    panel of a figure, whichever of them a panel draws."""
+    names = list(dict.fromkeys(names))
+    return dict(zip(names, sns.color_palette(n_colors=len(names))))
+
+
 #: a line whose values fall this many times the other lines' spread below their range leaves the panel's scale
 OFF_SCALE_SPREADS = 3.0
 
@@ -126,7 +133,8 @@ def keep_in_view(ax, lines: dict[str, np.ndarray]) -> list[str]:
     ax.set_ylim(k_lo - margin, k_hi + margin)
     for label in cut:  # an entry of the panel's legend (drawn after this), so that nothing covers it
         lo, hi = ranges[label]
-        ax.plot([], [], " ", label=f"{label}: {'below' if hi < k_lo else 'partly below'} the panel ({lo:,.0f} to {hi:,.0f})")
+        where = "below" if hi < k_lo else "partly below"
+        ax.plot([], [], " ", label=f"{label}: {where} the panel ({lo:,.0f} to {hi:,.0f})")
     return cut
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from common.analysis import plotting
 
@@ -68,8 +67,7 @@ def plot(experiment, data, out_dir: Path, caption: str) -> list[Path]:
     parts = ev["variant"].str.rsplit("__", n=1)
     ev["cell"], ev["method"] = parts.str[0], parts.str[-1]
     cells = list(dict.fromkeys(ev["cell"]))
-    methods = list(dict.fromkeys(v.rsplit("__", 1)[-1] for v in experiment.variants))
-    colors = dict(zip(methods, sns.color_palette(n_colors=len(methods))))  # a method keeps its colour in every panel
+    colors = plotting.fixed_colors(v.rsplit("__", 1)[-1] for v in experiment.variants)
     fig, axes = plt.subplots(2, len(cells), figsize=(4.5 * len(cells), 6.4), squeeze=False, sharex="col")
     kinds = set()
     for col, cell in enumerate(cells):
@@ -84,7 +82,8 @@ def plot(experiment, data, out_dir: Path, caption: str) -> list[Path]:
         stats = data.tables["dataset"].loc[lambda d: d["variant"].str.rsplit("__", n=1).str[0] == cell]
         if len(stats):  # the behaviour's level: the dataset's mean episode return
             behaviour = float(stats["return_mean"].iloc[0])
-            axes[0, col].axhline(behaviour, color="0.3", ls="--", lw=1, label=f"dataset's mean return ({behaviour:,.0f})")
+            axes[0, col].axhline(behaviour, color="0.3", ls="--", lw=1,
+                                 label=f"dataset's mean return ({behaviour:,.0f})")
         if len(stats) and float(stats["discounted_return_mean"].iloc[0]) > 0:  # the claims' yardstick, and 2x it
             level = float(stats["discounted_return_mean"].iloc[0])
             axes[1, col].axhline(np.log10(level), color="0.3", ls="--", lw=1,

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from common.analysis import plotting
 
@@ -61,7 +60,7 @@ def plot_episodes(episodes: pd.DataFrame, name: str, out_dir: Path, caption: str
     curves = split_variant(curve(episodes, grid, step_col))
     envs = list(dict.fromkeys(curves["env"]))
     settings = list(dict.fromkeys(curves["setting"]))
-    colors = dict(zip(settings, sns.color_palette(n_colors=len(settings))))  # a setting keeps its colour in every panel
+    colors = plotting.fixed_colors(settings)
     ncols = min(4, len(envs))
     nrows = int(np.ceil(len(envs) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), squeeze=False)
