@@ -586,3 +586,28 @@ def test_fast_sampler_gives_the_metrics_of_the_plain_one(tmp_path, monkeypatch, 
     plain = run("plain")
     for a, b in zip(fast, plain):
         assert a.equals(b)
+
+
+def test_claims_quote_the_untrained_policys_returns_and_their_thresholds_stand_above_them():
+    """The forward-progress and balancing claims justify their thresholds by the untrained policy's return: the
+    numbers their notes quote are what `random_policy` measures, and each threshold lies far above that policy's
+    mean, by many standard errors of the per-iteration mean the statistic averages."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from papers.schulman2015_trpo.random_policy import random_returns
+
+    claims = yaml.safe_load((Path(__file__).parents[1] / "papers/schulman2015_trpo/claims.yaml").read_text())["claims"]
+    quoted = {c["id"]: c for c in claims if "random_policy" in c.get("note", "")}
+    assert {"fig4_cartpole_balances", "fig4_cartpole_balances_vine", "fig4_swimmer_swims_forward",
+            "fig4_swimmer_swims_forward_vine"} <= set(quoted)
+    for env_id, task in (("InvertedPendulum-v5", "cartpole"), ("Swimmer-v5", "swimmer")):
+        r = random_returns(env_id)
+        assert len(r) == 100 and np.isfinite(r).all()
+        for claim in (c for cid, c in quoted.items() if f"fig4_{task}_" in cid):
+            mean, sd = map(float, re.search(r"(-?\d+\.\d) \+- (\d+\.\d)", claim["note"]).groups())
+            assert (mean, sd) == (round(r.mean(), 1), round(r.std(), 1)), claim["id"]
+            # the claim's threshold over the untrained policy's mean, in standard errors of a 50-episode mean
+            assert (claim["rule"]["threshold"] - r.mean()) / (r.std() / np.sqrt(50)) > 15, claim["id"]
