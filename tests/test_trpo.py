@@ -255,7 +255,7 @@ def test_hopper_walker_and_atari_paper_budget_dry_run_on_slurm(results_root, cap
     from common.platform import cli
 
     # the README's lines, with --profile local for NAME: variants x 5 seeds at the paper's budget
-    for experiment, runs in (("fig4_hopper", 40), ("fig4_walker", 40), ("fig4_swimmer", 45), ("fig4_cartpole", 50)):
+    for experiment, runs in (("fig4_hopper", 40), ("fig4_walker", 40), ("fig4_swimmer", 50), ("fig4_cartpole", 50)):
         slurm_dry_run(PAPER, experiment, runs, capsys)
     slurm_dry_run(PAPER, "table1", 7, capsys)  # Table 1: one run per game
     slurm_dry_run(PAPER, "table1_vine", 7, capsys)
