@@ -2,8 +2,8 @@
 
 Figure 4's curves start from a Gaussian policy whose mean is near zero and whose log standard deviation is 0, so
 its actions are close to N(0, I) draws (clipped to the task's range by the simulator). `random_returns` plays that
-policy, actions N(0, I), for `episodes` episodes (episode k reset with seed `seed + k`, its actions drawn from
-numpy's generator seeded the same) and returns the episodes' returns; the claims' notes (claims.yaml) quote its
+policy, actions N(0, I) from numpy's generator seeded `seed`, for `episodes` episodes (episode k reset with seed
+`seed + k`, the episode loop of common/offpolicy/loop.py: evaluate) and returns the episodes' returns; the claims' notes (claims.yaml) quote its
 mean and standard deviation over 100 episodes, and tests/test_trpo.py checks that they do.
 
     python -m papers.schulman2015_trpo.random_policy Swimmer-v5 InvertedPendulum-v5
@@ -21,22 +21,16 @@ EPISODES = 100
 
 def random_returns(env_id: str, episodes: int = EPISODES, seed: int = 0) -> np.ndarray:
     """Returns of `episodes` episodes of N(0, I) actions on `env_id` (the task's own time limit)."""
+    from common.offpolicy.loop import evaluate
     from common.rl.envs import make_env
 
     if episodes < 1:
         raise ReproError(f"episodes must be at least 1, got {episodes}")
     env = make_env(env_id, seed)
-    if not hasattr(env.action_space, "shape") or hasattr(env.action_space, "n"):
+    if hasattr(env.action_space, "n"):
         raise ReproError(f"{env_id} has discrete actions; the untrained Gaussian policy is for continuous ones")
-    returns = np.zeros(episodes)
-    for k in range(episodes):
-        env.reset(seed=seed + k)
-        rng = np.random.default_rng(seed + k)
-        done = False
-        while not done:
-            _, reward, terminated, truncated, _ = env.step(rng.standard_normal(env.action_space.shape))
-            returns[k] += float(reward)
-            done = terminated or truncated
+    rng = np.random.default_rng(seed)
+    returns = np.asarray(evaluate(env, lambda obs: rng.standard_normal(env.action_space.shape), episodes, seed).returns)
     env.close()
     return returns
 
