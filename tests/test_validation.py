@@ -191,7 +191,7 @@ def test_a_complete_run_is_skipped_without_its_dataset_and_a_new_one_is_refused(
 
     ds = collect("Hopper-v5", uniform_policy(-np.ones(3), np.ones(3)), 300, seed=0)
     save_dataset(ds, "Hopper-v5", "medium", {"kind": "medium"}, None, results_root)
-    args = ["sweep", "kumar2020_cql", "table1", "--budget", "reduced", "--variant", "Hopper-v5__medium__bc",
+    args = ["sweep", "kumar2020_cql", "table1", "--budget", "reduced", "--variant", "Hopper-v5__medium__bc", "--seeds", "1",
             "gradient_steps=20", "eval_every_steps=10", "eval_episodes=1", "batch_size=16", "hidden_units=16"]
     assert main(args) == 0
     assert "done 1, skipped 0, failed 0" in capsys.readouterr().out
