@@ -3,8 +3,9 @@
 Figure 4's curves start from a Gaussian policy whose mean is near zero and whose log standard deviation is 0, so
 its actions are close to N(0, I) draws (clipped to the task's range by the simulator). `random_returns` plays that
 policy, actions N(0, I) from numpy's generator seeded `seed`, for `episodes` episodes (episode k reset with seed
-`seed + k`, the episode loop of common/offpolicy/loop.py: evaluate) and returns the episodes' returns; the claims' notes (claims.yaml) quote its
-mean and standard deviation over 100 episodes, and tests/test_trpo.py checks that they do.
+`seed + k`, the episode loop of common/offpolicy/loop.py: evaluate) and returns the episodes' returns; the claims'
+notes (claims.yaml) quote its mean and standard deviation over 100 episodes, and tests/test_trpo.py checks that
+they do.
 
     python -m papers.schulman2015_trpo.random_policy Swimmer-v5 InvertedPendulum-v5
 """
