@@ -110,6 +110,16 @@ def test_scale_puts_random_at_0_and_expert_at_1():
         scaled([1.0], 5.0, 5.0)
 
 
+def test_batch_return_rise_hand_values():
+    """The summary's "still rising" column: the last 10 batches' mean return minus the 10 before; NaN when a run has
+    fewer than 20 iterations."""
+    from papers.ho2016_gail.analysis import batch_return_rise
+
+    assert batch_return_rise([0.0] * 5 + [10.0] * 10 + [40.0] * 10) == 30.0
+    assert batch_return_rise(list(range(20))) == 10.0  # mean 14.5 minus mean 4.5
+    assert batch_return_rise([5.0] * 30) == 0.0
+    assert np.isnan(batch_return_rise([1.0] * 19))
+
 def test_dataset_records_the_expert_the_scale_and_a_checksum(cartpole_dataset):
     from common.offline.datasets import load_dataset
     from papers.ho2016_gail.datasets import build

@@ -558,6 +558,22 @@ def test_tutorial_statistics_hand_values():
     assert final_over_best_values(claim("medium__bc"), {"shift": data}) == pytest.approx([(170 / 3) / 60])
 
 
+def test_a_runs_course_hand_values():
+    """The summaries' course columns: the best evaluation and its step (the earliest of ties), and CQL's smallest
+    α′, its step and its last value; NaN for a run without the regularizer."""
+    import pandas as pd
+
+    from common.offline import course as c
+
+    cql = pd.DataFrame({"grad_step": [3000, 1000, 2000, 4000], "eval_return": [50.0, 10.0, 200.0, 200.0],
+                        "cql_alpha": [0.5, 1.0, 0.014, 0.7]})
+    assert c.course(cql) == {c.BEST: 200.0, c.BEST_AT: 2000, c.ALPHA_MIN: 0.014, c.ALPHA_MIN_AT: 2000,
+                             c.ALPHA_LAST: 0.7}
+    bc = pd.DataFrame({"grad_step": [1000, 2000], "eval_return": [5.0, 3.0], "cql_alpha": [np.nan, np.nan]})
+    out = c.course(bc)
+    assert (out[c.BEST], out[c.BEST_AT]) == (5.0, 1000)
+    assert all(math.isnan(out[k]) for k in (c.ALPHA_MIN, c.ALPHA_MIN_AT, c.ALPHA_LAST))
+
 def test_keeping_freed_memory_changes_no_number(tmp_path):
     """`run_cql` sets glibc's malloc to keep freed memory (common/platform/memory.py): CQL(H) updates at the paper's
     sizes (batch 256, 256-unit layers, 10 sampled actions of each kind per state: activations of 5,120 rows) on the

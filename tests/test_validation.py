@@ -306,6 +306,10 @@ def fake_paper(tmp_path, monkeypatch):
     ("      eps_0.01: {agent: greedy, epsilon: 0.01}", "      eps_0.01: 0.01", "eps_0.01: 0.01",
      "experiment fig4_1, variants: eps_0.01 must be a mapping, got a number"),
     ("  fig4_1:\n", "  fig3_2b:\n", "fig3_2b:\n    title: \"Online", "experiments: duplicate key 'fig3_2b'"),
+    ("      quick:\n        seeds: 2\n", "      reduced:\n        seeds: 1\n      quick:\n        seeds: 2\n",
+     "        seeds: 1\n      quick:",
+     "experiment fig3_1: budget 'reduced' plans 1 seed where the paper's plans 10: every claim checked at it could "
+     "only read 'too few runs'"),
     ("    figure: action_probability ", "    figure: action_probabilty ", "action_probabilty",
      "experiment fig3_1: unknown figure of fakepaper/fig3_1 'action_probabilty'; valid figures of fakepaper/fig3_1:"),
 ])
@@ -315,6 +319,12 @@ def test_an_invalid_experiments_file_is_named_with_its_line(fake_paper, old, new
         registry._load_paper("fakepaper")
     assert f"fakepaper/experiments.yaml:{_line_of(bad, line_at)}: {message}" in str(err.value), str(err.value)
 
+
+def test_a_reduced_budget_of_one_seed_loads_when_it_says_why(fake_paper):
+    fake_paper("experiments.yaml", "      quick:\n        seeds: 2\n",
+               "      reduced:\n        seeds: 1\n        single_seed: \"a smoke check of the pipeline\"\n"
+               "      quick:\n        seeds: 2\n")
+    assert registry._load_paper("fakepaper").experiment("fig3_1").seeds("reduced") == 1
 
 def test_a_paper_with_an_invalid_file_writes_no_report(fake_paper, results_root, capsys, monkeypatch):
     fake_paper("claims.yaml", "    statement: Late in the run", "    statment: Late in the run")

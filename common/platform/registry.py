@@ -249,6 +249,7 @@ def _load_paper(name: str) -> Paper:
         if e["runner"] not in runners:
             raise ReproError(f"{at('runner')}: runner '{e['runner']}' is not in RUNNERS ({', '.join(runners)})")
         _check_config_keys(runners[e["runner"]].schema, e, at)
+        _check_seeds(e["budgets"], at)
         paper.experiments[exp_name] = Experiment(
             paper=paper,
             name=exp_name,
@@ -303,6 +304,19 @@ def _check_config_keys(config_schema, e: dict, at) -> None:
             if key not in valid:
                 raise ReproError(f"{at(*keys, key)}: unknown config key '{key}' in {'.'.join(map(str, keys))}; "
                                  f"valid keys: {', '.join(valid)}")
+
+
+def _check_seeds(budgets: dict, at) -> None:
+    """A budget between quick and the paper's plans at least 2 seeds where the paper's does: with one run a claim's
+    statistic has no interval over runs and every claim checked at that budget could only read "too few runs"
+    (common/analysis/claims.py). A budget that keeps one seed on purpose says why in `single_seed`."""
+    paper_seeds = int(budgets["paper"].get("seeds", 1))
+    for name, b in budgets.items():
+        if name in ("paper", "quick") or paper_seeds < 2 or int(b.get("seeds", 1)) >= 2 or b.get("single_seed"):
+            continue
+        raise ReproError(f"{at('budgets', name)}: budget '{name}' plans 1 seed where the paper's plans {paper_seeds}: "
+                         f"every claim checked at it could only read 'too few runs' (one run has no interval); "
+                         f"give it seeds: 2 or more, or say why one seed is enough in single_seed: \"...\"")
 
 
 def _variants(e: dict, at=None) -> dict[str, dict]:

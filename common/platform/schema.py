@@ -198,7 +198,8 @@ def has_key(key: str) -> Callable[[Node], bool]:
 
 # ---- experiments.yaml ------------------------------------------------------------------------------------------
 CONFIG = Map(values=Any_(), nullable=True)  # config key -> value: keys and types come from the runner's dataclass
-BUDGET = Map({"seeds": Scalar("int", minimum=1), "config": CONFIG})
+# single_seed: why a budget below the paper's that plans one seed is enough (registry.py: _check_seeds)
+BUDGET = Map({"seeds": Scalar("int", minimum=1), "config": CONFIG, "single_seed": STR})
 DESCRIBED = {"title": STR, "source": STR, "env_version": STR, "description": STR, "figure": STR, "summary": STR}
 
 

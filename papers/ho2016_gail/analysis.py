@@ -57,9 +57,20 @@ def gail_minus_baseline_values(claim, data_by_exp) -> np.ndarray:
 gail_minus_bc_values = gail_minus_baseline_values
 
 
+def batch_return_rise(batch_returns, last: int = 10) -> float:
+    """The mean training-batch return of the last `last` iterations minus that of the `last` before them (true
+    return, not the imitation reward): above 0, the run was still improving when it stopped. NaN under 2 x `last`
+    iterations."""
+    x = np.asarray(batch_returns, dtype=float)
+    if len(x) < 2 * last:
+        return float("nan")
+    return round(float(x[-last:].mean() - x[-2 * last:-last].mean()), 2)
+
+
 def run_summary(experiment, data) -> pd.DataFrame:
     """Per run: task, method, dataset size, causal entropy, the mean and sd of its 50 evaluation returns and of their
-    scaled values, and (an iterative method) its iterations and the mean return of its last training batch."""
+    scaled values, and (an iterative method) its iterations, the mean return of its last training batch and how
+    much its batches' return rose over the last 10 iterations (`batch_return_rise`)."""
     ev = data.tables["evaluation"]
     it = data.tables.get("iterations")
     rows = []
@@ -76,7 +87,8 @@ def run_summary(experiment, data) -> pd.DataFrame:
             r = it[(it["variant"] == variant) & (it["seed"] == seed)].sort_values("iteration")
             if len(r):
                 row.update(iterations=int(r["iteration"].max()) + 1, env_steps=int(r["env_step"].max()),
-                           last_batch_return=round(float(r["mean_return"].iloc[-1]), 2))
+                           last_batch_return=round(float(r["mean_return"].iloc[-1]), 2),
+                           batch_return_rise_last10=batch_return_rise(r["mean_return"].to_numpy()))
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from common.analysis import plotting
+from common.offline import course
 from common.offline.d4rl import normalized_score
 from common.offline.datasets import own_reference_returns
 
@@ -20,7 +21,8 @@ DATASET_LABEL = "locally generated dataset"
 def per_run(data, last: int = 10, root=None) -> pd.DataFrame:
     """One row per run: its last `last` deterministic evaluations' mean return, raw, on D4RL's normalized scale
     and on this repository's own (`root`: the results folder whose dataset records set it), the final
-    Q on the dataset's actions and on the policy's, and the dataset it learned from."""
+    Q on the dataset's actions and on the policy's, its best evaluation and when, CQL's smallest α′ and when
+    (common/offline/course.py), and the dataset it learned from."""
     ev = data.tables["evaluations"].sort_values("grad_step")
     refs = {}  # env_id -> its (random, expert) returns, read once from the dataset records
     rows = []
@@ -35,9 +37,9 @@ def per_run(data, last: int = 10, root=None) -> pd.DataFrame:
                      "evaluations": len(g), FINAL_RAW: final_raw, FINAL: tail["eval_d4rl_normalized"].mean(),
                      FINAL_OWN: normalized_score(final_raw, *own) if own else np.nan,
                      "Q(s, a_D), last": g["q_data_mean"].iloc[-1], "Q(s, pi(s)), last": g["q_pi_mean"].iloc[-1],
-                     "dataset": DATASET_LABEL})
+                     **course.course(g), "dataset": DATASET_LABEL})
     return pd.DataFrame(rows, columns=["variant", "seed", "gradient steps", "evaluations", FINAL_RAW, FINAL, FINAL_OWN,
-                                       "Q(s, a_D), last", "Q(s, pi(s)), last", "dataset"])
+                                       "Q(s, a_D), last", "Q(s, pi(s)), last", *course.COLUMNS, "dataset"])
 
 
 def final_normalized_values(claim, data_by_exp) -> np.ndarray:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from common.analysis import plotting
+from common.offline.course import BEST, course
 
 Q_OVER_DATA = "final Q(s, pi(s)) / dataset's discounted return"
 FINAL_OVER_BEST = "last 10 evaluations / best evaluation"
@@ -17,7 +18,8 @@ FINAL_OVER_BEST = "last 10 evaluations / best evaluation"
 def per_run(data, last: int = 10) -> pd.DataFrame:
     """One row per run: its final Q-estimate of its own policy's actions, Q(s, pi(s)) averaged over the last
     evaluation period's minibatches, divided by the mean discounted return the dataset's own actions earned from its
-    states (NaN for BC, which has no Q-function); and its last `last` evaluations' mean return over its best."""
+    states (NaN for BC, which has no Q-function); its best evaluation and when, and CQL's smallest α′ and when
+    (common/offline/course.py); and its last `last` evaluations' mean return over its best."""
     ev = data.tables["evaluations"].sort_values("grad_step")
     ds = data.tables["dataset"]
     rows = []
@@ -25,11 +27,12 @@ def per_run(data, last: int = 10) -> pd.DataFrame:
         d = ds[(ds["variant"] == variant) & (ds["seed"] == seed)]
         data_return = float(d["discounted_return_mean"].iloc[0]) if len(d) else np.nan
         q_final = g["q_pi_mean"].iloc[-1]
-        best = g["eval_return"].max()
+        how = course(g)
+        best = how[BEST]
         rows.append({"variant": variant, "seed": seed, "gradient steps": int(g["grad_step"].iloc[-1]),
                      "final Q(s, pi(s))": q_final, "dataset's discounted return": data_return,
                      Q_OVER_DATA: q_final / data_return if data_return > 0 else np.nan,
-                     "best evaluation": best, "last 10 evaluations": g["eval_return"].tail(last).mean(),
+                     **how, "last 10 evaluations": g["eval_return"].tail(last).mean(),
                      FINAL_OVER_BEST: g["eval_return"].tail(last).mean() / best if best > 0 else np.nan})
     return pd.DataFrame(rows)
 
