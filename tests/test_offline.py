@@ -161,6 +161,31 @@ def test_the_expert_run_gives_all_five_datasets_with_the_commands_the_error_name
         _, again = load_dataset("Hopper-v5", kind)  # the files' checksums checked
         for key in ("files", "content_sha256", "config", "source", "statistics"):
             assert again[key] == records[kind][key], (kind, key)
+    # a clone that also lacks the run's replay buffer (agent.large.npz, git-ignored): the error names the same run
+    # cut at the medium step, whose replay holds the same first rows, and `--restore` puts the data files back beside
+    # the record, which stays as it was; a build of other inputs changes nothing
+    from common.platform.cli import main as repro_main
+
+    folder = dataset_dir("Hopper-v5", "medium-replay")
+    record_bytes = (folder / "dataset.json").read_bytes()
+    shutil.rmtree(folder / "data")
+    (folder / "episode_offsets.npz").unlink()
+    (run / "agent.large.npz").unlink()
+    step = replay_doc["config"]["step"]
+    with pytest.raises(ReproError, match=f"needs only the replay's first {step:,} rows") as err:
+        from_replay(run, step)
+    command = shlex.split(str(err.value).split("`")[-4])
+    assert command[:2] == ["repro", "run"] and f"total_env_steps={step}" in command
+    assert repro_main(command[1:]) == 0
+    short = next(p for p in (tmp_path / PAPER / "runs" / "experts").glob("quick-custom-*/Hopper-v5/seed_0"))
+    build_args = ["Hopper-v5", "medium-replay", "--agent-run", str(short), "--step", str(step), "--restore"]
+    other = build_args[:5] + [str(step - 100), "--restore"]
+    assert build_main(other) == 2 and "differ from the checksums" in capsys.readouterr().err
+    assert not (folder / "data").exists() and (folder / "dataset.json").read_bytes() == record_bytes
+    assert build_main(build_args) == 0
+    assert (folder / "dataset.json").read_bytes() == record_bytes  # the record kept: how it was first built
+    restored, _ = load_dataset("Hopper-v5", "medium-replay")  # the files' checksums checked against the record
+    assert len(restored) == step
 
 
 # ---- Minari's format --------------------------------------------------------------------------------------------

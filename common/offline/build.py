@@ -7,6 +7,9 @@
     python -m common.offline.build ENV_ID expert --agent-run RUN_DIR              # the run's final agent
     python -m common.offline.build ENV_ID medium-replay --agent-run RUN_DIR --step N   # its replay up to step N
     python -m common.offline.build ENV_ID medium-expert                           # medium + expert, built before
+    python -m common.offline.build ... --restore   # put back a recorded dataset's data files (a fresh clone lacks
+                                                   # them): built as asked, kept only if their checksums equal the
+                                                   # record's, which is left as it is
 
 `--root DIR` writes under DIR/datasets/ (default: $REPRO_RESULTS or results/): the Minari dataset `ENV_ID/KIND-v0`
 (common/offline/datasets.py). Prints the record's statistics, and its episodes and mean episode length beside D4RL's
@@ -71,6 +74,37 @@ def build(env_id: str, kind: str, transitions: int | None = None, seed: int = 0,
     return save_dataset(ds, env_id, kind, config, source, root)
 
 
+def restore(env_id: str, kind: str, root=None, **how) -> Path:
+    """Put back the data files of a recorded dataset whose record (dataset.json, committed) is present: build it as
+    `how` says (build's arguments) into a scratch folder and move its data files beside the record only if each
+    file's SHA-256 equals the record's; the record is not rewritten, so how the dataset was first built stays
+    recorded. A build that differs is an error naming the files, and nothing under `root` changes."""
+    import shutil
+    import tempfile
+
+    from common.offline.datasets import dataset_dir
+
+    if kind == "medium-expert":
+        raise ReproError("--restore: medium-expert is the medium and expert datasets joined; restore those two, then "
+                         "build it without --restore (valid with --restore: random, medium, expert, medium-replay)")
+    folder = dataset_dir(env_id, kind, root)
+    if not (folder / "dataset.json").is_file():
+        raise ReproError(f"--restore: {folder / 'dataset.json'} does not exist; build the dataset without --restore")
+    recorded = json.loads((folder / "dataset.json").read_text())["files"]
+    with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
+        built = build(env_id, kind, root=scratch, **how)
+        files = json.loads((built / "dataset.json").read_text())["files"]
+        differ = sorted(n for n in set(recorded) | set(files)
+                        if (recorded.get(n) or {}).get("sha256") != (files.get(n) or {}).get("sha256"))
+        if differ:
+            raise ReproError(f"--restore: the build's {', '.join(differ)} differ from the checksums in "
+                             f"{folder / 'dataset.json'}; nothing was changed (valid: the inputs the record names)")
+        for name in sorted(files):
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(built / name), str(folder / name))
+    return folder
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m common.offline.build", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -81,9 +115,12 @@ def main(argv=None) -> int:
     p.add_argument("--agent-run", default=None)
     p.add_argument("--step", default=None, help="env step of the medium snapshot, or auto")
     p.add_argument("--root", default=None)
+    p.add_argument("--restore", action="store_true",
+                   help="put back a recorded dataset's data files, kept only if their checksums equal the record's")
     a = p.parse_args(argv)
     try:
-        folder = build(a.env_id, a.kind, a.transitions, a.seed, a.agent_run, a.step, a.root)
+        how = dict(transitions=a.transitions, seed=a.seed, agent_run=a.agent_run, step=a.step)
+        folder = restore(a.env_id, a.kind, a.root, **how) if a.restore else build(a.env_id, a.kind, root=a.root, **how)
     except ReproError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -187,9 +187,13 @@ def from_replay(run_dir, until_step: int) -> tuple[Dataset, dict]:
     agent.large.npz), in the order it collected them: D4RL's medium-replay when `until_step` is the step of the
     medium snapshot. The buffer keeps `done` = terminated only; an episode the time limit cut is found where the next
     row does not start from this row's next observation (a reset), and marked timed out."""
-    from common.rl.agents import load_agent
+    from common.rl.agents import AgentMissing, load_agent
 
-    agent = load_agent(run_dir, with_large=True)
+    try:
+        agent = load_agent(run_dir, with_large=True)
+    except AgentMissing as exc:
+        raise AgentMissing(f"{exc}. Medium-replay needs only the replay's first {until_step:,} rows: "
+                           f"{replay_rerun_command(run_dir, until_step)}") from None
     large = agent.large or {}
     if "replay.obs" not in large:
         raise ReproError(f"{run_dir} kept no replay buffer: run it with save_replay=true (papers/haarnoja2018_sac)")
@@ -207,6 +211,24 @@ def from_replay(run_dir, until_step: int) -> tuple[Dataset, dict]:
     meta_file = Path(run_dir) / "agent.json"
     return ds, {"run_dir": str(run_dir), "agent_json_sha256": hashlib.sha256(meta_file.read_bytes()).hexdigest(),
                 "replay_rows": until_step, "replay_size": size}
+
+
+def replay_rerun_command(run_dir, until_step: int) -> str:
+    """How to get a SAC run's first `until_step` replay rows back without its whole budget: the same run (paper,
+    experiment, variant, seed and overrides from its provenance.json) cut at `until_step` env steps collects the same
+    transitions, since the same seed and config give the same run (tested: determinism and resume); the builder's
+    `--restore` keeps the rebuilt files only if their checksums equal the dataset's record."""
+    import yaml
+
+    spec = json.loads((Path(run_dir) / "provenance.json").read_text())["spec"]
+    snapshots = [int(x) for x in (yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}).get(
+        "save_agent_at_steps") or [] if int(x) <= until_step]  # snapshots must lie inside the shorter run
+    overrides = " ".join(list(spec.get("overrides") or []) + [f"total_env_steps={until_step}"]
+                         + ([f"'save_agent_at_steps=[{','.join(map(str, snapshots))}]'"] if snapshots else []))
+    return (f"the same run cut there collects the same transitions: `repro run {spec['paper']} {spec['experiment']} "
+            f"--variant {spec['variant']} --seed {spec['seed']} --budget {spec['budget']} {overrides}`, then "
+            f"`python -m common.offline.build ENV_ID medium-replay --agent-run THAT_RUN --step {until_step} --restore` "
+            f"(its data files are kept only if their checksums equal the record's)")
 
 
 def medium_step(run_dir, fraction: float = 1 / 3) -> tuple[int, dict]:
