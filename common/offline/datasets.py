@@ -223,8 +223,17 @@ def replay_rerun_command(run_dir, until_step: int) -> str:
     spec = json.loads((Path(run_dir) / "provenance.json").read_text())["spec"]
     snapshots = [int(x) for x in (yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}).get(
         "save_agent_at_steps") or [] if int(x) <= until_step]  # snapshots must lie inside the shorter run
-    overrides = " ".join(list(spec.get("overrides") or []) + [f"total_env_steps={until_step}"]
-                         + ([f"'save_agent_at_steps=[{','.join(map(str, snapshots))}]'"] if snapshots else []))
+    values = {key: value for key, value in spec.get("overrides") or []}  # the run's own command-line overrides
+    values["total_env_steps"] = until_step
+    if snapshots:
+        values["save_agent_at_steps"] = snapshots
+
+    def arg(key, value) -> str:
+        if isinstance(value, list):
+            return f"'{key}=[{','.join(map(str, value))}]'"
+        return f"{key}={value}"
+
+    overrides = " ".join(arg(k, v) for k, v in values.items())
     return (f"the same run cut there collects the same transitions: `repro run {spec['paper']} {spec['experiment']} "
             f"--variant {spec['variant']} --seed {spec['seed']} --budget {spec['budget']} {overrides}`, then "
             f"`python -m common.offline.build ENV_ID medium-replay --agent-run THAT_RUN --step {until_step} --restore` "
