@@ -12,5 +12,9 @@ A paper's folder keeps only what is that paper's.
 """
 from pathlib import Path
 
+from common.platform.kernels import pin
+
+pin()  # before numpy or torch loads: every run computes with AVX2's kernels (common/platform/kernels.py)
+
 #: Repository root (the folder holding papers/, common/, results/).
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+import common  # noqa: F401  (before any test module loads numpy or torch: AVX2 kernels, common/platform/kernels.py)
+
 REPO = Path(__file__).resolve().parent.parent
 
 

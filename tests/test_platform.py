@@ -27,7 +27,7 @@ def test_unknown_paper_experiment_variant_key_and_type_are_clear_errors(results_
         (["sweep", "nopaper", "fig3_1"], "unknown paper 'nopaper'; valid papers: " + ", ".join(
             sorted(p.name for p in (REPO / "papers").iterdir() if (p / "experiments.yaml").is_file()))),
         (["sweep", PAPER, "fig9"], "unknown experiment of russo2017_thompson 'fig9'; valid"),
-        (["run", PAPER, "fig3_1", "--variant", "ucb"], "valid variant of russo2017_thompson/fig3_1s: greedy, ts"),
+        (["run", PAPER, "fig3_1", "--variant", "ucb"], "valid variants of russo2017_thompson/fig3_1: greedy, ts"),
         (["run", PAPER, "fig3_1", "--variant", "ts", "horizon=5"], "unknown config key 'horizon'"),
         (["run", PAPER, "fig3_1", "--variant", "ts", "n_periods=many"], "'n_periods' (from command line) expects int"),
         (["sweep", PAPER, "fig3_1", "--seeds", "0"], "--seeds must be at least 1"),

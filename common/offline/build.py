@@ -26,6 +26,7 @@ import numpy as np
 from common.offline.d4rl import D4RL_VERSIONS, NOT_PUBLISHED
 from common.offline.datasets import (D4RL_SIZES, KINDS, agent_policy, collect, concatenate, from_replay,
                                      load_dataset, medium_step, save_dataset, uniform_policy)
+from common.platform import kernels
 from common.platform.errors import ReproError
 
 
@@ -119,6 +120,7 @@ def main(argv=None) -> int:
                    help="put back a recorded dataset's data files, kept only if their checksums equal the record's")
     a = p.parse_args(argv)
     try:
+        kernels.check()  # the kernels the record's bytes rely on (common/platform/kernels.py), before any work
         how = dict(transitions=a.transitions, seed=a.seed, agent_run=a.agent_run, step=a.step)
         folder = restore(a.env_id, a.kind, a.root, **how) if a.restore else build(a.env_id, a.kind, root=a.root, **how)
     except ReproError as exc:

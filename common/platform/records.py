@@ -155,8 +155,11 @@ def machine() -> dict:
         torch = sys.modules["torch"]
         if torch.cuda.is_available():
             gpu = torch.cuda.get_device_name(0)
+    from common.platform import kernels
+
     return {"host": socket.gethostname(), "cpu": cpu, "cpu_count": os.cpu_count(), "gpu": gpu,
-            "python": platform.python_version(), "platform": platform.platform()}
+            "python": platform.python_version(), "platform": platform.platform(),
+            "kernels": kernels.in_force()}  # the SIMD kernels numpy and torch computed with (kernels.py)
 
 
 def package_versions() -> dict:

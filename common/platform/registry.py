@@ -190,7 +190,8 @@ class Experiment:
 
     def variant(self, name: str) -> dict:
         if name not in self.variants:
-            raise unknown(f"variant of {self.paper.name}/{self.name}", name, self.variants)
+            raise unknown(f"variant of {self.paper.name}/{self.name}", name, self.variants,
+                          plural=f"variants of {self.paper.name}/{self.name}")
         return self.variants[name]
 
 

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from common import REPO_ROOT
 from common.platform import live
 from common.platform.config import digest, merge, to_dict, to_yaml
-from common.platform import threads
+from common.platform import kernels, threads
 from common.platform.device import determinism, device_name
 from common.platform.errors import ReproError
 from common.platform.finite import RunFailure, check_tables
@@ -207,6 +207,7 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
     failure, including while writing the final record, marks the run FAILED and is raised. BLAS computes with
     REPRO_BLAS_THREADS threads, 1 unless set (common/platform/threads.py), whichever launcher calls this."""
     threads.limit_blas()  # a bad REPRO_BLAS_THREADS is an error here, before any run folder is made
+    kernels.check()  # so is numpy or torch on other kernels than REPRO_KERNELS's (common/platform/kernels.py)
     exp = spec.experiment_obj()
     cfg = resolve(spec)
     record = RunRecord(spec.run_dir)

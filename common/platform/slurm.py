@@ -118,7 +118,8 @@ def _parameters(profile: SlurmProfile, max_parallel: int | None, setup_env: dict
 
 def _task_env(profile: SlurmProfile) -> dict:
     env = {"REPRO_RESULTS": str(results_root())}
-    for key in ("REPRO_CHECKPOINT_EVERY_S", "REPRO_DEVICE", "REPRO_TENSORBOARD", "REPRO_BLAS_THREADS"):
+    for key in ("REPRO_CHECKPOINT_EVERY_S", "REPRO_DEVICE", "REPRO_TENSORBOARD", "REPRO_BLAS_THREADS",
+                "REPRO_KERNELS"):
         if key in os.environ:
             env[key] = os.environ[key]
     env.update(profile.env)

@@ -158,6 +158,8 @@ ENVIRONMENT = {
     "REPRO_PROGRESS_EVERY_S": ("seconds between a run's progress records", "30", _seconds),
     "REPRO_DEVICE": ("where torch networks run (common/platform/device.py)", "cpu", _device),
     "REPRO_BLAS_THREADS": ("threads of numpy's BLAS in a run (common/platform/threads.py)", "1", _positive_int),
+    "REPRO_KERNELS": ("the SIMD kernels of numpy and torch: avx2, the same on every x86-64 CPU with AVX2, or "
+                      "native (common/platform/kernels.py)", "avx2", _choice("avx2", "native")),
     "REPRO_LAUNCHER": ("where a sweep's runs execute", "local", _choice("local", "slurm")),
     "REPRO_SLURM_PROFILE": ("the Slurm profile (checked when the Slurm launcher loads it)", "", None),
     "REPRO_SLURM_LOGS": ("the folder of submitit's logs", "results/../.submitit", _folder),

@@ -140,7 +140,10 @@ def build(env_id: str, trajectories: int | None = None, seed: int = 0, expert_ru
     """Sample and record the expert dataset of `env_id` (see the module's docstring); returns its folder. `train`:
     first train this paper's expert if it has no complete run (`train_expert`)."""
     from common.offline.datasets import save_dataset
+    from common.platform import kernels
     from common.rl.agents import load_agent
+
+    kernels.check()  # the same expert, seed and N give the same bytes on the same kernels (common/platform/kernels.py)
 
     if env_id not in TASKS:
         raise ReproError(f"unknown task '{env_id}'; valid: {', '.join(TASKS)}, all")
