@@ -116,8 +116,57 @@ def test_a_table_that_is_not_finite_fails_the_run_before_anything_is_recorded(re
                               f"at row 1 (seed=0, t=2)) of {spec.label}; settings that differ from the paper "
                               f"budget: n_periods=2 (paper budget: 1000), n_replications=50 (paper budget: 1000)")
     record = RunRecord(spec.run_dir)
-    assert record.status() == "failed" and not record.is_complete() and record.tables() == []
+    assert record.status() == "diverged" and not record.is_complete() and record.tables() == []
     assert "column 'regret_mean'" in record.failure_tail()
+
+
+def test_a_run_that_went_non_finite_is_a_recorded_outcome_never_run_again(results_root, monkeypatch, capsys):
+    """DIVERGED: the error's line and the checksums of the folder's files; the same run is not made again (by
+    execute or a sweep), `repro verify` checks it, a changed file makes it damaged, and reports count its seed."""
+    import json
+
+    from common.analysis.report import load_experiment
+    from common.platform.registry import get_paper
+    from common.platform.sweep import run_local
+    from common.platform.verify import verify
+
+    exp = get_paper("russo2017_thompson").experiment("fig3_1")
+    bad = pd.DataFrame({"seed": [1, 1], "t": [1, 2], "regret_mean": [0.1, np.nan]})
+    calls = []
+
+    def runner(cfg, ctx):
+        calls.append(cfg.seed)
+        if cfg.seed == 1:
+            return {"curves": bad}
+        return {"curves": bad.assign(seed=cfg.seed, regret_mean=[0.1, 0.2])}
+
+    monkeypatch.setattr(exp, "runner", Runner(exp.runner.schema, runner))
+    specs = [RunSpec("russo2017_thompson", "fig3_1", "quick", "ts", seed) for seed in (0, 1)]
+    counts = run_local(specs)
+    assert counts["done"] == 1 and counts["failed"] == 1 and calls == [0, 1]
+    record = RunRecord(specs[1].run_dir)
+    doc = record.read_json("DIVERGED")
+    assert doc["error"].startswith("non-finite value in table 'curves', column 'regret_mean' (nan in 1 of 2 rows")
+    assert set(doc["sha256"]) == {"attempts.jsonl", "config.yaml"} and doc["git"] and doc["machine"]
+    assert record.status() == "diverged" and record.divergence() == doc and not record.is_complete()
+    # not run again, by execute or by a sweep
+    assert execute(specs[1], show_progress=False) == "diverged"
+    capsys.readouterr()
+    counts = run_local(specs)
+    assert calls == [0, 1] and counts["done"] == 0 and counts["failed"] == 0
+    assert "1 complete, 1 diverged (recorded outcomes, not run again" in capsys.readouterr().out
+    # the report counts the seed as run and names the divergence
+    data = load_experiment(exp, results_root)
+    assert data.seeds_by_variant["ts"] == 2 and data.runs_done == 1
+    assert data.diverged == {("ts", 1): doc["error"]}
+    assert data.diverged_text(["ts"]).startswith("diverged (non-finite; not in the estimate): ts seed 1 (non-finite")
+    assert data.diverged_text(["greedy"]) == ""
+    # verify checks it like a finished record; a changed file is damage, and the run is no longer an outcome
+    assert verify(results_root, "russo2017_thompson") == 0
+    (record.path / "config.yaml").write_text((record.path / "config.yaml").read_text() + "# edited\n")
+    assert verify(results_root, "russo2017_thompson") == 1
+    assert record.status() == "damaged" and record.divergence() is None
+    assert json.loads((record.path / "DIVERGED").read_text()) == doc  # nothing recorded was removed
 
 
 # ---- real runs whose training goes non-finite -----------------------------------------------------------------
@@ -138,8 +187,9 @@ def test_ppo_with_a_far_too_large_learning_rate_fails_in_one_line(results_root):
     assert (run_dir / "FAILED").exists() and not (run_dir / "DONE").exists()
     assert not list(run_dir.glob("*.csv.gz"))  # no metrics that look recorded
     status = repro("status", "schulman2017_ppo").stdout
-    assert re.search(r"^  table1 +quick-custom-\w+ +done 0 +running 0 +failed 1 ", status, re.M), status
-    assert "non-finite policy loss (nan) at iteration 1" in status
+    assert re.search(r"^  table1 +quick-custom-\w+ +done 0 +running 0 +failed 0 .* diverged 1$", status, re.M), status
+    assert re.search(r"^    diverged .*: non-finite policy loss \(nan\) at iteration 1 .*\(a recorded outcome; not run "
+                     r"again\)$", status, re.M), status
 
 
 def test_dqn_with_a_far_too_large_learning_rate_fails_its_sweep(results_root):
@@ -152,7 +202,7 @@ def test_dqn_with_a_far_too_large_learning_rate_fails_its_sweep(results_root):
                     r"\(updates 1-100, agent step 796\); settings that differ from the paper budget: "
                     r"lr=1000000\.0 \(paper budget: 0\.00025\), ", failed[0]), failed[0]
     (run_dir,) = (results_root / "mnih2013_dqn" / "runs" / "toy").glob("quick-custom-*/nips2013/seed_0")
-    assert RunRecord(run_dir).status() == "failed" and not (run_dir / "DONE").exists()
+    assert RunRecord(run_dir).status() == "diverged" and not (run_dir / "DONE").exists()
 
 
 def test_sac_with_a_far_too_large_learning_rate_names_the_update(results_root):
@@ -165,7 +215,7 @@ def test_sac_with_a_far_too_large_learning_rate_names_the_update(results_root):
                     r"haarnoja2018_sac/fig1_hopper/quick-custom-\w+/v2/seed_0; settings that differ from the paper "
                     r"budget: .*lr=1000000\.0 \(paper budget: 0\.0003\)", str(err.value)), str(err.value)
     record = RunRecord(spec.run_dir)
-    assert record.status() == "failed" and not record.is_complete()
+    assert record.status() == "diverged" and not record.is_complete()
 
 
 def test_repro_debug_shows_the_traceback(results_root, monkeypatch):

@@ -419,7 +419,7 @@ def test_a_policy_that_goes_non_finite_fails_the_run_in_one_line(results_root, c
     assert "run failed: non-finite policy gradient (nan in 6 of 6 values) at iteration 0 (env step " in err
     assert "init_log_std=1000.0 (paper budget: 0.0)" in err and "Traceback" not in err
     (run_dir,) = (results_root / PAPER / "runs" / "fig4_cartpole").glob("quick-custom-*/single_path/seed_0")
-    assert RunRecord(run_dir).status() == "failed" and not list(run_dir.glob("*.csv.gz"))
+    assert RunRecord(run_dir).status() == "diverged" and not list(run_dir.glob("*.csv.gz"))
 
 
 def test_linear_baseline_option_runs_and_fits_by_least_squares(tmp_path):

@@ -227,10 +227,16 @@ def test_the_best_stepsize_statistic_takes_the_runs_of_the_variant_with_the_high
     rows += [("ng_b", s, i, r) for s, curve in enumerate([[0.0, 25.0], [0.0, 25.0]]) for i, r in enumerate(curve)]
     rows += [("other", 0, i, r) for i, r in enumerate([0.0, 99.0])]  # not a candidate
     data = {"fig4_cartpole": SimpleNamespace(tables={"iterations": pd.DataFrame(
-        rows, columns=["variant", "seed", "iteration", "mean_return"])})}
+        rows, columns=["variant", "seed", "iteration", "mean_return"])}, diverged={})}
     claim = SimpleNamespace(experiment="fig4_cartpole",
                             statistic={"variants": ["ng_a", "ng_b", "ng_c"], "last_iterations": 1})
     # last iteration: ng_a runs 10 and 30 (mean 20), ng_b 25 and 25 (mean 25); ng_c has no run
+    assert final_return_values(claim, data).tolist() == [25.0, 25.0]
+    # ng_b's seed 2 diverged (a DIVERGED record): ng_b is no longer the best while ng_a has no divergence
+    data["fig4_cartpole"].diverged = {("ng_b", 2): "non-finite surrogate (nan) at iteration 17"}
+    assert final_return_values(claim, data).tolist() == [10.0, 30.0]
+    # both diverged somewhere: the highest mean over the runs that finished again
+    data["fig4_cartpole"].diverged[("ng_a", 3)] = "non-finite surrogate (nan) at iteration 5"
     assert final_return_values(claim, data).tolist() == [25.0, 25.0]
     claim.statistic["variants"] = ["ng_c"]
     assert final_return_values(claim, data).size == 0

@@ -36,6 +36,10 @@ confidence interval [lo, hi] of the regenerated statistic over independent runs 
   runs, fewer periods, steps or frames), or when a statistic normalized over all of an experiment's variants
   (Table 1 of PPO: best setting = 1 per task) has runs of only some of them; the verdict at that budget is
   still shown beside it.
+- A run whose training went non-finite is a recorded outcome (its DIVERGED record): it counts as a seed run, has no
+  value, and is named beside the budget of every claim over its variant, whose estimate is then over the runs that
+  finished. A claim that takes the best of several settings never takes one with a diverged run while another has
+  none (a setting that diverges has no final performance to be the best).
 - **too few runs** when a statistic rests on a single run (no interval).
 - **not run** when no complete run exists.
 

@@ -42,12 +42,21 @@ class ExperimentData:
     #: (variant, seed) -> {key: (recorded, now)} for each run recorded under settings its experiment no longer
     #: resolves to (keys added since read as its runner's `legacy`); a run absent here follows the current protocol
     old_protocol: dict = field(default_factory=dict)
+    #: (variant, seed) -> the error line of each run whose training went non-finite (its DIVERGED record): a seed
+    #: run, counted in `seeds_by_variant`, with no metrics (common/platform/records.py: RunRecord.diverge)
+    diverged: dict = field(default_factory=dict)
 
     def runs_text(self) -> str:
-        """e.g. '12 of 21 runs complete (seeds per variant: 0-3)'."""
+        """e.g. '12 of 21 runs complete (seeds per variant: 0-3)', and how many diverged where any did."""
         seeds = list(self.seeds_by_variant.values())
         spread = f"{min(seeds)}" if min(seeds) == max(seeds) else f"{min(seeds)}-{max(seeds)}"
-        return f"{self.runs_done} of {self.runs_planned} runs complete (seeds per variant: {spread})"
+        diverged = f", {len(self.diverged)} diverged (non-finite, recorded)" if self.diverged else ""
+        return f"{self.runs_done} of {self.runs_planned} runs complete{diverged} (seeds per variant: {spread})"
+
+    def diverged_text(self, variants: list[str]) -> str:
+        """'diverged (non-finite; not in the estimate): natural_gradient_1 seed 4 (non-finite ...)', or ''."""
+        hits = [f"{v} seed {seed} ({error})" for (v, seed), error in sorted(self.diverged.items()) if v in variants]
+        return f"diverged (non-finite; not in the estimate): {'; '.join(hits)}" if hits else ""
 
     @property
     def reduced(self) -> bool:
@@ -83,6 +92,8 @@ def load_experiment(exp, root: Path | None = None) -> ExperimentData | None:
         done = [s for s in specs if RunRecord(s.run_dir).is_complete()]
         if not done:
             continue
+        diverged = {(s.variant, s.seed): d["error"] for s in specs
+                    if (d := RunRecord(s.run_dir).divergence()) is not None}
         frames: dict[str, list[pd.DataFrame]] = {}
         commits, runs, old = set(), [], {}
         for s in done:
@@ -97,7 +108,8 @@ def load_experiment(exp, root: Path | None = None) -> ExperimentData | None:
             runs[-1]["protocol"] = ("old: " + ", ".join(diffs)) if diffs else "current"
             if diffs:
                 old[(s.variant, s.seed)] = diffs
-        seeds_by_variant = {v: len({s.seed for s in done if s.variant == v}) for v in exp.variants}
+        seeds_by_variant = {v: len({s.seed for s in done if s.variant == v} | {seed for (w, seed) in diverged
+                                                                                 if w == v}) for v in exp.variants}
         configs = {v: to_dict(resolve(RunSpec(exp.paper.name, exp.run_experiment, budget_name, v, 0)))
                    for v in exp.variants}
         return ExperimentData(
@@ -112,6 +124,7 @@ def load_experiment(exp, root: Path | None = None) -> ExperimentData | None:
             runs_planned=len(specs),
             runs=pd.DataFrame(runs),
             old_protocol=old,
+            diverged=diverged,
         )
     return None
 
@@ -267,6 +280,8 @@ def evaluate_claims(paper, data_by_exp: dict[str, ExperimentData | None]) -> pd.
         budget_text += _frames_text(exp, data.budget_name, variants)
         old = _old_protocol_text(data, variants)
         budget_text += f"; {old}" if old else ""
+        diverged = data.diverged_text(variants)
+        budget_text += f"; {diverged}" if diverged else ""
         if claim.statistic.get("normalized_over") == "experiment":  # e.g. Table 1: best setting = 1 per task
             if data.budget_for(list(exp.variants)).below(data.paper_budget):
                 recorded = sum(data.seeds_by_variant.get(v, 0) > 0 for v in exp.variants)

@@ -8,6 +8,11 @@
                        whose DONE is there and whose files still match it counts as complete; a mismatch is a
                        "damaged" run (named by `repro status` and `repro verify`, set aside and rerun by a sweep)
     FAILED             traceback of the last failed attempt
+    DIVERGED           a run whose training went non-finite (common/platform/finite.py: NonFiniteError): the recorded
+                       outcome, written beside FAILED, with the error's line, the code, packages and machine, and the
+                       SHA-256 of every file the folder held then. Never a complete run; committed like DONE, so that
+                       claims count the seed as run and name the divergence (common/analysis/report.py); a sweep does
+                       not run it again (the same code diverges the same way: move the folder aside to try again)
     RUNNING            live marker (host, pid, and progress: units done of the total, updated every 30 s), ignored by git
     checkpoint.pkl     state to resume from, with the wall time and units the work in it took, ignored by git
     live/              the metrics so far, written at each checkpoint (common/platform/live.py): ignored by git, never
@@ -174,7 +179,7 @@ def package_versions() -> dict:
 #: run folder's own files), removed when DONE is written.
 LIVE_DIR = "live"
 #: Files of a run folder that its DONE marker does not vouch for: live state, locks, the Slurm ledger, temporaries.
-UNVOUCHED = ("DONE", "RUNNING", "FAILED", "checkpoint.pkl", ".lock", "slurm.json")
+UNVOUCHED = ("DONE", "DIVERGED", "RUNNING", "FAILED", "checkpoint.pkl", ".lock", "slurm.json")
 #: Endings of files kept beside a run but never committed (git-ignored): an agent's large arrays (common/rl/agents.py).
 #: DONE does not vouch for them, so a fresh clone without them is intact; the agent's .json (vouched) records their
 #: checksum, checked when they are loaded.
@@ -224,14 +229,28 @@ class RunRecord:
         return (self.path / "DONE").exists() and not self.damage()
 
     def is_damaged(self) -> bool:
-        return (self.path / "DONE").exists() and bool(self.damage())
+        return self._marker() is not None and bool(self.damage())
+
+    def _marker(self) -> str | None:
+        """DONE where the run finished, else DIVERGED where its training went non-finite, else None."""
+        return next((m for m in ("DONE", "DIVERGED") if (self.path / m).exists()), None)
+
+    def divergence(self) -> dict | None:
+        """The DIVERGED record of an intact run whose training went non-finite (`error`: its line), else None."""
+        if self._marker() != "DIVERGED" or self.damage():
+            return None
+        return self.read_json("DIVERGED")
 
     def damage(self) -> tuple[str, ...]:
-        """What is wrong with a finished run's files, one 'FILE: problem' each (empty: intact, or not finished)."""
-        done = self.path / "DONE"
+        """What is wrong with a finished (or diverged) run's files, one 'FILE: problem' each (empty: intact, or not
+        finished)."""
+        marker = self._marker()
+        if marker is None:
+            return ()
+        done = self.path / marker
         try:
             names = sorted(p.name for p in self.path.iterdir() if p.is_file() and _vouched(p.name))
-            signature = tuple((n, st.st_size, st.st_mtime_ns) for n in ["DONE", *names]
+            signature = tuple((n, st.st_size, st.st_mtime_ns) for n in [marker, *names]
                               for st in [(self.path / n).stat()])
         except FileNotFoundError:
             return ()
@@ -244,10 +263,10 @@ class RunRecord:
             if not isinstance(sums, dict):
                 raise TypeError
         except (json.JSONDecodeError, UnicodeDecodeError):
-            problems.append("DONE: not readable as JSON")
+            problems.append(f"{marker}: not readable as JSON")
             sums = None
         except (KeyError, TypeError):
-            problems.append("DONE: records no checksums (written before DONE carried them; `repro verify --seal` "
+            problems.append(f"{marker}: records no checksums (written before DONE carried them; `repro verify --seal` "
                             "adds them after reading the run's data in full)")
             sums = None
         if sums is not None:
@@ -255,8 +274,9 @@ class RunRecord:
                 if not (self.path / name).is_file():
                     problems.append(f"{name}: missing")
                 elif sha256_of(self.path / name) != digest:
-                    problems.append(f"{name}: contents differ from the checksum DONE recorded")
-            problems += [f"{name}: not vouched for by DONE (added after the run finished)"
+                    problems.append(f"{name}: contents differ from the checksum {marker} recorded")
+            ended = "finished" if marker == "DONE" else "diverged"
+            problems += [f"{name}: not vouched for by {marker} (added after the run {ended})"
                          for name in names if name not in sums]
         _VERIFIED[str(self.path)] = (signature, tuple(problems))
         return tuple(problems)
@@ -277,10 +297,12 @@ class RunRecord:
         return (self.path / "checkpoint.pkl").exists()
 
     def status(self) -> str:
-        """done | damaged | running | failed | interrupted | pending (local view; the Slurm launcher refines it).
-        An interrupted run resumes from its checkpoint if it has one (`has_checkpoint`), else starts over."""
-        if (self.path / "DONE").exists():
-            return "damaged" if self.damage() else "done"
+        """done | diverged | damaged | running | failed | interrupted | pending (local view; the Slurm launcher
+        refines it). An interrupted run resumes from its checkpoint if it has one (`has_checkpoint`), else starts
+        over; a diverged one is a recorded outcome, not run again."""
+        marker = self._marker()
+        if marker is not None:
+            return "damaged" if self.damage() else "done" if marker == "DONE" else "diverged"
         running = self.read_json("RUNNING")
         if running:
             if running.get("host") != socket.gethostname() or _pid_alive(int(running.get("pid", -1))):
@@ -413,6 +435,14 @@ class RunRecord:
         finally:
             with contextlib.suppress(OSError):
                 (self.path / "RUNNING").unlink(missing_ok=True)
+
+    def diverge(self, error: str, provenance: dict) -> None:
+        """Record that the run's training went non-finite (`error`: the one line naming what and where), with
+        `provenance` and the checksum of every file the folder holds now; after `fail`."""
+        names = sorted(p.name for p in self.path.iterdir() if p.is_file() and _vouched(p.name))
+        self.write_json("DIVERGED", {**provenance, "error": error,
+                                     "sha256": {n: sha256_of(self.path / n) for n in names}})
+        _VERIFIED.pop(str(self.path), None)
 
     def finish(self, provenance: dict) -> None:
         """Write provenance, then DONE with the checksum of every file it vouches for, then drop the live state."""

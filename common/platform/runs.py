@@ -18,7 +18,7 @@ from common.platform.config import digest, merge, to_dict, to_yaml
 from common.platform import kernels, threads
 from common.platform.device import determinism, device_name
 from common.platform.errors import ReproError
-from common.platform.finite import RunFailure, check_tables
+from common.platform.finite import NonFiniteError, RunFailure, check_tables
 from common.platform.records import RunContext, RunRecord, git_state, machine, now, package_versions
 from common.platform.registry import Experiment, get_paper, papers
 from common.platform.validate import ConfigValueError, env_setting
@@ -201,10 +201,12 @@ def checkpoint_interval_s() -> float:
 
 
 def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) -> str:
-    """Run `spec` to completion, resuming from its checkpoint if one exists. Returns 'skipped' or 'done'. A damaged
+    """Run `spec` to completion, resuming from its checkpoint if one exists. Returns 'skipped', 'diverged' (its
+    training went non-finite before: a recorded outcome, RunRecord.diverge, not run again) or 'done'. A damaged
     record (files that no longer match DONE's checksums) is moved aside first, then the run is made again. A fresh
     run whose computation another experiment recorded already (`identical_run`) is copied from it, not made again. Any
-    failure, including while writing the final record, marks the run FAILED and is raised. BLAS computes with
+    failure, including while writing the final record, marks the run FAILED (and DIVERGED where training went
+    non-finite) and is raised. BLAS computes with
     REPRO_BLAS_THREADS threads, 1 unless set (common/platform/threads.py), whichever launcher calls this."""
     threads.limit_blas()  # a bad REPRO_BLAS_THREADS is an error here, before any run folder is made
     kernels.check()  # so is numpy or torch on other kernels than REPRO_KERNELS's (common/platform/kernels.py)
@@ -213,9 +215,13 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
     record = RunRecord(spec.run_dir)
     if record.is_complete():
         return "skipped"
+    if record.divergence() is not None:  # a recorded outcome: the same code diverges the same way
+        return "diverged"
     with record.lock():
         if record.is_complete():
             return "skipped"
+        if record.divergence() is not None:
+            return "diverged"
         if record.is_damaged():
             problems = "; ".join(record.damage())
             moved = record.set_aside(spec.set_aside_dir)
@@ -282,5 +288,10 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
                 exc.add_context(spec.label, differs)
             with contextlib.suppress(OSError):  # a full disk: RUNNING still goes (see RunRecord.fail)
                 record.fail(f"{type(exc).__name__} in {spec.label}\n{traceback.format_exc()}")
+            if isinstance(exc, NonFiniteError):  # training went non-finite: an outcome of these settings, recorded
+                with contextlib.suppress(OSError):
+                    record.diverge(exc.without_run(), {"spec": spec.to_json(), "seed": spec.seed, "git": git,
+                                                       "packages": package_versions(), "machine": machine(),
+                                                       "end": now(), "env_version": exp.env_version})
             raise
         return "done"

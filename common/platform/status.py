@@ -15,13 +15,15 @@ from common.platform.runs import plan, results_root
 STATES = ("done", "running", "failed", "interrupted", "pending")
 #: a finished run whose files no longer match its DONE checksums; counted only where there is one
 DAMAGED = "damaged"
+#: a run whose training went non-finite, recorded as such (RunRecord.diverge); counted only where there is one
+DIVERGED = "diverged"
 SLURM_FAILED = {"FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 
 
 def experiment_counts(exp, budget: str) -> dict[str, int]:
     specs = plan(exp.paper.name, exp.name, budget, check=False)
     c = Counter(RunRecord(s.run_dir).status() for s in specs)
-    return {k: c.get(k, 0) for k in STATES + ((DAMAGED,) if c.get(DAMAGED) else ())}
+    return {k: c.get(k, 0) for k in STATES + tuple(k for k in (DIVERGED, DAMAGED) if c.get(k))}
 
 
 def _slurm_lines(records) -> list[str]:
@@ -75,7 +77,7 @@ def _print_group(exp_name: str, budget: str, records, widths: tuple[int, int], c
     """One experiment and budget: its counts, then a line for each run that needs one (`curve`: the runner's
     (table, step, value) of `Live`, to show each unfinished run's curve so far; None: not asked for)."""
     c = Counter(r.status() for _, r in records)
-    shown = STATES + ((DAMAGED,) if c.get(DAMAGED) else ())
+    shown = STATES + tuple(k for k in (DIVERGED, DAMAGED) if c.get(k))
     print(f"  {exp_name:<{widths[0]}} {budget:<{widths[1]}} " + "  ".join(f"{k} {c.get(k, 0)}" for k in shown),
           flush=True)
     from common.platform.slurm import ledger
@@ -85,6 +87,8 @@ def _print_group(exp_name: str, budget: str, records, widths: tuple[int, int], c
         if status == DAMAGED:
             print(f"    damaged {s.label} ({r.path}): " + "; ".join(r.damage())
                   + " (left out of reports; the next sweep sets it aside and runs it again)")
+        if status == DIVERGED:
+            print(f"    diverged {s.label}: {r.divergence()['error']} (a recorded outcome; not run again)")
         if status == "interrupted":
             after = ("resumes from its checkpoint" if r.has_checkpoint()
                      else "no checkpoint: the next sweep starts it from the beginning")

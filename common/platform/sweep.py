@@ -32,10 +32,14 @@ def run_local(specs: list[RunSpec], jobs: int = 1, dry_run: bool = False, out=No
     from tqdm.auto import tqdm
 
     out = out or sys.stdout  # looked up per call: the stream in force now, not at import
-    pending = [s for s in specs if not RunRecord(s.run_dir).is_complete()]
+    diverged = [s for s in specs if RunRecord(s.run_dir).divergence() is not None]
+    pending = [s for s in specs if not RunRecord(s.run_dir).is_complete() and s not in diverged]
     damaged = {s.label: RunRecord(s.run_dir).damage() for s in pending if RunRecord(s.run_dir).is_damaged()}
-    counts = {"skipped": len(specs) - len(pending), "done": 0, "failed": 0, "error": 0, "running elsewhere": 0}
-    print(f"{len(specs)} runs: {counts['skipped']} complete, {len(pending)} to run"
+    counts = {"skipped": len(specs) - len(pending) - len(diverged), "done": 0, "failed": 0, "error": 0,
+              "running elsewhere": 0}
+    recorded = (f", {len(diverged)} diverged (recorded outcomes, not run again; move a folder aside to retry it)"
+                if diverged else "")
+    print(f"{len(specs)} runs: {counts['skipped']} complete{recorded}, {len(pending)} to run"
           f"{f' ({len(damaged)} of them damaged: set aside, then run again)' if damaged else ''} "
           f"({jobs} at a time, local launcher{'; dry run: nothing runs' if dry_run else ''})", file=out, flush=True)
     for label, problems in damaged.items():

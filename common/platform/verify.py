@@ -18,9 +18,11 @@ UNSEALED = "DONE: records no checksums"
 
 
 def finished_records(root: Path, paper: str | None = None) -> list[RunRecord]:
-    """Every run folder holding a DONE marker under `root/<paper>/runs/` (set-aside records are not runs)."""
+    """Every run folder holding a DONE marker, or a DIVERGED one (a run whose training went non-finite, recorded with
+    checksums the same way), under `root/<paper>/runs/` (set-aside records are not runs)."""
     papers = [root / paper] if paper else sorted(p for p in root.iterdir() if p.is_dir())
-    return [RunRecord(done.parent) for p in papers for done in sorted((p / "runs").rglob("DONE"))]
+    folders = {m.parent for p in papers for name in ("DONE", "DIVERGED") for m in (p / "runs").rglob(name)}
+    return [RunRecord(f) for f in sorted(folders)]
 
 
 def read_in_full(record: RunRecord) -> None:

@@ -19,7 +19,8 @@ def final_return_values(claim, data_by_exp) -> np.ndarray:
     `variants: [...]` instead of `variant`, the runs of the variant among them whose mean over runs is highest: the
     paper's choice for natural gradient ("we swept through the possible values of the stepsize in factors of three,
     and took the best value according to the final performance", Sec. 8.1); the choice and the verdict then read the
-    same runs, as the paper's did. A variant with no run yet is not a candidate."""
+    same runs, as the paper's did. A variant with no run yet is not a candidate, nor is one with a diverged run
+    (non-finite training, no final performance) while another has none."""
     data = data_by_exp.get(claim.experiment)
     if data is None:
         return np.array([])
@@ -28,6 +29,8 @@ def final_return_values(claim, data_by_exp) -> np.ndarray:
         variant = claim.statistic["variant"]
     else:
         means = scores[scores["variant"].isin(claim.statistic["variants"])].groupby("variant")["mean_return"].mean()
+        steady = means[[v not in {w for (w, _) in data.diverged} for v in means.index]]
+        means = steady if not steady.empty else means
         if means.empty:
             return np.array([])
         variant = means.idxmax()
