@@ -186,6 +186,13 @@ def test_the_expert_run_gives_all_five_datasets_with_the_commands_the_error_name
     assert (folder / "dataset.json").read_bytes() == record_bytes  # the record kept: how it was first built
     restored, _ = load_dataset("Hopper-v5", "medium-replay")  # the files' checksums checked against the record
     assert len(restored) == step
+    # medium-expert too: the restored medium and expert joined in a scratch folder, kept only if equal to the record
+    folder = dataset_dir("Hopper-v5", "medium-expert")
+    record_bytes = (folder / "dataset.json").read_bytes()
+    shutil.rmtree(folder / "data")
+    assert build_main(["Hopper-v5", "medium-expert", "--restore"]) == 0
+    assert (folder / "dataset.json").read_bytes() == record_bytes
+    assert len(load_dataset("Hopper-v5", "medium-expert")[0]) == len(medium) + len(expert)
 
 
 # ---- Minari's format --------------------------------------------------------------------------------------------

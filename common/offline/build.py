@@ -31,8 +31,9 @@ from common.platform.errors import ReproError
 
 
 def build(env_id: str, kind: str, transitions: int | None = None, seed: int = 0, agent_run: str | None = None,
-          step: int | str | None = None, root=None):
-    """Build and record one dataset; returns its folder. Bad input is an error before any work."""
+          step: int | str | None = None, root=None, sources_root=None):
+    """Build and record one dataset; returns its folder. Bad input is an error before any work. medium-expert joins
+    the medium and expert datasets under `sources_root` (default: `root`, where it is recorded)."""
     from common.rl.envs import MUJOCO_V5, CLASSIC, make_env
 
     if kind not in KINDS:
@@ -66,8 +67,8 @@ def build(env_id: str, kind: str, transitions: int | None = None, seed: int = 0,
         ds, source = from_replay(agent_run, step)
         config["transitions"] = len(ds)
     else:
-        medium, medium_doc = load_dataset(env_id, "medium", root)
-        expert, expert_doc = load_dataset(env_id, "expert", root)
+        medium, medium_doc = load_dataset(env_id, "medium", sources_root or root)
+        expert, expert_doc = load_dataset(env_id, "expert", sources_root or root)
         ds = concatenate(medium, expert)
         ds.cut_at_end = expert.cut_at_end
         source = {"medium": medium_doc["files"], "expert": expert_doc["files"]}
@@ -79,21 +80,21 @@ def restore(env_id: str, kind: str, root=None, **how) -> Path:
     """Put back the data files of a recorded dataset whose record (dataset.json, committed) is present: build it as
     `how` says (build's arguments) into a scratch folder and move its data files beside the record only if each
     file's SHA-256 equals the record's; the record is not rewritten, so how the dataset was first built stays
-    recorded. A build that differs is an error naming the files, and nothing under `root` changes."""
+    recorded. A build that differs is an error naming the files, and nothing under `root` changes. medium-expert
+    joins the medium and expert datasets recorded under `root` (restored first: their loading checks their
+    checksums)."""
     import shutil
     import tempfile
 
     from common.offline.datasets import dataset_dir
 
-    if kind == "medium-expert":
-        raise ReproError("--restore: medium-expert is the medium and expert datasets joined; restore those two, then "
-                         "build it without --restore (valid with --restore: random, medium, expert, medium-replay)")
     folder = dataset_dir(env_id, kind, root)
     if not (folder / "dataset.json").is_file():
         raise ReproError(f"--restore: {folder / 'dataset.json'} does not exist; build the dataset without --restore")
     recorded = json.loads((folder / "dataset.json").read_text())["files"]
     with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
-        built = build(env_id, kind, root=scratch, **how)
+        results = folder.parent.parent.parent  # <results>/datasets/<env>/<kind>-v0: medium-expert's inputs
+        built = build(env_id, kind, root=scratch, sources_root=results, **how)
         files = json.loads((built / "dataset.json").read_text())["files"]
         differ = sorted(n for n in set(recorded) | set(files)
                         if (recorded.get(n) or {}).get("sha256") != (files.get(n) or {}).get("sha256"))
