@@ -326,6 +326,26 @@ def test_a_reduced_budget_of_one_seed_loads_when_it_says_why(fake_paper):
                "      quick:\n        seeds: 2\n")
     assert registry._load_paper("fakepaper").experiment("fig3_1").seeds("reduced") == 1
 
+
+def test_a_claim_at_a_one_seed_budget_shows_why_one_seed_is_enough(fake_paper, results_root, monkeypatch):
+    """The reason a budget gives in `single_seed` stands beside the budget of every claim checked at it."""
+    from common.analysis.report import evaluate_claims, load_experiment
+    from common.platform.runs import RunSpec, execute
+
+    fake_paper("experiments.yaml", "      quick:\n        seeds: 2\n",
+               "      reduced:\n        seeds: 1\n        single_seed: \"a smoke check of the pipeline\"\n"
+               "      quick:\n        seeds: 2\n")
+    paper = registry._load_paper("fakepaper")
+    monkeypatch.setattr(registry, "papers", lambda: {"fakepaper": paper})
+    exp = paper.experiment("fig3_1")
+    for variant in exp.variants:
+        execute(RunSpec("fakepaper", "fig3_1", "reduced", variant, 0), show_progress=False)
+    claims = evaluate_claims(paper, {"fig3_1": load_experiment(exp)})
+    rows = claims[claims["experiment"] == "fig3_1"]
+    assert len(rows) and set(rows["verdict"]) == {"reduced budget"}
+    assert all(t.startswith("reduced: 1 seed") and "(one seed on purpose: a smoke check of the pipeline)" in t
+               for t in rows["budget_used"]), rows["budget_used"].tolist()
+
 def test_a_paper_with_an_invalid_file_writes_no_report(fake_paper, results_root, capsys, monkeypatch):
     fake_paper("claims.yaml", "    statement: Late in the run", "    statment: Late in the run")
     monkeypatch.setattr(registry, "papers", lambda: {"fakepaper": registry._load_paper("fakepaper")})
