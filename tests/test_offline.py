@@ -549,6 +549,23 @@ def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path, monkey
     assert table_bytes(spec.run_dir) == table_bytes(dirs["a"])
 
 
+def test_offline_sac_measuring_its_gap_less_often_trains_the_same(tmp_path, monkeypatch):
+    """sac_gap_every_steps changes only the diagnostic gap (no gradient, no random draw): every other number of the
+    run is the same bit for bit."""
+    import pandas as pd
+
+    small = (("gradient_steps", 60),)
+    runs = {k: execute_in(tmp_path / f"k{k}", monkeypatch, PAPER, "sanity", "quick", "sac", 0,
+                          small + (("sac_gap_every_steps", k),)) for k in (1, 5, 20)}
+    evals = {k: pd.read_csv(d / "evaluations.csv.gz") for k, d in runs.items()}
+    others = [c for c in evals[1].columns if c != "cql_gap"]
+    for k in (5, 20):
+        pd.testing.assert_frame_equal(evals[k][others], evals[1][others])
+        assert np.isfinite(evals[k]["cql_gap"]).all() and not evals[k]["cql_gap"].equals(evals[1]["cql_gap"])
+    with pytest.raises(ReproError, match="sac_gap_every_steps.*a divisor of eval_every_steps \\(20\\)"):
+        execute_in(tmp_path / "k7", monkeypatch, PAPER, "sanity", "quick", "sac", 0, small + (("sac_gap_every_steps", 7),))
+
+
 def test_a_missing_dataset_is_an_error_that_says_how_to_build_it(tmp_path, monkeypatch):
     monkeypatch.setenv("REPRO_RESULTS", str(tmp_path))
     from common.platform.runs import execute

@@ -107,7 +107,7 @@ def check() -> dict:
         if wrong or any(os.environ.get(k) != v for k, v in AVX2_ENV.items()):
             raise ReproError(
                 f"this process computes with kernels {', '.join(wrong) or 'unpinned'}, not AVX2's (OpenBLAS "
-                f"{AVX2_ENV['OPENBLAS_CORETYPE']}, torch AVX2): numpy or torch was loaded before the package `common` set "
-                f"{', '.join(f'{k}={v}' for k, v in AVX2_ENV.items())}; import `common` first, or set "
+                f"{AVX2_ENV['OPENBLAS_CORETYPE']}, torch AVX2): numpy or torch was loaded before the package "
+                f"`common` set {', '.join(f'{k}={v}' for k, v in AVX2_ENV.items())}; import `common` first, or set "
                 "REPRO_KERNELS=native to compute with this CPU's own kernels (common/platform/kernels.py)")
     return state

@@ -11,11 +11,11 @@ from common.platform.registry import Live, Runner, lazy
 
 from papers.haarnoja2018_sac import RUNNERS as _SAC_RUNNERS
 
-from .cql_config import EVAL_COLUMNS, TABLES, CQLConfig, dataset_inputs, validate_cql
+from .cql_config import EVAL_COLUMNS, LEGACY, TABLES, CQLConfig, dataset_inputs, validate_cql
 
 L = lazy(__name__)
 
-RUNNERS = {"offline": Runner(CQLConfig, L(".cql:run_cql"), validate_cql, tables=TABLES,
+RUNNERS = {"offline": Runner(CQLConfig, L(".cql:run_cql"), validate_cql, tables=TABLES, legacy=LEGACY,
                              live=Live({"evaluations": EVAL_COLUMNS},
                                        curve=("evaluations", "grad_step", "eval_return")),
                              inputs=dataset_inputs),

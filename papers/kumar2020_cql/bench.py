@@ -33,6 +33,10 @@ UPDATES = {
     "cql_h_lagrange": ("CQL(H) (eq. 4), alpha' by the Lagrange dual", {"method": "cql_h", "lagrange": True}),
     "cql_rho": ("CQL(rho) (eq. 3), alpha' fixed", {"method": "cql_rho", "lagrange": False}),
     "sac_offline": ("offline SAC (CQL(H)'s gap measured without gradient, a diagnostic)", {"method": "sac"}),
+    # a run with sac_gap_every_steps = k measures the gap on 1 update of k: its time is (k-1)/k of this and 1/k of
+    # sac_offline's
+    "sac_offline_no_gap": ("offline SAC on an update that does not measure the gap (sac_gap_every_steps > 1)",
+                           {"method": "sac"}),
     "bc": ("behavioural cloning (the actor only)", {"method": "bc"}),
 }
 YARDSTICK = "sac_online"  # SAC v2's own update (papers/haarnoja2018_sac), the same networks and minibatch
@@ -99,7 +103,8 @@ def update_calls(cfg: CQLConfig) -> dict:
     calls = {}
     for name, (_, changes) in UPDATES.items():
         learner = OfflineLearner(replace(cfg, **changes), obs_dim, act_dim, low, high)
-        calls[name] = cycle(learner.update, lambda batch: batch)
+        gap = name != "sac_offline_no_gap"  # OfflineLearner.update's measure_gap
+        calls[name] = cycle(learner.update, lambda batch, gap=gap: (*batch, gap))
     sac = SAC(SACConfig(env_id=cfg.env_id, hidden_units=cfg.hidden_units, batch_size=cfg.batch_size, gamma=cfg.gamma,
                         tau=cfg.target_smoothing, torch_threads=cfg.torch_threads, seed=cfg.seed),
               obs_dim, act_dim, low, high)
@@ -148,7 +153,8 @@ def d3rlpy_update(cfg: CQLConfig, obs_dim: int, act_dim: int):
 def _check_finite(name: str, losses) -> None:
     import torch
 
-    kept = losses[:1] if name == "bc" else losses[:4] if name in (YARDSTICK, PEER) else losses[:6]
+    kept = (losses[:1] if name == "bc" else losses[:4] if name in (YARDSTICK, PEER)
+            else losses[[0, 1, 2, 3, 5]] if name == "sac_offline_no_gap" else losses[:6])  # no gap measured: NaN
     if not bool(torch.isfinite(kept).all()):
         raise NonFiniteError(f"non-finite loss in the bench's {name} update: {losses.tolist()}")
 

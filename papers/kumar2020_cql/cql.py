@@ -100,9 +100,10 @@ class OfflineLearner(nn.Module):
         log_density = torch.cat([log_unif.expand_as(q_unif), logp_pi.view(q_pi.shape[1:]).expand_as(q_pi)], dim=-1)
         return cql_h_gap(q_samples, log_density, q_data)
 
-    def update(self, obs, act, rew, next_obs, terminal, eps_now, eps_next, gen_eps) -> torch.Tensor:
+    def update(self, obs, act, rew, next_obs, terminal, eps_now, eps_next, gen_eps,
+               measure_gap: bool = True) -> torch.Tensor:
         """One gradient step on every loss; returns (pi_loss, q_loss, q_data_mean, q_pi_mean, cql_gap, sac_alpha,
-        cql_alpha) without .item()."""
+        cql_alpha) without .item(). `measure_gap` False: offline SAC leaves its diagnostic gap out (NaN)."""
         cfg = self.cfg
         nan = torch.full((), float("nan"), device=obs.device)
         if cfg.method == "bc":
@@ -121,13 +122,16 @@ class OfflineLearner(nn.Module):
             target = soft_bellman_target(rew, terminal, q_next, logp_next, alpha, cfg.gamma)
         q_data = self.q(obs, act)
         bellman = 0.5 * ((q_data - target) ** 2).mean(1).sum()  # J_Q, both Q-functions
-        a_unif, a_pi, logp_pi = self.sampled_actions(mean, log_std, gen_eps)
         alpha_prime_loss = torch.zeros((), device=obs.device)
-        if cfg.method == "sac":  # no regularizer; CQL(H)'s gap still measured, as a diagnostic of overestimation
-            with torch.no_grad():
-                gap = self.gap(q_data.detach(), *self.sampled_q(obs, a_unif, a_pi), logp_pi)
+        if cfg.method == "sac":  # no regularizer; CQL(H)'s gap measured (no gradient), a diagnostic of overestimation
+            gap = nan
+            if measure_gap:
+                with torch.no_grad():
+                    a_unif, a_pi, logp_pi = self.sampled_actions(mean, log_std, gen_eps)
+                    gap = self.gap(q_data.detach(), *self.sampled_q(obs, a_unif, a_pi), logp_pi)
             critic_loss, alpha_prime = bellman, nan
         else:
+            a_unif, a_pi, logp_pi = self.sampled_actions(mean, log_std, gen_eps)
             gap = self.gap(q_data, *self.sampled_q(obs, a_unif, a_pi), logp_pi)  # eq. 4 (cql_h) or eq. 3 (cql_rho)
             if cfg.lagrange:  # Appendix F: alpha' (gap - tau), alpha' >= 0 by the dual
                 penalty, alpha_prime_loss = lagrange_losses(self.log_alpha_prime, gap, cfg.lagrange_tau)
@@ -244,11 +248,22 @@ def run_cql(cfg: CQLConfig, ctx) -> dict[str, pd.DataFrame]:
         gen_eps = (torch.randn((b * n, act_dim), generator=gen).to(device),
                    torch.rand((b * n, act_dim), generator=gen).to(device))
         obs, act, rew, next_obs, terminal = (a[idx] for a in data)
-        pending.append(learner.update(obs, act, rew, next_obs, terminal, eps[0], eps[1], gen_eps))
+        measure_gap = cfg.method != "sac" or (step + 1) % cfg.sac_gap_every_steps == 0
+        pending.append(learner.update(obs, act, rew, next_obs, terminal, eps[0], eps[1], gen_eps, measure_gap))
         if (step + 1) % cfg.eval_every_steps == 0:
             losses = torch.stack(pending)
             means = losses.mean(0)
-            bad = ~torch.isfinite(losses[:, :1] if cfg.method == "bc" else losses[:, :6])
+            checked = losses[:, :1] if cfg.method == "bc" else losses[:, :6]
+            if cfg.method == "sac":  # the gap: the mean over the steps that measured it (every k-th)
+                measured = losses[cfg.sac_gap_every_steps - 1::cfg.sac_gap_every_steps, 4]
+                means[4] = measured.mean()
+                checked = torch.cat([checked[:, :4], checked[:, 5:]], 1)
+                bad_gap = ~torch.isfinite(measured)
+                if bool(bad_gap.any()):
+                    i = (int(bad_gap.nonzero()[0, 0]) + 1) * cfg.sac_gap_every_steps - 1
+                    raise NonFiniteError(f"non-finite CQL(H) gap (measured, no gradient) at gradient step "
+                                         f"{step + 2 - len(pending) + i:,}")
+            bad = ~torch.isfinite(checked)
             if bool(bad.any()):
                 i = int(bad.nonzero()[0, 0])
                 raise NonFiniteError(f"non-finite loss at gradient step {step + 2 - len(pending) + i:,}")
