@@ -343,7 +343,7 @@ def test_a_claim_at_a_one_seed_budget_shows_why_one_seed_is_enough(fake_paper, r
     claims = evaluate_claims(paper, {"fig3_1": load_experiment(exp)})
     rows = claims[claims["experiment"] == "fig3_1"]
     assert len(rows) and set(rows["verdict"]) == {"reduced budget"}
-    assert all(t.startswith("reduced: 1 seed") and "(one seed on purpose: a smoke check of the pipeline)" in t
+    assert all(t.startswith("reduced: 1 seed") and "; one seed on purpose: a smoke check of the pipeline" in t
                for t in rows["budget_used"]), rows["budget_used"].tolist()
 
 def test_a_paper_with_an_invalid_file_writes_no_report(fake_paper, results_root, capsys, monkeypatch):

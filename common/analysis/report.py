@@ -277,9 +277,9 @@ def evaluate_claims(paper, data_by_exp: dict[str, ExperimentData | None]) -> pd.
         outcome = rule_outcome(claim.rule, est, lo, hi, threshold)
         ci95 = f"[{_fmt(lo)}, {_fmt(hi)}]" if lo is not None and not pd.isna(lo) else "(one run, no interval)"
         reduced, budget_text = budget.below(data.paper_budget), f"{data.budget_name}: {budget.text()}"
-        why_one = exp.budgets.get(data.budget_name, {}).get("single_seed")  # registry.py: _check_seeds
-        budget_text += f" (one seed on purpose: {why_one})" if why_one and budget.seeds == 1 else ""
         budget_text += _frames_text(exp, data.budget_name, variants)
+        why_one = exp.budgets.get(data.budget_name, {}).get("single_seed")  # registry.py: _check_seeds
+        budget_text += f"; one seed on purpose: {why_one}" if why_one and budget.seeds == 1 else ""
         old = _old_protocol_text(data, variants)
         budget_text += f"; {old}" if old else ""
         diverged = data.diverged_text(variants)
