@@ -33,7 +33,7 @@ peers-offline: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --target .peers/d3rlpy --no-deps \
 	    d3rlpy==2.8.1 structlog==26.1.0 dataclasses-json==0.6.7 marshmallow==4.4.0 typing-inspect==0.9.0 \
 	    mypy-extensions==1.2.0 colorama==0.4.6 h5py==3.16.0 click==8.5.1 gym==0.26.2 gym-notices==0.1.0 \
-	    scikit-learn==1.9.1 joblib==1.6.0 threadpoolctl==3.8.0
+	    scikit-learn==1.9.1 narwhals==2.29.0 joblib==1.6.0 threadpoolctl==3.8.0
 
 reproduce: $(STAMP)
 	$(BIN)/repro sweep russo2017_thompson all --budget paper --jobs 2
