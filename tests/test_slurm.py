@@ -262,3 +262,32 @@ def test_a_run_that_completes_while_the_states_are_read_is_not_submitted_again(m
     assert cs.submit_sweep([spec], profile="local", out=out) == 0
     assert RunRecord(spec.run_dir).is_complete()
     assert "1 runs: 1 complete, 0 already queued or running, 0 to submit" in out.getvalue()
+
+
+def test_a_diverged_run_is_not_submitted_again(monkeypatch, tmp_path):
+    """A run whose training went non-finite (its DIVERGED record) is a recorded outcome: the Slurm launcher counts it
+    and submits nothing for it, as the local one does."""
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    import common.platform.slurm as cs
+    from common.platform.finite import NonFiniteError
+    from common.platform.registry import Runner, get_paper
+    from common.platform.runs import execute
+
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path))
+    exp = get_paper(PAPER).experiment("fig3_1")
+    bad = pd.DataFrame({"seed": [0], "t": [1], "regret_mean": [np.nan]})
+    monkeypatch.setattr(exp, "runner", Runner(exp.runner.schema, lambda cfg, ctx: {"curves": bad}))
+    spec = plan(PAPER, "fig3_1", "quick")[0]
+    with pytest.raises(NonFiniteError):
+        execute(spec, show_progress=False)
+    assert RunRecord(spec.run_dir).status() == "diverged"
+    monkeypatch.setattr(cs, "check_cluster", lambda: None)
+    monkeypatch.setattr(cs.submitit, "SlurmExecutor", lambda **_: pytest.fail("nothing should be submitted"))
+    out = io.StringIO()
+    assert cs.submit_sweep([spec], profile="local", out=out) == 0
+    assert "1 runs: 0 complete, 1 diverged (recorded outcomes, not run again), 0 already queued or running, " \
+           "0 to submit" in out.getvalue()

@@ -190,7 +190,8 @@ def submit_sweep(specs: list[RunSpec], profile: str | None = None, runs_per_task
         raise ReproError(f"--runs-per-task must be at least 1, got {runs_per_task}")
     if max_parallel is not None and max_parallel < 1:
         raise ReproError(f"--max-parallel must be at least 1, got {max_parallel}")
-    incomplete = [s for s in specs if not RunRecord(s.run_dir).is_complete()]
+    diverged = [s for s in specs if RunRecord(s.run_dir).divergence() is not None]  # recorded outcomes, never rerun
+    incomplete = [s for s in specs if not RunRecord(s.run_dir).is_complete() and s not in diverged]
     for spec in incomplete:  # every config to be submitted resolves and validates here, not on a compute node
         resolve(spec)
     check_inputs(incomplete)  # and what the runs read besides their configs (stored datasets) is there
@@ -203,7 +204,8 @@ def submit_sweep(specs: list[RunSpec], profile: str | None = None, runs_per_task
         queued = {label for label, state in states.items() if state.split()[0] in ACTIVE_STATES}
     # a run that finished while the states were read left the queue with its DONE written: not submitted again
     pending = [s for s in incomplete if s.label not in queued and not RunRecord(s.run_dir).is_complete()]
-    print(f"{len(specs)} runs: {len(specs) - len(queued) - len(pending)} complete, "
+    recorded = f", {len(diverged)} diverged (recorded outcomes, not run again)" if diverged else ""
+    print(f"{len(specs)} runs: {len(specs) - len(queued) - len(pending) - len(diverged)} complete{recorded}, "
           f"{len(queued)} already queued or running, {len(pending)} to submit", file=out)
     if not pending:
         return 0
