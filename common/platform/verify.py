@@ -70,7 +70,9 @@ def verify(root: Path, paper: str | None = None, seal: bool = False, out=None) -
         if problems:
             damaged += 1
             print(f"damaged {record.path}: " + "; ".join(problems), file=out)
-    print(f"{len(records)} finished run records under {root / paper if paper else root}: "
+    diverged = sum(not (r.path / "DONE").exists() for r in records)
+    print(f"{len(records)} finished run records{f' ({diverged} of them diverged)' if diverged else ''} under "
+          f"{root / paper if paper else root}: "
           f"{len(records) - damaged} intact, {damaged} damaged" + (f" ({sealed} sealed now)" if seal else ""),
           file=out)
     return damaged
