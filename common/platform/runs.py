@@ -290,8 +290,8 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
                 record.fail(f"{type(exc).__name__} in {spec.label}\n{traceback.format_exc()}")
             if isinstance(exc, NonFiniteError):  # training went non-finite: an outcome of these settings, recorded
                 with contextlib.suppress(OSError):
-                    record.diverge(exc.without_run(), {"spec": spec.to_json(), "seed": spec.seed, "git": git,
-                                                       "packages": package_versions(), "machine": machine(),
-                                                       "end": now(), "env_version": exp.env_version})
+                    record.diverge(exc.message, {"settings": exc.settings, "spec": spec.to_json(), "seed": spec.seed,
+                                                 "git": git, "packages": package_versions(), "machine": machine(),
+                                                 "end": now(), "env_version": exp.env_version})
             raise
         return "done"
