@@ -10,9 +10,11 @@ from its record, a resumed run and a run made again on another machine all rely 
 
 The rule: `REPRO_KERNELS` chooses, `avx2` when it is unset.
   - `avx2`: on an x86-64 CPU with AVX2, `pin()` sets, before numpy or torch loads, OPENBLAS_CORETYPE=Haswell,
-    ATEN_CPU_CAPABILITY=avx2, MKL_CBWR=AVX2 and ONEDNN_MAX_CPU_ISA=AVX2 (a shell's own values of these are replaced:
-    they would change the bits silently). On another CPU (no AVX2, or not x86-64) the libraries choose, and
-    provenance says so.
+    ATEN_CPU_CAPABILITY=avx2, MKL_ENABLE_INSTRUCTIONS=AVX2 and ONEDNN_MAX_CPU_ISA=AVX2 (a shell's own values of these
+    are replaced: they would change the bits silently). On another CPU (no AVX2, or not x86-64) the libraries
+    choose, and provenance says so. MKL is limited to AVX2's instructions, not put in its conditional-reproducibility
+    mode (MKL_CBWR=AVX2): that mode sums in yet another order, and offline SAC's first 1,000 gradient steps on Hopper
+    then evaluated at 90.218 instead of the 90.227 that the AVX2 machine recorded and the pin above reproduces.
   - `native`: the libraries choose from the CPU (results then hold on this kind of CPU only).
 `pin()` runs when the package `common` is imported (common/__init__.py; papers/__init__.py and tests/conftest.py
 import it first), so every entry point (`repro`, `python -m common...`, `python -m papers...`, Slurm tasks, which
@@ -36,7 +38,7 @@ from common.platform.errors import ReproError
 VALID = ("avx2", "native")
 
 #: the variables that hold each library to its AVX2 kernels, read when the library loads
-AVX2_ENV = {"OPENBLAS_CORETYPE": "Haswell", "ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2",
+AVX2_ENV = {"OPENBLAS_CORETYPE": "Haswell", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
             "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 
