@@ -178,3 +178,18 @@ def test_every_other_committed_run_follows_its_experiment_as_it_resolves_now(mon
     assert checked > 600
     assert old == {("mnih2013_dqn", "table1", "reduced"), ("mnih2013_dqn", "q_divergence", "paper"),
                    ("schulman2017_ppo", "atari", "reduced")}
+
+
+def test_offline_sacs_run_made_again_equals_its_set_aside_record_but_for_the_gap():
+    """Offline SAC on Hopper medium (seed 0) was made again when it came to measure its diagnostic gap on every 10th
+    gradient step (papers/kumar2020_cql/cql_config.py: sac_gap_every_steps), on another machine (AVX-512 held to
+    AVX2's kernels: common/platform/kernels.py): every recorded column but the gap equals the first record's."""
+    import pandas as pd
+
+    runs = REPO_ROOT / "results" / "levine2020_offline"
+    new = pd.read_csv(runs / "runs/shift/reduced/medium__sac/seed_0/evaluations.csv.gz")
+    old = pd.read_csv(runs / "old_protocol/shift/reduced/medium__sac/seed_0/evaluations.csv.gz")
+    assert list(new.columns) == list(old.columns) and len(new) == len(old) == 100
+    others = [c for c in new.columns if c != "cql_gap"]
+    pd.testing.assert_frame_equal(new[others], old[others], check_exact=True)
+    assert not new["cql_gap"].equals(old["cql_gap"])  # the gap: a mean over every 10th step now

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -87,13 +88,14 @@ def restore(env_id: str, kind: str, root=None, **how) -> Path:
     import tempfile
 
     from common.offline.datasets import dataset_dir
+    from common.platform.runs import results_root
 
-    folder = dataset_dir(env_id, kind, root)
+    results = Path(root or results_root())  # where the record lies, and medium-expert's inputs
+    folder = dataset_dir(env_id, kind, results)
     if not (folder / "dataset.json").is_file():
         raise ReproError(f"--restore: {folder / 'dataset.json'} does not exist; build the dataset without --restore")
     recorded = json.loads((folder / "dataset.json").read_text())["files"]
     with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
-        results = folder.parent.parent.parent  # <results>/datasets/<env>/<kind>-v0: medium-expert's inputs
         built = build(env_id, kind, root=scratch, sources_root=results, **how)
         files = json.loads((built / "dataset.json").read_text())["files"]
         differ = sorted(n for n in set(recorded) | set(files)
