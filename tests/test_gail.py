@@ -171,8 +171,12 @@ def test_same_seed_same_metrics_and_resume_equals_uninterrupted(cartpole_dataset
     monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
     spec = RunSpec(PAPER, "table2_classic", "quick", variant, 0, tuple(sorted(overrides)))
     run_with_crashes(spec, monkeypatch, (1, 2))
-    assert RunRecord(spec.run_dir).read_json("provenance.json")["attempts"] == 3
+    provenance = RunRecord(spec.run_dir).read_json("provenance.json")
+    assert provenance["attempts"] == 3
     assert table_bytes(spec.run_dir) == table_bytes(roots["a"])
+    # the three attempts read the same expert dataset: its checksum, in the run's record
+    recorded = json.loads((cartpole_dataset / "dataset.json").read_text())["files"]["dataset.npz"]["sha256"]
+    assert provenance["inputs"]["expert_dataset"]["sha256"] == {"dataset.npz": recorded}
 
 
 @pytest.mark.parametrize("method", ["bc", "fem", "gtal"])

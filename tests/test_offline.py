@@ -633,3 +633,34 @@ def test_keeping_freed_memory_changes_no_number(tmp_path):
     paper_sizes = (("batch_size", 256), ("gradient_steps", 20), ("hidden_units", 256), ("n_action_samples", 10))
     same_bytes_with_and_without_kept_memory(tmp_path, "papers.kumar2020_cql.cql", PAPER, "table1",
                                             "Hopper-v5__medium__cql_h", paper_sizes)
+
+
+def test_a_run_records_the_checksums_of_the_dataset_it_read(tmp_path, monkeypatch):
+    """provenance.json's `inputs` names the stored dataset's files by the checksums checked when it was loaded; the
+    INPUTS file that keeps them while the run runs goes at the end (DONE does not vouch for it)."""
+    from common.offline.datasets import save_dataset
+
+    folder = save_dataset(_tiny_hopper(), "Hopper-v5", "random", {"kind": "random"}, None, tmp_path / "data")
+    doc = json.loads((folder / "dataset.json").read_text())
+    overrides = (("dataset_root", str(tmp_path / "data")), ("tiny_dataset_transitions", 0))
+    run = execute_in(tmp_path / "results", monkeypatch, PAPER, "table1", "quick", "Hopper-v5__random__bc", 0, overrides)
+    entry = RunRecord(run).read_json("provenance.json")["inputs"]["dataset"]
+    assert entry["env_id"] == "Hopper-v5" and entry["kind"] == "random"
+    assert entry["sha256"] == {name: f["sha256"] for name, f in doc["files"].items()} and len(entry["sha256"]) == 3
+    assert not (run / "INPUTS").exists() and RunRecord(run).is_complete()
+    # a run that needs no stored dataset records none
+    tiny = execute_in(tmp_path / "tiny", monkeypatch, PAPER, "sanity", "quick", "bc", 0)
+    assert RunRecord(tiny).read_json("provenance.json")["inputs"] == {}
+
+
+def test_a_resumed_attempt_that_read_other_dataset_bytes_is_an_error(tmp_path):
+    from common.platform.records import RunContext
+
+    record = RunRecord(tmp_path / "run")
+    first = {"env_id": "Hopper-v5", "kind": "medium", "label": "x", "sha256": {"a.hdf5": "1" * 64}}
+    RunContext(record).record_input("dataset", first)
+    resumed = RunContext(record)  # the next attempt, after a kill: the same bytes are fine
+    resumed.record_input("dataset", first)
+    assert resumed.inputs == {"dataset": first}
+    with pytest.raises(ReproError, match="read dataset with other checksums than the attempt it resumes"):
+        RunContext(record).record_input("dataset", {**first, "sha256": {"a.hdf5": "2" * 64}})

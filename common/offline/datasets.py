@@ -586,3 +586,11 @@ def load_dataset(env_id: str, kind: str, root=None) -> tuple[Dataset, dict]:
             ds = Dataset(**{name: z[name] for name in FIELDS})
     ds.cut_at_end = doc["cut_at_end"]
     return ds, doc
+
+
+def input_entry(doc: dict) -> dict:
+    """What a run that read this dataset records of it in its provenance (`RunContext.record_input`): the dataset's
+    environment, kind and label, and its files' SHA-256 as checked when it was loaded (`load_dataset`), so that a
+    run's record names the bytes it learned from, whichever machine rebuilt them."""
+    return {"env_id": doc["env_id"], "kind": doc["kind"], "label": doc["label"],
+            "sha256": {name: f["sha256"] for name, f in sorted(doc["files"].items())}}

@@ -178,8 +178,10 @@ def package_versions() -> dict:
 #: A run folder's folder of live metrics (common/platform/live.py): never vouched for by DONE (DONE vouches only for the
 #: run folder's own files), removed when DONE is written.
 LIVE_DIR = "live"
+#: what a run read besides its config, while it runs (RunContext.record_input); provenance.json's `inputs` once DONE
+INPUTS_FILE = "INPUTS"
 #: Files of a run folder that its DONE marker does not vouch for: live state, locks, the Slurm ledger, temporaries.
-UNVOUCHED = ("DONE", "DIVERGED", "RUNNING", "FAILED", "checkpoint.pkl", ".lock", "slurm.json")
+UNVOUCHED = ("DONE", "DIVERGED", "RUNNING", "FAILED", "checkpoint.pkl", ".lock", "slurm.json", INPUTS_FILE)
 #: Endings of files kept beside a run but never committed (git-ignored): an agent's large arrays (common/rl/agents.py).
 #: DONE does not vouch for them, so a fresh clone without them is intact; the agent's .json (vouched) records their
 #: checksum, checked when they are loaded.
@@ -448,7 +450,7 @@ class RunRecord:
         """Write provenance, then DONE with the checksum of every file it vouches for, then drop the live state."""
         self.write_json("provenance.json", provenance)
         self.seal(provenance.get("end"))
-        for name in ("RUNNING", "checkpoint.pkl"):
+        for name in ("RUNNING", "checkpoint.pkl", INPUTS_FILE):
             (self.path / name).unlink(missing_ok=True)
         shutil.rmtree(self.path / LIVE_DIR, ignore_errors=True)  # the metrics so far: the run's tables say it all now
 
@@ -502,6 +504,8 @@ class RunContext:
     _carried_units: int | None = 0
     #: writes the metrics so far at each checkpoint (common/platform/live.py: Writer; None: the runner has none)
     live: Any = None
+    #: what the run read besides its config (a stored dataset), name -> its checksums: provenance.json's `inputs`
+    inputs: dict = field(default_factory=dict)
 
     def restore(self) -> Any | None:
         """The state of the run's checkpoint (None: start fresh); its cost is carried into the totals."""
@@ -536,6 +540,19 @@ class RunContext:
                 self.live.checkpoint(state, self.units_total(), self.wall_s_total())
             return True
         return False
+
+    def record_input(self, name: str, entry: dict) -> None:
+        """Name, in the run's provenance (`inputs`), something the run read besides its config, by its checksums
+        (a stored dataset: common/offline/datasets.py, input_entry). Until the run finishes they are kept in its
+        INPUTS file, so that a resumed attempt that read other bytes than the attempt before stops with an error
+        instead of finishing a run made of two inputs."""
+        before = self.record.read_json(INPUTS_FILE) or {}
+        if name in before and before[name] != entry:
+            raise ReproError(f"{self.record.path}: this attempt read {name} with other checksums than the attempt it "
+                             f"resumes ({entry} against {before[name]}); a run cannot be made of both: move its folder "
+                             "aside to make it again")
+        self.inputs = {**before, **self.inputs, name: entry}
+        self.record.write_json(INPUTS_FILE, self.inputs)
 
     def count(self, n: int, unit: str) -> None:
         self.units += int(n)

@@ -101,6 +101,13 @@ def resolve(spec: RunSpec):
     return cfg
 
 
+def still_to_run(specs: list[RunSpec]) -> tuple[list[RunSpec], list[RunSpec]]:
+    """(`diverged`, `to_run`): the runs whose training went non-finite (recorded outcomes, never run again by any
+    launcher: RunRecord.diverge), and those neither complete nor diverged, in `specs`' order."""
+    diverged = [s for s in specs if RunRecord(s.run_dir).divergence() is not None]
+    return diverged, [s for s in specs if not RunRecord(s.run_dir).is_complete() and s not in diverged]
+
+
 def check_inputs(specs: list[RunSpec]) -> None:
     """What the runs still to be made read besides their configs (their runner's `inputs`, such as a stored dataset)
     is there, checked before any of them starts or is submitted: otherwise one error (exit status 2) naming each
@@ -272,6 +279,8 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
                                "units_all_attempts": units_total,
                                "per_second": round(ctx.units / wall_s, 1) if wall_s > 0 else None},
                 "env_version": exp.env_version,
+                # what the run read besides its config, by checksum (a stored dataset; {}: nothing)
+                "inputs": ctx.inputs,
                 # BLAS and torch thread counts at the end of this attempt, and each attempt's BLAS at its start
                 # (None: recorded before attempts kept it)
                 "threads": in_force,
@@ -292,6 +301,7 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
                 with contextlib.suppress(OSError):
                     record.diverge(exc.message, {"settings": exc.settings, "spec": spec.to_json(), "seed": spec.seed,
                                                  "git": git, "packages": package_versions(), "machine": machine(),
-                                                 "end": now(), "env_version": exp.env_version})
+                                                 "end": now(), "env_version": exp.env_version,
+                                                 "inputs": ctx.inputs})
             raise
         return "done"

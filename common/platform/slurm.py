@@ -28,7 +28,7 @@ from common import REPO_ROOT
 from common.platform.config import merge, to_dict
 from common.platform.errors import ReproError, unknown
 from common.platform.records import RunRecord, atomic_write_text, now
-from common.platform.runs import RunSpec, check_inputs, execute, resolve, results_root
+from common.platform.runs import RunSpec, check_inputs, execute, resolve, results_root, still_to_run
 from common.platform.validate import check_environment
 
 PROFILES_DIR = REPO_ROOT / "slurm" / "profiles"
@@ -190,8 +190,7 @@ def submit_sweep(specs: list[RunSpec], profile: str | None = None, runs_per_task
         raise ReproError(f"--runs-per-task must be at least 1, got {runs_per_task}")
     if max_parallel is not None and max_parallel < 1:
         raise ReproError(f"--max-parallel must be at least 1, got {max_parallel}")
-    diverged = [s for s in specs if RunRecord(s.run_dir).divergence() is not None]  # recorded outcomes, never rerun
-    incomplete = [s for s in specs if not RunRecord(s.run_dir).is_complete() and s not in diverged]
+    diverged, incomplete = still_to_run(specs)  # diverged runs: recorded outcomes, never run again
     for spec in incomplete:  # every config to be submitted resolves and validates here, not on a compute node
         resolve(spec)
     check_inputs(incomplete)  # and what the runs read besides their configs (stored datasets) is there

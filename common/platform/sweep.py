@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from common.platform.errors import ReproError, RunningElsewhere
 from common.platform.finite import RunFailure
 from common.platform.records import RunRecord
-from common.platform.runs import RunSpec, execute
+from common.platform.runs import RunSpec, execute, still_to_run
 from common.platform.threads import requested_blas_threads
 
 
@@ -32,8 +32,7 @@ def run_local(specs: list[RunSpec], jobs: int = 1, dry_run: bool = False, out=No
     from tqdm.auto import tqdm
 
     out = out or sys.stdout  # looked up per call: the stream in force now, not at import
-    diverged = [s for s in specs if RunRecord(s.run_dir).divergence() is not None]
-    pending = [s for s in specs if not RunRecord(s.run_dir).is_complete() and s not in diverged]
+    diverged, pending = still_to_run(specs)
     damaged = {s.label: RunRecord(s.run_dir).damage() for s in pending if RunRecord(s.run_dir).is_damaged()}
     counts = {"skipped": len(specs) - len(pending) - len(diverged), "done": 0, "failed": 0, "error": 0,
               "running elsewhere": 0}

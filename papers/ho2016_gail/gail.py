@@ -320,6 +320,10 @@ def run_gail(cfg: GAILConfig, ctx) -> dict[str, pd.DataFrame]:
     obs_dim = env.observation_space.shape[0]
     n_out = int(env.action_space.n) if discrete else env.action_space.shape[0]
     data, doc = (None, None) if cfg.method == "expert" else expert_pairs(cfg)
+    if doc is not None:  # the expert dataset's checksums, in the run's provenance
+        from common.offline.datasets import input_entry
+
+        ctx.record_input("expert_dataset", input_entry(doc))
     if data is None:
         norm = Normalizer(obs_dim)
     else:

@@ -28,7 +28,8 @@ from torch import nn
 
 from common.offline.conservative import cql_h_gap, cql_rho_gap, lagrange_losses, uniform_log_density
 from common.offline.d4rl import d4rl_normalized, d4rl_task
-from common.offline.datasets import FIELDS, Dataset, collect, episode_returns, load_dataset, uniform_policy
+from common.offline.datasets import (FIELDS, Dataset, collect, episode_returns, input_entry, load_dataset,
+                                     uniform_policy)
 from common.platform.device import to_cpu, torch_device
 from common.platform.finite import NonFiniteError, check_finite
 from common.platform.memory import keep_freed_memory
@@ -162,7 +163,8 @@ def get_dataset(cfg: CQLConfig) -> tuple[Dataset, dict]:
         ds = collect(cfg.env_id, uniform_policy(low, high), cfg.tiny_dataset_transitions, seed=0)
         return ds, {"label": "tiny dataset of uniform actions, made in memory (quick check)", "sha256": ""}
     ds, doc = load_dataset(cfg.env_id, cfg.dataset, cfg.dataset_root or None)
-    return ds, {"label": doc["label"], "sha256": doc["content_sha256"]}  # the arrays' content (datasets.py)
+    return ds, {"label": doc["label"], "sha256": doc["content_sha256"],  # the arrays' content (datasets.py)
+                "input": input_entry(doc)}  # its files' checksums, for the run's provenance
 
 
 def first_rows(ds: Dataset, n: int) -> Dataset:
@@ -205,6 +207,8 @@ def run_cql(cfg: CQLConfig, ctx) -> dict[str, pd.DataFrame]:
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
     ds, ds_meta = get_dataset(cfg)
+    if "input" in ds_meta:  # a stored dataset: its files' checksums, in the run's provenance
+        ctx.record_input("dataset", ds_meta["input"])
     if cfg.dataset_max_transitions and not cfg.tiny_dataset_transitions:  # the quick check keeps its tiny dataset
         if cfg.dataset_max_transitions > len(ds):
             raise ValueError(f"dataset_max_transitions ({cfg.dataset_max_transitions:,}) exceeds the dataset's "
