@@ -1,6 +1,7 @@
 """Offline RL (common/offline, papers/kumar2020_cql): the dataset builder's terminal/time-out split and returns,
 datasets from a SAC run's saved agent and replay, D4RL's normalization, the CQL regularizers against hand-computed
 log-sum-exps, offline SAC overestimating where CQL does not, determinism and resume."""
+import io
 import json
 import math
 import shutil
@@ -648,6 +649,27 @@ def test_a_run_records_the_checksums_of_the_dataset_it_read(tmp_path, monkeypatc
     assert entry["env_id"] == "Hopper-v5" and entry["kind"] == "random"
     assert entry["sha256"] == {name: f["sha256"] for name, f in doc["files"].items()} and len(entry["sha256"]) == 3
     assert not (run / "INPUTS").exists() and RunRecord(run).is_complete()
+    assert entry["record"] == str(folder.resolve() / "dataset.json")  # outside the results folder: absolute
+    # the dataset rebuilt since on other bytes: `repro verify` names the run and the file, nothing is changed
+    from common.platform.verify import verify
+
+    out = io.StringIO()
+    assert verify(tmp_path / "results", PAPER, out=out) == 0
+    changed = json.loads((folder / "dataset.json").read_text())
+    changed["files"]["data/main_data.hdf5"]["sha256"] = "0" * 64
+    (folder / "dataset.json").write_text(json.dumps(changed))
+    assert verify(tmp_path / "results", PAPER, out=out) == 1 and RunRecord(run).is_complete()
+    assert (f"changed input {run}: inputs: dataset was read with other checksums than its record "
+            f"{folder.resolve() / 'dataset.json'} holds now (data/main_data.hdf5): rebuilt since the run") in out.getvalue()
+    assert "1 finished run records under" in out.getvalue().splitlines()[-1]
+    assert out.getvalue().splitlines()[-1].endswith("0 intact, 0 damaged, 1 made on an input rebuilt since")
+    # a dataset under the results folder (the usual place) is named relative to it
+    save_dataset(_tiny_hopper(), "Hopper-v5", "random", {"kind": "random"}, None, tmp_path / "usual")
+    usual = execute_in(tmp_path / "usual", monkeypatch, PAPER, "table1", "quick", "Hopper-v5__random__bc", 0,
+                       (("tiny_dataset_transitions", 0),))
+    entry = RunRecord(usual).read_json("provenance.json")["inputs"]["dataset"]
+    assert entry["record"] == "datasets/Hopper-v5/random-v0/dataset.json"
+    assert verify(tmp_path / "usual", PAPER, out=out) == 0
     # a run that needs no stored dataset records none
     tiny = execute_in(tmp_path / "tiny", monkeypatch, PAPER, "sanity", "quick", "bc", 0)
     assert RunRecord(tiny).read_json("provenance.json")["inputs"] == {}

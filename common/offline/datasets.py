@@ -588,9 +588,15 @@ def load_dataset(env_id: str, kind: str, root=None) -> tuple[Dataset, dict]:
     return ds, doc
 
 
-def input_entry(doc: dict) -> dict:
+def input_entry(doc: dict, root=None) -> dict:
     """What a run that read this dataset records of it in its provenance (`RunContext.record_input`): the dataset's
-    environment, kind and label, and its files' SHA-256 as checked when it was loaded (`load_dataset`), so that a
-    run's record names the bytes it learned from, whichever machine rebuilt them."""
+    environment, kind and label, its record (dataset.json: relative to the results folder when under it) and its
+    files' SHA-256 as checked when it was loaded (`load_dataset`), so that a run's record names the bytes it learned
+    from, whichever machine rebuilt them, and `repro verify` can tell a run made on bytes the record no longer holds."""
+    from common.platform.runs import results_root
+
+    record = (dataset_dir(doc["env_id"], doc["kind"], root) / "dataset.json").resolve()
+    results = results_root().resolve()
     return {"env_id": doc["env_id"], "kind": doc["kind"], "label": doc["label"],
+            "record": str(record.relative_to(results) if record.is_relative_to(results) else record),
             "sha256": {name: f["sha256"] for name, f in sorted(doc["files"].items())}}

@@ -405,8 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-save", action="store_true", help="do not write results/<paper>/bench.json (or profile.json)")
     b.set_defaults(fn=_cmd_bench)
 
-    v = sub.add_parser("verify", help="check every finished run record against its DONE checksums (exit 1 if any "
-                                      "is damaged)")
+    v = sub.add_parser("verify", help="check every finished run record against its DONE checksums, and the inputs "
+                                      "it read against their records (exit 1 if any is damaged or was rebuilt)")
     v.add_argument("paper", nargs="?")
     v.add_argument("--seal", action="store_true",
                    help="add checksums to records finished before DONE carried them, after reading each in full")

@@ -3,6 +3,9 @@
 A record is damaged when a file DONE vouches for is missing or changed, when a file was added after DONE, or when
 DONE is unreadable or records no checksums. `--seal` adds checksums to records finished before DONE carried them,
 but only after reading every file of the record in full (config, attempts, provenance, each table to its end).
+A run whose provenance names an input by its record (a stored dataset: RunContext.record_input) was made on other
+bytes than that record holds now when their checksums differ (the dataset was rebuilt since): reported apart from the
+damaged and, like them, a failure of `repro verify`, since its numbers no longer follow from what the folder records.
 """
 from __future__ import annotations
 
@@ -45,8 +48,32 @@ def read_in_full(record: RunRecord) -> None:
         raise ReproError(f"{path / current}: cannot be read in full ({type(exc).__name__}: {exc}); not sealed") from None
 
 
+def changed_inputs(record: RunRecord, root: Path) -> list[str]:
+    """The inputs a finished run read (provenance.json's `inputs`) whose record now holds other checksums than the
+    run recorded, one 'inputs: ...' line each (empty: all as read, or none recorded)."""
+    problems = []
+    for name, entry in sorted(((record.read_json("provenance.json") or {}).get("inputs") or {}).items()):
+        if "record" not in entry:
+            continue
+        path = root / entry["record"]  # an absolute path stays as it is
+        if not path.is_file():
+            problems.append(f"inputs: {name}'s record {path} is not there (the run read {entry['sha256']})")
+            continue
+        try:
+            now = {n: f["sha256"] for n, f in json.loads(path.read_text())["files"].items()}
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+            problems.append(f"inputs: {name}'s record {path} does not read as a record of files and checksums")
+            continue
+        if now != entry["sha256"]:
+            differ = sorted(n for n in set(now) | set(entry["sha256"]) if now.get(n) != entry["sha256"].get(n))
+            problems.append(f"inputs: {name} was read with other checksums than its record {path} holds now "
+                            f"({', '.join(differ)}): rebuilt since the run")
+    return problems
+
+
 def verify(root: Path, paper: str | None = None, seal: bool = False, out=None) -> int:
-    """Print each damaged record with its problems; return the number damaged (after sealing, with `seal`)."""
+    """Print each damaged record with its problems, and each intact one made on an input rebuilt since; return how
+    many of either (after sealing, with `seal`)."""
     import sys
 
     out = out or sys.stdout
@@ -55,7 +82,7 @@ def verify(root: Path, paper: str | None = None, seal: bool = False, out=None) -
     if paper and not (root / paper).is_dir():
         raise ReproError(f"results folder {root} holds no records of '{paper}'")
     records = finished_records(root, paper)
-    damaged, sealed = 0, 0
+    damaged, changed, sealed = 0, 0, 0
     for record in records:
         problems = record.damage()
         if seal and problems and all(p.startswith(UNSEALED) for p in problems):
@@ -70,9 +97,13 @@ def verify(root: Path, paper: str | None = None, seal: bool = False, out=None) -
         if problems:
             damaged += 1
             print(f"damaged {record.path}: " + "; ".join(problems), file=out)
+        elif inputs := changed_inputs(record, root):
+            changed += 1
+            print(f"changed input {record.path}: " + "; ".join(inputs), file=out)
     diverged = sum(not (r.path / "DONE").exists() for r in records)
     print(f"{len(records)} finished run records{f' ({diverged} of them diverged)' if diverged else ''} under "
           f"{root / paper if paper else root}: "
-          f"{len(records) - damaged} intact, {damaged} damaged" + (f" ({sealed} sealed now)" if seal else ""),
-          file=out)
-    return damaged
+          f"{len(records) - damaged - changed} intact, {damaged} damaged"
+          + (f", {changed} made on an input rebuilt since" if changed else "")
+          + (f" ({sealed} sealed now)" if seal else ""), file=out)
+    return damaged + changed

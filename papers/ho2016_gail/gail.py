@@ -323,7 +323,7 @@ def run_gail(cfg: GAILConfig, ctx) -> dict[str, pd.DataFrame]:
     if doc is not None:  # the expert dataset's checksums, in the run's provenance
         from common.offline.datasets import input_entry
 
-        ctx.record_input("expert_dataset", input_entry(doc))
+        ctx.record_input("expert_dataset", input_entry(doc, cfg.dataset_root or None))
     if data is None:
         norm = Normalizer(obs_dim)
     else:

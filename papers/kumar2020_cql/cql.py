@@ -164,7 +164,7 @@ def get_dataset(cfg: CQLConfig) -> tuple[Dataset, dict]:
         return ds, {"label": "tiny dataset of uniform actions, made in memory (quick check)", "sha256": ""}
     ds, doc = load_dataset(cfg.env_id, cfg.dataset, cfg.dataset_root or None)
     return ds, {"label": doc["label"], "sha256": doc["content_sha256"],  # the arrays' content (datasets.py)
-                "input": input_entry(doc)}  # its files' checksums, for the run's provenance
+                "input": input_entry(doc, cfg.dataset_root or None)}  # its files' checksums, for the run's provenance
 
 
 def first_rows(ds: Dataset, n: int) -> Dataset:
