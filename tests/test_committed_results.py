@@ -1,6 +1,8 @@
 """The committed claims tables and READMEs regenerate byte for byte from the committed run records."""
 import shutil
 
+import pytest
+
 from common import REPO_ROOT
 from common.platform.registry import papers
 from common.analysis.report import report_index, report_paper
@@ -180,15 +182,16 @@ def test_every_other_committed_run_follows_its_experiment_as_it_resolves_now(mon
                    ("schulman2017_ppo", "atari", "reduced")}
 
 
-def test_offline_sacs_run_made_again_equals_its_set_aside_record_but_for_the_gap():
-    """Offline SAC on Hopper medium (seed 0) was made again when it came to measure its diagnostic gap on every 10th
-    gradient step (papers/kumar2020_cql/cql_config.py: sac_gap_every_steps), on another machine (AVX-512 held to
-    AVX2's kernels: common/platform/kernels.py): every recorded column but the gap equals the first record's."""
+@pytest.mark.parametrize("data", ["medium", "expert"])
+def test_offline_sacs_run_made_again_equals_its_set_aside_record_but_for_the_gap(data):
+    """Offline SAC on Hopper medium and expert data (seed 0) was made again when it came to measure its diagnostic gap
+    on every 10th gradient step (papers/kumar2020_cql/cql_config.py: sac_gap_every_steps), on another machine (AVX-512
+    held to AVX2's kernels: common/platform/kernels.py): every recorded column but the gap equals the first record's."""
     import pandas as pd
 
     runs = REPO_ROOT / "results" / "levine2020_offline"
-    new = pd.read_csv(runs / "runs/shift/reduced/medium__sac/seed_0/evaluations.csv.gz")
-    old = pd.read_csv(runs / "old_protocol/shift/reduced/medium__sac/seed_0/evaluations.csv.gz")
+    new = pd.read_csv(runs / f"runs/shift/reduced/{data}__sac/seed_0/evaluations.csv.gz")
+    old = pd.read_csv(runs / f"old_protocol/shift/reduced/{data}__sac/seed_0/evaluations.csv.gz")
     assert list(new.columns) == list(old.columns) and len(new) == len(old) == 100
     others = [c for c in new.columns if c != "cql_gap"]
     pd.testing.assert_frame_equal(new[others], old[others], check_exact=True)
