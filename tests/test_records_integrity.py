@@ -304,3 +304,20 @@ def test_a_run_recorded_by_another_experiment_with_the_same_config_is_copied_not
     src.seal(None)
     with pytest.raises(RuntimeError, match="computed"):
         execute(copy, show_progress=False)
+
+
+def test_changed_inputs_reads_a_diverged_runs_record_too(tmp_path):
+    """A diverged run keeps its provenance in DIVERGED: the inputs it read are compared with their records as a
+    finished run's are (common/platform/verify.py)."""
+    from common.platform.records import RunRecord
+    from common.platform.verify import changed_inputs
+
+    run = RunRecord(tmp_path / "p" / "runs" / "e" / "b" / "v" / "seed_0")
+    run.write_json("DIVERGED", {"error": "x", "inputs": {"dataset": {"record": "rec.json", "sha256": {"a.npz": "1"}}}})
+    (tmp_path / "rec.json").write_text(json.dumps({"files": {"a.npz": {"sha256": "1"}}}))
+    assert changed_inputs(run, tmp_path) == []
+    (tmp_path / "rec.json").write_text(json.dumps({"files": {"a.npz": {"sha256": "2"}}}))
+    assert changed_inputs(run, tmp_path) == [f"inputs: dataset was read with other checksums than its record "
+                                             f"{tmp_path / 'rec.json'} holds now (a.npz): rebuilt since the run"]
+    (tmp_path / "rec.json").unlink()
+    assert changed_inputs(run, tmp_path)[0].startswith("inputs: dataset's record ")

@@ -545,9 +545,9 @@ class RunContext:
         """Name, in the run's provenance (`inputs`), something the run read besides its config, by its checksums
         (a stored dataset: common/offline/datasets.py, input_entry): `sha256` maps its files to their digests and
         `record`, where it has one, is the JSON that records them (a path relative to the results folder, or
-        absolute; its `files` map each name to {"sha256": ...}), which `repro verify` compares with the run's. Until the run finishes they are kept in its
-        INPUTS file, so that a resumed attempt that read other bytes than the attempt before stops with an error
-        instead of finishing a run made of two inputs."""
+        absolute; its `files` map each name to {"sha256": ...}), which `repro verify` compares with the run's.
+        Until the run finishes they are kept in its INPUTS file, so that a resumed attempt that read other bytes
+        than the attempt before stops with an error instead of finishing a run made of two inputs."""
         before = self.record.read_json(INPUTS_FILE) or {}
         if name in before and before[name] != entry:
             raise ReproError(f"{self.record.path}: this attempt read {name} with other checksums than the attempt it "

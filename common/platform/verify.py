@@ -49,10 +49,12 @@ def read_in_full(record: RunRecord) -> None:
 
 
 def changed_inputs(record: RunRecord, root: Path) -> list[str]:
-    """The inputs a finished run read (provenance.json's `inputs`) whose record now holds other checksums than the
-    run recorded, one 'inputs: ...' line each (empty: all as read, or none recorded)."""
+    """The inputs a finished (or diverged) run read (the `inputs` of its provenance.json, or of its DIVERGED record)
+    whose record now holds other checksums than the run recorded, one 'inputs: ...' line each (empty: all as read,
+    or none recorded)."""
     problems = []
-    for name, entry in sorted(((record.read_json("provenance.json") or {}).get("inputs") or {}).items()):
+    provenance = record.read_json("provenance.json") or record.read_json("DIVERGED") or {}
+    for name, entry in sorted((provenance.get("inputs") or {}).items()):
         if "record" not in entry:
             continue
         path = root / entry["record"]  # an absolute path stays as it is
