@@ -312,8 +312,13 @@ def test_changed_inputs_reads_a_diverged_runs_record_too(tmp_path):
     from common.platform.records import RunRecord
     from common.platform.verify import changed_inputs
 
+    from common.platform.records import INPUTS_FILE, RunContext
+
     run = RunRecord(tmp_path / "p" / "runs" / "e" / "b" / "v" / "seed_0")
-    run.write_json("DIVERGED", {"error": "x", "inputs": {"dataset": {"record": "rec.json", "sha256": {"a.npz": "1"}}}})
+    ctx = RunContext(run)
+    ctx.record_input("dataset", {"record": "rec.json", "sha256": {"a.npz": "1"}})
+    run.diverge("x", {"inputs": ctx.inputs})
+    assert not (run.path / INPUTS_FILE).exists()  # kept in DIVERGED now, like provenance.json's at DONE
     (tmp_path / "rec.json").write_text(json.dumps({"files": {"a.npz": {"sha256": "1"}}}))
     assert changed_inputs(run, tmp_path) == []
     (tmp_path / "rec.json").write_text(json.dumps({"files": {"a.npz": {"sha256": "2"}}}))

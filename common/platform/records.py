@@ -440,10 +440,12 @@ class RunRecord:
 
     def diverge(self, error: str, provenance: dict) -> None:
         """Record that the run's training went non-finite (`error`: the one line naming what and where), with
-        `provenance` and the checksum of every file the folder holds now; after `fail`."""
+        `provenance` (the inputs it read included: the INPUTS file goes, as at DONE) and the checksum of every file
+        the folder holds now; after `fail`."""
         names = sorted(p.name for p in self.path.iterdir() if p.is_file() and _vouched(p.name))
         self.write_json("DIVERGED", {**provenance, "error": error,
                                      "sha256": {n: sha256_of(self.path / n) for n in names}})
+        (self.path / INPUTS_FILE).unlink(missing_ok=True)
         _VERIFIED.pop(str(self.path), None)
 
     def finish(self, provenance: dict) -> None:
