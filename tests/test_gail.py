@@ -129,6 +129,7 @@ def test_dataset_records_the_expert_the_scale_and_a_checksum(cartpole_dataset):
     assert scale["expert_return_mean"] == 200.0 and scale["expert_episodes"] == 10
     assert 10 < scale["random_return_mean"] < 40 and scale["random_episodes"] == 50  # Table 1: 18.64 +- 7.45
     assert doc["config"]["max_episode_steps"] == 200 and len(doc["source"]["agent_json_sha256"]) == 64
+    assert doc["label"].startswith("locally generated expert trajectories") and "D4RL" not in doc["label"]
     ds, _ = load_dataset("CartPole-v1", "gail-expert")
     assert len(ds) == 2000 and ds.timeouts.sum() == 10 and not ds.terminals.any()  # 10 trajectories of 200 pairs
     first = (cartpole_dataset / "dataset.npz").read_bytes()

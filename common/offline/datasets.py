@@ -381,6 +381,14 @@ def _write_minari(ds: Dataset, env_id: str, kind: str, folder: Path, description
     return offsets
 
 
+def dataset_label(kind: str) -> str:
+    """What a dataset of `kind` is, in the words its record and every run that reads it carry (records written before
+    GAIL's kind had its own label say "D4RL-style" for it too)."""
+    if kind in KINDS:
+        return "locally generated dataset (D4RL-style, not D4RL's files)"
+    return "locally generated expert trajectories (sampled here from this repository's expert, not the paper's)"
+
+
 def _file_records(folder: Path, names) -> dict:
     return {name: {"sha256": hashlib.sha256((folder / name).read_bytes()).hexdigest(),
                    "bytes": (folder / name).stat().st_size} for name in names}
@@ -399,7 +407,7 @@ def save_dataset(ds: Dataset, env_id: str, kind: str, config: dict, source: dict
     folder = dataset_dir(env_id, kind, root)
     folder.parent.mkdir(parents=True, exist_ok=True)
     doc = {"format": FORMAT, "env_id": env_id, "env_version": env_version(env_id), "kind": kind,
-           "label": "locally generated dataset (D4RL-style, not D4RL's files)", "config": config, "source": source,
+           "label": dataset_label(kind), "config": config, "source": source,
            "cut_at_end": bool(getattr(ds, "cut_at_end", False)),
            "d4rl_size": D4RL_SIZES.get(kind), "statistics": return_statistics(ds, env_id, kind),
            "provenance": {**git_state(), "packages": package_versions(), "machine": machine(),
