@@ -118,6 +118,15 @@ def test_ppo_atari_actor_seeds_are_independent_across_runs():
     assert actor_seeds(PPOAtariConfig(seed=1, env_seeding="offset"), 1, 0) == 1  # ale-py: 1 + i, shared with seed 0
 
 
+def test_atari_keeping_freed_memory_changes_no_number(tmp_path):
+    """`run_ppo_atari` keeps freed memory too: a Pong run of 2 iterations (8 actors x 128 steps; minibatches of 256
+    frame stacks, 29 MB as float32) writes the same tables and saved agent, bit for bit, as without the setting."""
+    from conftest import same_bytes_with_and_without_kept_memory
+
+    same_bytes_with_and_without_kept_memory(tmp_path, "papers.schulman2017_ppo.ppo_atari", PAPER, "atari", "Pong",
+                                            (("total_agent_steps", 2048),), agent_file="agent.large.npz")
+
+
 def test_keeping_freed_memory_changes_no_number(tmp_path):
     """`run_ppo` sets glibc's malloc to keep freed memory (common/platform/memory.py): a Hopper run with the paper's
     horizon of 2,048 steps (batch temporaries of 1 MB) writes the same tables and saved agent, bit for bit, as the

@@ -408,6 +408,20 @@ def test_atari_vine_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_p
     same_seed_and_resume_equal(tmp_path, monkeypatch, PAPER, "table1_vine", "Pong", (("iterations", 3),), (1, 2))
 
 
+@pytest.mark.parametrize("experiment, overrides", [
+    ("table1", (("iterations", 2), ("batch_steps", 512))),
+    ("table1_vine", (("iterations", 2), ("vine_trunk_steps", 256), ("vine_states", 8))),
+])
+def test_atari_keeping_freed_memory_changes_no_number(tmp_path, experiment, overrides):
+    """`run_trpo_atari` sets glibc's malloc to keep freed memory (common/platform/memory.py): a Pong run whose batch
+    of frames (512 stacks of 84x84x4 as float32: 58 MB) and activations are mmap-sized writes the same tables and
+    saved agent, bit for bit, as in a process where the call does nothing (single path and vine)."""
+    from conftest import same_bytes_with_and_without_kept_memory
+
+    same_bytes_with_and_without_kept_memory(tmp_path, "papers.schulman2015_trpo.trpo_atari", PAPER, experiment, "Pong",
+                                            overrides, agent_file="agent.large.npz")
+
+
 def test_a_policy_that_goes_non_finite_fails_the_run_in_one_line(results_root, capsys):
     """init_log_std=1000 (sigma = e^1000 = inf): the policy gradient is NaN in the first iteration."""
     from common.platform import cli

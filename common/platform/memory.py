@@ -27,7 +27,12 @@ A B A B; the numbers are in each paper's README under Speed, the others here):
   with; of 50,000 steps 1.01-1.04x, not held at the larger batch), PPO's Figure 3 comparison methods
   (fig3_baselines.py: TRPO on batches of 1,024, vanilla PG, A2C; small arrays that malloc already reuses; wall time
   of 150,000-step runs equal within their spread), DDPG (TD3's "Our DDPG" on Hopper-v5, batch 100: 164-233
-  env-steps/s without, 178-227 with, over 5 rounds). Not measured: PPO's and TRPO's Atari loops.
+  env-steps/s without, 178-227 with, over 5 rounds).
+- applied later (2026-11-29, two other runs keeping both cores busy, separate processes alternating A B A B, the
+  whole process timed): TRPO's Atari loop (papers/schulman2015_trpo/trpo_atari.py: single path on Pong, one
+  iteration of 10,000 agent steps, 65-66 s without, 36-39 s with, 1.7-1.8x, its system time 34-36 s down to 6-10 s;
+  vine 1.34x; peak memory a third higher) and PPO's (papers/schulman2017_ppo/ppo_atari.py: Pong, 8,192 agent steps,
+  21.9 and 22.0 s without, 17.8 and 18.1 s with, 1.2x); both checked byte for byte by a test in two processes.
 """
 from __future__ import annotations
 

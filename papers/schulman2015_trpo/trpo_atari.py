@@ -37,6 +37,7 @@ from torch import nn
 from common.rl.agents import save_agent
 from common.rl.atari import clip_reward, make_atari, make_clonable_atari, stream_seeds
 from common.platform.finite import check_finite
+from common.platform.memory import keep_freed_memory
 from common.rl.networks import atari_torso, scale_frames
 from common.onpolicy import LineSearchResult, conjugate_gradient, discounted_returns, line_search, max_step
 from common.onpolicy.torch_fisher import categorical_fvp_fn
@@ -129,6 +130,7 @@ def policy_step(policy: AtariPolicy, x_obj: torch.Tensor, a_obj: torch.Tensor, s
 
 def run_trpo_atari(cfg: TRPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
     torch.set_num_threads(cfg.torch_threads)
+    keep_freed_memory()  # the batch's frames and activations reuse freed memory instead of new pages (no number changes)
     torch.manual_seed(cfg.seed)
     if cfg.method == "vine":
         return run_vine(cfg, ctx)

@@ -19,6 +19,7 @@ from torch import nn
 from common.rl.agents import save_agent
 from common.rl.atari import clip_reward, lives_lost, make_atari, stream_seeds
 from common.platform.finite import check_finite
+from common.platform.memory import keep_freed_memory
 from common.rl.networks import atari_torso, scale_frames
 
 from .ppo import gae
@@ -70,6 +71,7 @@ def alpha_at(cfg: PPOAtariConfig, iteration: int) -> float:
 def run_ppo_atari(cfg: PPOAtariConfig, ctx) -> dict[str, pd.DataFrame]:
     validate_ppo_atari(cfg)
     torch.set_num_threads(cfg.torch_threads)
+    keep_freed_memory()  # the minibatches' frames and activations reuse freed memory instead of new pages (no number changes)
     torch.manual_seed(cfg.seed)
     env, obs = make_atari(cfg.game, cfg.num_actors, actor_seeds(cfg, cfg.seed, 0), cfg.frame_skip)
     n_actions, N, T = env.single_action_space.n, cfg.num_actors, cfg.horizon
