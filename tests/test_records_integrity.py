@@ -309,10 +309,8 @@ def test_a_run_recorded_by_another_experiment_with_the_same_config_is_copied_not
 def test_changed_inputs_reads_a_diverged_runs_record_too(tmp_path):
     """A diverged run keeps its provenance in DIVERGED: the inputs it read are compared with their records as a
     finished run's are (common/platform/verify.py)."""
-    from common.platform.records import RunRecord
+    from common.platform.records import INPUTS_FILE, RunContext, RunRecord
     from common.platform.verify import changed_inputs
-
-    from common.platform.records import INPUTS_FILE, RunContext
 
     run = RunRecord(tmp_path / "p" / "runs" / "e" / "b" / "v" / "seed_0")
     ctx = RunContext(run)

@@ -413,9 +413,10 @@ def test_atari_vine_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_p
     ("table1_vine", (("iterations", 2), ("vine_trunk_steps", 256), ("vine_states", 8))),
 ])
 def test_atari_keeping_freed_memory_changes_no_number(tmp_path, experiment, overrides):
-    """`run_trpo_atari` sets glibc's malloc to keep freed memory (common/platform/memory.py): a Pong run whose batch
-    of frames (512 stacks of 84x84x4 as float32: 58 MB) and activations are mmap-sized writes the same tables and
-    saved agent, bit for bit, as in a process where the call does nothing (single path and vine)."""
+    """`run_trpo_atari` sets glibc's malloc to keep freed memory (common/platform/memory.py): a Pong run whose frame
+    batches (single path: 512 stacks of 84x84x4 as float32, 58 MB; vine: 256 trunk stacks, 29 MB) and activations
+    are mmap-sized writes the same tables and saved agent, bit for bit, as in a process where the call does
+    nothing."""
     from conftest import same_bytes_with_and_without_kept_memory
 
     same_bytes_with_and_without_kept_memory(tmp_path, "papers.schulman2015_trpo.trpo_atari", PAPER, experiment, "Pong",
