@@ -434,12 +434,12 @@ def _speed_markdown(out: Path) -> str:
 
     path = out / "bench.json"
     if not path.exists():
-        return "## Speed\n\nNo benchmark recorded yet (`repro bench PAPER EXPERIMENT`).\n"
+        return "## Speed\n\nNo benchmark recorded yet (`repro bench PAPER EXPERIMENT`).\n" + _kept_memory_markdown(out)
     entries = json.loads(path.read_text())
     loops = {key: r for key, r in entries.items() if "updates" not in r}
     updates = {key: r for key, r in entries.items() if "updates" in r}
     if not loops:
-        return "## Speed\n\n" + _update_bench_markdown(updates) + _profile_markdown(out)
+        return "## Speed\n\n" + _update_bench_markdown(updates) + _profile_markdown(out) + _kept_memory_markdown(out)
     rows = ["## Speed\n", "Measured by `repro bench` in one process: the full training loop and environment-only stepping "
             "of the same environment, on the machine named. The peer (stable-baselines3 with the same settings and "
             "thread count) ran in the same invocation, alternating with the loop (A B A B); its column gives the "
@@ -464,7 +464,14 @@ def _speed_markdown(out: Path) -> str:
                     f"{r['training']:,.0f} {r['unit']} | {r['ratio']:.2f} | {_md_escape(_peer_text(r))} | "
                     f"{_md_escape(refs)} | {_md_escape(machine)} |")
     tail = "\n" + _update_bench_markdown(updates) if updates else ""
-    return "\n".join(rows) + "\n" + tail + _profile_markdown(out)
+    return "\n".join(rows) + "\n" + tail + _profile_markdown(out) + _kept_memory_markdown(out)
+
+
+def _kept_memory_markdown(out: Path) -> str:
+    from common.platform.kept_memory import kept_memory_markdown
+
+    text = kept_memory_markdown(out)
+    return "\n" + text if text else ""
 
 
 def _update_bench_markdown(entries: dict) -> str:

@@ -169,7 +169,13 @@ def _cmd_bench(args) -> int:
 
     from common.platform.config import parse_overrides
 
-    if args.profile:
+    if args.kept_memory:
+        from common.platform.kept_memory import format_kept_memory, run_kept_memory
+
+        result = run_kept_memory(args.paper, args.experiment, args.variant, args.budget,
+                                 parse_overrides(args.overrides), rounds=args.rounds, save=not args.no_save)
+        lines = format_kept_memory(result)
+    elif args.profile:
         from common.platform.bench import format_profile, run_profile
 
         result = run_profile(args.paper, args.experiment, args.variant, save=not args.no_save,
@@ -402,7 +408,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: where one update's time goes (ms per update, FLOPs, matmul rate, time shares; "
                         "on-policy: ms per iteration in each phase, its shares and ceilings), saved to "
                         "results/<paper>/profile.json")
-    b.add_argument("--no-save", action="store_true", help="do not write results/<paper>/bench.json (or profile.json)")
+    b.add_argument("--kept-memory", action="store_true",
+                   help="instead: one whole run (seed 0 at --budget, with the overrides) in fresh processes with "
+                        "keep_freed_memory off and on in turn, --rounds times; wall, CPU and system seconds and peak "
+                        "memory of each, tables checked equal; saved to results/<paper>/kept_memory.json")
+    b.add_argument("--budget", default="quick", help="with --kept-memory: the budget of the timed run (default quick)")
+    b.add_argument("--no-save", action="store_true",
+                   help="do not write results/<paper>/bench.json (or profile.json, kept_memory.json)")
     b.set_defaults(fn=_cmd_bench)
 
     v = sub.add_parser("verify", help="check every finished run record against its DONE checksums, and the inputs "

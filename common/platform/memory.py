@@ -33,11 +33,14 @@ A B A B; the numbers are in each paper's README under Speed, the others here):
   iteration of 10,000 agent steps, 65-66 s without, 36-39 s with, 1.7-1.8x, its system time 34-36 s down to 6-10 s;
   vine 1.34x; peak memory a third higher) and PPO's (papers/schulman2017_ppo/ppo_atari.py: Pong, 8,192 agent steps,
   21.9 and 22.0 s without, 17.8 and 18.1 s with, 1.2x); both checked byte for byte by a test in two processes.
+  These two were measured by a script kept outside the repository; `repro bench PAPER EXPERIMENT --kept-memory`
+  (common/platform/kept_memory.py) now makes such a measurement, recorded in results/<paper>/kept_memory.json.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 
 # mallopt parameters (glibc's malloc.h)
 M_TRIM_THRESHOLD = -1
@@ -48,10 +51,13 @@ _applied = False
 
 def keep_freed_memory() -> bool:
     """Set glibc's malloc to keep freed memory for reuse (module docstring), once per process; True when it is set
-    (also on later calls), False where the C library is not glibc (nothing changes there)."""
+    (also on later calls), False where the C library is not glibc or REPRO_KEEP_FREED_MEMORY is 0 (nothing changes
+    then: `repro bench --kept-memory` times runs so, common/platform/kept_memory.py)."""
     global _applied
     if _applied:
         return True
+    if os.environ.get("REPRO_KEEP_FREED_MEMORY", "1") == "0":
+        return False
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name or "libc.so.6")
