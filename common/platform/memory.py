@@ -28,13 +28,13 @@ A B A B; the numbers are in each paper's README under Speed, the others here):
   (fig3_baselines.py: TRPO on batches of 1,024, vanilla PG, A2C; small arrays that malloc already reuses; wall time
   of 150,000-step runs equal within their spread), DDPG (TD3's "Our DDPG" on Hopper-v5, batch 100: 164-233
   env-steps/s without, 178-227 with, over 5 rounds).
-- applied later (2026-11-29, two other runs keeping both cores busy, separate processes alternating A B A B, the
-  whole process timed): TRPO's Atari loop (papers/schulman2015_trpo/trpo_atari.py: single path on Pong, one
-  iteration of 10,000 agent steps, 65-66 s without, 36-39 s with, 1.7-1.8x, its system time 34-36 s down to 6-10 s;
-  vine 1.34x; peak memory a third higher) and PPO's (papers/schulman2017_ppo/ppo_atari.py: Pong, 8,192 agent steps,
-  21.9 and 22.0 s without, 17.8 and 18.1 s with, 1.2x); both checked byte for byte by a test in two processes.
-  These two were measured by a script kept outside the repository; `repro bench PAPER EXPERIMENT --kept-memory`
-  (common/platform/kept_memory.py) now makes such a measurement, recorded in results/<paper>/kept_memory.json.
+- applied later: TRPO's Atari loop (papers/schulman2015_trpo/trpo_atari.py) and PPO's
+  (papers/schulman2017_ppo/ppo_atari.py), measured by `repro bench PAPER EXPERIMENT --kept-memory`
+  (common/platform/kept_memory.py: one whole run in fresh processes with the setting off and on in turn, recorded
+  in results/<paper>/kept_memory.json; 2026-11-29, two other runs keeping both cores busy): TRPO single path on
+  Pong, one iteration of 10,000 agent steps, 63-70 s off, 34 s on, 1.97x, its system time 33-37 s down to 5 s; vine
+  1.31x; peak memory a third higher; PPO on Pong, 8,192 agent steps, 1.20x; both checked byte for byte by a test in
+  two processes.
 """
 from __future__ import annotations
 
