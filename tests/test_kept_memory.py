@@ -75,3 +75,16 @@ def test_bad_input_is_an_error_before_any_process_starts(results_root, monkeypat
     with pytest.raises(ReproError, match=message.replace("(", r"\(").replace(")", r"\)")):
         kept_memory.run_kept_memory(PAPER, "fig3_1", args["variant"], args["budget"], args["overrides"],
                                     rounds=args["rounds"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--budget", "quick"], "--budget applies to --kept-memory only"),
+    (["--kept-memory", "--profile"], "choose one of --kept-memory and --profile"),
+    (["--kept-memory", "--rounds", "0"], "--rounds must be at least 1 (got 0)"),
+])
+def test_the_command_line_refuses_bad_combinations_before_any_work(results_root, args, message):
+    from conftest import repro
+
+    proc = repro("bench", PAPER, "fig3_1", "--variant", "ts", *args)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not results_root.exists()

@@ -169,10 +169,14 @@ def _cmd_bench(args) -> int:
 
     from common.platform.config import parse_overrides
 
+    if args.budget is not None and not args.kept_memory:
+        raise ReproError("--budget applies to --kept-memory only (a bench times its own steps: --steps)")
+    if args.kept_memory and args.profile:
+        raise ReproError("choose one of --kept-memory and --profile")
     if args.kept_memory:
         from common.platform.kept_memory import format_kept_memory, run_kept_memory
 
-        result = run_kept_memory(args.paper, args.experiment, args.variant, args.budget,
+        result = run_kept_memory(args.paper, args.experiment, args.variant, args.budget or "quick",
                                  parse_overrides(args.overrides), rounds=args.rounds, save=not args.no_save)
         lines = format_kept_memory(result)
     elif args.profile:
@@ -412,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: one whole run (seed 0 at --budget, with the overrides) in fresh processes with "
                         "keep_freed_memory off and on in turn, --rounds times; wall, CPU and system seconds and peak "
                         "memory of each, tables checked equal; saved to results/<paper>/kept_memory.json")
-    b.add_argument("--budget", default="quick", help="with --kept-memory: the budget of the timed run (default quick)")
+    b.add_argument("--budget", default=None, help="with --kept-memory: the budget of the timed run (default quick)")
     b.add_argument("--no-save", action="store_true",
                    help="do not write results/<paper>/bench.json (or profile.json, kept_memory.json)")
     b.set_defaults(fn=_cmd_bench)
