@@ -88,3 +88,11 @@ def test_the_command_line_refuses_bad_combinations_before_any_work(results_root,
     proc = repro("bench", PAPER, "fig3_1", "--variant", "ts", *args)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not results_root.exists()
+
+
+def test_a_bad_value_of_the_switch_is_an_error_before_any_command_runs(results_root):
+    from conftest import repro
+
+    proc = repro("run", PAPER, "fig3_1", "--variant", "ts", "--budget", "quick", env={"REPRO_KEEP_FREED_MEMORY": "no"})
+    assert proc.returncode == 2 and "REPRO_KEEP_FREED_MEMORY must be 0 or 1, got 'no'" in proc.stderr, proc.stderr
+    assert not results_root.exists()

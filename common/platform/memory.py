@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 
 # mallopt parameters (glibc's malloc.h)
 M_TRIM_THRESHOLD = -1
@@ -56,7 +55,9 @@ def keep_freed_memory() -> bool:
     global _applied
     if _applied:
         return True
-    if os.environ.get("REPRO_KEEP_FREED_MEMORY", "1") == "0":
+    from common.platform.validate import env_setting
+
+    if env_setting("REPRO_KEEP_FREED_MEMORY", "1") == "0":
         return False
     name = ctypes.util.find_library("c")
     try:

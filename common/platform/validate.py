@@ -165,6 +165,9 @@ ENVIRONMENT = {
     "REPRO_SLURM_LOGS": ("the folder of submitit's logs", "results/../.submitit", _folder),
     "REPRO_TENSORBOARD": ("stream live metrics as TensorBoard scalars to <run>/tensorboard/ (common/platform/live.py)",
                           "0", _tensorboard),
+    "REPRO_KEEP_FREED_MEMORY": ("1: the loops that ask for it keep freed memory for reuse; 0: they do not, as `repro "
+                                "bench --kept-memory` times them; no number changes (common/platform/memory.py)", "1",
+                                _choice("0", "1")),
 }
 
 
