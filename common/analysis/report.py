@@ -468,10 +468,40 @@ def _speed_markdown(out: Path) -> str:
 
 
 def _kept_memory_markdown(out: Path) -> str:
-    from common.platform.kept_memory import kept_memory_markdown
+    """The runs timed by `repro bench --kept-memory` (results/<paper>/kept_memory.json; common/platform/kept_memory.py):
+    per run, wall and system seconds with the setting off and on (median [range] over the rounds), their ratio, peak
+    memory and the other processes' share of the machine during each process; '' when there is none."""
+    import json
+    import statistics
 
-    text = kept_memory_markdown(out)
-    return "\n" + text if text else ""
+    from common.platform.bench import load_text
+    from common.platform.kept_memory import FILE
+
+    path = out / FILE
+    if not path.exists():
+        return ""
+
+    def med(ps: list[dict], key: str) -> str:
+        values = [p[key] for p in ps]
+        return f"{statistics.median(values):.1f} [{min(values):.1f}-{max(values):.1f}]"
+
+    rows = ["\n### Keeping freed memory (`repro bench ... --kept-memory`)\n",
+            "Each process is one whole run (seed 0) in a fresh process with keep_freed_memory off and on in turn "
+            "(common/platform/memory.py); its tables were equal byte for byte in every round. Seconds are wall "
+            "time per process, median [range] over the rounds; other load: the share of the machine other processes "
+            "used during each process (off, on, off, on, ...).\n",
+            "| run | off: wall s | on: wall s | off / on | off: system s | on: system s | peak MB off / on | "
+            "other load | machine, commit, date |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for key, r in sorted(json.loads(path.read_text()).items()):
+        off, on = r["processes"]["off"], r["processes"]["on"]
+        loads = load_text([p["other_load"] for pair in zip(off, on) for p in pair])
+        peak = f"{max(p['peak_rss_mb'] for p in off):,.0f} / {max(p['peak_rss_mb'] for p in on):,.0f}"
+        lo, hi = r["speedup_range"]
+        rows.append(f"| {key} | {med(off, 'seconds')} | {med(on, 'seconds')} | {r['speedup_median']:.2f} "
+                    f"[{lo:.2f}-{hi:.2f}] | {med(off, 'system_s')} | {med(on, 'system_s')} | {peak} | {loads} | "
+                    f"{_md_escape(_machine_text(r))}; {r.get('when', '?')[:10]} |")
+    return "\n".join(rows) + "\n"
 
 
 def _update_bench_markdown(entries: dict) -> str:

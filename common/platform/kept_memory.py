@@ -114,34 +114,3 @@ def format_kept_memory(r: dict) -> list[str]:
     lo, hi = r["speedup_range"]
     lines.append(f"wall time off / on: median {r['speedup_median']:.2f} [{lo:.2f}-{hi:.2f}]")
     return lines
-
-
-def kept_memory_markdown(out: Path) -> str:
-    """The report's section from results/<paper>/kept_memory.json ('' when there is none)."""
-    path = out / FILE
-    if not path.exists():
-        return ""
-    rows = ["### Keeping freed memory (`repro bench ... --kept-memory`)\n",
-            "Each process is one whole run (seed 0) in a fresh process with keep_freed_memory off and on in turn "
-            "(common/platform/memory.py); its tables were equal byte for byte in every round. Seconds are wall "
-            "time per process, median [range] over the rounds; other load: the share of the machine other processes "
-            "used during each process (off, on, off, on, ...).\n",
-            "| run | off: wall s | on: wall s | off / on | off: system s | on: system s | peak MB off / on | "
-            "other load | machine, commit, date |",
-            "|---|---|---|---|---|---|---|---|---|"]
-    for key, r in sorted(json.loads(path.read_text()).items()):
-        off, on = r["processes"]["off"], r["processes"]["on"]
-
-        def med(ps, k):
-            values = [p[k] for p in ps]
-            return f"{statistics.median(values):.1f} [{min(values):.1f}-{max(values):.1f}]"
-
-        loads = " ".join(f"{p['other_load']:.0%}" for pair in zip(off, on) for p in pair)
-        peak = f"{max(p['peak_rss_mb'] for p in off):,.0f} / {max(p['peak_rss_mb'] for p in on):,.0f}"
-        lo, hi = r["speedup_range"]
-        machine = (f"{r['machine'].get('cpu', '?')}, {r['machine'].get('cpu_count', '?')} cores; "
-                   f"{(r['git'].get('commit') or '?')[:10]}; {r.get('when', '?')[:10]}")
-        rows.append(f"| {key} | {med(off, 'seconds')} | {med(on, 'seconds')} | {r['speedup_median']:.2f} "
-                    f"[{lo:.2f}-{hi:.2f}] | {med(off, 'system_s')} | {med(on, 'system_s')} | {peak} | {loads} | "
-                    f"{machine} |")
-    return "\n".join(rows) + "\n"
