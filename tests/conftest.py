@@ -116,8 +116,7 @@ from common.platform.runs import RunSpec, execute
 module_name, keep, spec_args = sys.argv[1], sys.argv[2] == "1", json.loads(sys.argv[3])
 module = importlib.import_module(module_name)
 assert hasattr(module, "keep_freed_memory"), module_name + " does not call keep_freed_memory"
-if not keep:  # the loop's call does nothing: malloc keeps its default settings in this process
-    module.keep_freed_memory = lambda: False
+# REPRO_KEEP_FREED_MEMORY (set by the caller) is 0 where the loop's call must do nothing, as `repro bench --kept-memory`
 spec = RunSpec(*spec_args[:5], tuple(tuple(kv) for kv in spec_args[5]))
 execute(spec, show_progress=False)
 from common.platform import memory
@@ -129,13 +128,13 @@ print(spec.run_dir)
 def same_bytes_with_and_without_kept_memory(tmp_path, module, paper, experiment, variant, overrides,
                                             agent_file=None):
     """Run one quick-budget config (seed 0) in two processes, one where `module`'s call of `keep_freed_memory`
-    (common/platform/memory.py) sets glibc's malloc to keep freed memory and one where the call does nothing, one
-    BLAS thread each: their metric tables (and `agent_file` if named) must be byte-identical."""
+    (common/platform/memory.py) sets glibc's malloc to keep freed memory and one where REPRO_KEEP_FREED_MEMORY=0 makes
+    the call do nothing, one BLAS thread each: their metric tables (and `agent_file` if named) must be byte-identical."""
     import json
 
     runs = []
     for keep in ("0", "1"):
-        env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
+        env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "REPRO_KEEP_FREED_MEMORY": keep,
                "REPRO_RESULTS": str(tmp_path / f"keep{keep}")}
         args = json.dumps([paper, experiment, "quick", variant, 0, [list(kv) for kv in overrides]])
         proc = subprocess.run([sys.executable, "-c", _RUN_WITH_OR_WITHOUT_KEPT_MEMORY, module, keep, args], cwd=REPO,
