@@ -16,9 +16,10 @@ from conftest import execute_in, run_with_crashes, table_bytes
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU that torch sees on this machine")
 
 # (paper, experiment, variant, small overrides, checkpoints after which the resumed run is killed): each algorithm's
-# smallest whole run, the one its own CPU determinism test uses
+# smallest whole run, the one its own CPU determinism test uses. DQN has no resume check: its emulator states cannot be
+# saved, so a resumed DQN run is not byte-equal to an uninterrupted one on any device (test_dqn.py says what holds)
 RUNS = {
-    "dqn": ("mnih2013_dqn", "toy", "nips2013", (), (1,)),
+    "dqn": ("mnih2013_dqn", "toy", "nips2013", (), None),
     "sac": ("haarnoja2018_sac", "fig1_hopper", "v2",
             (("total_env_steps", 1200), ("learning_starts", 400), ("eval_every_steps", 200), ("batch_size", 32),
              ("hidden_units", 32)), (2, 5)),
@@ -43,7 +44,8 @@ def test_same_seed_same_metrics_on_the_gpu_and_resume_equals_uninterrupted(name,
     prov = RunRecord(dirs["a"]).read_json("provenance.json")
     assert prov["device"] == "cuda" and prov["deterministic"] is True, prov
     assert prov["machine"]["gpu"] == torch.cuda.get_device_name(0)
-
+    if crashes is None:
+        return
     monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "resumed"))
     spec = RunSpec(paper, experiment, "quick", variant, 0, small)
     run_with_crashes(spec, monkeypatch, crashes)
