@@ -115,6 +115,11 @@ def test_resume_after_crash_equals_uninterrupted(tmp_path, monkeypatch, experime
     assert len(rec.attempts()) == 4 and rec.read_json("provenance.json")["attempts"] == 4
     prov = rec.read_json("provenance.json")  # every attempt names the code it ran
     assert [a["git"] for a in rec.attempts()] == prov["git_per_attempt"] == [prov["git"]] * 4
+    # and the machine and packages it computed with
+    assert [a["machine"] for a in rec.attempts()] == prov["machine_per_attempt"]
+    assert prov["machine_per_attempt"][0]["host"] == prov["machine"]["host"] and len(prov["machine_per_attempt"]) == 4
+    assert all(m["device"] == "cpu" and m["cpu_count"] == prov["machine"]["cpu_count"] for m in prov["machine_per_attempt"])
+    assert prov["packages_per_attempt"] == [prov["packages"]] * 4 and "numpy" in prov["packages"]
     assert not (spec.run_dir / "checkpoint.pkl").exists() and not (spec.run_dir / "FAILED").exists()
     assert spec.run_dir != whole_dir and _bytes(spec.run_dir) == _bytes(whole_dir)
     # the cost of the kept work adds up over the attempts: the same units as the uninterrupted run, and at least

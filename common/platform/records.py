@@ -1,7 +1,8 @@
 """Run records: one folder per run.
 
     config.yaml        resolved config (written first; a different config in the same folder is an error)
-    attempts.jsonl     one line per start: host, pid, launcher, time, git commit (a resumed run has several)
+    attempts.jsonl     one line per start: host, pid, launcher, time, git commit, the machine (CPU, Python, platform,
+                       device) and package versions (a resumed run has several, perhaps on other machines)
     <table>.csv.gz     long-form metrics with a seed column (deterministic gzip: same data, same bytes)
     provenance.json    git commit and dirty flag, package versions, Python, CPU/GPU, host, seed, times, throughput
     DONE               completion marker, written last, with the SHA-256 of every file it vouches for: only a run
@@ -165,6 +166,15 @@ def machine() -> dict:
     return {"host": socket.gethostname(), "cpu": cpu, "cpu_count": os.cpu_count(), "gpu": gpu,
             "python": platform.python_version(), "platform": platform.platform(),
             "kernels": kernels.in_force()}  # the SIMD kernels numpy and torch computed with (kernels.py)
+
+
+def attempt_machine() -> dict:
+    """What one attempt computes on, known before it starts: CPU, core count, Python, platform and the requested
+    device (`machine()` names the GPU at the end, once torch has looked)."""
+    from common.platform.device import device_name
+
+    full = machine()
+    return {**{k: full[k] for k in ("host", "cpu", "cpu_count", "python", "platform")}, "device": device_name()}
 
 
 def package_versions() -> dict:
@@ -389,9 +399,10 @@ class RunRecord:
 
     def start_attempt(self, launcher: str, git: dict | None = None, threads: dict | None = None) -> dict:
         """Append this start to attempts.jsonl; `git` (commit, dirty) says which code this attempt runs, `threads`
-        the thread counts it starts with (common/platform/threads.py: in_force)."""
+        the thread counts it starts with (common/platform/threads.py: in_force); the machine and the package
+        versions it computes with, so that a run resumed elsewhere names every machine its numbers came from."""
         attempt = {"host": socket.gethostname(), "pid": os.getpid(), "launcher": launcher, "start": now(), "git": git,
-                   "threads": threads,
+                   "threads": threads, "machine": attempt_machine(), "packages": package_versions(),
                    "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
                    "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID")}
         with open(self.path / "attempts.jsonl", "a") as fh:

@@ -269,6 +269,10 @@ def execute(spec: RunSpec, launcher: str = "local", show_progress: bool = True) 
                 "git_per_attempt": [a.get("git") for a in attempts],
                 "packages": package_versions(),
                 "machine": machine(),
+                # each attempt's machine and packages (None: recorded before attempts kept them): a run resumed on
+                # another machine computed its numbers on both
+                "machine_per_attempt": [a.get("machine") for a in attempts],
+                "packages_per_attempt": [a.get("packages") for a in attempts],
                 "start": attempts[0]["start"] if attempts else attempt["start"],
                 "end": now(),
                 "attempts": len(attempts),
