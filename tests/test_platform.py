@@ -1,7 +1,9 @@
 """Configs and bad input, run records, determinism, resume after a crash or kill -9, sweeps, status."""
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +14,7 @@ from common.platform.errors import ReproError
 from common.platform.records import RunRecord
 from common.platform.runs import RunSpec, execute, plan, resolve
 from common.platform.sweep import run_local
-from conftest import REPO, execute_in, repro, run_with_crashes, table_bytes
+from conftest import REPO, Crash, execute_in, repro, run_with_crashes, table_bytes
 
 PAPER = "russo2017_thompson"
 
@@ -204,6 +206,47 @@ def test_failed_runs_show_in_status_with_their_last_lines(results_root, monkeypa
     RunRecord(spec.run_dir).fail("Traceback (most recent call last):\nValueError: boom at period 17\n")
     out = repro("status", PAPER).stdout
     assert "failed 1" in out and "ValueError: boom at period 17" in out
+
+
+def test_a_run_marked_running_on_another_host_says_so_and_resumes_here_once_its_marker_goes(tmp_path, monkeypatch):
+    """A run folder copied from another machine mid-run: status cannot tell whether that process lives, says which
+    host holds it and how to take it over; without the marker the run resumes here from its checkpoint, and its
+    provenance names both machines."""
+    monkeypatch.setenv("REPRO_CHECKPOINT_EVERY_S", "0")
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "whole"))
+    whole = RunSpec(PAPER, "fig3_1", "quick", "ts", 0)
+    execute(whole, show_progress=False)
+    whole_dir = whole.run_dir
+    monkeypatch.setenv("REPRO_RESULTS", str(tmp_path / "moved"))
+    spec = RunSpec(PAPER, "fig3_1", "quick", "ts", 0)
+    original, calls = RunRecord.save_checkpoint, []
+
+    def crash_at_the_third(self, *args, **kwargs):  # the other machine's process ends after its 3rd checkpoint
+        original(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 3:
+            raise Crash
+
+    monkeypatch.setattr(RunRecord, "save_checkpoint", crash_at_the_third)
+    with pytest.raises(Crash):
+        execute(spec, show_progress=False)
+    monkeypatch.setattr(RunRecord, "save_checkpoint", original)
+    (spec.run_dir / "FAILED").unlink()  # a process killed with its machine writes no FAILED: its RUNNING stays
+    record = RunRecord(spec.run_dir)
+    first = json.loads((spec.run_dir / "attempts.jsonl").read_text())
+    elsewhere = {**first, "host": "gpu-node-7", "machine": {**first["machine"], "host": "gpu-node-7", "cpu_count": 16}}
+    (spec.run_dir / "attempts.jsonl").write_text(json.dumps(elsewhere) + "\n")
+    record.write_json("RUNNING", {**elsewhere, "progress": {"done": 3, "total": 10, "unit": "periods",
+                                                          "at": "2026-01-01T10:01:40+00:00"}})
+    assert record.status() == "running"
+    out = repro("status", PAPER, env={"REPRO_RESULTS": str(tmp_path / "moved")}).stdout
+    assert "running 1" in out and "on host gpu-node-7, not this one" in out and "delete the folder's RUNNING" in out
+    (spec.run_dir / "RUNNING").unlink()
+    assert record.status() == "interrupted" and record.has_checkpoint()
+    assert execute(spec, show_progress=False) == "done"
+    prov = record.read_json("provenance.json")
+    assert [m["host"] for m in prov["machine_per_attempt"]] == ["gpu-node-7", socket.gethostname()]
+    assert _bytes(spec.run_dir) == _bytes(whole_dir)
 
 
 def test_parallel_sweep_matches_serial(tmp_path, monkeypatch):
