@@ -4,7 +4,6 @@ with `--curves`, each unfinished run's learning curve so far, from its live metr
 from __future__ import annotations
 
 import socket
-
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
