@@ -12,6 +12,8 @@ import torch
 from common.platform.records import RunRecord
 from common.platform.runs import RunSpec
 from conftest import execute_in, run_with_crashes, table_bytes
+from test_ddpg import SMALL as DDPG_SMALL
+from test_sac import SMALL as SAC_SMALL
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU that torch sees on this machine")
 
@@ -20,12 +22,8 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU th
 # saved, so a resumed DQN run is not byte-equal to an uninterrupted one on any device (test_dqn.py says what holds)
 RUNS = {
     "dqn": ("mnih2013_dqn", "toy", "nips2013", (), None),
-    "sac": ("haarnoja2018_sac", "fig1_hopper", "v2",
-            (("total_env_steps", 1200), ("learning_starts", 400), ("eval_every_steps", 200), ("batch_size", 32),
-             ("hidden_units", 32)), (2, 5)),
-    "ddpg": ("lillicrap2016_ddpg", "pendulum", "ddpg",
-             (("total_env_steps", 600), ("learning_starts", 150), ("eval_every_steps", 100), ("eval_episodes", 1),
-              ("batch_size", 16), ("hidden_units", [32, 16])), (1, 4)),
+    "sac": ("haarnoja2018_sac", "fig1_hopper", "v2", SAC_SMALL, (2, 5)),
+    "ddpg": ("lillicrap2016_ddpg", "pendulum", "ddpg", DDPG_SMALL, (1, 4)),
     "cql_h": ("kumar2020_cql", "sanity", "cql_h", (("gradient_steps", 60),), (1, 2)),
 }
 

@@ -317,7 +317,7 @@ class RunRecord:
             return "damaged" if self.damage() else "done" if marker == "DONE" else "diverged"
         running = self.read_json("RUNNING")
         if running:
-            if running.get("host") != socket.gethostname() or _pid_alive(int(running.get("pid", -1))):
+            if self.running_elsewhere() or _pid_alive(int(running.get("pid", -1))):
                 return "running"
             return "interrupted"
         if (self.path / "FAILED").exists():
@@ -325,6 +325,12 @@ class RunRecord:
         if self.has_checkpoint() or (self.path / "config.yaml").exists():
             return "interrupted"
         return "pending"
+
+    def running_elsewhere(self) -> str | None:
+        """The host named by a RUNNING marker written on another machine (whose process this one cannot see), or
+        None."""
+        host = (self.read_json("RUNNING") or {}).get("host")
+        return host if host is not None and host != socket.gethostname() else None
 
     def failure_tail(self, lines: int = 6) -> str:
         p = self.path / "FAILED"

@@ -3,7 +3,6 @@ for runs sent to Slurm, their job state (from sacct through submitit) and, for f
 with `--curves`, each unfinished run's learning curve so far, from its live metrics (common/platform/live.py)."""
 from __future__ import annotations
 
-import socket
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,8 +96,8 @@ def _print_group(exp_name: str, budget: str, records, widths: tuple[int, int], c
             print(f"    interrupted {s.label}: " + (f"{text} (last seen; {after})" if text else after))
         if status == "running":
             text = r.progress_text(time_left=True)
-            host = (r.read_json("RUNNING") or {}).get("host")
-            if host != socket.gethostname() and not ledger(s.run_dir):  # Slurm runs: the scheduler says, below
+            host = r.running_elsewhere()
+            if host and not ledger(s.run_dir):  # Slurm runs: the scheduler says, below
                 print(f"    running {s.label} on host {host}, not this one, which cannot tell whether it is still "
                       f"alive: {text or 'no progress recorded'}. If that process is gone (a machine given back, "
                       "files copied from it), delete the folder's RUNNING marker: the next sweep resumes the run "
